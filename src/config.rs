@@ -1,0 +1,435 @@
+//! Configuration: [`RegistrationBuilder`] collects it and checks it once, in
+//! [`RegistrationBuilder::build`], never per request.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use url::Url;
+
+use crate::credentials::{Secret, SecretDigest};
+use crate::metadata::json::{CLIENT_INFORMATION_MEMBERS, KNOWN_MEMBERS};
+use crate::metadata::redirect_uri::is_loopback;
+use crate::policy::Profile;
+use crate::service::Registration;
+use crate::store::{ClientStore, MemoryStore};
+
+/// Size limits on registration requests. The defaults keep one registration
+/// below about 64 KiB of stored data.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest accepted request body in bytes (default 64 KiB); larger → `413`.
+    pub max_body_bytes: usize,
+    /// Longest accepted string value in bytes (default 2048).
+    pub max_string_length: usize,
+    /// Most values in one array, keys in `jwks`, and extension members
+    /// (default 32).
+    pub max_array_items: usize,
+    /// Most language variants of one human-readable member (default 32).
+    pub max_language_variants: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            max_string_length: 2048,
+            max_array_items: 32,
+            max_language_variants: 32,
+        }
+    }
+}
+
+/// When a registration access token is replaced (RFC 7592 §2.2 allows a new one
+/// on every update).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RatRotation {
+    /// Keep the token for the life of the registration.
+    Never,
+    /// Issue a new token in every successful `PUT` response; the old one stops
+    /// working at once (the default).
+    #[default]
+    OnUpdate,
+}
+
+/// Who may register clients (RFC 7591 §3).
+#[derive(Clone)]
+pub(crate) enum Access {
+    /// Anyone may register.
+    Open,
+    /// A registration needs an initial access token.
+    Protected { static_tokens: Vec<SecretDigest> },
+}
+
+/// Generates client identifiers.
+pub(crate) type ClientIdGenerator = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// A configuration error, reported by [`RegistrationBuilder::build`].
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The issuer is not an absolute URL without query and fragment (RFC 8414 §2).
+    #[error("the issuer must be an absolute URL without query or fragment: {0}")]
+    InvalidIssuer(String),
+    /// The issuer uses `http` on a host that is not loopback.
+    #[error("the issuer must use https (http is allowed only on localhost, 127.0.0.1 and [::1])")]
+    InsecureIssuer,
+    /// The endpoint path does not start with `/`, or has a query or fragment.
+    #[error("the endpoint must be an absolute path without query or fragment: {0}")]
+    InvalidEndpoint(String),
+    /// Neither [`RegistrationBuilder::open`] nor
+    /// [`RegistrationBuilder::initial_access_tokens`] was called.
+    #[error(
+        "choose open registration (.open()) or protected registration (.initial_access_tokens(..)) explicitly"
+    )]
+    AccessNotChosen,
+    /// An extension member name is one of the standard members.
+    #[error("\"{0}\" is a standard member and cannot be configured as an extension member")]
+    ReservedExtensionMember(String),
+    /// The profile cannot work (for example its default auth method is not allowed).
+    #[error("invalid profile: {0}")]
+    InvalidProfile(String),
+}
+
+/// Builds a [`Registration`] service. Start with [`Registration::builder`].
+///
+/// ```
+/// use tower_dcr::{Registration, MemoryStore};
+///
+/// let registration = Registration::builder("https://auth.example.com")
+///     .endpoint("/register")
+///     .open()
+///     .store(MemoryStore::new())
+///     .build()
+///     .expect("valid configuration");
+/// assert_eq!(
+///     registration.registration_endpoint(),
+///     "https://auth.example.com/register"
+/// );
+/// ```
+#[must_use]
+pub struct RegistrationBuilder {
+    issuer: String,
+    endpoint: Option<String>,
+    access: Option<Access>,
+    store: Option<Arc<dyn ClientStore>>,
+    profile: Profile,
+    limits: Limits,
+    extension_members: Vec<String>,
+    issue_registration_access_token: bool,
+    rat_rotation: RatRotation,
+    rotate_client_secret_on_update: bool,
+    client_id_generator: Option<ClientIdGenerator>,
+}
+
+impl fmt::Debug for RegistrationBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistrationBuilder")
+            .field("issuer", &self.issuer)
+            .field("endpoint", &self.endpoint)
+            .field("profile", &self.profile)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistrationBuilder {
+    pub(crate) fn new(issuer: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            endpoint: None,
+            access: None,
+            store: None,
+            profile: Profile::default(),
+            limits: Limits::default(),
+            extension_members: Vec::new(),
+            issue_registration_access_token: true,
+            rat_rotation: RatRotation::default(),
+            rotate_client_secret_on_update: false,
+            client_id_generator: None,
+        }
+    }
+
+    /// The path of the registration endpoint on the issuer's origin (default:
+    /// the issuer's path followed by `/register`). Management URLs are
+    /// `{endpoint}/{client_id}`.
+    pub fn endpoint(mut self, path: impl Into<String>) -> Self {
+        self.endpoint = Some(path.into());
+        self
+    }
+
+    /// Open registration: anyone may register a client (RFC 7591 §3). Choose this
+    /// or [`initial_access_tokens`](Self::initial_access_tokens) explicitly.
+    pub fn open(mut self) -> Self {
+        self.access = Some(Access::Open);
+        self
+    }
+
+    /// Protected registration: a registration must present one of these initial
+    /// access tokens as a Bearer token (RFC 7591 §3). Only their SHA-256 digests
+    /// are kept in memory.
+    pub fn initial_access_tokens<I, S>(mut self, tokens: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let digests = tokens
+            .into_iter()
+            .map(|t| Secret::new(t).digest())
+            .collect();
+        self.access = Some(Access::Protected {
+            static_tokens: digests,
+        });
+        self
+    }
+
+    /// The client store (default: a new [`MemoryStore`]).
+    pub fn store(mut self, store: impl ClientStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// A store shared with other parts of the host.
+    pub fn shared_store(mut self, store: Arc<dyn ClientStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The registration rules (default: [`Profile::default`]).
+    pub fn profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// Request size limits (default: [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Extension members (beyond RFC 7591 and OIDC) to keep and echo. Other
+    /// unknown members are ignored (RFC 7591 §2).
+    pub fn extension_members<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.extension_members = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether registrations get a registration access token for RFC 7592
+    /// management (default: yes).
+    pub fn issue_registration_access_token(mut self, issue: bool) -> Self {
+        self.issue_registration_access_token = issue;
+        self
+    }
+
+    /// When registration access tokens are replaced (default:
+    /// [`RatRotation::OnUpdate`]).
+    pub fn registration_access_token_rotation(mut self, rotation: RatRotation) -> Self {
+        self.rat_rotation = rotation;
+        self
+    }
+
+    /// Whether every successful `PUT` issues a new client secret (default: no;
+    /// the secret is kept while the auth method still uses one).
+    pub fn rotate_client_secret_on_update(mut self, rotate: bool) -> Self {
+        self.rotate_client_secret_on_update = rotate;
+        self
+    }
+
+    /// Generates `client_id` values instead of the default 128 random bits. The
+    /// identifiers must be unique and unguessable enough for your deployment;
+    /// they appear in URLs, so use URL-safe characters.
+    pub fn client_id_generator(
+        mut self,
+        generate: impl Fn() -> String + Send + Sync + 'static,
+    ) -> Self {
+        self.client_id_generator = Some(Arc::new(generate));
+        self
+    }
+
+    /// Checks the configuration and builds the service.
+    pub fn build(self) -> Result<Registration, ConfigError> {
+        let issuer = parse_issuer(&self.issuer)?;
+        let issuer_path = issuer.path().trim_end_matches('/');
+        let endpoint = match self.endpoint {
+            Some(e) => e,
+            None => format!("{issuer_path}/register"),
+        };
+        if !endpoint.starts_with('/')
+            || endpoint.len() < 2
+            || endpoint.ends_with('/')
+            || endpoint.contains(['?', '#'])
+        {
+            return Err(ConfigError::InvalidEndpoint(endpoint));
+        }
+        let access = self.access.ok_or(ConfigError::AccessNotChosen)?;
+        let reserved: HashSet<&str> = KNOWN_MEMBERS
+            .iter()
+            .chain(CLIENT_INFORMATION_MEMBERS.iter())
+            .copied()
+            .collect();
+        for name in &self.extension_members {
+            if reserved.contains(name.as_str()) || name.contains('#') {
+                return Err(ConfigError::ReservedExtensionMember(name.clone()));
+            }
+        }
+        check_profile(&self.profile)?;
+        let origin = issuer.origin().ascii_serialization();
+        let registration_endpoint = format!("{origin}{endpoint}");
+        Ok(Registration::from_config(Config {
+            issuer: self.issuer.trim_end_matches('/').to_owned(),
+            endpoint,
+            registration_endpoint,
+            access,
+            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            profile: self.profile,
+            limits: self.limits,
+            extension_members: self.extension_members.into_iter().collect(),
+            issue_registration_access_token: self.issue_registration_access_token,
+            rat_rotation: self.rat_rotation,
+            rotate_client_secret_on_update: self.rotate_client_secret_on_update,
+            client_id_generator: self.client_id_generator,
+        }))
+    }
+}
+
+fn parse_issuer(issuer: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(issuer).map_err(|_| ConfigError::InvalidIssuer(issuer.to_owned()))?;
+    if url.query().is_some() || url.fragment().is_some() || url.cannot_be_a_base() {
+        return Err(ConfigError::InvalidIssuer(issuer.to_owned()));
+    }
+    match (url.scheme(), url.host()) {
+        ("https", Some(_)) => Ok(url),
+        ("http", Some(host)) if is_loopback(&host) => Ok(url),
+        ("http", Some(_)) => Err(ConfigError::InsecureIssuer),
+        _ => Err(ConfigError::InvalidIssuer(issuer.to_owned())),
+    }
+}
+
+fn check_profile(profile: &Profile) -> Result<(), ConfigError> {
+    if !profile
+        .token_endpoint_auth_methods
+        .contains(&profile.default_token_endpoint_auth_method)
+    {
+        return Err(ConfigError::InvalidProfile(format!(
+            "the default token_endpoint_auth_method {} is not among the allowed methods",
+            profile.default_token_endpoint_auth_method
+        )));
+    }
+    if profile
+        .algorithms
+        .token_endpoint_auth_signing
+        .iter()
+        .any(|a| a == "none")
+    {
+        return Err(ConfigError::InvalidProfile(
+            "token_endpoint_auth_signing_alg must never be \"none\"".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The checked configuration the service runs with.
+pub(crate) struct Config {
+    pub(crate) issuer: String,
+    pub(crate) endpoint: String,
+    pub(crate) registration_endpoint: String,
+    pub(crate) access: Access,
+    pub(crate) store: Arc<dyn ClientStore>,
+    pub(crate) profile: Profile,
+    pub(crate) limits: Limits,
+    pub(crate) extension_members: HashSet<String>,
+    pub(crate) issue_registration_access_token: bool,
+    pub(crate) rat_rotation: RatRotation,
+    pub(crate) rotate_client_secret_on_update: bool,
+    pub(crate) client_id_generator: Option<ClientIdGenerator>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("issuer", &self.issuer)
+            .field("registration_endpoint", &self.registration_endpoint)
+            .field("store", &self.store)
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_must_be_https_unless_loopback() {
+        let build = |issuer: &str| Registration::builder(issuer).open().build().map(|_| ());
+        assert_eq!(
+            build("http://auth.example.com"),
+            Err(ConfigError::InsecureIssuer)
+        );
+        assert!(build("http://127.0.0.1:8080").is_ok());
+        assert!(build("http://localhost:8080").is_ok());
+        assert!(build("https://auth.example.com").is_ok());
+        assert!(matches!(
+            build("https://a.example/?q"),
+            Err(ConfigError::InvalidIssuer(_))
+        ));
+        assert!(matches!(
+            build("not a url"),
+            Err(ConfigError::InvalidIssuer(_))
+        ));
+    }
+
+    #[test]
+    fn access_must_be_chosen() {
+        let err = Registration::builder("https://a.example")
+            .build()
+            .unwrap_err();
+        assert_eq!(err, ConfigError::AccessNotChosen);
+    }
+
+    #[test]
+    fn endpoint_follows_issuer_path() {
+        let r = Registration::builder("https://a.example/tenant/")
+            .open()
+            .build()
+            .unwrap();
+        assert_eq!(
+            r.registration_endpoint(),
+            "https://a.example/tenant/register"
+        );
+        let r = Registration::builder("https://a.example")
+            .endpoint("/oauth/register")
+            .open()
+            .build()
+            .unwrap();
+        assert_eq!(
+            r.registration_endpoint(),
+            "https://a.example/oauth/register"
+        );
+        for bad in ["register", "/", "/r?x", "/r/"] {
+            let e = Registration::builder("https://a.example")
+                .endpoint(bad)
+                .open()
+                .build();
+            assert!(matches!(e, Err(ConfigError::InvalidEndpoint(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn standard_members_cannot_be_extensions() {
+        for name in ["client_name", "client_secret", "client_name#fr"] {
+            let e = Registration::builder("https://a.example")
+                .open()
+                .extension_members([name])
+                .build();
+            assert!(
+                matches!(e, Err(ConfigError::ReservedExtensionMember(_))),
+                "{name}"
+            );
+        }
+    }
+}

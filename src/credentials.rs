@@ -1,0 +1,160 @@
+//! Secrets, their digests, and minting from the operating system's CSPRNG.
+//!
+//! Every credential tower-dcr issues (client secrets, registration access tokens,
+//! initial access tokens) is 256 bits from the OS CSPRNG, encoded as unpadded
+//! base64url (43 characters). The server keeps only SHA-256 digests of them, and
+//! compares digests in constant time: a random 256-bit value needs no slow key
+//! derivation function, since there is nothing to guess.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+/// Number of random bytes in every minted secret (256 bits).
+pub(crate) const SECRET_BYTES: usize = 32;
+
+/// Number of random bytes in a generated `client_id` (128 bits).
+pub(crate) const CLIENT_ID_BYTES: usize = 16;
+
+/// A secret value: a client secret, a registration access token or an initial
+/// access token.
+///
+/// `Debug` prints `Secret([redacted])`, the memory is wiped on drop, and there is
+/// no `PartialEq`: compare with [`Secret::ct_eq`], which runs in constant time.
+#[derive(Clone)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    /// Wraps an existing secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Zeroizing::new(value.into()))
+    }
+
+    /// Mints a new 256-bit secret from the OS CSPRNG, encoded as base64url.
+    pub fn generate() -> Result<Self, getrandom::Error> {
+        random_base64url::<SECRET_BYTES>().map(Self::new)
+    }
+
+    /// The secret value itself.
+    ///
+    /// Security: hand it only to the party it belongs to; never log it.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+
+    /// The SHA-256 digest under which the server stores this secret.
+    pub fn digest(&self) -> SecretDigest {
+        SecretDigest::of(self.secret())
+    }
+
+    /// Compares with a presented value in constant time (over the digests, so the
+    /// time does not depend on where the values differ or on their lengths).
+    pub fn ct_eq(&self, presented: &str) -> bool {
+        self.digest().verify(presented)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// The SHA-256 digest of a secret: what the stores keep instead of the secret.
+///
+/// Equality is only available in constant time ([`SecretDigest::verify`],
+/// [`subtle::ConstantTimeEq`]).
+#[derive(Clone, Copy)]
+pub struct SecretDigest([u8; 32]);
+
+impl SecretDigest {
+    /// Digest of `value`.
+    pub fn of(value: &str) -> Self {
+        Self(Sha256::digest(value.as_bytes()).into())
+    }
+
+    /// Rebuilds a digest read back from storage.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// Rebuilds a digest from a slice read back from storage; `None` unless it is
+    /// exactly 32 bytes.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        <[u8; 32]>::try_from(bytes).ok().map(Self)
+    }
+
+    /// The raw digest bytes, for storage.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Whether `presented` hashes to this digest, compared in constant time.
+    pub fn verify(&self, presented: &str) -> bool {
+        bool::from(self.ct_eq(&Self::of(presented)))
+    }
+}
+
+impl ConstantTimeEq for SecretDigest {
+    fn ct_eq(&self, other: &Self) -> subtle::Choice {
+        self.0.ct_eq(&other.0)
+    }
+}
+
+impl fmt::Debug for SecretDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretDigest(..)")
+    }
+}
+
+/// Generates a new `client_id`: 128 bits from the OS CSPRNG, base64url.
+pub fn generate_client_id() -> Result<String, getrandom::Error> {
+    random_base64url::<CLIENT_ID_BYTES>()
+}
+
+fn random_base64url<const N: usize>() -> Result<String, getrandom::Error> {
+    let mut bytes = Zeroizing::new([0u8; N]);
+    getrandom::fill(bytes.as_mut())?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_secrets_are_256_bit_base64url_and_distinct() {
+        let a = Secret::generate().unwrap();
+        let b = Secret::generate().unwrap();
+        assert_eq!(a.secret().len(), 43);
+        let decoded = URL_SAFE_NO_PAD.decode(a.secret()).unwrap();
+        assert_eq!(decoded.len(), SECRET_BYTES);
+        assert!(!a.ct_eq(b.secret()));
+    }
+
+    #[test]
+    fn client_ids_carry_128_bits() {
+        let id = generate_client_id().unwrap();
+        assert_eq!(URL_SAFE_NO_PAD.decode(&id).unwrap().len(), CLIENT_ID_BYTES);
+    }
+
+    #[test]
+    fn debug_never_prints_the_secret() {
+        let s = Secret::new("hunter2-very-secret");
+        assert_eq!(format!("{s:?}"), "Secret([redacted])");
+        assert!(!format!("{:?}", s.digest()).contains("hunter2"));
+    }
+
+    #[test]
+    fn digest_verifies_only_the_same_value() {
+        let s = Secret::new("abc");
+        assert!(s.digest().verify("abc"));
+        assert!(!s.digest().verify("abd"));
+        assert!(!s.digest().verify(""));
+        assert!(s.ct_eq("abc"));
+    }
+}

@@ -1,0 +1,141 @@
+//! `POST {endpoint}`: client registration (RFC 7591 §3).
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use http::request::Parts;
+use http_body::Body;
+
+use super::client_information::ClientInformation;
+use super::{now, rng_failed, unavailable};
+use crate::bearer::bearer_token;
+use crate::body::read_json_object;
+use crate::config::{Access, Config};
+use crate::credentials::{Secret, generate_client_id};
+use crate::error::Rejection;
+use crate::metadata::{ClientMetadata, validate};
+use crate::response::{self, ResponseBody};
+use crate::store::{BoxError, ClientRecord, RecordSource, StoreError, StoredSecret};
+
+/// How many times a colliding `client_id` is regenerated before giving up.
+const CLIENT_ID_ATTEMPTS: usize = 3;
+
+/// Checks the initial access token when registration is protected (RFC 7591 §3).
+fn authorize(config: &Config, parts: &Parts) -> Result<(), Rejection> {
+    match &config.access {
+        Access::Open => Ok(()),
+        Access::Protected { static_tokens } => {
+            let token = bearer_token(&parts.headers)?.ok_or(Rejection::MissingToken)?;
+            // Check every digest so the time does not depend on which one matches.
+            let matched = static_tokens
+                .iter()
+                .fold(false, |found, digest| digest.verify(token) | found);
+            if matched {
+                Ok(())
+            } else {
+                Err(Rejection::InvalidToken)
+            }
+        }
+    }
+}
+
+/// The secret for a new registration, if its auth method uses one, with how it
+/// is stored and when it expires.
+pub(super) fn mint_client_secret(
+    metadata: &ClientMetadata,
+    config: &Config,
+    now: u64,
+) -> Result<Option<(Secret, StoredSecret, u64)>, Rejection> {
+    let method = metadata.auth_method();
+    if !method.uses_client_secret() {
+        return Ok(None);
+    }
+    let secret = Secret::generate().map_err(rng_failed)?;
+    let stored = if method == crate::TokenEndpointAuthMethod::ClientSecretJwt {
+        StoredSecret::Plain(secret.clone())
+    } else {
+        StoredSecret::Digest(secret.digest())
+    };
+    let expires_at = config
+        .profile
+        .client_secret_lifetime
+        .map_or(0, |lifetime| now.saturating_add(lifetime.as_secs()));
+    Ok(Some((secret, stored, expires_at)))
+}
+
+pub(crate) async fn register<B>(
+    config: &Config,
+    parts: Parts,
+    body: B,
+) -> Result<http::Response<ResponseBody>, Rejection>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    authorize(config, &parts)?;
+    let object = read_json_object(&parts, body, config.limits.max_body_bytes).await?;
+    let mut metadata = ClientMetadata::from_json_object(object)?;
+    config.keep_configured_extensions(&mut metadata);
+    validate::prepare(&mut metadata, &config.profile, &config.limits)?;
+
+    let now = now();
+    let client_secret = mint_client_secret(&metadata, config, now)?;
+    let registration_access_token = if config.issue_registration_access_token {
+        Some(Secret::generate().map_err(rng_failed)?)
+    } else {
+        None
+    };
+    let record = ClientRecord {
+        client_id: String::new(),
+        metadata,
+        client_secret: client_secret.as_ref().map(|(_, stored, _)| stored.clone()),
+        client_id_issued_at: now,
+        client_secret_expires_at: client_secret.as_ref().map_or(0, |(_, _, at)| *at),
+        registration_access_token: registration_access_token.as_ref().map(Secret::digest),
+        revision: 1,
+        source: RecordSource::Dynamic,
+        profile: None,
+        initial_access_token_id: None,
+        created_at: now,
+        updated_at: now,
+        last_used_at: None,
+    };
+    let record = create_with_fresh_id(config, record).await?;
+
+    let registration_client_uri = registration_access_token
+        .as_ref()
+        .map(|_| config.registration_client_uri(&record.client_id));
+    let body = ClientInformation {
+        record: &record,
+        client_secret: client_secret.as_ref().map(|(s, _, _)| s.secret()),
+        registration_access_token: registration_access_token.as_ref().map(Secret::secret),
+        registration_client_uri: registration_client_uri.as_deref(),
+    }
+    .to_json();
+    tracing::info!(client_id = %record.client_id, "client registered");
+    Ok(response::json(StatusCode::CREATED, body))
+}
+
+/// Stores the record under a new `client_id`, generating another one if it
+/// collides with an existing client.
+async fn create_with_fresh_id(
+    config: &Config,
+    mut record: ClientRecord,
+) -> Result<Arc<ClientRecord>, Rejection> {
+    for _ in 0..CLIENT_ID_ATTEMPTS {
+        record.client_id = match &config.client_id_generator {
+            Some(generate) => generate(),
+            None => generate_client_id().map_err(rng_failed)?,
+        };
+        let shared = Arc::new(record);
+        match config.store.create(Arc::clone(&shared)).await {
+            Ok(()) => return Ok(shared),
+            Err(StoreError::Conflict) => {
+                record = Arc::try_unwrap(shared).unwrap_or_else(|shared| (*shared).clone());
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+    }
+    tracing::error!("client_id generator produced only existing identifiers");
+    Err(Rejection::StoreUnavailable)
+}

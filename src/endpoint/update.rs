@@ -1,0 +1,212 @@
+//! `PUT {endpoint}/{client_id}`: replace the client configuration
+//! (RFC 7592 §2.2).
+
+use std::sync::Arc;
+
+use http::StatusCode;
+use http::request::Parts;
+use http_body::Body;
+use serde_json::Value;
+
+use super::client_information::ClientInformation;
+use super::manage::authenticate;
+use super::register::mint_client_secret;
+use super::{now, rng_failed, unavailable};
+use crate::body::read_json_object;
+use crate::config::{Config, RatRotation};
+use crate::credentials::Secret;
+use crate::error::{RegistrationError, Rejection};
+use crate::metadata::{ClientMetadata, TokenEndpointAuthMethod, validate};
+use crate::response::{self, ResponseBody};
+use crate::store::{BoxError, ClientRecord, StoreError, StoredSecret};
+
+/// Members a client must not send in an update (RFC 7592 §2.2).
+const FORBIDDEN_MEMBERS: [&str; 4] = [
+    "registration_access_token",
+    "registration_client_uri",
+    "client_secret_expires_at",
+    "client_id_issued_at",
+];
+
+/// How many times a lost revision race is retried before answering `503`.
+const ATTEMPTS: usize = 4;
+
+/// The update a client asked for, checked against the request alone.
+struct UpdateRequest {
+    metadata: ClientMetadata,
+    client_id: String,
+    client_secret: Option<String>,
+}
+
+fn parse_request(
+    config: &Config,
+    object: serde_json::Map<String, Value>,
+) -> Result<UpdateRequest, RegistrationError> {
+    let mut object = object;
+    if let Some(field) = FORBIDDEN_MEMBERS.iter().find(|f| object.contains_key(**f)) {
+        return Err(RegistrationError::invalid_client_metadata(format!(
+            "{field}: must not be included in an update request (RFC 7592 §2.2)"
+        )));
+    }
+    let client_id = match object.remove("client_id") {
+        Some(Value::String(id)) => id,
+        Some(_) => {
+            return Err(RegistrationError::invalid_client_metadata(
+                "client_id: must be a string",
+            ));
+        }
+        None => {
+            return Err(RegistrationError::invalid_client_metadata(
+                "client_id: required in an update request (RFC 7592 §2.2)",
+            ));
+        }
+    };
+    let client_secret = match object.remove("client_secret") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => {
+            return Err(RegistrationError::invalid_client_metadata(
+                "client_secret: must be a string",
+            ));
+        }
+    };
+    let mut metadata = ClientMetadata::from_json_object(object)?;
+    config.keep_configured_extensions(&mut metadata);
+    validate::prepare(&mut metadata, &config.profile, &config.limits)?;
+    Ok(UpdateRequest {
+        metadata,
+        client_id,
+        client_secret,
+    })
+}
+
+/// The checks that compare the request with the stored client.
+fn check_against(record: &ClientRecord, request: &UpdateRequest) -> Result<(), RegistrationError> {
+    if request.client_id != record.client_id {
+        return Err(RegistrationError::invalid_client_metadata(
+            "client_id: must equal the identifier of the client being updated (RFC 7592 §2.2)",
+        ));
+    }
+    if let Some(presented) = &request.client_secret {
+        let matches = record
+            .client_secret
+            .as_ref()
+            .is_some_and(|stored| stored.verify(presented));
+        if !matches {
+            return Err(RegistrationError::invalid_client_metadata(
+                "client_secret: does not match the current client secret; a client cannot choose its own secret (RFC 7592 §2.2)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The secret after the update: kept when the method still uses one, converted
+/// when it moves between digest and plaintext storage, newly minted (and
+/// returned) when there is none usable, dropped when the method needs none.
+fn next_secret(
+    config: &Config,
+    record: &ClientRecord,
+    metadata: &ClientMetadata,
+    now: u64,
+) -> Result<(Option<StoredSecret>, u64, Option<Secret>), Rejection> {
+    let method = metadata.auth_method();
+    if !method.uses_client_secret() {
+        return Ok((None, 0, None));
+    }
+    let jwt = method == TokenEndpointAuthMethod::ClientSecretJwt;
+    let reusable = !config.rotate_client_secret_on_update && !record.secret_expired(now);
+    let kept = match (&record.client_secret, reusable) {
+        (Some(StoredSecret::Plain(secret)), true) if jwt => {
+            Some(StoredSecret::Plain(secret.clone()))
+        }
+        (Some(StoredSecret::Plain(secret)), true) => Some(StoredSecret::Digest(secret.digest())),
+        (Some(StoredSecret::Digest(digest)), true) if !jwt => Some(StoredSecret::Digest(*digest)),
+        _ => None,
+    };
+    if let Some(kept) = kept {
+        return Ok((Some(kept), record.client_secret_expires_at, None));
+    }
+    let (secret, stored, expires_at) =
+        mint_client_secret(metadata, config, now)?.ok_or(Rejection::StoreUnavailable)?;
+    Ok((Some(stored), expires_at, Some(secret)))
+}
+
+pub(crate) async fn update<B>(
+    config: &Config,
+    client_id: &str,
+    parts: Parts,
+    body: B,
+) -> Result<http::Response<ResponseBody>, Rejection>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    let (mut current, token) = authenticate(config, client_id, &parts.headers).await?;
+    let object = read_json_object(&parts, body, config.limits.max_body_bytes).await?;
+    let request = parse_request(config, object)?;
+
+    for _ in 0..ATTEMPTS {
+        check_against(&current, &request)?;
+        let now = now();
+        let (client_secret, client_secret_expires_at, new_secret) =
+            next_secret(config, &current, &request.metadata, now)?;
+        let new_token = match config.rat_rotation {
+            RatRotation::OnUpdate => Some(Secret::generate().map_err(rng_failed)?),
+            RatRotation::Never => None,
+        };
+        let record = Arc::new(ClientRecord {
+            client_id: current.client_id.clone(),
+            metadata: request.metadata.clone(),
+            client_secret,
+            client_id_issued_at: current.client_id_issued_at,
+            client_secret_expires_at,
+            registration_access_token: new_token
+                .as_ref()
+                .map(Secret::digest)
+                .or(current.registration_access_token),
+            revision: current.revision + 1,
+            source: current.source,
+            profile: current.profile.clone(),
+            initial_access_token_id: current.initial_access_token_id.clone(),
+            created_at: current.created_at,
+            updated_at: now,
+            last_used_at: current.last_used_at,
+        });
+        match config
+            .store
+            .update(Arc::clone(&record), current.revision)
+            .await
+        {
+            Ok(()) => {
+                let uri = config.registration_client_uri(&record.client_id);
+                let returned_secret =
+                    new_secret
+                        .as_ref()
+                        .map(Secret::secret)
+                        .or(match &record.client_secret {
+                            Some(StoredSecret::Plain(s)) => Some(s.secret()),
+                            _ => None,
+                        });
+                let body = ClientInformation {
+                    record: &record,
+                    client_secret: returned_secret,
+                    registration_access_token: Some(
+                        new_token.as_ref().map_or(token, Secret::secret),
+                    ),
+                    registration_client_uri: Some(&uri),
+                }
+                .to_json();
+                tracing::info!(client_id = %record.client_id, "client updated");
+                return Ok(response::json(StatusCode::OK, body));
+            }
+            Err(StoreError::Stale) => {
+                // Another request changed or deleted the client first: load it
+                // again and check the token again (a rotated token is now dead).
+                current = authenticate(config, client_id, &parts.headers).await?.0;
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+    }
+    Err(Rejection::StoreUnavailable)
+}

@@ -1,0 +1,216 @@
+//! Errors and the HTTP responses they become.
+//!
+//! [`RegistrationError`] is the RFC 7591 §3.2.2 error: a code and a description,
+//! answered with `400 Bad Request`. [`Rejection`] covers everything else a request
+//! can fail on (authentication per RFC 6750, method, media type, size, store).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use http::{HeaderValue, StatusCode, header};
+
+use crate::response::{self, ResponseBody};
+
+/// An error code from RFC 7591 §3.2.2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `invalid_redirect_uri`: the value of one or more redirection URIs is invalid.
+    InvalidRedirectUri,
+    /// `invalid_client_metadata`: the value of a client metadata field is invalid.
+    InvalidClientMetadata,
+    /// `invalid_software_statement`: the software statement presented is invalid.
+    InvalidSoftwareStatement,
+    /// `unapproved_software_statement`: the software statement is not approved here.
+    UnapprovedSoftwareStatement,
+}
+
+impl ErrorCode {
+    /// The code as it appears in the `error` member.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::InvalidSoftwareStatement => "invalid_software_statement",
+            Self::UnapprovedSoftwareStatement => "unapproved_software_statement",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A registration request the server refuses: RFC 7591 §3.2.2, `400 Bad Request`
+/// with `{"error": code, "error_description": description}`.
+///
+/// Descriptions are meant for the client developer. They name the offending field
+/// and never contain a secret.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {description}")]
+pub struct RegistrationError {
+    code: ErrorCode,
+    description: Cow<'static, str>,
+}
+
+impl RegistrationError {
+    /// An error with any RFC 7591 code.
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+
+    /// `invalid_redirect_uri`.
+    pub fn invalid_redirect_uri(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRedirectUri, description)
+    }
+
+    /// `invalid_client_metadata`.
+    pub fn invalid_client_metadata(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidClientMetadata, description)
+    }
+
+    /// `invalid_software_statement`.
+    pub fn invalid_software_statement(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidSoftwareStatement, description)
+    }
+
+    /// `unapproved_software_statement`.
+    pub fn unapproved_software_statement(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::UnapprovedSoftwareStatement, description)
+    }
+
+    /// The RFC 7591 error code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The human-readable description.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+}
+
+/// Why a request to the registration endpoints was refused, with the HTTP
+/// response each case becomes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// RFC 7591 §3.2.2: `400` with the registration error.
+    #[error(transparent)]
+    Registration(#[from] RegistrationError),
+    /// RFC 6750 §3.1: no bearer token was presented: `401`, `WWW-Authenticate: Bearer`.
+    #[error("no bearer token was presented")]
+    MissingToken,
+    /// RFC 6750 §3.1: the token is unknown, expired, revoked, or belongs to another
+    /// client: `401`, `WWW-Authenticate: Bearer error="invalid_token"`. Every cause
+    /// gets the same response, so nobody learns which client identifiers exist.
+    #[error("the access token is invalid")]
+    InvalidToken,
+    /// RFC 6750 §3.1: a malformed `Authorization` header: `400 invalid_request`.
+    #[error("malformed Authorization header")]
+    MalformedAuthorization,
+    /// The path is not one of the registration endpoints: `404`.
+    #[error("not found")]
+    NotFound,
+    /// The method is not served at this path: `405` with `Allow`.
+    #[error("method not allowed")]
+    MethodNotAllowed(&'static str),
+    /// The request body is not `application/json`: `415`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// The request body exceeds the configured limit: `413`.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// Reading the request body failed for another reason: `400`.
+    #[error("the request body could not be read")]
+    BodyUnreadable,
+    /// The client store cannot answer right now: `503` with `Retry-After`.
+    #[error("the client store is unavailable")]
+    StoreUnavailable,
+}
+
+impl Rejection {
+    /// The HTTP status this rejection is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Registration(_) | Self::MalformedAuthorization | Self::BodyUnreadable => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::MissingToken | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The `error` and `error_description` members of the JSON body.
+    fn error_body(&self) -> (&str, &str) {
+        match self {
+            Self::Registration(e) => (e.code().as_str(), e.description()),
+            Self::MissingToken => ("invalid_token", "a bearer token is required"),
+            Self::InvalidToken => ("invalid_token", "the access token is invalid"),
+            Self::MalformedAuthorization => (
+                "invalid_request",
+                "the Authorization header is not a valid Bearer credential",
+            ),
+            Self::NotFound => ("invalid_request", "no registration endpoint at this path"),
+            Self::MethodNotAllowed(_) => ("invalid_request", "method not allowed at this path"),
+            Self::UnsupportedMediaType => (
+                "invalid_client_metadata",
+                "Content-Type must be application/json",
+            ),
+            Self::PayloadTooLarge => (
+                "invalid_client_metadata",
+                "the request body exceeds the size limit",
+            ),
+            Self::BodyUnreadable => ("invalid_request", "the request body could not be read"),
+            Self::StoreUnavailable => (
+                "temporarily_unavailable",
+                "the client registry is temporarily unavailable; retry later",
+            ),
+        }
+    }
+
+    /// Builds the HTTP response: JSON error body, `Cache-Control: no-store`, and
+    /// the headers each case requires.
+    pub fn into_response(self) -> http::Response<ResponseBody> {
+        let (error, description) = self.error_body();
+        let mut response = response::json(
+            self.status(),
+            response::error_json(error, description).into_bytes(),
+        );
+        let headers = response.headers_mut();
+        match self {
+            Self::MissingToken => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::InvalidToken => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+                );
+            }
+            Self::MalformedAuthorization => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer error="invalid_request""#),
+                );
+            }
+            Self::MethodNotAllowed(allow) => {
+                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            Self::StoreUnavailable => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}

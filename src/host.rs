@@ -1,0 +1,243 @@
+//! Helpers for the host's own endpoints: client authentication at the token
+//! endpoint (RFC 6749 §2.3.1) and redirect URI matching at the authorization
+//! endpoint (RFC 6749 §3.1.2.3, RFC 8252 §7.3).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, header};
+use percent_encoding::percent_decode_str;
+
+use crate::credentials::{Secret, SecretDigest};
+use crate::endpoint::now;
+use crate::metadata::{ClientMetadata, TokenEndpointAuthMethod, redirect_uri};
+use crate::service::Registration;
+use crate::store::{ClientRecord, StoreError};
+
+/// How the client presented its credentials in a token request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialsLocation {
+    /// `Authorization: Basic` (`client_secret_basic`).
+    BasicHeader,
+    /// `client_id` and `client_secret` form fields (`client_secret_post`).
+    RequestBody,
+    /// Only a `client_id` form field, no secret (`none`).
+    ClientIdOnly,
+}
+
+/// The client credentials of a token request, as presented.
+///
+/// `Debug` redacts the secret.
+#[derive(Clone, Debug)]
+pub struct ClientCredentials {
+    client_id: String,
+    client_secret: Option<Secret>,
+    location: CredentialsLocation,
+}
+
+/// Why a client could not be authenticated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientAuthError {
+    /// RFC 6749 §5.2 `invalid_request`: credentials are malformed, or presented
+    /// in more than one way (RFC 6749 §2.3).
+    #[error("invalid_request: malformed or repeated client credentials")]
+    InvalidRequest,
+    /// RFC 6749 §5.2 `invalid_client`: unknown client, wrong secret, expired
+    /// secret, or a method other than the registered one. One error for every
+    /// cause, so nothing is learned about which clients exist.
+    #[error("invalid_client: client authentication failed")]
+    InvalidClient,
+    /// The client store could not answer.
+    #[error("the client store is unavailable")]
+    Unavailable,
+}
+
+impl ClientAuthError {
+    /// The RFC 6749 §5.2 error code (`temporarily_unavailable` for the store).
+    pub fn error_code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::Unavailable => "temporarily_unavailable",
+        }
+    }
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component (RFC 6749
+/// §2.3.1, Appendix B): `+` is a space, `%XX` a byte; the result must be UTF-8.
+fn form_decode(component: &str) -> Option<String> {
+    let spaced: Cow<'_, str> = if component.contains('+') {
+        Cow::Owned(component.replace('+', " "))
+    } else {
+        Cow::Borrowed(component)
+    };
+    percent_decode_str(&spaced)
+        .decode_utf8()
+        .ok()
+        .map(Cow::into_owned)
+}
+
+impl ClientCredentials {
+    /// Reads client credentials from a token request: the `Authorization: Basic`
+    /// header and the `client_id` / `client_secret` form fields, already decoded
+    /// by the host's form parser.
+    ///
+    /// In the header, the identifier and secret are each form-urlencoded before
+    /// Base64 (RFC 6749 §2.3.1), so `:` and `%` in them arrive as `%3A` and
+    /// `%25`. Credentials in more than one place are an `invalid_request`
+    /// (RFC 6749 §2.3).
+    pub fn from_request(
+        headers: &HeaderMap,
+        form_client_id: Option<&str>,
+        form_client_secret: Option<&str>,
+    ) -> Result<Self, ClientAuthError> {
+        let mut basic = None;
+        for value in headers.get_all(header::AUTHORIZATION) {
+            let value = value
+                .to_str()
+                .map_err(|_| ClientAuthError::InvalidRequest)?;
+            let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+            if scheme.eq_ignore_ascii_case("basic") {
+                if basic.is_some() {
+                    return Err(ClientAuthError::InvalidRequest);
+                }
+                basic = Some(Self::parse_basic(rest.trim())?);
+            }
+        }
+        match (basic, form_client_id, form_client_secret) {
+            (Some(_), _, Some(_)) => Err(ClientAuthError::InvalidRequest),
+            (Some(basic), Some(id), None) if id != basic.client_id => {
+                Err(ClientAuthError::InvalidRequest)
+            }
+            (Some(basic), _, None) => Ok(basic),
+            (None, Some(id), Some(secret)) => Ok(Self {
+                client_id: id.to_owned(),
+                client_secret: Some(Secret::new(secret)),
+                location: CredentialsLocation::RequestBody,
+            }),
+            (None, Some(id), None) => Ok(Self {
+                client_id: id.to_owned(),
+                client_secret: None,
+                location: CredentialsLocation::ClientIdOnly,
+            }),
+            (None, None, _) => Err(ClientAuthError::InvalidClient),
+        }
+    }
+
+    fn parse_basic(encoded: &str) -> Result<Self, ClientAuthError> {
+        let decoded = STANDARD
+            .decode(encoded)
+            .map_err(|_| ClientAuthError::InvalidRequest)?;
+        let decoded = String::from_utf8(decoded).map_err(|_| ClientAuthError::InvalidRequest)?;
+        let decoded = Secret::new(decoded);
+        let (id, secret) = decoded
+            .secret()
+            .split_once(':')
+            .ok_or(ClientAuthError::InvalidRequest)?;
+        let client_id = form_decode(id).ok_or(ClientAuthError::InvalidRequest)?;
+        let client_secret = form_decode(secret).ok_or(ClientAuthError::InvalidRequest)?;
+        if client_id.is_empty() {
+            return Err(ClientAuthError::InvalidRequest);
+        }
+        Ok(Self {
+            client_id,
+            client_secret: Some(Secret::new(client_secret)),
+            location: CredentialsLocation::BasicHeader,
+        })
+    }
+
+    /// The presented `client_id`.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// Where the credentials were presented.
+    pub fn location(&self) -> CredentialsLocation {
+        self.location
+    }
+}
+
+impl Registration {
+    /// Loads a client by identifier, for the host's own endpoints.
+    pub async fn client(&self, client_id: &str) -> Result<Option<Arc<ClientRecord>>, StoreError> {
+        self.store().get(client_id).await
+    }
+
+    /// Authenticates a client at the token endpoint against its registered
+    /// `token_endpoint_auth_method` (RFC 6749 §2.3.1): `client_secret_basic`
+    /// needs the Basic header, `client_secret_post` the form fields, `none` only
+    /// a `client_id`. Unknown client, wrong method, wrong or expired secret all
+    /// give [`ClientAuthError::InvalidClient`].
+    ///
+    /// The check is one store lookup, one SHA-256 and a constant-time compare.
+    /// Clients registered with `client_secret_jwt`, `private_key_jwt` or a TLS
+    /// method are refused here: the host verifies those itself.
+    pub async fn authenticate_client(
+        &self,
+        credentials: &ClientCredentials,
+    ) -> Result<Arc<ClientRecord>, ClientAuthError> {
+        let record = self
+            .store()
+            .get(&credentials.client_id)
+            .await
+            .map_err(|_| ClientAuthError::Unavailable)?;
+        let Some(record) = record else {
+            // Same digest work as for a known client.
+            if let Some(secret) = &credentials.client_secret {
+                let _ = SecretDigest::of(secret.secret());
+            }
+            return Err(ClientAuthError::InvalidClient);
+        };
+        let method = record.metadata.auth_method();
+        let location_ok = matches!(
+            (method, credentials.location),
+            (
+                TokenEndpointAuthMethod::ClientSecretBasic,
+                CredentialsLocation::BasicHeader
+            ) | (
+                TokenEndpointAuthMethod::ClientSecretPost,
+                CredentialsLocation::RequestBody
+            ) | (
+                TokenEndpointAuthMethod::None,
+                CredentialsLocation::ClientIdOnly
+            )
+        );
+        let secret_ok = match (&record.client_secret, &credentials.client_secret) {
+            (Some(stored), Some(presented)) => {
+                stored.verify(presented.secret()) && !record.secret_expired(now())
+            }
+            (None, None) => method == TokenEndpointAuthMethod::None,
+            _ => false,
+        };
+        if location_ok && secret_ok {
+            Ok(record)
+        } else {
+            Err(ClientAuthError::InvalidClient)
+        }
+    }
+}
+
+impl ClientMetadata {
+    /// Whether `presented` is one of the registered redirect URIs: exact string
+    /// comparison (RFC 6749 §3.1.2.3), except that for `http` redirects on
+    /// `localhost`, `127.0.0.1` and `[::1]` any port matches (RFC 8252 §7.3).
+    pub fn matches_redirect_uri(&self, presented: &str) -> bool {
+        self.redirect_uris()
+            .iter()
+            .any(|registered| redirect_uri::matches_registered(registered, presented))
+    }
+}
+
+impl fmt::Display for CredentialsLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::BasicHeader => "client_secret_basic",
+            Self::RequestBody => "client_secret_post",
+            Self::ClientIdOnly => "none",
+        })
+    }
+}

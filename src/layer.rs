@@ -1,0 +1,156 @@
+//! [`RegistrationLayer`]: mounts the registration endpoints in front of a host
+//! service.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::{Request, Response};
+use http_body::Body;
+use http_body_util::Either;
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::response::ResponseBody;
+use crate::service::{Registration, ResponseFuture as RegistrationFuture};
+use crate::store::BoxError;
+
+/// A [`Layer`] that answers requests for the registration endpoints and passes
+/// every other request to the inner service unchanged.
+///
+/// ```
+/// use tower::ServiceBuilder;
+/// use tower_dcr::Registration;
+/// # async fn host(_: http::Request<String>) -> Result<http::Response<String>, std::convert::Infallible> { Ok(http::Response::new(String::new())) }
+///
+/// let dcr = Registration::builder("https://auth.example.com").open().build().unwrap();
+/// let service = ServiceBuilder::new()
+///     .layer(dcr.layer())
+///     .service_fn(host);
+/// ```
+#[derive(Clone)]
+pub struct RegistrationLayer {
+    registration: Registration,
+}
+
+impl RegistrationLayer {
+    pub(crate) fn new(registration: Registration) -> Self {
+        Self { registration }
+    }
+}
+
+impl fmt::Debug for RegistrationLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistrationLayer")
+            .field("endpoint", &self.registration.endpoint_path())
+            .finish()
+    }
+}
+
+impl<S> Layer<S> for RegistrationLayer {
+    type Service = RegistrationService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RegistrationService {
+            inner,
+            registration: self.registration.clone(),
+        }
+    }
+}
+
+/// The service produced by [`RegistrationLayer`].
+#[derive(Clone)]
+pub struct RegistrationService<S> {
+    inner: S,
+    registration: Registration,
+}
+
+impl<S> RegistrationService<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consumes the layer's service, returning the inner one.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for RegistrationService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistrationService")
+            .field("inner", &self.inner)
+            .field("endpoint", &self.registration.endpoint_path())
+            .finish()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RegistrationService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ReqBody: Body + Send + 'static,
+    ReqBody::Data: Send,
+    ReqBody::Error: Into<BoxError>,
+{
+    type Response = Response<Either<ResponseBody, ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        if self.registration.route_full(request.uri().path()).is_some() {
+            ResponseFuture::Registration {
+                future: self.registration.call(request),
+            }
+        } else {
+            ResponseFuture::Inner {
+                future: self.inner.call(request),
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`RegistrationService`]: the registration response, or the
+    /// inner service's.
+    #[project = ResponseFutureProj]
+    pub enum ResponseFuture<F> {
+        /// A request for the registration endpoints.
+        Registration { #[pin] future: RegistrationFuture },
+        /// Any other request.
+        Inner { #[pin] future: F },
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = Result<Response<Either<ResponseBody, ResBody>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            ResponseFutureProj::Registration { future } => {
+                let response = match ready!(future.poll(cx)) {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+                Poll::Ready(Ok(response.map(Either::Left)))
+            }
+            ResponseFutureProj::Inner { future } => {
+                Poll::Ready(ready!(future.poll(cx)).map(|r| r.map(Either::Right)))
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! OAuth 2.0 Dynamic Client Registration for any Rust authorization server, as a
+//! tower [`Service`](tower_service::Service).
+//!
+//! tower-dcr implements the server side of
+//! [RFC 7591](https://www.rfc-editor.org/rfc/rfc7591) (registration),
+//! [RFC 7592](https://www.rfc-editor.org/rfc/rfc7592) (read, update and delete
+//! with a registration access token) and
+//! [OpenID Connect Dynamic Client Registration 1.0](https://openid.net/specs/openid-connect-registration-1_0.html),
+//! with the redirect URI rules of [RFC 8252](https://www.rfc-editor.org/rfc/rfc8252)
+//! for native apps. Clients POST their metadata and get back a `client_id`, a
+//! `client_secret` when their auth method needs one, and a registration access
+//! token with which they manage their registration.
+//!
+//! # Quick start
+//!
+//! ```
+//! use axum::Router;
+//! use tower_dcr::{MemoryStore, Registration};
+//!
+//! let dcr = Registration::builder("https://auth.example.com")
+//!     .open()                       // or .initial_access_tokens([...])
+//!     .store(MemoryStore::new())
+//!     .build()
+//!     .expect("valid configuration");
+//!
+//! let app: Router = Router::new()
+//!     .nest_service("/register", dcr.clone());
+//! ```
+//!
+//! The same service mounts in front of any tower stack with
+//! [`Registration::layer`], and [`Registration::discovery_metadata`] gives the
+//! members to merge into the host's RFC 8414 metadata document.
+//!
+//! # Security
+//!
+//! - Secrets (client secrets, registration access tokens) are 256 bits from the
+//!   OS CSPRNG; only their SHA-256 digests are stored (except the HMAC key of a
+//!   `client_secret_jwt` client), and they are compared in constant time.
+//! - [`Secret`] and every type holding one print `[redacted]` in `Debug`.
+//! - Every bad input gets a 4xx with an RFC 7591 or RFC 6750 error body; a store
+//!   failure gets a `503` with `Retry-After`.
+//! - Response URLs are built from the configured issuer, never from `Host`.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(missing_docs, unreachable_pub)]
+
+mod bearer;
+mod body;
+mod config;
+mod credentials;
+mod discovery;
+mod endpoint;
+mod error;
+pub mod host;
+mod layer;
+pub mod metadata;
+pub mod policy;
+mod response;
+mod service;
+pub mod store;
+
+pub use config::{ConfigError, Limits, RatRotation, RegistrationBuilder};
+pub use credentials::{Secret, SecretDigest, generate_client_id};
+pub use error::{ErrorCode, RegistrationError, Rejection};
+pub use layer::{RegistrationLayer, RegistrationService};
+pub use metadata::{
+    ApplicationType, ClientMetadata, GrantType, Localized, ResponseType, SubjectType,
+    TokenEndpointAuthMethod,
+};
+pub use policy::{Profile, UnknownScope};
+pub use response::ResponseBody;
+pub use service::{Registration, ResponseFuture};
+pub use store::{ClientRecord, ClientStore, MemoryStore, StoreError};

@@ -1,0 +1,126 @@
+//! Client metadata: the typed members of RFC 7591 §2 and OpenID Connect Dynamic
+//! Client Registration 1.0 §2, plus the extension members the server accepts.
+//!
+//! [`ClientMetadata`] is what a client registers and what the server stores and
+//! echoes. Parsing ([`ClientMetadata::from_json_object`]) checks JSON types only;
+//! the rules of the specifications live in the validator, run by the service
+//! with the configured [`Profile`](crate::Profile).
+
+pub(crate) mod json;
+mod localized;
+pub(crate) mod redirect_uri;
+mod types;
+pub(crate) mod validate;
+
+pub use localized::Localized;
+pub use types::{ApplicationType, GrantType, ResponseType, SubjectType, TokenEndpointAuthMethod};
+
+use serde_json::{Map, Value};
+
+/// Registered client metadata (RFC 7591 §2, OpenID Connect DCR 1.0 §2).
+///
+/// Every member is optional on the wire. Values are kept exactly as the client
+/// sent them (URIs are never normalized), so the response echoes the same strings
+/// and redirect URIs compare by exact string.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClientMetadata {
+    /// `redirect_uris`: redirection URIs for redirect-based flows.
+    pub redirect_uris: Option<Vec<String>>,
+    /// `token_endpoint_auth_method`: how the client authenticates at the token endpoint.
+    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
+    /// `grant_types`: grant types the client will use.
+    pub grant_types: Option<Vec<GrantType>>,
+    /// `response_types`: response types the client will use.
+    pub response_types: Option<Vec<ResponseType>>,
+    /// `client_name`, human-readable, with language variants.
+    pub client_name: Localized,
+    /// `client_uri`: the client's home page, with language variants.
+    pub client_uri: Localized,
+    /// `logo_uri`: the client's logo, with language variants.
+    pub logo_uri: Localized,
+    /// `scope`: space-separated scope values the client may request.
+    pub scope: Option<String>,
+    /// `contacts`: e-mail addresses of people responsible for the client.
+    pub contacts: Option<Vec<String>>,
+    /// `tos_uri`: terms of service, with language variants.
+    pub tos_uri: Localized,
+    /// `policy_uri`: privacy policy, with language variants.
+    pub policy_uri: Localized,
+    /// `jwks_uri`: URL of the client's JSON Web Key Set.
+    pub jwks_uri: Option<String>,
+    /// `jwks`: the client's JSON Web Key Set by value (public keys only).
+    pub jwks: Option<Value>,
+    /// `software_id`: identifier of the client software.
+    pub software_id: Option<String>,
+    /// `software_version`: version of the client software.
+    pub software_version: Option<String>,
+    /// `software_statement`: a signed JWT asserting metadata (RFC 7591 §2.3).
+    pub software_statement: Option<String>,
+    /// `application_type` (OIDC): `web` or `native`.
+    pub application_type: Option<ApplicationType>,
+    /// `sector_identifier_uri` (OIDC): https URL of a JSON array of redirect URIs.
+    pub sector_identifier_uri: Option<String>,
+    /// `subject_type` (OIDC): `public` or `pairwise`.
+    pub subject_type: Option<SubjectType>,
+    /// `id_token_signed_response_alg` (OIDC).
+    pub id_token_signed_response_alg: Option<String>,
+    /// `id_token_encrypted_response_alg` (OIDC).
+    pub id_token_encrypted_response_alg: Option<String>,
+    /// `id_token_encrypted_response_enc` (OIDC).
+    pub id_token_encrypted_response_enc: Option<String>,
+    /// `userinfo_signed_response_alg` (OIDC).
+    pub userinfo_signed_response_alg: Option<String>,
+    /// `userinfo_encrypted_response_alg` (OIDC).
+    pub userinfo_encrypted_response_alg: Option<String>,
+    /// `userinfo_encrypted_response_enc` (OIDC).
+    pub userinfo_encrypted_response_enc: Option<String>,
+    /// `request_object_signing_alg` (OIDC).
+    pub request_object_signing_alg: Option<String>,
+    /// `request_object_encryption_alg` (OIDC).
+    pub request_object_encryption_alg: Option<String>,
+    /// `request_object_encryption_enc` (OIDC).
+    pub request_object_encryption_enc: Option<String>,
+    /// `token_endpoint_auth_signing_alg` (OIDC).
+    pub token_endpoint_auth_signing_alg: Option<String>,
+    /// `default_max_age` (OIDC): seconds.
+    pub default_max_age: Option<u64>,
+    /// `require_auth_time` (OIDC).
+    pub require_auth_time: Option<bool>,
+    /// `default_acr_values` (OIDC).
+    pub default_acr_values: Option<Vec<String>>,
+    /// `initiate_login_uri` (OIDC): https URL a third party can use to start a login.
+    pub initiate_login_uri: Option<String>,
+    /// `request_uris` (OIDC): pre-registered https `request_uri` values.
+    pub request_uris: Option<Vec<String>>,
+    /// `post_logout_redirect_uris` (OpenID Connect RP-Initiated Logout 1.0).
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// Extension members: kept only when the server is configured to accept them
+    /// (RFC 7591 §2: other members are ignored).
+    pub extensions: Map<String, Value>,
+}
+
+impl ClientMetadata {
+    /// The `token_endpoint_auth_method`, or the RFC 7591 default
+    /// `client_secret_basic` when absent.
+    pub fn auth_method(&self) -> TokenEndpointAuthMethod {
+        self.token_endpoint_auth_method
+            .unwrap_or(TokenEndpointAuthMethod::ClientSecretBasic)
+    }
+
+    /// The `application_type`, or the OIDC default `web` when absent.
+    pub fn app_type(&self) -> ApplicationType {
+        self.application_type.unwrap_or(ApplicationType::Web)
+    }
+
+    /// Whether the registered grant types include `grant_type`.
+    pub fn has_grant_type(&self, grant_type: &GrantType) -> bool {
+        self.grant_types
+            .as_deref()
+            .is_some_and(|g| g.contains(grant_type))
+    }
+
+    /// The registered redirect URIs (empty when none).
+    pub fn redirect_uris(&self) -> &[String] {
+        self.redirect_uris.as_deref().unwrap_or_default()
+    }
+}

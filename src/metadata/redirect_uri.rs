@@ -1,0 +1,170 @@
+//! Redirect URI rules: syntax (RFC 6749 §3.1.2), application types (OIDC DCR §2)
+//! and native apps (RFC 8252 §7).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use url::{Host, Url};
+
+use super::ApplicationType;
+
+/// Schemes that are never a redirect target: they run code or read local data in
+/// the user agent.
+const FORBIDDEN_SCHEMES: [&str; 6] = ["javascript", "data", "vbscript", "file", "blob", "about"];
+
+/// What kind of redirect URI a syntactically valid one is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RedirectKind {
+    /// `https` on a host that is not loopback.
+    Https,
+    /// `https` on a loopback host.
+    HttpsLoopback,
+    /// `http` on `localhost`, `127.0.0.1` or `[::1]` (RFC 8252 §7.3).
+    HttpLoopback,
+    /// `http` on any other host.
+    Http,
+    /// Any other scheme: a private-use URI scheme (RFC 8252 §7.1).
+    PrivateUse,
+}
+
+/// Parses a URI the client sent and checks what every URI value must satisfy:
+/// absolute, no whitespace or control characters (the stored string would not be
+/// the one the client uses), and no userinfo.
+pub(crate) fn parse_absolute(uri: &str) -> Result<Url, &'static str> {
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain whitespace or control characters");
+    }
+    let url = Url::parse(uri).map_err(|_| "must be an absolute URI")?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain user information");
+    }
+    Ok(url)
+}
+
+/// Checks a redirect URI's syntax (RFC 6749 §3.1.2: absolute, no fragment; never
+/// a scheme that runs code) and classifies it.
+pub(crate) fn classify(uri: &str) -> Result<(Url, RedirectKind), &'static str> {
+    let url = parse_absolute(uri)?;
+    if uri.contains('#') {
+        return Err("must not contain a fragment (RFC 6749 §3.1.2)");
+    }
+    let scheme = url.scheme();
+    if FORBIDDEN_SCHEMES.contains(&scheme) {
+        return Err("uses a forbidden scheme");
+    }
+    let kind = match scheme {
+        "https" | "http" => {
+            let host = url.host().ok_or("must have a host")?;
+            match (scheme == "https", is_loopback(&host)) {
+                (true, false) => RedirectKind::Https,
+                (true, true) => RedirectKind::HttpsLoopback,
+                (false, true) => RedirectKind::HttpLoopback,
+                (false, false) => RedirectKind::Http,
+            }
+        }
+        _ => RedirectKind::PrivateUse,
+    };
+    Ok((url, kind))
+}
+
+/// `localhost`, `127.0.0.1` or `[::1]`: the loopback hosts of RFC 8252 §7.3 and
+/// §8.3.
+pub(crate) fn is_loopback(host: &Host<&str>) -> bool {
+    match host {
+        Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        Host::Ipv4(ip) => *ip == Ipv4Addr::LOCALHOST,
+        Host::Ipv6(ip) => *ip == Ipv6Addr::LOCALHOST,
+    }
+}
+
+/// The rules for one application type.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RedirectRules {
+    pub(crate) application_type: ApplicationType,
+    /// The client uses the implicit grant (tokens in the front channel).
+    pub(crate) implicit: bool,
+    /// Web clients may use `http` on loopback hosts.
+    pub(crate) web_http_loopback: bool,
+    /// Native clients may use claimed `https` redirects (RFC 8252 §7.2).
+    pub(crate) native_https: bool,
+}
+
+impl RedirectRules {
+    /// Checks one redirect URI against the rules of its application type.
+    pub(crate) fn check(&self, uri: &str) -> Result<(), &'static str> {
+        let (url, kind) = classify(uri)?;
+        match self.application_type {
+            ApplicationType::Web => match kind {
+                RedirectKind::Https => Ok(()),
+                RedirectKind::HttpsLoopback | RedirectKind::HttpLoopback if self.implicit => Err(
+                    "web clients using the implicit grant must not use a loopback host (OIDC DCR §2)",
+                ),
+                RedirectKind::HttpsLoopback => Ok(()),
+                RedirectKind::HttpLoopback if self.web_http_loopback => Ok(()),
+                RedirectKind::HttpLoopback | RedirectKind::Http => {
+                    Err("web clients must use https (OIDC DCR §2)")
+                }
+                RedirectKind::PrivateUse => {
+                    Err("web clients must use https; private-use schemes are for native clients")
+                }
+            },
+            ApplicationType::Native => match kind {
+                RedirectKind::HttpLoopback | RedirectKind::HttpsLoopback => Ok(()),
+                RedirectKind::Https if self.native_https => Ok(()),
+                RedirectKind::Https => Err(
+                    "native clients must use a private-use scheme or an http loopback URI (OIDC DCR §2)",
+                ),
+                RedirectKind::Http => Err(
+                    "native clients may use http only on localhost, 127.0.0.1 or [::1] (RFC 8252 §7.3)",
+                ),
+                RedirectKind::PrivateUse if url.scheme().contains('.') => Ok(()),
+                RedirectKind::PrivateUse => Err(
+                    "private-use schemes must be a reverse domain name, such as com.example.app (RFC 8252 §7.1)",
+                ),
+            },
+        }
+    }
+}
+
+/// Whether a redirect URI presented at the authorization endpoint matches a
+/// registered one: exact string comparison, except that for `http` loopback
+/// redirects the port is ignored (RFC 8252 §7.3).
+pub(crate) fn matches_registered(registered: &str, presented: &str) -> bool {
+    if registered == presented {
+        return true;
+    }
+    if !registered.starts_with("http://") || !presented.starts_with("http://") {
+        return false;
+    }
+    let (Ok((r, RedirectKind::HttpLoopback)), Ok((p, RedirectKind::HttpLoopback))) =
+        (classify(registered), classify(presented))
+    else {
+        return false;
+    };
+    r.host() == p.host() && r.path() == p.path() && r.query() == p.query()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies() {
+        assert_eq!(
+            classify("https://a.example/cb").unwrap().1,
+            RedirectKind::Https
+        );
+        assert_eq!(
+            classify("http://[::1]:8080/cb").unwrap().1,
+            RedirectKind::HttpLoopback
+        );
+        assert_eq!(
+            classify("com.example.app:/cb").unwrap().1,
+            RedirectKind::PrivateUse
+        );
+        assert!(classify("/relative").is_err());
+        assert!(classify("https://a.example/cb#frag").is_err());
+        assert!(classify("javascript:alert(1)").is_err());
+        assert!(classify("https://a.example/c b").is_err());
+        assert!(classify("https://user:pw@a.example/cb").is_err());
+    }
+}

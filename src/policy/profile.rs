@@ -1,0 +1,282 @@
+//! [`Profile`]: the built-in registration rules an operator configures.
+
+use std::time::Duration;
+
+use crate::metadata::{GrantType, ResponseType, SubjectType, TokenEndpointAuthMethod};
+
+/// What to do with a requested scope value outside the allow-list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum UnknownScope {
+    /// Refuse the registration with `invalid_client_metadata` (the default).
+    #[default]
+    Reject,
+    /// Drop the value and register the rest (RFC 7591 §2: the server may
+    /// register a narrower scope than requested).
+    Narrow,
+}
+
+/// A set of registration rules: which values a client may register, the
+/// defaults it gets, and the redirect URI rules.
+///
+/// The defaults are strict and match what [`crate::host`] can authenticate:
+/// `client_secret_basic`, `client_secret_post` and `none`; the
+/// `authorization_code`, `refresh_token` and `client_credentials` grants; the
+/// `code` response type; `public` subjects; http redirect URIs only on loopback
+/// hosts.
+///
+/// ```
+/// use tower_dcr::{Profile, GrantType, TokenEndpointAuthMethod};
+///
+/// let profile = Profile::default()
+///     .grant_types([GrantType::AUTHORIZATION_CODE])
+///     .token_endpoint_auth_methods([TokenEndpointAuthMethod::None])
+///     .default_token_endpoint_auth_method(TokenEndpointAuthMethod::None)
+///     .scopes(["openid", "profile"]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Profile {
+    pub(crate) token_endpoint_auth_methods: Vec<TokenEndpointAuthMethod>,
+    pub(crate) default_token_endpoint_auth_method: TokenEndpointAuthMethod,
+    pub(crate) grant_types: Vec<GrantType>,
+    pub(crate) response_types: Vec<ResponseType>,
+    pub(crate) subject_types: Vec<SubjectType>,
+    pub(crate) algorithms: Algorithms,
+    pub(crate) scopes: Option<Vec<String>>,
+    pub(crate) unknown_scope: UnknownScope,
+    pub(crate) default_scope: Option<String>,
+    pub(crate) web_http_loopback: bool,
+    pub(crate) native_https: bool,
+    pub(crate) max_redirect_uris: usize,
+    pub(crate) client_secret_lifetime: Option<Duration>,
+}
+
+/// The JOSE algorithms a client may register for OIDC signed and encrypted
+/// responses, request objects and JWT client authentication.
+#[derive(Clone, Debug)]
+pub(crate) struct Algorithms {
+    pub(crate) id_token_signing: Vec<String>,
+    pub(crate) id_token_encryption_alg: Vec<String>,
+    pub(crate) id_token_encryption_enc: Vec<String>,
+    pub(crate) userinfo_signing: Vec<String>,
+    pub(crate) userinfo_encryption_alg: Vec<String>,
+    pub(crate) userinfo_encryption_enc: Vec<String>,
+    pub(crate) request_object_signing: Vec<String>,
+    pub(crate) request_object_encryption_alg: Vec<String>,
+    pub(crate) request_object_encryption_enc: Vec<String>,
+    pub(crate) token_endpoint_auth_signing: Vec<String>,
+}
+
+fn owned<I, S>(values: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    values.into_iter().map(Into::into).collect()
+}
+
+impl Default for Algorithms {
+    fn default() -> Self {
+        let asymmetric = || owned(["RS256", "PS256", "ES256", "EdDSA"]);
+        Self {
+            id_token_signing: owned(["RS256"]),
+            id_token_encryption_alg: Vec::new(),
+            id_token_encryption_enc: Vec::new(),
+            userinfo_signing: owned(["RS256"]),
+            userinfo_encryption_alg: Vec::new(),
+            userinfo_encryption_enc: Vec::new(),
+            request_object_signing: asymmetric(),
+            request_object_encryption_alg: Vec::new(),
+            request_object_encryption_enc: Vec::new(),
+            token_endpoint_auth_signing: asymmetric(),
+        }
+    }
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Self {
+            token_endpoint_auth_methods: vec![
+                TokenEndpointAuthMethod::ClientSecretBasic,
+                TokenEndpointAuthMethod::ClientSecretPost,
+                TokenEndpointAuthMethod::None,
+            ],
+            default_token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+            grant_types: vec![
+                GrantType::AUTHORIZATION_CODE,
+                GrantType::REFRESH_TOKEN,
+                GrantType::CLIENT_CREDENTIALS,
+            ],
+            response_types: vec![ResponseType::CODE],
+            subject_types: vec![SubjectType::Public],
+            algorithms: Algorithms::default(),
+            scopes: None,
+            unknown_scope: UnknownScope::Reject,
+            default_scope: None,
+            web_http_loopback: true,
+            native_https: true,
+            max_redirect_uris: 16,
+            client_secret_lifetime: None,
+        }
+    }
+}
+
+impl Profile {
+    /// The `token_endpoint_auth_method` values a client may register.
+    pub fn token_endpoint_auth_methods(
+        mut self,
+        methods: impl IntoIterator<Item = TokenEndpointAuthMethod>,
+    ) -> Self {
+        self.token_endpoint_auth_methods = methods.into_iter().collect();
+        self
+    }
+
+    /// The method registered when the client sends none (RFC 7591 §2 says
+    /// `client_secret_basic`; Auth0 uses `client_secret_post`).
+    pub fn default_token_endpoint_auth_method(mut self, method: TokenEndpointAuthMethod) -> Self {
+        self.default_token_endpoint_auth_method = method;
+        self
+    }
+
+    /// The `grant_types` values a client may register.
+    pub fn grant_types(mut self, grant_types: impl IntoIterator<Item = GrantType>) -> Self {
+        self.grant_types = grant_types.into_iter().collect();
+        self
+    }
+
+    /// The `response_types` values a client may register.
+    pub fn response_types(
+        mut self,
+        response_types: impl IntoIterator<Item = ResponseType>,
+    ) -> Self {
+        self.response_types = response_types.into_iter().collect();
+        self
+    }
+
+    /// The `subject_type` values a client may register (OIDC).
+    pub fn subject_types(mut self, subject_types: impl IntoIterator<Item = SubjectType>) -> Self {
+        self.subject_types = subject_types.into_iter().collect();
+        self
+    }
+
+    /// Algorithms allowed for `id_token_signed_response_alg` (default `RS256`).
+    /// `none` is accepted only when listed here.
+    pub fn id_token_signing_alg_values<S: Into<String>>(
+        mut self,
+        values: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.algorithms.id_token_signing = owned(values);
+        self
+    }
+
+    /// Algorithms allowed for `id_token_encrypted_response_alg` and `_enc`
+    /// (default: none, so encryption cannot be requested).
+    pub fn id_token_encryption_values<A: Into<String>, E: Into<String>>(
+        mut self,
+        alg: impl IntoIterator<Item = A>,
+        enc: impl IntoIterator<Item = E>,
+    ) -> Self {
+        self.algorithms.id_token_encryption_alg = owned(alg);
+        self.algorithms.id_token_encryption_enc = owned(enc);
+        self
+    }
+
+    /// Algorithms allowed for `userinfo_signed_response_alg` (default `RS256`).
+    pub fn userinfo_signing_alg_values<S: Into<String>>(
+        mut self,
+        values: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.algorithms.userinfo_signing = owned(values);
+        self
+    }
+
+    /// Algorithms allowed for `userinfo_encrypted_response_alg` and `_enc`
+    /// (default: none).
+    pub fn userinfo_encryption_values<A: Into<String>, E: Into<String>>(
+        mut self,
+        alg: impl IntoIterator<Item = A>,
+        enc: impl IntoIterator<Item = E>,
+    ) -> Self {
+        self.algorithms.userinfo_encryption_alg = owned(alg);
+        self.algorithms.userinfo_encryption_enc = owned(enc);
+        self
+    }
+
+    /// Algorithms allowed for `request_object_signing_alg`
+    /// (default `RS256`, `PS256`, `ES256`, `EdDSA`).
+    pub fn request_object_signing_alg_values<S: Into<String>>(
+        mut self,
+        values: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.algorithms.request_object_signing = owned(values);
+        self
+    }
+
+    /// Algorithms allowed for `request_object_encryption_alg` and `_enc`
+    /// (default: none).
+    pub fn request_object_encryption_values<A: Into<String>, E: Into<String>>(
+        mut self,
+        alg: impl IntoIterator<Item = A>,
+        enc: impl IntoIterator<Item = E>,
+    ) -> Self {
+        self.algorithms.request_object_encryption_alg = owned(alg);
+        self.algorithms.request_object_encryption_enc = owned(enc);
+        self
+    }
+
+    /// Algorithms allowed for `token_endpoint_auth_signing_alg`
+    /// (default `RS256`, `PS256`, `ES256`, `EdDSA`; `none` is always refused).
+    pub fn token_endpoint_auth_signing_alg_values<S: Into<String>>(
+        mut self,
+        values: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.algorithms.token_endpoint_auth_signing = owned(values);
+        self
+    }
+
+    /// The scope values a client may register. Without an allow-list any
+    /// syntactically valid scope (RFC 6749 §3.3) is accepted.
+    pub fn scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.scopes = Some(owned(scopes));
+        self
+    }
+
+    /// What to do with a scope value outside the allow-list (default: reject).
+    pub fn unknown_scope(mut self, behaviour: UnknownScope) -> Self {
+        self.unknown_scope = behaviour;
+        self
+    }
+
+    /// The `scope` registered when the client sends none.
+    pub fn default_scope(mut self, scope: impl Into<String>) -> Self {
+        self.default_scope = Some(scope.into());
+        self
+    }
+
+    /// Whether web clients may register `http` redirect URIs on loopback hosts
+    /// (default: yes; never with the implicit grant).
+    pub fn web_http_loopback(mut self, allow: bool) -> Self {
+        self.web_http_loopback = allow;
+        self
+    }
+
+    /// Whether native clients may register claimed `https` redirect URIs
+    /// (RFC 8252 §7.2; default: yes). OIDC DCR §2, older than RFC 8252, allows
+    /// only private-use schemes and loopback; set `false` for that reading.
+    pub fn native_https(mut self, allow: bool) -> Self {
+        self.native_https = allow;
+        self
+    }
+
+    /// The largest number of `redirect_uris` a client may register (default 16).
+    pub fn max_redirect_uris(mut self, max: usize) -> Self {
+        self.max_redirect_uris = max;
+        self
+    }
+
+    /// How long an issued `client_secret` is valid; `client_secret_expires_at` is
+    /// set accordingly. Default: no expiry (`client_secret_expires_at: 0`).
+    pub fn client_secret_lifetime(mut self, lifetime: Duration) -> Self {
+        self.client_secret_lifetime = Some(lifetime);
+        self
+    }
+}

@@ -1,0 +1,208 @@
+//! [`Registration`]: the tower `Service` that serves the registration endpoints.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Method, Request, Response};
+use http_body::Body;
+use tower_service::Service;
+
+use crate::config::{Config, RegistrationBuilder};
+use crate::endpoint;
+use crate::error::Rejection;
+use crate::layer::RegistrationLayer;
+use crate::response::ResponseBody;
+use crate::store::{BoxError, ClientStore};
+
+/// The future returned by [`Registration`]'s `Service::call`.
+pub type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
+
+/// The registration endpoints as a tower [`Service`]: `POST {endpoint}` (RFC 7591)
+/// and `GET`/`PUT`/`DELETE {endpoint}/{client_id}` (RFC 7592).
+///
+/// Every failure is a response (`Error = Infallible`), the service is always
+/// ready, and clones share one configuration and store. URLs in responses come
+/// from the configured issuer, never from the request's `Host`.
+///
+/// The service answers requests whose path is the configured endpoint (or below
+/// it). Any other path is read relative to the endpoint, which is what a
+/// router's `nest_service` hands over after stripping the prefix:
+///
+/// ```
+/// use axum::Router;
+/// use tower_dcr::{MemoryStore, Registration};
+///
+/// let dcr = Registration::builder("https://auth.example.com")
+///     .open()
+///     .store(MemoryStore::new())
+///     .build()
+///     .unwrap();
+/// let app: Router = Router::new().nest_service("/register", dcr);
+/// ```
+#[derive(Clone)]
+pub struct Registration {
+    config: Arc<Config>,
+}
+
+impl fmt::Debug for Registration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registration")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// Which registration resource a path names.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Route<'a> {
+    /// The registration endpoint itself.
+    Endpoint,
+    /// A client configuration endpoint, `{endpoint}/{client_id}`.
+    Client(&'a str),
+}
+
+/// Reads what follows the endpoint path: nothing (or `/`) is the endpoint, one
+/// more segment is a client.
+fn route_rest(rest: &str) -> Option<Route<'_>> {
+    match rest {
+        "" | "/" => Some(Route::Endpoint),
+        _ => {
+            let id = rest.strip_prefix('/')?;
+            (!id.is_empty() && !id.contains('/')).then_some(Route::Client(id))
+        }
+    }
+}
+
+impl Registration {
+    /// Starts configuring a registration service for `issuer`, the authorization
+    /// server's issuer identifier (RFC 8414 §2): https, or http on loopback.
+    pub fn builder(issuer: impl Into<String>) -> RegistrationBuilder {
+        RegistrationBuilder::new(issuer)
+    }
+
+    pub(crate) fn from_config(config: Config) -> Self {
+        Self {
+            config: Arc::new(config),
+        }
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The absolute URL of the registration endpoint, for discovery documents.
+    pub fn registration_endpoint(&self) -> &str {
+        &self.config.registration_endpoint
+    }
+
+    /// The path of the registration endpoint.
+    pub fn endpoint_path(&self) -> &str {
+        &self.config.endpoint
+    }
+
+    /// The issuer identifier this service was configured with.
+    pub fn issuer(&self) -> &str {
+        &self.config.issuer
+    }
+
+    /// The client store.
+    pub fn store(&self) -> &Arc<dyn ClientStore> {
+        &self.config.store
+    }
+
+    /// A [`tower_layer::Layer`] that serves the registration endpoints in front of
+    /// a host service and passes every other request through.
+    pub fn layer(&self) -> RegistrationLayer {
+        RegistrationLayer::new(self.clone())
+    }
+
+    /// Which resource a full request path names, if it is under the endpoint.
+    pub(crate) fn route_full<'p>(&self, path: &'p str) -> Option<Route<'p>> {
+        route_rest(path.strip_prefix(self.config.endpoint.as_str())?)
+    }
+
+    /// Routes a full path, or else a path relative to the endpoint (after a
+    /// router stripped the prefix).
+    fn route<'p>(&self, path: &'p str) -> Option<Route<'p>> {
+        self.route_full(path).or_else(|| route_rest(path))
+    }
+
+    /// Serves one request: the same as `Service::call`, as an `async fn`.
+    pub async fn handle<B>(&self, request: Request<B>) -> Response<ResponseBody>
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        self.dispatch(request)
+            .await
+            .unwrap_or_else(Rejection::into_response)
+    }
+
+    async fn dispatch<B>(&self, request: Request<B>) -> Result<Response<ResponseBody>, Rejection>
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let (parts, body) = request.into_parts();
+        let config = &*self.config;
+        let path = parts.uri.path().to_owned();
+        match (self.route(&path), &parts.method) {
+            (Some(Route::Endpoint), &Method::POST) => endpoint::register(config, parts, body).await,
+            (Some(Route::Endpoint), _) => Err(Rejection::MethodNotAllowed("POST")),
+            (Some(Route::Client(id)), &Method::GET) => endpoint::read(config, id, parts).await,
+            (Some(Route::Client(id)), &Method::PUT) => {
+                endpoint::update(config, id, parts, body).await
+            }
+            (Some(Route::Client(id)), &Method::DELETE) => endpoint::delete(config, id, parts).await,
+            (Some(Route::Client(_)), _) => Err(Rejection::MethodNotAllowed("GET, PUT, DELETE")),
+            (None, _) => Err(Rejection::NotFound),
+        }
+    }
+}
+
+impl<B> Service<Request<B>> for Registration
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.handle(request).await) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_full_and_nested_paths() {
+        let r = Registration::builder("https://a.example")
+            .open()
+            .build()
+            .unwrap();
+        assert_eq!(r.route("/register"), Some(Route::Endpoint));
+        assert_eq!(r.route("/register/abc"), Some(Route::Client("abc")));
+        assert_eq!(r.route("/"), Some(Route::Endpoint));
+        assert_eq!(r.route("/abc"), Some(Route::Client("abc")));
+        assert_eq!(r.route("/register/abc/x"), None);
+        assert_eq!(r.route_full("/registerx"), None);
+        assert_eq!(r.route_full("/other"), None);
+    }
+}

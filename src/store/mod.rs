@@ -1,0 +1,94 @@
+//! Client storage: the [`ClientStore`] trait, the [`ClientRecord`] it stores, and
+//! the backends.
+//!
+//! A store implements four methods. Optional capabilities (initial access
+//! tokens, listing, expiry sweeps) are extension traits, so a custom store can
+//! start small.
+//!
+//! Records are immutable values shared behind an [`Arc`]: the service builds a
+//! new record for every change and hands it to the store, and the in-memory store
+//! keeps and returns the same `Arc` without copying.
+
+mod memory;
+mod record;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use memory::MemoryStore;
+pub use record::{ClientRecord, RecordSource, StoredSecret};
+
+/// The error type of backends that wrap a driver error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// `create`: a client with this `client_id` already exists.
+    #[error("a client with this client_id already exists")]
+    Conflict,
+    /// `update`: the stored revision is not the expected one (another update won),
+    /// or the client no longer exists.
+    #[error("the client was changed or deleted concurrently")]
+    Stale,
+    /// The backend cannot answer now (connection lost, timeout, overloaded). The
+    /// service answers `503` with `Retry-After` and recovers once the backend does.
+    #[error("the store is unavailable")]
+    Unavailable(#[source] BoxError),
+}
+
+impl StoreError {
+    /// Wraps a backend error as [`StoreError::Unavailable`].
+    pub fn unavailable(error: impl Into<BoxError>) -> Self {
+        Self::Unavailable(error.into())
+    }
+}
+
+/// Where registered clients live.
+///
+/// Implementations must be safe to call concurrently. Every backend should pass
+/// the conformance suite in `tests/stores.rs`.
+#[async_trait]
+pub trait ClientStore: Debug + Send + Sync + 'static {
+    /// Stores a new client. Fails with [`StoreError::Conflict`] if the
+    /// `client_id` exists.
+    async fn create(&self, record: Arc<ClientRecord>) -> Result<(), StoreError>;
+
+    /// Loads a client, or `None` if there is none with this `client_id`.
+    async fn get(&self, client_id: &str) -> Result<Option<Arc<ClientRecord>>, StoreError>;
+
+    /// Replaces a client if its stored revision is `expected_revision`; the new
+    /// record carries the next revision. Fails with [`StoreError::Stale`]
+    /// otherwise, or if the client does not exist.
+    async fn update(
+        &self,
+        record: Arc<ClientRecord>,
+        expected_revision: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes a client; `true` if it existed.
+    async fn delete(&self, client_id: &str) -> Result<bool, StoreError>;
+}
+
+#[async_trait]
+impl<S: ClientStore + ?Sized> ClientStore for Arc<S> {
+    async fn create(&self, record: Arc<ClientRecord>) -> Result<(), StoreError> {
+        (**self).create(record).await
+    }
+    async fn get(&self, client_id: &str) -> Result<Option<Arc<ClientRecord>>, StoreError> {
+        (**self).get(client_id).await
+    }
+    async fn update(
+        &self,
+        record: Arc<ClientRecord>,
+        expected_revision: u64,
+    ) -> Result<(), StoreError> {
+        (**self).update(record, expected_revision).await
+    }
+    async fn delete(&self, client_id: &str) -> Result<bool, StoreError> {
+        (**self).delete(client_id).await
+    }
+}
