@@ -6,14 +6,23 @@ use async_trait::async_trait;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use super::{ClientRecord, ClientStore, StoreError};
+use super::{
+    ClientFilter, ClientLifecycleStore, ClientRecord, ClientStore, InitialAccessToken,
+    InitialAccessTokenStore, StaleCriteria, StoreError,
+};
+use crate::credentials::SecretDigest;
 
 /// An in-memory [`ClientStore`]: a sharded concurrent hash map, O(1) per
 /// operation, no lock held across an `.await`. Records are lost when the process
 /// exits; use the SQLite or PostgreSQL store for durable registrations.
+///
+/// It has every optional capability: initial access tokens and lifecycle.
+/// Listing and sweeps walk every client (O(n)); they are meant for background
+/// tasks and admin tools, not the request path.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
     clients: Arc<DashMap<String, Arc<ClientRecord>>>,
+    initial_access_tokens: Arc<DashMap<[u8; 32], InitialAccessToken>>,
 }
 
 impl MemoryStore {
@@ -30,6 +39,23 @@ impl MemoryStore {
     /// Whether no client is stored.
     pub fn is_empty(&self) -> bool {
         self.clients.is_empty()
+    }
+
+    fn collect_sorted(
+        &self,
+        keep: impl Fn(&ClientRecord) -> bool,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Vec<Arc<ClientRecord>> {
+        let mut found: Vec<Arc<ClientRecord>> = self
+            .clients
+            .iter()
+            .filter(|r| after.is_none_or(|a| r.key().as_str() > a) && keep(r.value()))
+            .map(|r| Arc::clone(r.value()))
+            .collect();
+        found.sort_unstable_by(|a, b| a.client_id.cmp(&b.client_id));
+        found.truncate(limit);
+        found
     }
 }
 
@@ -65,5 +91,137 @@ impl ClientStore for MemoryStore {
 
     async fn delete(&self, client_id: &str) -> Result<bool, StoreError> {
         Ok(self.clients.remove(client_id).is_some())
+    }
+
+    fn initial_access_tokens(&self) -> Option<&dyn InitialAccessTokenStore> {
+        Some(self)
+    }
+
+    fn lifecycle(&self) -> Option<&dyn ClientLifecycleStore> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl InitialAccessTokenStore for MemoryStore {
+    async fn create_initial_access_token(
+        &self,
+        token: &InitialAccessToken,
+    ) -> Result<(), StoreError> {
+        if self.initial_access_tokens.iter().any(|t| t.id == token.id) {
+            return Err(StoreError::Conflict);
+        }
+        match self.initial_access_tokens.entry(*token.digest.as_bytes()) {
+            Entry::Occupied(_) => Err(StoreError::Conflict),
+            Entry::Vacant(slot) => {
+                slot.insert(token.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn find_initial_access_token(
+        &self,
+        digest: &SecretDigest,
+    ) -> Result<Option<InitialAccessToken>, StoreError> {
+        Ok(self
+            .initial_access_tokens
+            .get(digest.as_bytes())
+            .map(|t| t.clone()))
+    }
+
+    async fn consume_initial_access_token(
+        &self,
+        digest: &SecretDigest,
+        now: u64,
+    ) -> Result<Option<InitialAccessToken>, StoreError> {
+        // `get_mut` holds the shard's write lock: check and increment are atomic.
+        Ok(
+            match self.initial_access_tokens.get_mut(digest.as_bytes()) {
+                Some(mut token) if token.usable(now) => {
+                    token.uses += 1;
+                    Some(token.clone())
+                }
+                _ => None,
+            },
+        )
+    }
+
+    async fn list_initial_access_tokens(&self) -> Result<Vec<InitialAccessToken>, StoreError> {
+        let mut all: Vec<_> = self
+            .initial_access_tokens
+            .iter()
+            .map(|t| t.clone())
+            .collect();
+        all.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        Ok(all)
+    }
+
+    async fn revoke_initial_access_token(&self, id: &str) -> Result<bool, StoreError> {
+        let key = self
+            .initial_access_tokens
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| *t.key());
+        Ok(key.is_some_and(|k| self.initial_access_tokens.remove(&k).is_some()))
+    }
+}
+
+#[async_trait]
+impl ClientLifecycleStore for MemoryStore {
+    async fn record_use(&self, client_id: &str, at: u64) -> Result<(), StoreError> {
+        if let Some(mut current) = self.clients.get_mut(client_id) {
+            let mut record = ClientRecord::clone(&current);
+            record.last_used_at = Some(at);
+            *current = Arc::new(record);
+        }
+        Ok(())
+    }
+
+    async fn list_clients(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Arc<ClientRecord>>, StoreError> {
+        Ok(self.collect_sorted(|_| true, after, limit))
+    }
+
+    async fn count_clients(&self, filter: &ClientFilter<'_>) -> Result<u64, StoreError> {
+        Ok(self
+            .clients
+            .iter()
+            .filter(|r| filter.matches(r.value()))
+            .count() as u64)
+    }
+
+    async fn stale_clients(
+        &self,
+        criteria: &StaleCriteria,
+        limit: usize,
+    ) -> Result<Vec<Arc<ClientRecord>>, StoreError> {
+        Ok(self.collect_sorted(|r| criteria.matches(r), None, limit))
+    }
+
+    async fn delete_if_stale(
+        &self,
+        client_id: &str,
+        criteria: &StaleCriteria,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .clients
+            .remove_if(client_id, |_, r| criteria.matches(r))
+            .is_some())
+    }
+
+    async fn expired_secrets(
+        &self,
+        now: u64,
+        limit: usize,
+    ) -> Result<Vec<Arc<ClientRecord>>, StoreError> {
+        Ok(self.collect_sorted(
+            |r| r.client_secret.is_some() && r.secret_expired(now),
+            None,
+            limit,
+        ))
     }
 }

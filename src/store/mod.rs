@@ -9,6 +9,7 @@
 //! new record for every change and hands it to the store, and the in-memory store
 //! keeps and returns the same `Arc` without copying.
 
+mod extensions;
 mod memory;
 mod record;
 
@@ -17,6 +18,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use extensions::{
+    ClientFilter, ClientLifecycleStore, InitialAccessToken, InitialAccessTokenStore, StaleCriteria,
+};
 pub use memory::MemoryStore;
 pub use record::{ClientRecord, RecordSource, StoredSecret};
 
@@ -71,6 +75,17 @@ pub trait ClientStore: Debug + Send + Sync + 'static {
 
     /// Deletes a client; `true` if it existed.
     async fn delete(&self, client_id: &str) -> Result<bool, StoreError>;
+
+    /// The store's initial access token capability, if it has one.
+    fn initial_access_tokens(&self) -> Option<&dyn InitialAccessTokenStore> {
+        None
+    }
+
+    /// The store's lifecycle capability (listing, counting, last use, sweeps),
+    /// if it has one.
+    fn lifecycle(&self) -> Option<&dyn ClientLifecycleStore> {
+        None
+    }
 }
 
 #[async_trait]
@@ -90,5 +105,11 @@ impl<S: ClientStore + ?Sized> ClientStore for Arc<S> {
     }
     async fn delete(&self, client_id: &str) -> Result<bool, StoreError> {
         (**self).delete(client_id).await
+    }
+    fn initial_access_tokens(&self) -> Option<&dyn InitialAccessTokenStore> {
+        (**self).initial_access_tokens()
+    }
+    fn lifecycle(&self) -> Option<&dyn ClientLifecycleStore> {
+        (**self).lifecycle()
     }
 }
