@@ -34,6 +34,11 @@ pub(crate) fn parse_absolute(uri: &str) -> Result<Url, &'static str> {
         return Err("must not contain whitespace or control characters");
     }
     let url = Url::parse(uri).map_err(|_| "must be an absolute URI")?;
+    // The URL parser reads `https:host` as `https://host/`; the stored string
+    // must be the one a user agent will use, so require the authority marker.
+    if url.has_authority() && !uri[url.scheme().len() + 1..].starts_with("//") {
+        return Err("must be an absolute URI with an authority (scheme://host)");
+    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not contain user information");
     }

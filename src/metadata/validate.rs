@@ -242,19 +242,19 @@ fn check_grant_and_response_types(
 ) -> Result<(), RegistrationError> {
     let grants = m.grant_types.as_deref().unwrap_or_default();
     let responses = m.response_types.as_deref().unwrap_or_default();
-    for g in grants {
-        if !profile.grant_types.contains(g) {
-            return Err(metadata_error(
-                "grant_types",
-                format_args!("\"{}\" is not supported", truncated(g.as_str())),
-            ));
-        }
-    }
     for r in responses {
         if !profile.response_types.contains(r) {
             return Err(metadata_error(
                 "response_types",
                 format_args!("\"{}\" is not supported", truncated(r.as_str())),
+            ));
+        }
+    }
+    for g in grants {
+        if !profile.grant_types.contains(g) {
+            return Err(metadata_error(
+                "grant_types",
+                format_args!("\"{}\" is not supported", truncated(g.as_str())),
             ));
         }
     }
