@@ -1,16 +1,16 @@
 //! Configuration: [`RegistrationBuilder`] collects it and checks it once, in
 //! [`RegistrationBuilder::build`], never per request.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
 use url::Url;
 
-use crate::credentials::{Secret, SecretDigest};
+use crate::initial_access_token::StaticToken;
 use crate::metadata::json::{CLIENT_INFORMATION_MEMBERS, KNOWN_MEMBERS};
 use crate::metadata::redirect_uri::is_loopback;
-use crate::policy::Profile;
+use crate::policy::{Profile, RegistrationHook};
 use crate::service::Registration;
 use crate::store::{ClientStore, MemoryStore};
 
@@ -57,8 +57,9 @@ pub enum RatRotation {
 pub(crate) enum Access {
     /// Anyone may register.
     Open,
-    /// A registration needs an initial access token.
-    Protected { static_tokens: Vec<SecretDigest> },
+    /// A registration needs an initial access token: a static one, or one kept
+    /// by the store.
+    Protected { static_tokens: Vec<StaticToken> },
 }
 
 /// Generates client identifiers.
@@ -77,12 +78,22 @@ pub enum ConfigError {
     /// The endpoint path does not start with `/`, or has a query or fragment.
     #[error("the endpoint must be an absolute path without query or fragment: {0}")]
     InvalidEndpoint(String),
-    /// Neither [`RegistrationBuilder::open`] nor
-    /// [`RegistrationBuilder::initial_access_tokens`] was called.
+    /// Neither [`RegistrationBuilder::open`] nor one of the protected modes
+    /// ([`RegistrationBuilder::protected`],
+    /// [`RegistrationBuilder::initial_access_tokens`]) was chosen.
     #[error(
-        "choose open registration (.open()) or protected registration (.initial_access_tokens(..)) explicitly"
+        "choose open registration (.open()) or protected registration (.protected() / .initial_access_tokens(..)) explicitly"
     )]
     AccessNotChosen,
+    /// Registration is protected, but there is no static token and the store
+    /// cannot hold initial access tokens: nobody could ever register.
+    #[error(
+        "protected registration needs static initial access tokens or a store with the initial access token capability"
+    )]
+    NoInitialAccessTokens,
+    /// A token or hook refers to a profile that is not configured.
+    #[error("no profile named \"{0}\" is configured")]
+    UnknownProfile(String),
     /// An extension member name is one of the standard members.
     #[error("\"{0}\" is a standard member and cannot be configured as an extension member")]
     ReservedExtensionMember(String),
@@ -114,6 +125,8 @@ pub struct RegistrationBuilder {
     access: Option<Access>,
     store: Option<Arc<dyn ClientStore>>,
     profile: Profile,
+    profiles: HashMap<String, Profile>,
+    hook: Option<Arc<dyn RegistrationHook>>,
     limits: Limits,
     extension_members: Vec<String>,
     issue_registration_access_token: bool,
@@ -141,6 +154,8 @@ impl RegistrationBuilder {
             access: None,
             store: None,
             profile: Profile::default(),
+            profiles: HashMap::new(),
+            hook: None,
             limits: Limits::default(),
             extension_members: Vec::new(),
             issue_registration_access_token: true,
@@ -165,21 +180,52 @@ impl RegistrationBuilder {
         self
     }
 
-    /// Protected registration: a registration must present one of these initial
-    /// access tokens as a Bearer token (RFC 7591 §3). Only their SHA-256 digests
-    /// are kept in memory.
+    /// Protected registration: a registration must present an initial access
+    /// token as a Bearer token (RFC 7591 §3): a static one configured here, or
+    /// one minted with [`Registration::mint_initial_access_token`] and kept by
+    /// the store.
+    pub fn protected(mut self) -> Self {
+        self.static_tokens_mut();
+        self
+    }
+
+    fn static_tokens_mut(&mut self) -> &mut Vec<StaticToken> {
+        if !matches!(self.access, Some(Access::Protected { .. })) {
+            self.access = Some(Access::Protected {
+                static_tokens: Vec::new(),
+            });
+        }
+        match &mut self.access {
+            Some(Access::Protected { static_tokens }) => static_tokens,
+            _ => unreachable!("set to protected above"),
+        }
+    }
+
+    /// Protected registration with these static initial access tokens, which
+    /// register under the default profile. Only their SHA-256 digests are kept.
     pub fn initial_access_tokens<I, S>(mut self, tokens: I) -> Self
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: AsRef<str>,
     {
-        let digests = tokens
-            .into_iter()
-            .map(|t| Secret::new(t).digest())
-            .collect();
-        self.access = Some(Access::Protected {
-            static_tokens: digests,
-        });
+        let static_tokens = self.static_tokens_mut();
+        static_tokens.extend(
+            tokens
+                .into_iter()
+                .map(|t| StaticToken::new(t.as_ref(), None)),
+        );
+        self
+    }
+
+    /// Protected registration with a static initial access token whose
+    /// registrations get the named profile.
+    pub fn initial_access_token_for_profile(
+        mut self,
+        token: impl AsRef<str>,
+        profile: impl Into<String>,
+    ) -> Self {
+        let token = StaticToken::new(token.as_ref(), Some(profile.into()));
+        self.static_tokens_mut().push(token);
         self
     }
 
@@ -195,9 +241,24 @@ impl RegistrationBuilder {
         self
     }
 
-    /// The registration rules (default: [`Profile::default`]).
+    /// The rules of the default profile: open registration, and tokens without
+    /// a profile (default: [`Profile::default`]).
     pub fn profile(mut self, profile: Profile) -> Self {
         self.profile = profile;
+        self
+    }
+
+    /// A named profile, for registrations with an initial access token bound to
+    /// it. A client keeps its profile for its updates.
+    pub fn named_profile(mut self, name: impl Into<String>, profile: Profile) -> Self {
+        self.profiles.insert(name.into(), profile);
+        self
+    }
+
+    /// The host's hook, run after the built-in rules on every registration and
+    /// update.
+    pub fn hook(mut self, hook: impl RegistrationHook) -> Self {
+        self.hook = Some(Arc::new(hook));
         self
     }
 
@@ -277,6 +338,22 @@ impl RegistrationBuilder {
             }
         }
         check_profile(&self.profile)?;
+        for profile in self.profiles.values() {
+            check_profile(profile)?;
+        }
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        if let Access::Protected { static_tokens } = &access {
+            if static_tokens.is_empty() && store.initial_access_tokens().is_none() {
+                return Err(ConfigError::NoInitialAccessTokens);
+            }
+            for token in static_tokens {
+                if let Some(name) = &token.profile
+                    && !self.profiles.contains_key(name)
+                {
+                    return Err(ConfigError::UnknownProfile(name.clone()));
+                }
+            }
+        }
         let origin = issuer.origin().ascii_serialization();
         let registration_endpoint = format!("{origin}{endpoint}");
         Ok(Registration::from_config(Config {
@@ -284,8 +361,10 @@ impl RegistrationBuilder {
             endpoint,
             registration_endpoint,
             access,
-            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            store,
             profile: self.profile,
+            profiles: self.profiles,
+            hook: self.hook,
             limits: self.limits,
             extension_members: self.extension_members.into_iter().collect(),
             issue_registration_access_token: self.issue_registration_access_token,
@@ -340,12 +419,31 @@ pub(crate) struct Config {
     pub(crate) access: Access,
     pub(crate) store: Arc<dyn ClientStore>,
     pub(crate) profile: Profile,
+    pub(crate) profiles: HashMap<String, Profile>,
+    pub(crate) hook: Option<Arc<dyn RegistrationHook>>,
     pub(crate) limits: Limits,
     pub(crate) extension_members: HashSet<String>,
     pub(crate) issue_registration_access_token: bool,
     pub(crate) rat_rotation: RatRotation,
     pub(crate) rotate_client_secret_on_update: bool,
     pub(crate) client_id_generator: Option<ClientIdGenerator>,
+}
+
+impl Config {
+    /// The profile called `name`, or the default profile for `None`.
+    pub(crate) fn profile_named(&self, name: Option<&str>) -> Option<&Profile> {
+        match name {
+            None => Some(&self.profile),
+            Some(name) => self.profiles.get(name),
+        }
+    }
+
+    /// The default profile followed by the named ones, in name order.
+    pub(crate) fn all_profiles(&self) -> impl Iterator<Item = &Profile> {
+        let mut names: Vec<&String> = self.profiles.keys().collect();
+        names.sort();
+        std::iter::once(&self.profile).chain(names.into_iter().map(|n| &self.profiles[n]))
+    }
 }
 
 impl fmt::Debug for Config {

@@ -1,16 +1,40 @@
 //! The registration part of an authorization server's metadata document
 //! (RFC 8414 §2, OpenID Connect Discovery 1.0 §3).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::metadata::TokenEndpointAuthMethod;
+use crate::policy::Profile;
 use crate::service::Registration;
+
+/// The values of one list over every profile, without repeats, in first-seen
+/// order.
+fn union<'p, T, S>(
+    profiles: &[&'p Profile],
+    list: impl Fn(&'p Profile) -> &'p [T],
+    name: impl Fn(&'p T) -> S,
+) -> Value
+where
+    T: 'p,
+    S: Into<String>,
+{
+    let mut out: Vec<String> = Vec::new();
+    for profile in profiles {
+        for value in list(profile) {
+            let value = name(value).into();
+            if !out.contains(&value) {
+                out.push(value);
+            }
+        }
+    }
+    Value::from(out)
+}
 
 impl Registration {
     /// The members this service contributes to the host's RFC 8414 / OpenID
     /// Connect discovery document: `registration_endpoint` and the
-    /// `*_supported` lists that registration really enforces. Merge them into
-    /// the host's own document.
+    /// `*_supported` lists that registration really enforces (over every
+    /// profile). Merge them into the host's own document.
     ///
     /// ```
     /// use tower_dcr::Registration;
@@ -23,104 +47,93 @@ impl Registration {
     /// ```
     pub fn discovery_metadata(&self) -> Map<String, Value> {
         let config = self.config();
-        let profile = &config.profile;
-        let algorithms = &profile.algorithms;
+        let profiles: Vec<&Profile> = config.all_profiles().collect();
+        let p = profiles.as_slice();
         let mut m = Map::new();
         m.insert(
             "registration_endpoint".into(),
             config.registration_endpoint.clone().into(),
         );
-        let methods = &profile.token_endpoint_auth_methods;
         m.insert(
             "token_endpoint_auth_methods_supported".into(),
-            json!(methods.iter().map(|m| m.as_str()).collect::<Vec<_>>()),
+            union(p, |p| &p.token_endpoint_auth_methods, |m| m.as_str()),
         );
         m.insert(
             "grant_types_supported".into(),
-            json!(
-                profile
-                    .grant_types
-                    .iter()
-                    .map(|g| g.as_str())
-                    .collect::<Vec<_>>()
-            ),
+            union(p, |p| &p.grant_types, |g| g.as_str()),
         );
         m.insert(
             "response_types_supported".into(),
-            json!(
-                profile
-                    .response_types
-                    .iter()
-                    .map(|r| r.as_str())
-                    .collect::<Vec<_>>()
-            ),
+            union(p, |p| &p.response_types, |r| r.as_str()),
         );
-        if let Some(scopes) = &profile.scopes {
-            m.insert("scopes_supported".into(), json!(scopes));
+        if profiles.iter().all(|p| p.scopes.is_some()) {
+            m.insert(
+                "scopes_supported".into(),
+                union(
+                    p,
+                    |p| p.scopes.as_deref().unwrap_or_default(),
+                    String::as_str,
+                ),
+            );
         }
         m.insert(
             "subject_types_supported".into(),
-            json!(
-                profile
-                    .subject_types
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-            ),
+            union(p, |p| &p.subject_types, |s| s.as_str()),
         );
-        let lists = [
-            (
-                "id_token_signing_alg_values_supported",
-                &algorithms.id_token_signing,
-            ),
-            (
-                "id_token_encryption_alg_values_supported",
-                &algorithms.id_token_encryption_alg,
-            ),
-            (
-                "id_token_encryption_enc_values_supported",
-                &algorithms.id_token_encryption_enc,
-            ),
-            (
-                "userinfo_signing_alg_values_supported",
-                &algorithms.userinfo_signing,
-            ),
-            (
-                "userinfo_encryption_alg_values_supported",
-                &algorithms.userinfo_encryption_alg,
-            ),
-            (
-                "userinfo_encryption_enc_values_supported",
-                &algorithms.userinfo_encryption_enc,
-            ),
-            (
-                "request_object_signing_alg_values_supported",
-                &algorithms.request_object_signing,
-            ),
-            (
-                "request_object_encryption_alg_values_supported",
-                &algorithms.request_object_encryption_alg,
-            ),
-            (
-                "request_object_encryption_enc_values_supported",
-                &algorithms.request_object_encryption_enc,
-            ),
+        type Algs = fn(&Profile) -> &[String];
+        let lists: [(&str, Algs); 9] = [
+            ("id_token_signing_alg_values_supported", |p| {
+                &p.algorithms.id_token_signing
+            }),
+            ("id_token_encryption_alg_values_supported", |p| {
+                &p.algorithms.id_token_encryption_alg
+            }),
+            ("id_token_encryption_enc_values_supported", |p| {
+                &p.algorithms.id_token_encryption_enc
+            }),
+            ("userinfo_signing_alg_values_supported", |p| {
+                &p.algorithms.userinfo_signing
+            }),
+            ("userinfo_encryption_alg_values_supported", |p| {
+                &p.algorithms.userinfo_encryption_alg
+            }),
+            ("userinfo_encryption_enc_values_supported", |p| {
+                &p.algorithms.userinfo_encryption_enc
+            }),
+            ("request_object_signing_alg_values_supported", |p| {
+                &p.algorithms.request_object_signing
+            }),
+            ("request_object_encryption_alg_values_supported", |p| {
+                &p.algorithms.request_object_encryption_alg
+            }),
+            ("request_object_encryption_enc_values_supported", |p| {
+                &p.algorithms.request_object_encryption_enc
+            }),
         ];
-        for (name, values) in lists {
-            if !values.is_empty() {
-                m.insert(name.into(), json!(values));
+        for (name, list) in lists {
+            let values = union(p, list, String::as_str);
+            if values.as_array().is_some_and(|a| !a.is_empty()) {
+                m.insert(name.into(), values);
             }
         }
-        let jwt_auth = methods.iter().any(|m| {
-            matches!(
-                m,
-                TokenEndpointAuthMethod::PrivateKeyJwt | TokenEndpointAuthMethod::ClientSecretJwt
-            )
-        });
+        let jwt_auth = profiles
+            .iter()
+            .flat_map(|p| &p.token_endpoint_auth_methods)
+            .any(|m| {
+                matches!(
+                    m,
+                    TokenEndpointAuthMethod::PrivateKeyJwt
+                        | TokenEndpointAuthMethod::ClientSecretJwt
+                )
+            });
         if jwt_auth {
             m.insert(
                 "token_endpoint_auth_signing_alg_values_supported".into(),
-                json!(algorithms.token_endpoint_auth_signing),
+                union(
+                    p,
+                    |p| &p.algorithms.token_endpoint_auth_signing,
+                    String::as_str,
+                ),
             );
         }
         m

@@ -52,6 +52,7 @@ mod discovery;
 mod endpoint;
 mod error;
 pub mod host;
+pub mod initial_access_token;
 mod layer;
 pub mod metadata;
 pub mod policy;

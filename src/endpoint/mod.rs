@@ -4,6 +4,7 @@
 mod client_information;
 mod delete;
 mod manage;
+mod prepare;
 mod read;
 mod register;
 mod update;

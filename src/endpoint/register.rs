@@ -7,43 +7,26 @@ use http::request::Parts;
 use http_body::Body;
 
 use super::client_information::ClientInformation;
+use super::prepare::prepare_metadata;
 use super::{now, rng_failed, unavailable};
-use crate::bearer::bearer_token;
 use crate::body::read_json_object;
-use crate::config::{Access, Config};
+use crate::config::Config;
 use crate::credentials::{Secret, generate_client_id};
 use crate::error::Rejection;
-use crate::metadata::{ClientMetadata, validate};
+use crate::initial_access_token;
+use crate::metadata::ClientMetadata;
+use crate::policy::{Operation, Profile, RequestContext};
 use crate::response::{self, ResponseBody};
 use crate::store::{BoxError, ClientRecord, RecordSource, StoreError, StoredSecret};
 
 /// How many times a colliding `client_id` is regenerated before giving up.
 const CLIENT_ID_ATTEMPTS: usize = 3;
 
-/// Checks the initial access token when registration is protected (RFC 7591 §3).
-fn authorize(config: &Config, parts: &Parts) -> Result<(), Rejection> {
-    match &config.access {
-        Access::Open => Ok(()),
-        Access::Protected { static_tokens } => {
-            let token = bearer_token(&parts.headers)?.ok_or(Rejection::MissingToken)?;
-            // Check every digest so the time does not depend on which one matches.
-            let matched = static_tokens
-                .iter()
-                .fold(false, |found, digest| digest.verify(token) | found);
-            if matched {
-                Ok(())
-            } else {
-                Err(Rejection::InvalidToken)
-            }
-        }
-    }
-}
-
 /// The secret for a new registration, if its auth method uses one, with how it
 /// is stored and when it expires.
 pub(super) fn mint_client_secret(
     metadata: &ClientMetadata,
-    config: &Config,
+    profile: &Profile,
     now: u64,
 ) -> Result<Option<(Secret, StoredSecret, u64)>, Rejection> {
     let method = metadata.auth_method();
@@ -56,8 +39,7 @@ pub(super) fn mint_client_secret(
     } else {
         StoredSecret::Digest(secret.digest())
     };
-    let expires_at = config
-        .profile
+    let expires_at = profile
         .client_secret_lifetime
         .map_or(0, |lifetime| now.saturating_add(lifetime.as_secs()));
     Ok(Some((secret, stored, expires_at)))
@@ -72,14 +54,23 @@ where
     B: Body,
     B::Error: Into<BoxError>,
 {
-    authorize(config, &parts)?;
+    let grant = initial_access_token::authorize(config, &parts.headers).await?;
+    let profile = config.profile_named(grant.profile.as_deref()).ok_or_else(|| {
+        tracing::error!(profile = ?grant.profile, "initial access token bound to an unknown profile");
+        Rejection::InvalidToken
+    })?;
     let object = read_json_object(&parts, body, config.limits.max_body_bytes).await?;
-    let mut metadata = ClientMetadata::from_json_object(object)?;
-    config.keep_configured_extensions(&mut metadata);
-    validate::prepare(&mut metadata, &config.profile, &config.limits)?;
+    let metadata = prepare_metadata(config, profile, object, || {
+        let mut context = RequestContext::new(Operation::Register, &parts);
+        context.profile.clone_from(&grant.profile);
+        context.initial_access_token_id.clone_from(&grant.token_id);
+        context
+    })
+    .await?;
+    initial_access_token::consume(config, &grant).await?;
 
     let now = now();
-    let client_secret = mint_client_secret(&metadata, config, now)?;
+    let client_secret = mint_client_secret(&metadata, profile, now)?;
     let registration_access_token = if config.issue_registration_access_token {
         Some(Secret::generate().map_err(rng_failed)?)
     } else {
@@ -94,8 +85,8 @@ where
         registration_access_token: registration_access_token.as_ref().map(Secret::digest),
         revision: 1,
         source: RecordSource::Dynamic,
-        profile: None,
-        initial_access_token_id: None,
+        profile: grant.profile,
+        initial_access_token_id: grant.token_id,
         created_at: now,
         updated_at: now,
         last_used_at: None,

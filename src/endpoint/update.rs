@@ -10,13 +10,15 @@ use serde_json::Value;
 
 use super::client_information::ClientInformation;
 use super::manage::authenticate;
+use super::prepare::prepare_metadata;
 use super::register::mint_client_secret;
 use super::{now, rng_failed, unavailable};
 use crate::body::read_json_object;
 use crate::config::{Config, RatRotation};
 use crate::credentials::Secret;
 use crate::error::{RegistrationError, Rejection};
-use crate::metadata::{ClientMetadata, TokenEndpointAuthMethod, validate};
+use crate::metadata::{ClientMetadata, TokenEndpointAuthMethod};
+use crate::policy::{Operation, Profile, RequestContext};
 use crate::response::{self, ResponseBody};
 use crate::store::{BoxError, ClientRecord, StoreError, StoredSecret};
 
@@ -38,11 +40,11 @@ struct UpdateRequest {
     client_secret: Option<String>,
 }
 
-fn parse_request(
-    config: &Config,
-    object: serde_json::Map<String, Value>,
-) -> Result<UpdateRequest, RegistrationError> {
-    let mut object = object;
+/// The members of RFC 7592 §2.2 that are not metadata: the forbidden ones,
+/// `client_id` (required) and `client_secret` (optional).
+fn take_credentials(
+    object: &mut serde_json::Map<String, Value>,
+) -> Result<(String, Option<String>), RegistrationError> {
     if let Some(field) = FORBIDDEN_MEMBERS.iter().find(|f| object.contains_key(**f)) {
         return Err(RegistrationError::invalid_client_metadata(format!(
             "{field}: must not be included in an update request (RFC 7592 §2.2)"
@@ -70,14 +72,7 @@ fn parse_request(
             ));
         }
     };
-    let mut metadata = ClientMetadata::from_json_object(object)?;
-    config.keep_configured_extensions(&mut metadata);
-    validate::prepare(&mut metadata, &config.profile, &config.limits)?;
-    Ok(UpdateRequest {
-        metadata,
-        client_id,
-        client_secret,
-    })
+    Ok((client_id, client_secret))
 }
 
 /// The checks that compare the request with the stored client.
@@ -106,6 +101,7 @@ fn check_against(record: &ClientRecord, request: &UpdateRequest) -> Result<(), R
 /// returned) when there is none usable, dropped when the method needs none.
 fn next_secret(
     config: &Config,
+    profile: &Profile,
     record: &ClientRecord,
     metadata: &ClientMetadata,
     now: u64,
@@ -128,7 +124,7 @@ fn next_secret(
         return Ok((Some(kept), record.client_secret_expires_at, None));
     }
     let (secret, stored, expires_at) =
-        mint_client_secret(metadata, config, now)?.ok_or(Rejection::StoreUnavailable)?;
+        mint_client_secret(metadata, profile, now)?.ok_or(Rejection::StoreUnavailable)?;
     Ok((Some(stored), expires_at, Some(secret)))
 }
 
@@ -143,14 +139,37 @@ where
     B::Error: Into<BoxError>,
 {
     let (mut current, token) = authenticate(config, client_id, &parts.headers).await?;
-    let object = read_json_object(&parts, body, config.limits.max_body_bytes).await?;
-    let request = parse_request(config, object)?;
+    let mut object = read_json_object(&parts, body, config.limits.max_body_bytes).await?;
+    let (sent_client_id, client_secret) = take_credentials(&mut object)?;
+    // A client keeps the profile it registered under (RFC 7592 updates are
+    // checked against the same rules).
+    let profile = config.profile_named(current.profile.as_deref()).ok_or_else(|| {
+        tracing::error!(profile = ?current.profile, "client registered under a profile that is no longer configured");
+        RegistrationError::invalid_client_metadata(
+            "the registration policy of this client is no longer available",
+        )
+    })?;
+    let metadata = prepare_metadata(config, profile, object, || {
+        let mut context = RequestContext::new(Operation::Update, &parts);
+        context.profile.clone_from(&current.profile);
+        context
+            .initial_access_token_id
+            .clone_from(&current.initial_access_token_id);
+        context.client_id = Some(current.client_id.clone());
+        context
+    })
+    .await?;
+    let request = UpdateRequest {
+        metadata,
+        client_id: sent_client_id,
+        client_secret,
+    };
 
     for _ in 0..ATTEMPTS {
         check_against(&current, &request)?;
         let now = now();
         let (client_secret, client_secret_expires_at, new_secret) =
-            next_secret(config, &current, &request.metadata, now)?;
+            next_secret(config, profile, &current, &request.metadata, now)?;
         let new_token = match config.rat_rotation {
             RatRotation::OnUpdate => Some(Secret::generate().map_err(rng_failed)?),
             RatRotation::Never => None,

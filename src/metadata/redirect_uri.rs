@@ -94,9 +94,15 @@ pub(crate) struct RedirectRules {
 }
 
 impl RedirectRules {
-    /// Checks one redirect URI against the rules of its application type.
-    pub(crate) fn check(&self, uri: &str) -> Result<(), &'static str> {
+    /// Checks one redirect URI against the rules of its application type, and
+    /// returns it parsed.
+    pub(crate) fn check(&self, uri: &str) -> Result<Url, &'static str> {
         let (url, kind) = classify(uri)?;
+        self.check_kind(&url, kind)?;
+        Ok(url)
+    }
+
+    fn check_kind(&self, url: &Url, kind: RedirectKind) -> Result<(), &'static str> {
         match self.application_type {
             ApplicationType::Web => match kind {
                 RedirectKind::Https => Ok(()),

@@ -325,12 +325,20 @@ fn check_redirect_uris(m: &ClientMetadata, profile: &Profile) -> Result<(), Regi
     }
     let rules = redirect_rules(m, profile);
     for uri in uris {
-        rules.check(uri).map_err(|problem| {
+        let url = rules.check(uri).map_err(|problem| {
             redirect_error(
                 "redirect_uris",
                 format_args!("\"{}\" {problem}", truncated(uri)),
             )
         })?;
+        if let ("http" | "https", Some(host)) = (url.scheme(), url.host_str())
+            && !profile.redirect_host_allowed(host)
+        {
+            return Err(redirect_error(
+                "redirect_uris",
+                format_args!("the host \"{}\" is not allowed", truncated(host)),
+            ));
+        }
     }
     Ok(())
 }
@@ -343,7 +351,7 @@ fn check_post_logout_redirect_uris(
 ) -> Result<(), RegistrationError> {
     let rules = redirect_rules(m, profile);
     for uri in m.post_logout_redirect_uris.as_deref().unwrap_or_default() {
-        rules.check(uri).map_err(|problem| {
+        rules.check(uri).map(drop).map_err(|problem| {
             metadata_error(
                 "post_logout_redirect_uris",
                 format_args!("\"{}\" {problem}", truncated(uri)),

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use serde_json::{Map, Value};
+
 use crate::metadata::{GrantType, ResponseType, SubjectType, TokenEndpointAuthMethod};
 
 /// What to do with a requested scope value outside the allow-list.
@@ -48,6 +50,11 @@ pub struct Profile {
     pub(crate) native_https: bool,
     pub(crate) max_redirect_uris: usize,
     pub(crate) client_secret_lifetime: Option<Duration>,
+    pub(crate) allowed_redirect_hosts: Option<Vec<String>>,
+    pub(crate) denied_redirect_hosts: Vec<String>,
+    pub(crate) forced_values: Map<String, Value>,
+    pub(crate) default_values: Map<String, Value>,
+    pub(crate) require_pkce: bool,
 }
 
 /// The JOSE algorithms a client may register for OIDC signed and encrypted
@@ -72,6 +79,17 @@ where
     S: Into<String>,
 {
     values.into_iter().map(Into::into).collect()
+}
+
+fn lowercase<I, S>(values: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    values
+        .into_iter()
+        .map(|v| v.into().to_ascii_lowercase())
+        .collect()
 }
 
 impl Default for Algorithms {
@@ -116,11 +134,108 @@ impl Default for Profile {
             native_https: true,
             max_redirect_uris: 16,
             client_secret_lifetime: None,
+            allowed_redirect_hosts: None,
+            denied_redirect_hosts: Vec::new(),
+            forced_values: Map::new(),
+            default_values: Map::new(),
+            require_pkce: false,
         }
     }
 }
 
 impl Profile {
+    /// The rules of Auth0's third-party applications: only the
+    /// `authorization_code` and `refresh_token` grants and the `code` response
+    /// type, PKCE required, `client_secret_post` by default, `client_secret_basic`
+    /// and `none` (public clients) allowed.
+    pub fn auth0_third_party() -> Self {
+        Self::default()
+            .grant_types([GrantType::AUTHORIZATION_CODE, GrantType::REFRESH_TOKEN])
+            .response_types([ResponseType::CODE])
+            .token_endpoint_auth_methods([
+                TokenEndpointAuthMethod::ClientSecretPost,
+                TokenEndpointAuthMethod::ClientSecretBasic,
+                TokenEndpointAuthMethod::None,
+            ])
+            .default_token_endpoint_auth_method(TokenEndpointAuthMethod::ClientSecretPost)
+            .require_pkce(true)
+    }
+
+    /// Whether clients registered under this profile must use PKCE (RFC 7636)
+    /// at the host's authorization endpoint. Registration records the profile;
+    /// the host enforces PKCE (see [`Profile::pkce_required`]).
+    pub fn require_pkce(mut self, require: bool) -> Self {
+        self.require_pkce = require;
+        self
+    }
+
+    /// Whether this profile requires PKCE.
+    pub fn pkce_required(&self) -> bool {
+        self.require_pkce
+    }
+
+    /// Redirect URI hosts allowed for `http`/`https` redirect URIs: exact host
+    /// names, or `*.example.com` for any subdomain. Without a list every host
+    /// is allowed (subject to the other rules).
+    pub fn allowed_redirect_hosts<S: Into<String>>(
+        mut self,
+        hosts: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.allowed_redirect_hosts = Some(lowercase(hosts));
+        self
+    }
+
+    /// Redirect URI hosts refused for `http`/`https` redirect URIs, in the same
+    /// form as [`allowed_redirect_hosts`](Self::allowed_redirect_hosts).
+    pub fn denied_redirect_hosts<S: Into<String>>(
+        mut self,
+        hosts: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.denied_redirect_hosts = lowercase(hosts);
+        self
+    }
+
+    /// Sets a member to `value` whatever the client sent, before validation
+    /// (for example `"token_endpoint_auth_method": "none"`).
+    pub fn force_value(mut self, member: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.forced_values.insert(member.into(), value.into());
+        self
+    }
+
+    /// Sets a member to `value` when the client sent none, before validation.
+    pub fn default_value(mut self, member: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.default_values.insert(member.into(), value.into());
+        self
+    }
+
+    /// Applies the forced values and defaults to a request body.
+    pub(crate) fn apply_values(&self, object: &mut Map<String, Value>) {
+        for (k, v) in &self.default_values {
+            if object.get(k).is_none_or(Value::is_null) {
+                object.insert(k.clone(), v.clone());
+            }
+        }
+        for (k, v) in &self.forced_values {
+            object.insert(k.clone(), v.clone());
+        }
+    }
+
+    /// Whether a redirect URI host passes the allow and deny lists.
+    pub(crate) fn redirect_host_allowed(&self, host: &str) -> bool {
+        let matches = |pattern: &String| match pattern.strip_prefix("*.") {
+            Some(domain) => {
+                host.len() > domain.len() + 1
+                    && host.ends_with(domain)
+                    && host.as_bytes()[host.len() - domain.len() - 1] == b'.'
+            }
+            None => host.eq_ignore_ascii_case(pattern),
+        };
+        !self.denied_redirect_hosts.iter().any(matches)
+            && self
+                .allowed_redirect_hosts
+                .as_ref()
+                .is_none_or(|allowed| allowed.iter().any(matches))
+    }
     /// The `token_endpoint_auth_method` values a client may register.
     pub fn token_endpoint_auth_methods(
         mut self,

@@ -1,0 +1,118 @@
+//! The host's hook: a last say over every registration and update.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+
+use async_trait::async_trait;
+use http::{HeaderMap, header};
+
+use crate::error::RegistrationError;
+use crate::metadata::ClientMetadata;
+
+/// Which operation a hook is reviewing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// A new registration (RFC 7591 §3.1).
+    Register,
+    /// An update through the client configuration endpoint (RFC 7592 §2.2).
+    Update,
+}
+
+/// What a hook knows about the request.
+#[derive(Clone)]
+pub struct RequestContext {
+    /// Register or update.
+    pub operation: Operation,
+    /// The request headers, without `Authorization` (the hook never sees a
+    /// token).
+    pub headers: HeaderMap,
+    /// The peer address, when the host put a [`SocketAddr`] in the request
+    /// extensions.
+    pub peer_addr: Option<SocketAddr>,
+    /// The policy profile the registration falls under (`None`: the default).
+    pub profile: Option<String>,
+    /// The identifier of the initial access token presented, if any.
+    pub initial_access_token_id: Option<String>,
+    /// The client being updated (`None` for a registration).
+    pub client_id: Option<String>,
+}
+
+impl RequestContext {
+    pub(crate) fn new(operation: Operation, parts: &http::request::Parts) -> Self {
+        let mut headers = parts.headers.clone();
+        headers.remove(header::AUTHORIZATION);
+        Self {
+            operation,
+            headers,
+            peer_addr: parts.extensions.get::<SocketAddr>().copied(),
+            profile: None,
+            initial_access_token_id: None,
+            client_id: None,
+        }
+    }
+}
+
+impl fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestContext")
+            .field("operation", &self.operation)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("peer_addr", &self.peer_addr)
+            .field("profile", &self.profile)
+            .field("initial_access_token_id", &self.initial_access_token_id)
+            .field("client_id", &self.client_id)
+            .finish()
+    }
+}
+
+/// The host's review of a registration or update, run after the built-in rules.
+/// It may return the metadata rewritten, or refuse with any RFC 7591 error. The
+/// returned metadata is validated again with the same rules, so a hook cannot
+/// store what the profile forbids.
+///
+/// Any `Fn(RequestContext, ClientMetadata) -> impl Future<Output =
+/// Result<ClientMetadata, RegistrationError>>` is a hook:
+///
+/// ```
+/// use tower_dcr::{ClientMetadata, Registration, RegistrationError};
+/// use tower_dcr::policy::RequestContext;
+///
+/// let dcr = Registration::builder("https://auth.example.com")
+///     .open()
+///     .hook(|_context: RequestContext, mut metadata: ClientMetadata| async move {
+///         if metadata.client_name.get().is_some_and(|n| n.contains("Official")) {
+///             return Err(RegistrationError::invalid_client_metadata(
+///                 "client_name: reserved word",
+///             ));
+///         }
+///         metadata.scope = Some("read".into());
+///         Ok(metadata)
+///     })
+///     .build()
+///     .unwrap();
+/// ```
+#[async_trait]
+pub trait RegistrationHook: Send + Sync + 'static {
+    /// Reviews the metadata; returns it (possibly rewritten) or an error.
+    async fn review(
+        &self,
+        context: RequestContext,
+        metadata: ClientMetadata,
+    ) -> Result<ClientMetadata, RegistrationError>;
+}
+
+#[async_trait]
+impl<F, Fut> RegistrationHook for F
+where
+    F: Fn(RequestContext, ClientMetadata) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<ClientMetadata, RegistrationError>> + Send + 'static,
+{
+    async fn review(
+        &self,
+        context: RequestContext,
+        metadata: ClientMetadata,
+    ) -> Result<ClientMetadata, RegistrationError> {
+        self(context, metadata).await
+    }
+}
