@@ -3,11 +3,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use url::Url;
 
+use crate::events::EventHook;
 use crate::initial_access_token::StaticToken;
+use crate::lifecycle::Quotas;
 use crate::metadata::json::{CLIENT_INFORMATION_MEMBERS, KNOWN_MEMBERS};
 use crate::metadata::redirect_uri::is_loopback;
 use crate::policy::{Profile, RegistrationHook};
@@ -65,6 +69,9 @@ pub(crate) enum Access {
 /// Generates client identifiers.
 pub(crate) type ClientIdGenerator = Arc<dyn Fn() -> String + Send + Sync>;
 
+/// Finds the peer address in a request's extensions.
+pub(crate) type PeerAddress = Arc<dyn Fn(&http::Extensions) -> Option<SocketAddr> + Send + Sync>;
+
 /// A configuration error, reported by [`RegistrationBuilder::build`].
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -94,6 +101,9 @@ pub enum ConfigError {
     /// A token or hook refers to a profile that is not configured.
     #[error("no profile named \"{0}\" is configured")]
     UnknownProfile(String),
+    /// Quotas are configured but the store cannot count clients.
+    #[error("quotas need a store with the lifecycle capability")]
+    QuotasNeedLifecycle,
     /// An extension member name is one of the standard members.
     #[error("\"{0}\" is a standard member and cannot be configured as an extension member")]
     ReservedExtensionMember(String),
@@ -133,6 +143,12 @@ pub struct RegistrationBuilder {
     rat_rotation: RatRotation,
     rotate_client_secret_on_update: bool,
     client_id_generator: Option<ClientIdGenerator>,
+    quotas: Quotas,
+    last_used_interval: Option<Duration>,
+    events: Option<Arc<dyn EventHook>>,
+    peer_address: Option<PeerAddress>,
+    #[cfg(feature = "rate-limit")]
+    rate_limit: Option<crate::rate_limit::RateLimit>,
 }
 
 impl fmt::Debug for RegistrationBuilder {
@@ -162,6 +178,12 @@ impl RegistrationBuilder {
             rat_rotation: RatRotation::default(),
             rotate_client_secret_on_update: false,
             client_id_generator: None,
+            quotas: Quotas::default(),
+            last_used_interval: Some(Duration::from_secs(300)),
+            events: None,
+            peer_address: None,
+            #[cfg(feature = "rate-limit")]
+            rate_limit: None,
         }
     }
 
@@ -311,6 +333,48 @@ impl RegistrationBuilder {
         self
     }
 
+    /// Quotas on dynamically registered clients (needs a store with the
+    /// lifecycle capability). When one is full, registration answers `429`
+    /// until the reaper or a deletion frees room.
+    pub fn quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
+        self
+    }
+
+    /// How often at most the host helpers write a client's last use to the store
+    /// (default: every 5 minutes per client; `None`: never record).
+    pub fn last_used_interval(mut self, interval: Option<Duration>) -> Self {
+        self.last_used_interval = interval;
+        self
+    }
+
+    /// Receives an [`Event`](crate::events::Event) for every registration,
+    /// update, deletion, rejection, rate limit and reap.
+    pub fn events(mut self, hook: impl EventHook) -> Self {
+        self.events = Some(Arc::new(hook));
+        self
+    }
+
+    /// How to find the peer address in a request's extensions (default: a
+    /// [`SocketAddr`] extension). With axum:
+    /// `.peer_address(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0))`.
+    pub fn peer_address(
+        mut self,
+        find: impl Fn(&http::Extensions) -> Option<SocketAddr> + Send + Sync + 'static,
+    ) -> Self {
+        self.peer_address = Some(Arc::new(find));
+        self
+    }
+
+    /// Limits how fast registrations are accepted (`429` with `Retry-After` over
+    /// the limit).
+    #[cfg(feature = "rate-limit")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "rate-limit")))]
+    pub fn rate_limit(mut self, limit: crate::rate_limit::RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
+
     /// Checks the configuration and builds the service.
     pub fn build(self) -> Result<Registration, ConfigError> {
         let issuer = parse_issuer(&self.issuer)?;
@@ -354,6 +418,9 @@ impl RegistrationBuilder {
                 }
             }
         }
+        if !self.quotas.is_empty() && store.lifecycle().is_none() {
+            return Err(ConfigError::QuotasNeedLifecycle);
+        }
         let origin = issuer.origin().ascii_serialization();
         let registration_endpoint = format!("{origin}{endpoint}");
         Ok(Registration::from_config(Config {
@@ -371,6 +438,12 @@ impl RegistrationBuilder {
             rat_rotation: self.rat_rotation,
             rotate_client_secret_on_update: self.rotate_client_secret_on_update,
             client_id_generator: self.client_id_generator,
+            quotas: self.quotas,
+            last_used_interval: self.last_used_interval,
+            events: self.events,
+            peer_address: self.peer_address,
+            #[cfg(feature = "rate-limit")]
+            rate_limiter: self.rate_limit.map(crate::rate_limit::RateLimiter::new),
         }))
     }
 }
@@ -427,6 +500,12 @@ pub(crate) struct Config {
     pub(crate) rat_rotation: RatRotation,
     pub(crate) rotate_client_secret_on_update: bool,
     pub(crate) client_id_generator: Option<ClientIdGenerator>,
+    pub(crate) quotas: Quotas,
+    pub(crate) last_used_interval: Option<Duration>,
+    pub(crate) events: Option<Arc<dyn EventHook>>,
+    pub(crate) peer_address: Option<PeerAddress>,
+    #[cfg(feature = "rate-limit")]
+    pub(crate) rate_limiter: Option<crate::rate_limit::RateLimiter>,
 }
 
 impl Config {
@@ -435,6 +514,14 @@ impl Config {
         match name {
             None => Some(&self.profile),
             Some(name) => self.profiles.get(name),
+        }
+    }
+
+    /// The peer address of a request, if the host provides it.
+    pub(crate) fn peer_addr(&self, extensions: &http::Extensions) -> Option<SocketAddr> {
+        match &self.peer_address {
+            Some(find) => find(extensions),
+            None => extensions.get::<SocketAddr>().copied(),
         }
     }
 

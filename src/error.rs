@@ -132,6 +132,13 @@ pub enum Rejection {
     /// The client store cannot answer right now: `503` with `Retry-After`.
     #[error("the client store is unavailable")]
     StoreUnavailable,
+    /// A registration quota is full: `429` with `Retry-After`.
+    #[error("{0}")]
+    QuotaExceeded(&'static str),
+    /// Too many registrations from this client: `429` with `Retry-After`
+    /// (seconds).
+    #[error("too many registrations; retry later")]
+    RateLimited(u64),
 }
 
 impl Rejection {
@@ -147,44 +154,52 @@ impl Rejection {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::QuotaExceeded(_) | Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
-    /// The `error` and `error_description` members of the JSON body.
-    fn error_body(&self) -> (&str, &str) {
+    /// The `error` code this rejection answers with.
+    pub fn error_code(&self) -> &'static str {
         match self {
-            Self::Registration(e) => (e.code().as_str(), e.description()),
-            Self::MissingToken => ("invalid_token", "a bearer token is required"),
-            Self::InvalidToken => ("invalid_token", "the access token is invalid"),
-            Self::MalformedAuthorization => (
-                "invalid_request",
-                "the Authorization header is not a valid Bearer credential",
-            ),
-            Self::NotFound => ("invalid_request", "no registration endpoint at this path"),
-            Self::MethodNotAllowed(_) => ("invalid_request", "method not allowed at this path"),
-            Self::UnsupportedMediaType => (
-                "invalid_client_metadata",
-                "Content-Type must be application/json",
-            ),
-            Self::PayloadTooLarge => (
-                "invalid_client_metadata",
-                "the request body exceeds the size limit",
-            ),
-            Self::BodyUnreadable => ("invalid_request", "the request body could not be read"),
-            Self::StoreUnavailable => (
-                "temporarily_unavailable",
-                "the client registry is temporarily unavailable; retry later",
-            ),
+            Self::Registration(e) => e.code().as_str(),
+            Self::MissingToken | Self::InvalidToken => "invalid_token",
+            Self::MalformedAuthorization
+            | Self::NotFound
+            | Self::MethodNotAllowed(_)
+            | Self::BodyUnreadable => "invalid_request",
+            Self::UnsupportedMediaType | Self::PayloadTooLarge => "invalid_client_metadata",
+            Self::StoreUnavailable | Self::QuotaExceeded(_) | Self::RateLimited(_) => {
+                "temporarily_unavailable"
+            }
+        }
+    }
+
+    /// The `error_description` of the JSON body.
+    fn description(&self) -> &str {
+        match self {
+            Self::Registration(e) => e.description(),
+            Self::MissingToken => "a bearer token is required",
+            Self::InvalidToken => "the access token is invalid",
+            Self::MalformedAuthorization => {
+                "the Authorization header is not a valid Bearer credential"
+            }
+            Self::NotFound => "no registration endpoint at this path",
+            Self::MethodNotAllowed(_) => "method not allowed at this path",
+            Self::UnsupportedMediaType => "Content-Type must be application/json",
+            Self::PayloadTooLarge => "the request body exceeds the size limit",
+            Self::BodyUnreadable => "the request body could not be read",
+            Self::StoreUnavailable => "the client registry is temporarily unavailable; retry later",
+            Self::QuotaExceeded(description) => description,
+            Self::RateLimited(_) => "too many registrations from this client; retry later",
         }
     }
 
     /// Builds the HTTP response: JSON error body, `Cache-Control: no-store`, and
     /// the headers each case requires.
     pub fn into_response(self) -> http::Response<ResponseBody> {
-        let (error, description) = self.error_body();
         let mut response = response::json(
             self.status(),
-            response::error_json(error, description).into_bytes(),
+            response::error_json(self.error_code(), self.description()).into_bytes(),
         );
         let headers = response.headers_mut();
         match self {
@@ -208,6 +223,12 @@ impl Rejection {
             }
             Self::StoreUnavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::QuotaExceeded(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("3600"));
+            }
+            Self::RateLimited(seconds) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
             }
             _ => {}
         }

@@ -58,6 +58,8 @@ pub(crate) struct Grant {
     pub(crate) token_id: Option<String>,
     /// The digest of a stored token, whose use is taken after validation.
     stored: Option<SecretDigest>,
+    /// The digest of the presented token.
+    digest: Option<SecretDigest>,
 }
 
 /// Checks the initial access token of a registration request, without taking a
@@ -82,6 +84,7 @@ pub(crate) async fn authorize(config: &Config, headers: &HeaderMap) -> Result<Gr
             profile: found.profile.clone(),
             token_id: Some(found.id.clone()),
             stored: None,
+            digest: Some(presented),
         });
     }
     let Some(store) = config.store.initial_access_tokens() else {
@@ -96,8 +99,17 @@ pub(crate) async fn authorize(config: &Config, headers: &HeaderMap) -> Result<Gr
             profile: stored.profile,
             token_id: Some(stored.id),
             stored: Some(presented),
+            digest: Some(presented),
         }),
         _ => Err(Rejection::InvalidToken),
+    }
+}
+
+impl Grant {
+    /// The digest of the presented token, for rate limiting per token.
+    #[cfg_attr(not(feature = "rate-limit"), allow(dead_code))]
+    pub(crate) fn digest(&self) -> Option<&SecretDigest> {
+        self.digest.as_ref()
     }
 }
 

@@ -51,11 +51,16 @@ mod credentials;
 mod discovery;
 mod endpoint;
 mod error;
+pub mod events;
 pub mod host;
 pub mod initial_access_token;
 mod layer;
+pub mod lifecycle;
 pub mod metadata;
 pub mod policy;
+#[cfg(feature = "rate-limit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rate-limit")))]
+pub mod rate_limit;
 mod response;
 mod service;
 pub mod store;

@@ -11,9 +11,12 @@ use http::{Method, Request, Response};
 use http_body::Body;
 use tower_service::Service;
 
+use tracing::Instrument;
+
 use crate::config::{Config, RegistrationBuilder};
 use crate::endpoint;
 use crate::error::Rejection;
+use crate::events::EventKind;
 use crate::layer::RegistrationLayer;
 use crate::response::ResponseBody;
 use crate::store::{BoxError, ClientStore};
@@ -152,18 +155,57 @@ impl Registration {
     {
         let (parts, body) = request.into_parts();
         let config = &*self.config;
+        let peer = config.peer_addr(&parts.extensions);
         let path = parts.uri.path().to_owned();
-        match (self.route(&path), &parts.method) {
-            (Some(Route::Endpoint), &Method::POST) => endpoint::register(config, parts, body).await,
-            (Some(Route::Endpoint), _) => Err(Rejection::MethodNotAllowed("POST")),
-            (Some(Route::Client(id)), &Method::GET) => endpoint::read(config, id, parts).await,
-            (Some(Route::Client(id)), &Method::PUT) => {
-                endpoint::update(config, id, parts, body).await
+        let route = self.route(&path);
+        let operation = match (&route, &parts.method) {
+            (Some(Route::Endpoint), &Method::POST) => "register",
+            (Some(Route::Client(_)), &Method::GET) => "read",
+            (Some(Route::Client(_)), &Method::PUT) => "update",
+            (Some(Route::Client(_)), &Method::DELETE) => "delete",
+            _ => "other",
+        };
+        let client_id = match route {
+            Some(Route::Client(id)) => Some(id),
+            _ => None,
+        };
+        let span = tracing::info_span!("dcr", operation, client_id = ?client_id);
+        let result = async {
+            match (route, &parts.method) {
+                (Some(Route::Endpoint), &Method::POST) => {
+                    endpoint::register(config, parts, body, peer).await
+                }
+                (Some(Route::Endpoint), _) => Err(Rejection::MethodNotAllowed("POST")),
+                (Some(Route::Client(id)), &Method::GET) => endpoint::read(config, id, parts).await,
+                (Some(Route::Client(id)), &Method::PUT) => {
+                    endpoint::update(config, id, parts, body, peer).await
+                }
+                (Some(Route::Client(id)), &Method::DELETE) => {
+                    endpoint::delete(config, id, parts, peer).await
+                }
+                (Some(Route::Client(_)), _) => Err(Rejection::MethodNotAllowed("GET, PUT, DELETE")),
+                (None, _) => Err(Rejection::NotFound),
             }
-            (Some(Route::Client(id)), &Method::DELETE) => endpoint::delete(config, id, parts).await,
-            (Some(Route::Client(_)), _) => Err(Rejection::MethodNotAllowed("GET, PUT, DELETE")),
-            (None, _) => Err(Rejection::NotFound),
         }
+        .instrument(span.clone())
+        .await;
+        if let Err(rejection) = &result {
+            let _entered = span.enter();
+            tracing::debug!(
+                status = rejection.status().as_u16(),
+                error = rejection.error_code(),
+                "request refused"
+            );
+            let kind = match rejection {
+                Rejection::RateLimited(_) => EventKind::RateLimited,
+                _ => EventKind::Rejected {
+                    status: rejection.status().as_u16(),
+                    error: rejection.error_code(),
+                },
+            };
+            config.emit(kind, operation, client_id, None, peer);
+        }
+        result
     }
 }
 

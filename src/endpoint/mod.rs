@@ -16,10 +16,13 @@ pub(crate) use update::update;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::net::SocketAddr;
+
 use crate::config::Config;
 use crate::error::Rejection;
+use crate::events::{Event, EventKind};
 use crate::metadata::ClientMetadata;
-use crate::store::StoreError;
+use crate::store::{ClientRecord, StoreError};
 
 /// Seconds since the Unix epoch.
 pub(crate) fn now() -> u64 {
@@ -45,6 +48,30 @@ impl Config {
     /// `{registration endpoint}/{client_id}` (RFC 7592 §3), from configuration.
     pub(crate) fn registration_client_uri(&self, client_id: &str) -> String {
         format!("{}/{client_id}", self.registration_endpoint)
+    }
+
+    /// Sends an event to the host's event hook, if there is one.
+    pub(crate) fn emit(
+        &self,
+        kind: EventKind,
+        operation: &'static str,
+        client_id: Option<&str>,
+        record: Option<&ClientRecord>,
+        peer_addr: Option<SocketAddr>,
+    ) {
+        let Some(events) = &self.events else {
+            return;
+        };
+        let mut event = Event::new(kind, operation);
+        event.client_id = client_id
+            .or(record.map(|r| r.client_id.as_str()))
+            .map(str::to_owned);
+        if let Some(record) = record {
+            event.software_id.clone_from(&record.metadata.software_id);
+            event.profile.clone_from(&record.profile);
+        }
+        event.peer_addr = peer_addr;
+        events.on_event(&event);
     }
 
     /// Drops the extension members this server is not configured to keep

@@ -1,5 +1,6 @@
 //! `POST {endpoint}`: client registration (RFC 7591 §3).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::StatusCode;
@@ -13,7 +14,9 @@ use crate::body::read_json_object;
 use crate::config::Config;
 use crate::credentials::{Secret, generate_client_id};
 use crate::error::Rejection;
+use crate::events::EventKind;
 use crate::initial_access_token;
+use crate::lifecycle::check_quotas;
 use crate::metadata::ClientMetadata;
 use crate::policy::{Operation, Profile, RequestContext};
 use crate::response::{self, ResponseBody};
@@ -49,24 +52,32 @@ pub(crate) async fn register<B>(
     config: &Config,
     parts: Parts,
     body: B,
+    peer: Option<SocketAddr>,
 ) -> Result<http::Response<ResponseBody>, Rejection>
 where
     B: Body,
     B::Error: Into<BoxError>,
 {
     let grant = initial_access_token::authorize(config, &parts.headers).await?;
+    #[cfg(feature = "rate-limit")]
+    if let Some(limiter) = &config.rate_limiter {
+        limiter
+            .check(&parts, peer, grant.digest())
+            .map_err(|wait| Rejection::RateLimited(wait.as_secs().saturating_add(1)))?;
+    }
     let profile = config.profile_named(grant.profile.as_deref()).ok_or_else(|| {
         tracing::error!(profile = ?grant.profile, "initial access token bound to an unknown profile");
         Rejection::InvalidToken
     })?;
     let object = read_json_object(&parts, body, config.limits.max_body_bytes).await?;
     let metadata = prepare_metadata(config, profile, object, || {
-        let mut context = RequestContext::new(Operation::Register, &parts);
+        let mut context = RequestContext::new(Operation::Register, &parts, peer);
         context.profile.clone_from(&grant.profile);
         context.initial_access_token_id.clone_from(&grant.token_id);
         context
     })
     .await?;
+    check_quotas(config, &metadata, grant.token_id.as_deref()).await?;
     initial_access_token::consume(config, &grant).await?;
 
     let now = now();
@@ -104,6 +115,7 @@ where
     }
     .to_json();
     tracing::info!(client_id = %record.client_id, "client registered");
+    config.emit(EventKind::Registered, "register", None, Some(&record), peer);
     Ok(response::json(StatusCode::CREATED, body))
 }
 

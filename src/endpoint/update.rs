@@ -1,6 +1,7 @@
 //! `PUT {endpoint}/{client_id}`: replace the client configuration
 //! (RFC 7592 §2.2).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::StatusCode;
@@ -17,6 +18,7 @@ use crate::body::read_json_object;
 use crate::config::{Config, RatRotation};
 use crate::credentials::Secret;
 use crate::error::{RegistrationError, Rejection};
+use crate::events::EventKind;
 use crate::metadata::{ClientMetadata, TokenEndpointAuthMethod};
 use crate::policy::{Operation, Profile, RequestContext};
 use crate::response::{self, ResponseBody};
@@ -133,6 +135,7 @@ pub(crate) async fn update<B>(
     client_id: &str,
     parts: Parts,
     body: B,
+    peer: Option<SocketAddr>,
 ) -> Result<http::Response<ResponseBody>, Rejection>
 where
     B: Body,
@@ -150,7 +153,7 @@ where
         )
     })?;
     let metadata = prepare_metadata(config, profile, object, || {
-        let mut context = RequestContext::new(Operation::Update, &parts);
+        let mut context = RequestContext::new(Operation::Update, &parts, peer);
         context.profile.clone_from(&current.profile);
         context
             .initial_access_token_id
@@ -217,6 +220,7 @@ where
                 }
                 .to_json();
                 tracing::info!(client_id = %record.client_id, "client updated");
+                config.emit(EventKind::Updated, "update", None, Some(&record), peer);
                 return Ok(response::json(StatusCode::OK, body));
             }
             Err(StoreError::Stale) => {

@@ -27,8 +27,8 @@ pub struct RequestContext {
     /// The request headers, without `Authorization` (the hook never sees a
     /// token).
     pub headers: HeaderMap,
-    /// The peer address, when the host put a [`SocketAddr`] in the request
-    /// extensions.
+    /// The peer address, when the host provides it (a [`SocketAddr`] request
+    /// extension, or see `RegistrationBuilder::peer_address`).
     pub peer_addr: Option<SocketAddr>,
     /// The policy profile the registration falls under (`None`: the default).
     pub profile: Option<String>,
@@ -39,13 +39,17 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    pub(crate) fn new(operation: Operation, parts: &http::request::Parts) -> Self {
+    pub(crate) fn new(
+        operation: Operation,
+        parts: &http::request::Parts,
+        peer_addr: Option<SocketAddr>,
+    ) -> Self {
         let mut headers = parts.headers.clone();
         headers.remove(header::AUTHORIZATION);
         Self {
             operation,
             headers,
-            peer_addr: parts.extensions.get::<SocketAddr>().copied(),
+            peer_addr,
             profile: None,
             initial_access_token_id: None,
             client_id: None,

@@ -1,0 +1,103 @@
+//! Events: what happened to which client, for the host's audit log, metrics or
+//! alerts. Events never carry a secret.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A client registered (RFC 7591).
+    Registered,
+    /// A client updated its registration (RFC 7592 §2.2).
+    Updated,
+    /// A client deleted its registration (RFC 7592 §2.3).
+    Deleted,
+    /// The lifecycle reaper deleted a stale client.
+    Reaped,
+    /// The lifecycle sweep found a client whose secret has expired.
+    SecretExpired,
+    /// A request was refused with this HTTP status and error code.
+    Rejected {
+        /// The HTTP status.
+        status: u16,
+        /// The `error` code of the response.
+        error: &'static str,
+    },
+    /// A registration was refused by the rate limit.
+    RateLimited,
+}
+
+/// One event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// The operation: `register`, `read`, `update`, `delete` or `reap`.
+    pub operation: &'static str,
+    /// The client concerned, when known.
+    pub client_id: Option<String>,
+    /// The client's `software_id`, when known.
+    pub software_id: Option<String>,
+    /// The policy profile, when known.
+    pub profile: Option<String>,
+    /// The peer address, when the host provides it.
+    pub peer_addr: Option<SocketAddr>,
+}
+
+impl Event {
+    pub(crate) fn new(kind: EventKind, operation: &'static str) -> Self {
+        Self {
+            kind,
+            operation,
+            client_id: None,
+            software_id: None,
+            profile: None,
+            peer_addr: None,
+        }
+    }
+}
+
+/// Receives events. Called inline on the request path: keep it quick (send to
+/// a channel, bump a counter) and never block.
+///
+/// Any `Fn(&Event) + Send + Sync + 'static` is an event hook:
+///
+/// ```
+/// use tower_dcr::Registration;
+/// use tower_dcr::events::Event;
+///
+/// let dcr = Registration::builder("https://auth.example.com")
+///     .open()
+///     .events(|event: &Event| tracing::info!(?event.kind, client_id = ?event.client_id, "dcr event"))
+///     .build()
+///     .unwrap();
+/// ```
+pub trait EventHook: Send + Sync + 'static {
+    /// Handles one event.
+    fn on_event(&self, event: &Event);
+}
+
+impl<F> EventHook for F
+where
+    F: Fn(&Event) + Send + Sync + 'static,
+{
+    fn on_event(&self, event: &Event) {
+        self(event)
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Registered => f.write_str("registered"),
+            Self::Updated => f.write_str("updated"),
+            Self::Deleted => f.write_str("deleted"),
+            Self::Reaped => f.write_str("reaped"),
+            Self::SecretExpired => f.write_str("secret_expired"),
+            Self::Rejected { status, error } => write!(f, "rejected ({status} {error})"),
+            Self::RateLimited => f.write_str("rate_limited"),
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Rate limiting of registrations (feature `rate-limit`), keyed by the client's
+//! address or by its initial access token.
+//!
+//! Keyed by address, IPv6 clients are grouped by their /64 prefix (one
+//! subscriber usually holds a whole /64). `X-Forwarded-For` is read only when
+//! the direct peer is one of the configured trusted proxies; then the client is
+//! the right-most address in it that is not itself a trusted proxy.
+//!
+//! Only `POST` registrations are limited: a rate limit never locks a client out
+//! of managing the registration it already has.
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use http::request::Parts;
+pub use ipnet::IpNet;
+
+use crate::credentials::SecretDigest;
+
+/// What the rate limit counts per.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RateLimitKey {
+    /// The client's IP address (IPv6: its /64).
+    #[default]
+    PeerAddress,
+    /// The initial access token presented; requests without one are counted by
+    /// address. Lets many clients behind one address (a company NAT, a CI farm)
+    /// register with their own tokens without locking each other out.
+    InitialAccessToken,
+}
+
+/// A rate limit on registrations: `burst` registrations at once, refilled
+/// evenly over `period`.
+#[derive(Clone, Debug)]
+pub struct RateLimit {
+    quota: Quota,
+    key: RateLimitKey,
+    trusted_proxies: Vec<IpNet>,
+}
+
+impl RateLimit {
+    /// `burst` registrations, refilled over `period`. `None` if `burst` is 0
+    /// or `period` is zero.
+    pub fn new(burst: u32, period: Duration) -> Option<Self> {
+        let burst = NonZeroU32::new(burst)?;
+        Some(Self {
+            quota: Quota::with_period(period / burst.get())?.allow_burst(burst),
+            key: RateLimitKey::default(),
+            trusted_proxies: Vec::new(),
+        })
+    }
+
+    /// What to count per (default: the peer address).
+    pub fn key(mut self, key: RateLimitKey) -> Self {
+        self.key = key;
+        self
+    }
+
+    /// Proxies whose `X-Forwarded-For` is believed. Without any, the header is
+    /// ignored.
+    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpNet>) -> Self {
+        self.trusted_proxies = proxies.into_iter().collect();
+        self
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Address(IpAddr),
+    UnknownAddress,
+    Token([u8; 32]),
+}
+
+/// The running limiter.
+pub(crate) struct RateLimiter {
+    limiter: DefaultKeyedRateLimiter<Key>,
+    key: RateLimitKey,
+    trusted_proxies: Vec<IpNet>,
+    checks: AtomicU64,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// IPv6 addresses count by their /64; IPv4-mapped addresses as IPv4.
+fn normalize(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & (u128::MAX << 64);
+                IpAddr::V6(prefix.into())
+            }
+        },
+    }
+}
+
+impl RateLimiter {
+    pub(crate) fn new(limit: RateLimit) -> Self {
+        Self {
+            limiter: DefaultKeyedRateLimiter::dashmap(limit.quota),
+            key: limit.key,
+            trusted_proxies: limit.trusted_proxies,
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    fn trusted(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(&ip))
+    }
+
+    /// The client's address: the peer, or behind trusted proxies the right-most
+    /// untrusted `X-Forwarded-For` entry.
+    pub(crate) fn client_address(&self, parts: &Parts, peer: Option<SocketAddr>) -> Option<IpAddr> {
+        let peer = peer?.ip();
+        if !self.trusted(peer) {
+            return Some(peer);
+        }
+        let forwarded: Vec<IpAddr> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        forwarded
+            .iter()
+            .rev()
+            .find(|ip| !self.trusted(**ip))
+            .or(forwarded.first())
+            .copied()
+            .or(Some(peer))
+    }
+
+    /// Counts one registration; `Err(wait)` when over the limit.
+    pub(crate) fn check(
+        &self,
+        parts: &Parts,
+        peer: Option<SocketAddr>,
+        token: Option<&SecretDigest>,
+    ) -> Result<(), Duration> {
+        let key = match (self.key, token) {
+            (RateLimitKey::InitialAccessToken, Some(digest)) => Key::Token(*digest.as_bytes()),
+            _ => match self.client_address(parts, peer) {
+                Some(ip) => Key::Address(normalize(ip)),
+                None => Key::UnknownAddress,
+            },
+        };
+        // Forget idle keys now and then, so the map does not grow without bound.
+        if self.checks.fetch_add(1, Ordering::Relaxed) % 4096 == 4095 {
+            self.limiter.retain_recent();
+        }
+        self.limiter
+            .check_key(&key)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_counts_per_64_and_mapped_v4_as_v4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(normalize(a), normalize(b));
+        assert_ne!(normalize(a), normalize(c));
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(normalize(mapped), "192.0.2.1".parse::<IpAddr>().unwrap());
+    }
+}
