@@ -97,3 +97,27 @@ pub async fn register(config: RegisterConfig) -> Result<ClientRegistration, Clie
     let information = ClientInformation::from_response(&reply.body)?;
     Ok(ClientRegistration::new(information, http))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_and_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+
+    #[test]
+    fn futures_and_types_can_cross_threads() {
+        let config = RegisterConfig::issuer("https://a.example", ["https://c.example/cb"]);
+        send_and_sync(&config);
+        send(&register(config));
+        send(&discover("https://a.example", &HttpOptions::new()));
+        let mut client =
+            ClientRegistration::from_information(ClientInformation::default(), HttpOptions::new())
+                .unwrap();
+        send_and_sync(&client);
+        send(&client.read());
+        send(&client.update(crate::ClientMetadata::default()));
+        send(&client.delete());
+        send_and_sync(&ClientError::ManagementUnavailable);
+    }
+}
