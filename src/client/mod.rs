@@ -11,16 +11,16 @@
 //!
 //! ```no_run
 //! use tower_dcr::client::{RegisterConfig, register};
-//! use tower_dcr::TokenEndpointAuthMethod;
+//! use tower_dcr::{Localized, TokenEndpointAuthMethod};
 //!
 //! # async fn run() -> Result<(), tower_dcr::client::ClientError> {
-//! let config = RegisterConfig::issuer("https://auth.example.com", ["com.example.app:/callback"])
+//! let config = RegisterConfig::issuer("https://auth.example.com", ["https://app.example.com/callback"])
 //!     .token_endpoint_auth_method(TokenEndpointAuthMethod::None);
-//! let mut client = register(config).await?;
+//! let mut client = register(config).await?; // discovers the registration_endpoint
 //! println!("registered {}", client.client_id);
 //!
 //! let mut metadata = client.metadata.clone();
-//! metadata.client_name.value = Some("Example App".into());
+//! metadata.client_name = Localized::new("Example App");
 //! client.update(metadata).await?; // the handle now holds the rotated token
 //! client.delete().await?;
 //! # Ok(()) }
