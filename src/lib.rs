@@ -40,12 +40,21 @@
 //! - Every bad input gets a 4xx with an RFC 7591 or RFC 6750 error body; a store
 //!   failure gets a `503` with `Retry-After`.
 //! - Response URLs are built from the configured issuer, never from `Host`.
+//!
+//! # Registering as a client
+//!
+//! With the `client` feature, `tower_dcr::client` registers with any RFC 7591 server
+//! (discovering its endpoint), then reads, updates and deletes the registration
+//! (RFC 7592).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs, unreachable_pub)]
 
 mod bearer;
 mod body;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod client;
 mod config;
 mod credentials;
 mod discovery;
