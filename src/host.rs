@@ -69,7 +69,18 @@ impl ClientAuthError {
 
 /// Decodes one `application/x-www-form-urlencoded` component (RFC 6749
 /// §2.3.1, Appendix B): `+` is a space, `%XX` a byte; the result must be UTF-8.
+/// A `%` not followed by two hex digits is malformed (otherwise `a%zz` and
+/// `a%25zz` would name the same client).
 fn form_decode(component: &str) -> Option<String> {
+    let bytes = component.as_bytes();
+    let well_formed = bytes.iter().enumerate().all(|(i, b)| {
+        *b != b'%'
+            || (bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return None;
+    }
     let spaced: Cow<'_, str> = if component.contains('+') {
         Cow::Owned(component.replace('+', " "))
     } else {

@@ -1,5 +1,6 @@
 //! [`Registration`]: the tower `Service` that serves the registration endpoints.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
@@ -65,8 +66,9 @@ impl fmt::Debug for Registration {
 pub(crate) enum Route<'a> {
     /// The registration endpoint itself.
     Endpoint,
-    /// A client configuration endpoint, `{endpoint}/{client_id}`.
-    Client(&'a str),
+    /// A client configuration endpoint, `{endpoint}/{client_id}`, with the
+    /// identifier percent-decoded.
+    Client(Cow<'a, str>),
 }
 
 /// Reads what follows the endpoint path: nothing (or `/`) is the endpoint, one
@@ -75,8 +77,14 @@ fn route_rest(rest: &str) -> Option<Route<'_>> {
     match rest {
         "" | "/" => Some(Route::Endpoint),
         _ => {
-            let id = rest.strip_prefix('/')?;
-            (!id.is_empty() && !id.contains('/')).then_some(Route::Client(id))
+            let segment = rest.strip_prefix('/')?;
+            if segment.is_empty() || segment.contains('/') {
+                return None;
+            }
+            let id = percent_encoding::percent_decode_str(segment)
+                .decode_utf8()
+                .ok()?;
+            Some(Route::Client(id))
         }
     }
 }
@@ -165,13 +173,13 @@ impl Registration {
             (Some(Route::Client(_)), &Method::DELETE) => "delete",
             _ => "other",
         };
-        let client_id = match route {
-            Some(Route::Client(id)) => Some(id),
+        let client_id = match &route {
+            Some(Route::Client(id)) => Some(id.as_ref()),
             _ => None,
         };
         let span = tracing::info_span!("dcr", operation, client_id = ?client_id);
         let result = async {
-            match (route, &parts.method) {
+            match (&route, &parts.method) {
                 (Some(Route::Endpoint), &Method::POST) => {
                     endpoint::register(config, parts, body, peer).await
                 }
@@ -240,9 +248,13 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(r.route("/register"), Some(Route::Endpoint));
-        assert_eq!(r.route("/register/abc"), Some(Route::Client("abc")));
+        assert_eq!(r.route("/register/abc"), Some(Route::Client("abc".into())));
         assert_eq!(r.route("/"), Some(Route::Endpoint));
-        assert_eq!(r.route("/abc"), Some(Route::Client("abc")));
+        assert_eq!(r.route("/abc"), Some(Route::Client("abc".into())));
+        assert_eq!(
+            r.route("/register/a%3Ab%20c"),
+            Some(Route::Client("a:b c".into()))
+        );
         assert_eq!(r.route("/register/abc/x"), None);
         assert_eq!(r.route_full("/registerx"), None);
         assert_eq!(r.route_full("/other"), None);

@@ -750,7 +750,7 @@ impl ClientStore for FailingStore {
     async fn update(&self, _: Arc<ClientRecord>, _: u64) -> Result<(), StoreError> {
         Err(StoreError::unavailable("connection refused"))
     }
-    async fn delete(&self, _: &str) -> Result<bool, StoreError> {
+    async fn delete(&self, _: &str, _: Option<u64>) -> Result<bool, StoreError> {
         Err(StoreError::unavailable("connection refused"))
     }
 }

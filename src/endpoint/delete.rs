@@ -11,26 +11,34 @@ use crate::error::Rejection;
 use crate::events::EventKind;
 use crate::response::{self, ResponseBody};
 
+/// How many times a deletion that lost a race with an update is retried.
+const ATTEMPTS: usize = 4;
+
 /// Deletes the client, its secret and its registration access token, and
-/// answers `204 No Content`. If another request deleted it first, the token no
-/// longer belongs to a client: `401` (RFC 7592 §2.3).
+/// answers `204 No Content` (RFC 7592 §2.3).
+///
+/// The deletion applies only to the revision whose token was checked: if an
+/// update changed the client in between, the token is checked again (a rotated
+/// token is dead: `401`). If another request deleted the client first, the
+/// token no longer belongs to a client: `401`.
 pub(crate) async fn delete(
     config: &Config,
     client_id: &str,
     parts: Parts,
     peer: Option<SocketAddr>,
 ) -> Result<http::Response<ResponseBody>, Rejection> {
-    let (record, _) = authenticate(config, client_id, &parts.headers).await?;
-    if config
-        .store
-        .delete(&record.client_id)
-        .await
-        .map_err(unavailable)?
-    {
-        tracing::info!(client_id = %record.client_id, "client deleted");
-        config.emit(EventKind::Deleted, "delete", None, Some(&record), peer);
-        Ok(response::no_content())
-    } else {
-        Err(Rejection::InvalidToken)
+    for _ in 0..ATTEMPTS {
+        let (record, _) = authenticate(config, client_id, &parts.headers).await?;
+        let deleted = config
+            .store
+            .delete(&record.client_id, Some(record.revision))
+            .await
+            .map_err(unavailable)?;
+        if deleted {
+            tracing::info!(client_id = %record.client_id, "client deleted");
+            config.emit(EventKind::Deleted, "delete", None, Some(&record), peer);
+            return Ok(response::no_content());
+        }
     }
+    Err(Rejection::StoreUnavailable)
 }

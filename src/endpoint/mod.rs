@@ -24,6 +24,14 @@ use crate::events::{Event, EventKind};
 use crate::metadata::ClientMetadata;
 use crate::store::{ClientRecord, StoreError};
 
+/// What is percent-encoded in a path segment: everything but the unreserved
+/// characters of RFC 3986 §2.3.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Seconds since the Unix epoch.
 pub(crate) fn now() -> u64 {
     SystemTime::now()
@@ -45,9 +53,11 @@ pub(crate) fn rng_failed(error: getrandom::Error) -> Rejection {
 }
 
 impl Config {
-    /// `{registration endpoint}/{client_id}` (RFC 7592 §3), from configuration.
+    /// `{registration endpoint}/{client_id}` (RFC 7592 §3), from configuration,
+    /// with the identifier percent-encoded as one path segment.
     pub(crate) fn registration_client_uri(&self, client_id: &str) -> String {
-        format!("{}/{client_id}", self.registration_endpoint)
+        let segment = percent_encoding::utf8_percent_encode(client_id, PATH_SEGMENT);
+        format!("{}/{segment}", self.registration_endpoint)
     }
 
     /// Sends an event to the host's event hook, if there is one.

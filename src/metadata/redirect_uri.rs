@@ -137,21 +137,44 @@ impl RedirectRules {
 }
 
 /// Whether a redirect URI presented at the authorization endpoint matches a
-/// registered one: exact string comparison, except that for `http` loopback
-/// redirects the port is ignored (RFC 8252 §7.3).
+/// registered one: exact string comparison (RFC 6749 §3.1.2.3), except that for
+/// `http` loopback redirects the port is ignored (RFC 8252 §7.3). The port is
+/// removed as text and the rest still compares as the exact string, so no URL
+/// normalization (`127.1`, `/a/../b`, `%7B`) can make two URIs match.
 pub(crate) fn matches_registered(registered: &str, presented: &str) -> bool {
     if registered == presented {
         return true;
     }
-    if !registered.starts_with("http://") || !presented.starts_with("http://") {
-        return false;
+    match (
+        without_loopback_port(registered),
+        without_loopback_port(presented),
+    ) {
+        (Some((host_r, rest_r)), Some((host_p, rest_p))) => host_r == host_p && rest_r == rest_p,
+        _ => false,
     }
-    let (Ok((r, RedirectKind::HttpLoopback)), Ok((p, RedirectKind::HttpLoopback))) =
-        (classify(registered), classify(presented))
-    else {
-        return false;
+}
+
+/// Splits `http://{loopback host}[:port]{rest}` into the host and the rest,
+/// dropping the port; `None` for anything else.
+fn without_loopback_port(uri: &str) -> Option<(&str, &str)> {
+    let after_scheme = uri.strip_prefix("http://")?;
+    let end = after_scheme
+        .find(['/', '?', '#'])
+        .unwrap_or(after_scheme.len());
+    let (authority, rest) = after_scheme.split_at(end);
+    let host_end = if authority.starts_with('[') {
+        authority.find(']')? + 1
+    } else {
+        authority.find(':').unwrap_or(authority.len())
     };
-    r.host() == p.host() && r.path() == p.path() && r.query() == p.query()
+    let (host, port) = authority.split_at(host_end);
+    if !port.is_empty() {
+        let digits = port.strip_prefix(':')?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+    }
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]").then_some((host, rest))
 }
 
 #[cfg(test)]

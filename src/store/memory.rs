@@ -82,15 +82,30 @@ impl ClientStore for MemoryStore {
     ) -> Result<(), StoreError> {
         match self.clients.get_mut(&record.client_id) {
             Some(mut current) if current.revision == expected_revision => {
-                *current = record;
+                *current = if current.last_used_at > record.last_used_at {
+                    let mut kept = ClientRecord::clone(&record);
+                    kept.last_used_at = current.last_used_at;
+                    Arc::new(kept)
+                } else {
+                    record
+                };
                 Ok(())
             }
             _ => Err(StoreError::Stale),
         }
     }
 
-    async fn delete(&self, client_id: &str) -> Result<bool, StoreError> {
-        Ok(self.clients.remove(client_id).is_some())
+    async fn delete(
+        &self,
+        client_id: &str,
+        expected_revision: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .clients
+            .remove_if(client_id, |_, r| {
+                expected_revision.is_none_or(|rev| r.revision == rev)
+            })
+            .is_some())
     }
 
     fn initial_access_tokens(&self) -> Option<&dyn InitialAccessTokenStore> {

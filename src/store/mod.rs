@@ -67,14 +67,23 @@ pub trait ClientStore: Debug + Send + Sync + 'static {
     /// Replaces a client if its stored revision is `expected_revision`; the new
     /// record carries the next revision. Fails with [`StoreError::Stale`]
     /// otherwise, or if the client does not exist.
+    ///
+    /// The stored `last_used_at` is kept when it is later than the new
+    /// record's, so a use recorded concurrently is not lost.
     async fn update(
         &self,
         record: Arc<ClientRecord>,
         expected_revision: u64,
     ) -> Result<(), StoreError>;
 
-    /// Deletes a client; `true` if it existed.
-    async fn delete(&self, client_id: &str) -> Result<bool, StoreError>;
+    /// Deletes a client; `true` if it existed (and, with `expected_revision`,
+    /// had that revision: a registration changed concurrently is not deleted on
+    /// the strength of a stale check).
+    async fn delete(
+        &self,
+        client_id: &str,
+        expected_revision: Option<u64>,
+    ) -> Result<bool, StoreError>;
 
     /// The store's initial access token capability, if it has one.
     fn initial_access_tokens(&self) -> Option<&dyn InitialAccessTokenStore> {
@@ -103,8 +112,12 @@ impl<S: ClientStore + ?Sized> ClientStore for Arc<S> {
     ) -> Result<(), StoreError> {
         (**self).update(record, expected_revision).await
     }
-    async fn delete(&self, client_id: &str) -> Result<bool, StoreError> {
-        (**self).delete(client_id).await
+    async fn delete(
+        &self,
+        client_id: &str,
+        expected_revision: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        (**self).delete(client_id, expected_revision).await
     }
     fn initial_access_tokens(&self) -> Option<&dyn InitialAccessTokenStore> {
         (**self).initial_access_tokens()
