@@ -57,6 +57,9 @@ pub mod metadata;
 pub mod policy;
 mod response;
 mod service;
+#[cfg(feature = "software-statement")]
+#[cfg_attr(docsrs, doc(cfg(feature = "software-statement")))]
+pub mod software_statement;
 pub mod store;
 
 pub use config::{ConfigError, Limits, RatRotation, RegistrationBuilder};
@@ -70,4 +73,6 @@ pub use metadata::{
 pub use policy::{Profile, UnknownScope};
 pub use response::ResponseBody;
 pub use service::{Registration, ResponseFuture};
+#[cfg(feature = "software-statement")]
+pub use software_statement::{SoftwareStatementVerifier, TrustedIssuer};
 pub use store::{ClientRecord, ClientStore, MemoryStore, StoreError};
