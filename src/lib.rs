@@ -51,6 +51,9 @@ mod credentials;
 mod discovery;
 mod endpoint;
 mod error;
+#[cfg(feature = "fetch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
+pub mod fetch;
 pub mod host;
 mod layer;
 pub mod metadata;
