@@ -51,8 +51,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
 
 use crate::credentials::Secret;
@@ -668,6 +669,7 @@ impl SoftwareStatementVerifier {
         if signature.is_empty() {
             return Err(invalid("the statement is not signed"));
         }
+        let header_len = header.len();
         let header = json_part(header, "the JOSE header is not a base64url JSON object")?;
         let alg = header
             .get("alg")
@@ -697,10 +699,12 @@ impl SoftwareStatementVerifier {
             .find(|i| i.issuer == *iss)
             .ok_or_else(|| unapproved("the statement's issuer is not trusted by this server"))?;
 
-        let claims = verify_signature(issuer, statement, alg, kid)?;
-
-        // The verified payload is the same bytes as the unverified one, so `iss`
-        // is the issuer whose key verified it.
+        // The JWS Signing Input is the first two parts as sent (RFC 7515 §5.2).
+        let signing_input = &statement[..header_len + 1 + payload.len()];
+        verify_signature(issuer, signing_input, signature, alg, kid)?;
+        // The signature covers the payload parsed above: these claims, `iss`
+        // included, are now the issuer's.
+        let claims = unverified;
         let leeway = inner.leeway;
         if let Some(exp) = numeric_date(&claims, "exp")?
             && now > exp.saturating_add(leeway)
@@ -749,13 +753,18 @@ impl SoftwareStatementVerifier {
 }
 
 /// Checks the signature with the issuer's keys for `alg` (the `kid` one when
-/// the header names one) and returns the verified claims.
+/// the header names one).
+///
+/// The RustCrypto provider is called directly rather than through
+/// jsonwebtoken's process-wide default, which panics when another crate in the
+/// build enables a second backend.
 fn verify_signature(
     issuer: &IssuerKeys,
-    statement: &str,
+    signing_input: &str,
+    signature: &str,
     alg: Algorithm,
     kid: Option<&str>,
-) -> Result<Map<String, Value>, RegistrationError> {
+) -> Result<(), RegistrationError> {
     let candidates: Vec<&DecodingKey> = match KeyKind::for_alg(alg) {
         None => match &issuer.hmac {
             Some((key, len)) if *len >= min_hmac_bytes(alg) => vec![key],
@@ -778,15 +787,18 @@ fn verify_signature(
             "no key of the issuer matches the statement's kid and alg",
         ));
     }
-    let mut validation = Validation::new(alg);
-    // Time and audience claims are checked by the caller against its clock.
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| invalid("the signature is not base64url"))?;
     for key in candidates {
-        if let Ok(data) = jsonwebtoken::decode::<Map<String, Value>>(statement, key, &validation) {
-            return Ok(data.claims);
+        let Ok(verifier) = (DEFAULT_PROVIDER.verifier_factory)(&alg, key) else {
+            continue;
+        };
+        if verifier
+            .verify(signing_input.as_bytes(), &signature)
+            .is_ok()
+        {
+            return Ok(());
         }
     }
     Err(invalid(

@@ -270,9 +270,10 @@ async fn redirects_are_not_followed() {
     let result = test_fetcher().fetch(&server.url("/sector.json")).await;
     assert!(matches!(result, Err(FetchError::Status(302))), "{result:?}");
     assert_eq!(server.connections(), 1, "the Location was not requested");
-    // A redirect to a forbidden address is likewise just a 3xx.
+    // A redirect to an IP literal (which no resolver would vet) is likewise
+    // just a 3xx. (A loopback target, so that a regression stays on this host.)
     let server = TestServer::start(Reply::new(
-        "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://169.254.169.254/\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        "HTTP/1.1 307 Temporary Redirect\r\nlocation: http://127.0.0.2:9/\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
     ))
     .await;
     let result = test_fetcher().fetch(&server.url("/")).await;
@@ -494,15 +495,16 @@ async fn oidc_dcr_2_the_sector_identifier_uri_must_be_https() {
 #[tokio::test]
 async fn oidc_dcr_5_the_sector_document_is_fetched_through_the_guard() {
     // With the real fetcher, a sector_identifier_uri on a forbidden address
-    // fails like any unretrievable document.
+    // fails like any unretrievable document. (Loopback, so that a regression
+    // stays on this host.)
     let fetcher = GuardedFetcher::new().unwrap();
     let client = pairwise_client(
         &["https://client.example.org/callback"],
-        Some("https://169.254.169.254/latest/meta-data/"),
+        Some("https://127.0.0.1/file_of_redirect_uris.json"),
     );
     let description = assert_metadata_error(check_sector_identifier(&client, &fetcher).await);
-    assert!(description.contains("link-local"), "{description}");
-    assert!(!description.contains("169.254"), "{description}");
+    assert!(description.contains("loopback"), "{description}");
+    assert!(!description.contains("127.0.0.1"), "{description}");
 }
 
 #[tokio::test]
