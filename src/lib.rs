@@ -61,6 +61,9 @@ mod discovery;
 mod endpoint;
 mod error;
 pub mod events;
+#[cfg(feature = "fetch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
+pub mod fetch;
 pub mod host;
 pub mod initial_access_token;
 mod layer;
@@ -72,6 +75,9 @@ pub mod policy;
 pub mod rate_limit;
 mod response;
 mod service;
+#[cfg(feature = "software-statement")]
+#[cfg_attr(docsrs, doc(cfg(feature = "software-statement")))]
+pub mod software_statement;
 pub mod store;
 
 pub use config::{ConfigError, Limits, RatRotation, RegistrationBuilder};
@@ -85,4 +91,6 @@ pub use metadata::{
 pub use policy::{Profile, UnknownScope};
 pub use response::ResponseBody;
 pub use service::{Registration, ResponseFuture};
+#[cfg(feature = "software-statement")]
+pub use software_statement::{SoftwareStatementVerifier, TrustedIssuer};
 pub use store::{ClientRecord, ClientStore, MemoryStore, StoreError};

@@ -9,6 +9,7 @@
 pub(crate) mod json;
 mod localized;
 pub(crate) mod redirect_uri;
+pub mod sector_identifier;
 mod types;
 pub(crate) mod validate;
 
