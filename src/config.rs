@@ -149,6 +149,10 @@ pub struct RegistrationBuilder {
     peer_address: Option<PeerAddress>,
     #[cfg(feature = "rate-limit")]
     rate_limit: Option<crate::rate_limit::RateLimit>,
+    #[cfg(feature = "software-statement")]
+    software_statements: Option<crate::software_statement::SoftwareStatementVerifier>,
+    #[cfg(feature = "fetch")]
+    fetcher: Option<Arc<dyn crate::fetch::Fetcher>>,
 }
 
 impl fmt::Debug for RegistrationBuilder {
@@ -184,6 +188,10 @@ impl RegistrationBuilder {
             peer_address: None,
             #[cfg(feature = "rate-limit")]
             rate_limit: None,
+            #[cfg(feature = "software-statement")]
+            software_statements: None,
+            #[cfg(feature = "fetch")]
+            fetcher: None,
         }
     }
 
@@ -375,6 +383,32 @@ impl RegistrationBuilder {
         self
     }
 
+    /// Verifies software statements (RFC 7591 §2.3): a valid statement's claims
+    /// override the same members of the request, and the statement is stored
+    /// and echoed unmodified. Without a verifier, a `software_statement` member
+    /// is ignored (RFC 7591 §2.3 allows it) and not stored.
+    #[cfg(feature = "software-statement")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "software-statement")))]
+    pub fn software_statements(
+        mut self,
+        verifier: crate::software_statement::SoftwareStatementVerifier,
+    ) -> Self {
+        self.software_statements = Some(verifier);
+        self
+    }
+
+    /// The fetcher for documents the server must retrieve, such as
+    /// `sector_identifier_uri` (OIDC DCR §5); use
+    /// [`GuardedFetcher`](crate::fetch::GuardedFetcher), the SSRF guard.
+    /// Without one, registrations with a `sector_identifier_uri` are refused,
+    /// since it cannot be verified.
+    #[cfg(feature = "fetch")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
+    pub fn fetcher(mut self, fetcher: impl crate::fetch::Fetcher) -> Self {
+        self.fetcher = Some(Arc::new(fetcher));
+        self
+    }
+
     /// Checks the configuration and builds the service.
     pub fn build(self) -> Result<Registration, ConfigError> {
         let issuer = parse_issuer(&self.issuer)?;
@@ -444,6 +478,10 @@ impl RegistrationBuilder {
             peer_address: self.peer_address,
             #[cfg(feature = "rate-limit")]
             rate_limiter: self.rate_limit.map(crate::rate_limit::RateLimiter::new),
+            #[cfg(feature = "software-statement")]
+            software_statements: self.software_statements,
+            #[cfg(feature = "fetch")]
+            fetcher: self.fetcher,
         }))
     }
 }
@@ -506,6 +544,10 @@ pub(crate) struct Config {
     pub(crate) peer_address: Option<PeerAddress>,
     #[cfg(feature = "rate-limit")]
     pub(crate) rate_limiter: Option<crate::rate_limit::RateLimiter>,
+    #[cfg(feature = "software-statement")]
+    pub(crate) software_statements: Option<crate::software_statement::SoftwareStatementVerifier>,
+    #[cfg(feature = "fetch")]
+    pub(crate) fetcher: Option<Arc<dyn crate::fetch::Fetcher>>,
 }
 
 impl Config {

@@ -126,6 +126,13 @@ impl Registration {
                         | TokenEndpointAuthMethod::ClientSecretJwt
                 )
             });
+        #[cfg(feature = "software-statement")]
+        if let Some(verifier) = &config.software_statements {
+            m.insert(
+                "software_statement_signing_alg_values_supported".into(),
+                Value::from(verifier.signing_alg_values()),
+            );
+        }
         if jwt_auth {
             m.insert(
                 "token_endpoint_auth_signing_alg_values_supported".into(),

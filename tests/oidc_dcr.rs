@@ -305,3 +305,63 @@ async fn rfc8414_discovery_fragment_lists_enforced_values() {
         assert_eq!(a.status, 201, "{method}: {:?}", a.json);
     }
 }
+
+/// OIDC DCR §5: without a fetcher the sector_identifier_uri cannot be verified,
+/// so it is refused; OIDC Core §8.1: pairwise clients with redirect URIs on
+/// several hosts need one.
+#[tokio::test]
+async fn oidc_5_sector_identifier_needs_verification() {
+    let mut body = web_client();
+    body["sector_identifier_uri"] = json!("https://client.example.org/sector.json");
+    let a = register(&oidc(), body).await;
+    a.assert_error(400, "invalid_client_metadata");
+    assert!(a.description().starts_with("sector_identifier_uri"));
+    let pairwise = json!({
+        "subject_type": "pairwise",
+        "redirect_uris": ["https://a.example.org/cb", "https://b.example.org/cb"],
+    });
+    register(&oidc(), pairwise)
+        .await
+        .assert_error(400, "invalid_client_metadata");
+}
+
+#[cfg(feature = "fetch")]
+mod with_fetcher {
+    use super::*;
+    use async_trait::async_trait;
+    use bytes::Bytes;
+    use tower_dcr::fetch::{FetchError, Fetcher};
+
+    #[derive(Debug)]
+    struct Canned(&'static str);
+
+    #[async_trait]
+    impl Fetcher for Canned {
+        async fn fetch(&self, _url: &str) -> Result<Bytes, FetchError> {
+            Ok(Bytes::from_static(self.0.as_bytes()))
+        }
+    }
+
+    /// OIDC DCR §5: the sector document must list every redirect URI.
+    #[tokio::test]
+    async fn oidc_5_sector_identifier_document_lists_every_redirect_uri() {
+        let dcr = builder()
+            .profile(oidc_profile())
+            .fetcher(Canned(
+                r#"["https://a.example.org/cb", "https://b.example.org/cb"]"#,
+            ))
+            .build()
+            .unwrap();
+        let body = json!({
+            "subject_type": "pairwise",
+            "sector_identifier_uri": "https://client.example.org/sector.json",
+            "redirect_uris": ["https://a.example.org/cb", "https://b.example.org/cb"],
+        });
+        registered(&dcr, body.clone()).await;
+        let mut missing = body;
+        missing["redirect_uris"] = json!(["https://a.example.org/cb", "https://c.example.org/cb"]);
+        let a = register(&dcr, missing).await;
+        a.assert_error(400, "invalid_client_metadata");
+        assert!(a.description().starts_with("sector_identifier_uri"));
+    }
+}

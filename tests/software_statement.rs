@@ -713,3 +713,119 @@ fn debug_never_prints_key_material() {
     assert!(!shown.contains(SHARED_KEY));
     assert!(!shown.contains("0123456789"));
 }
+
+// ---- Through the registration service (RFC 7591 §3.1.1, §3.2.1) ----
+
+mod common;
+
+fn real_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn service_claims() -> Value {
+    json!({
+        "iss": ISSUER,
+        "iat": real_now() - 10,
+        "exp": real_now() + 3600,
+        "software_id": "4NRB1-0XZABZI9E6-5SM3R",
+        "client_name": "Name From The Statement",
+        "redirect_uris": ["https://client.example.net/cb"],
+    })
+}
+
+fn service_with(verifier: SoftwareStatementVerifier) -> tower_dcr::Registration {
+    common::builder()
+        .software_statements(verifier)
+        .build()
+        .unwrap()
+}
+
+/// RFC 7591 §3.1.1: the statement's claims take precedence over the JSON
+/// members; §3.2.1: the statement is returned unmodified; the discovery
+/// fragment lists the statement signing algorithms.
+#[tokio::test]
+async fn rfc7591_3_1_1_registration_with_a_statement_uses_its_claims() {
+    let key = p256_key("svc-1");
+    let dcr = service_with(verifier_for(issuer_with(&key)));
+    let statement = sign(
+        Algorithm::ES256,
+        &key.encoding,
+        Some("svc-1"),
+        &service_claims(),
+    );
+    let body = json!({
+        "software_statement": statement,
+        "client_name": "Name The Client Chose",
+        "redirect_uris": ["https://client.example.net/cb"],
+        "scope": "read",
+    });
+    let a = common::registered(&dcr, body).await;
+    assert_eq!(a.json["client_name"], "Name From The Statement");
+    assert_eq!(a.json["software_id"], "4NRB1-0XZABZI9E6-5SM3R");
+    assert_eq!(a.json["scope"], "read", "members not in the statement stay");
+    assert_eq!(a.json["software_statement"], statement);
+    assert!(a.json.get("iss").is_none(), "JWT claims are not metadata");
+    let algs = &dcr.discovery_metadata()["software_statement_signing_alg_values_supported"];
+    assert!(algs.as_array().unwrap().contains(&json!("ES256")), "{algs}");
+}
+
+/// RFC 7591 §3.2.2: a bad statement is invalid_software_statement, an
+/// untrusted issuer unapproved_software_statement; a required statement must
+/// be present.
+#[tokio::test]
+async fn rfc7591_3_2_2_statement_errors_through_the_service() {
+    let key = p256_key("svc-2");
+    let other = p256_key("svc-2");
+    let dcr = service_with(
+        SoftwareStatementVerifier::builder()
+            .trusted_issuer(issuer_with(&key))
+            .required(true)
+            .build()
+            .unwrap(),
+    );
+    let forged = sign(
+        Algorithm::ES256,
+        &other.encoding,
+        Some("svc-2"),
+        &service_claims(),
+    );
+    common::register(
+        &dcr,
+        json!({"software_statement": forged, "redirect_uris": ["https://c.example/cb"]}),
+    )
+    .await
+    .assert_error(400, "invalid_software_statement");
+    let mut untrusted = service_claims();
+    untrusted["iss"] = json!("https://unknown.example");
+    let statement = sign(Algorithm::ES256, &key.encoding, Some("svc-2"), &untrusted);
+    common::register(
+        &dcr,
+        json!({"software_statement": statement, "redirect_uris": ["https://c.example/cb"]}),
+    )
+    .await
+    .assert_error(400, "unapproved_software_statement");
+    common::register(&dcr, common::web_client())
+        .await
+        .assert_error(400, "invalid_software_statement");
+}
+
+/// RFC 7591 §2.3: without a verifier the server ignores a statement: it is
+/// neither trusted nor stored.
+#[tokio::test]
+async fn rfc7591_2_3_statement_is_ignored_without_a_verifier() {
+    let key = p256_key("svc-3");
+    let statement = sign(
+        Algorithm::ES256,
+        &key.encoding,
+        Some("svc-3"),
+        &service_claims(),
+    );
+    let mut body = common::web_client();
+    body["software_statement"] = json!(statement);
+    let a = common::registered(&common::open(), body).await;
+    assert!(a.json.get("software_statement").is_none());
+    assert_eq!(a.json["client_name"], "Example Client");
+}

@@ -4,27 +4,68 @@
 use serde_json::{Map, Value};
 
 use crate::config::Config;
-use crate::error::Rejection;
-use crate::metadata::{ClientMetadata, validate};
+use crate::error::{RegistrationError, Rejection};
+use crate::metadata::{ClientMetadata, sector_identifier, validate};
 use crate::policy::{Profile, RequestContext};
 
-/// Forced values and defaults of the profile, typed parsing, extension filter,
-/// the rules of the specifications and the profile, then the host's hook and
-/// the rules once more on what the hook returned.
+/// Software statement (its claims override the request's members), forced
+/// values and defaults of the profile, typed parsing, extension filter, the
+/// rules of the specifications and the profile, the OIDC rules that need the
+/// network, then the host's hook and the rules once more on what it returned.
 pub(super) async fn prepare_metadata(
     config: &Config,
     profile: &Profile,
     mut object: Map<String, Value>,
     context: impl FnOnce() -> RequestContext,
 ) -> Result<ClientMetadata, Rejection> {
+    apply_software_statement(config, &mut object)?;
     profile.apply_values(&mut object);
     let mut metadata = ClientMetadata::from_json_object(object)?;
     config.keep_configured_extensions(&mut metadata);
     validate::prepare(&mut metadata, profile, &config.limits)?;
+    check_sector_identifier(config, &metadata).await?;
     if let Some(hook) = &config.hook {
         metadata = hook.review(context(), metadata).await?;
         config.keep_configured_extensions(&mut metadata);
         validate::prepare(&mut metadata, profile, &config.limits)?;
+        sector_identifier::check_pairwise_hosts(&metadata)?;
     }
     Ok(metadata)
+}
+
+/// RFC 7591 §2.3, §3.1.1: with a verifier, a valid statement's claims override
+/// the request; without one the statement is ignored and not stored.
+fn apply_software_statement(
+    config: &Config,
+    object: &mut Map<String, Value>,
+) -> Result<(), RegistrationError> {
+    #[cfg(feature = "software-statement")]
+    if let Some(verifier) = &config.software_statements {
+        verifier.apply(object, super::now())?;
+        return Ok(());
+    }
+    let _ = config;
+    object.remove("software_statement");
+    Ok(())
+}
+
+/// OIDC DCR §5 and OIDC Core §8.1: pairwise clients with redirect URIs on
+/// several hosts need a `sector_identifier_uri`, and that document must list
+/// every redirect URI. Without a fetcher it cannot be verified, so it is refused.
+async fn check_sector_identifier(
+    config: &Config,
+    metadata: &ClientMetadata,
+) -> Result<(), RegistrationError> {
+    #[cfg(feature = "fetch")]
+    if let Some(fetcher) = &config.fetcher {
+        return sector_identifier::check_sector_identifier(metadata, fetcher.as_ref()).await;
+    }
+    let _ = config;
+    sector_identifier::check_pairwise_hosts(metadata)?;
+    if metadata.sector_identifier_uri.is_some() {
+        return Err(RegistrationError::invalid_client_metadata(
+            "sector_identifier_uri: not supported by this server (it cannot be verified, OIDC DCR §5)",
+        ));
+    }
+    Ok(())
 }
