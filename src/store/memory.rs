@@ -82,7 +82,13 @@ impl ClientStore for MemoryStore {
     ) -> Result<(), StoreError> {
         match self.clients.get_mut(&record.client_id) {
             Some(mut current) if current.revision == expected_revision => {
-                *current = record;
+                *current = if current.last_used_at > record.last_used_at {
+                    let mut kept = ClientRecord::clone(&record);
+                    kept.last_used_at = current.last_used_at;
+                    Arc::new(kept)
+                } else {
+                    record
+                };
                 Ok(())
             }
             _ => Err(StoreError::Stale),
@@ -170,7 +176,9 @@ impl InitialAccessTokenStore for MemoryStore {
 #[async_trait]
 impl ClientLifecycleStore for MemoryStore {
     async fn record_use(&self, client_id: &str, at: u64) -> Result<(), StoreError> {
-        if let Some(mut current) = self.clients.get_mut(client_id) {
+        if let Some(mut current) = self.clients.get_mut(client_id)
+            && current.last_used_at.is_none_or(|last| last < at)
+        {
             let mut record = ClientRecord::clone(&current);
             record.last_used_at = Some(at);
             *current = Arc::new(record);

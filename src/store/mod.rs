@@ -67,6 +67,10 @@ pub trait ClientStore: Debug + Send + Sync + 'static {
     /// Replaces a client if its stored revision is `expected_revision`; the new
     /// record carries the next revision. Fails with [`StoreError::Stale`]
     /// otherwise, or if the client does not exist.
+    ///
+    /// `last_used_at` only moves forward: a later use recorded since the record
+    /// was read ([`ClientLifecycleStore::record_use`]) is kept, so an update
+    /// never makes an active client look stale to a sweep.
     async fn update(
         &self,
         record: Arc<ClientRecord>,
