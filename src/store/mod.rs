@@ -11,7 +11,13 @@
 
 mod extensions;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod record;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -22,7 +28,13 @@ pub use extensions::{
     ClientFilter, ClientLifecycleStore, InitialAccessToken, InitialAccessTokenStore, StaleCriteria,
 };
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::PostgresStore;
 pub use record::{ClientRecord, RecordSource, StoredSecret};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::SqliteStore;
 
 /// The error type of backends that wrap a driver error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
