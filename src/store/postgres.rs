@@ -169,6 +169,14 @@ impl PostgresStore {
     }
 }
 
+/// Whether a key can be stored: PostgreSQL text cannot hold U+0000, so no
+/// stored `client_id` or token id contains it, and a lookup by such a key
+/// (which a client can send, say to the host's token endpoint) finds nothing
+/// rather than failing.
+fn storable(key: &str) -> bool {
+    !key.contains('\0')
+}
+
 /// Whether `error` is worth running the same statement again: a serialization
 /// failure (`40001`) or a deadlock (`40P01`) rolled it back.
 fn retryable(error: &sqlx::Error) -> bool {
@@ -227,6 +235,9 @@ impl ClientStore for PostgresStore {
     }
 
     async fn get(&self, client_id: &str) -> Result<Option<Arc<ClientRecord>>, StoreError> {
+        if !storable(client_id) {
+            return Ok(None);
+        }
         let row = retry(|| {
             sqlx::query(sql(&self.statements.get_client))
                 .bind(client_id)
@@ -245,6 +256,9 @@ impl ClientStore for PostgresStore {
         let Ok(expected_revision) = i64::try_from(expected_revision) else {
             return Err(StoreError::Stale);
         };
+        if !storable(&record.client_id) {
+            return Err(StoreError::Stale);
+        }
         let row = ClientRow::new(&record)?;
         let done = retry(|| {
             row.bind(sqlx::query(sql(&self.statements.update_client)))
@@ -259,6 +273,9 @@ impl ClientStore for PostgresStore {
     }
 
     async fn delete(&self, client_id: &str) -> Result<bool, StoreError> {
+        if !storable(client_id) {
+            return Ok(false);
+        }
         let done = retry(|| {
             sqlx::query(sql(&self.statements.delete_client))
                 .bind(client_id)
@@ -329,6 +346,9 @@ impl InitialAccessTokenStore for PostgresStore {
     }
 
     async fn revoke_initial_access_token(&self, id: &str) -> Result<bool, StoreError> {
+        if !storable(id) {
+            return Ok(false);
+        }
         let done = retry(|| {
             sqlx::query(sql(&self.statements.revoke_token))
                 .bind(id)
@@ -342,6 +362,9 @@ impl InitialAccessTokenStore for PostgresStore {
 #[async_trait]
 impl ClientLifecycleStore for PostgresStore {
     async fn record_use(&self, client_id: &str, at: u64) -> Result<(), StoreError> {
+        if !storable(client_id) {
+            return Ok(());
+        }
         retry(|| {
             sqlx::query(sql(&self.statements.record_use))
                 .bind(client_id)
@@ -357,6 +380,8 @@ impl ClientLifecycleStore for PostgresStore {
         after: Option<&str>,
         limit_to: usize,
     ) -> Result<Vec<Arc<ClientRecord>>, StoreError> {
+        // Ids after "a\0b" are those after "a": none stored starts with "a\0".
+        let after = after.map(|a| a.find('\0').map_or(a, |nul| &a[..nul]));
         self.fetch_clients(|| match after {
             None => sqlx::query(sql(&self.statements.list_clients)).bind(limit(limit_to)),
             Some(after) => sqlx::query(sql(&self.statements.list_clients_after))
@@ -372,7 +397,7 @@ impl ClientLifecycleStore for PostgresStore {
         let count = retry(|| {
             let mut query = sqlx::query_scalar::<_, i64>(sql(&statement));
             for value in &binds {
-                query = query.bind(*value);
+                query = query.bind(value.as_ref());
             }
             query.fetch_one(&self.pool)
         })
@@ -399,6 +424,9 @@ impl ClientLifecycleStore for PostgresStore {
         client_id: &str,
         criteria: &StaleCriteria,
     ) -> Result<bool, StoreError> {
+        if !storable(client_id) {
+            return Ok(false);
+        }
         let done = retry(|| {
             sqlx::query(sql(&self.statements.delete_if_stale))
                 .bind(client_id)

@@ -10,6 +10,7 @@
 //! (timestamps and counters that large mean "never"), and a negative value read
 //! back is reported as a corrupt row rather than wrapped around.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use sqlx::query::Query;
@@ -200,13 +201,19 @@ impl Statements {
 
     /// `SELECT COUNT(*)` for `filter`, with the values to bind in order. Built per
     /// call so each combination of filters is a plain indexable statement.
-    pub(crate) fn count_clients<'f>(&self, filter: &ClientFilter<'f>) -> (String, Vec<&'f str>) {
+    pub(crate) fn count_clients<'f>(
+        &self,
+        filter: &ClientFilter<'f>,
+    ) -> (String, Vec<Cow<'f, str>>) {
         let mut conditions = Vec::new();
         let mut binds = Vec::new();
         let wanted = [
-            ("source", filter.source.map(RecordSource::as_str)),
-            ("software_id", filter.software_id),
-            ("initial_access_token_id", filter.initial_access_token_id),
+            ("source", filter.source.map(|s| Cow::Borrowed(s.as_str()))),
+            ("software_id", filter.software_id.map(software_id_column)),
+            (
+                "initial_access_token_id",
+                filter.initial_access_token_id.map(Cow::Borrowed),
+            ),
         ];
         for (column, value) in wanted {
             if let Some(value) = value {
@@ -220,6 +227,18 @@ impl Statements {
             sql.push_str(&conditions.join(" AND "));
         }
         (sql, binds)
+    }
+}
+
+/// The `software_id` column's value. It only serves counting (quotas), and
+/// PostgreSQL text cannot hold U+0000, which a client may send in its metadata:
+/// that character is stored as U+FFFD, in the column and in filters alike. The
+/// metadata keeps the exact value.
+pub(crate) fn software_id_column(software_id: &str) -> Cow<'_, str> {
+    if software_id.contains('\0') {
+        Cow::Owned(software_id.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(software_id)
     }
 }
 
@@ -337,7 +356,11 @@ impl ClientRow {
             source: record.source.as_str(),
             profile: record.profile.clone(),
             initial_access_token_id: record.initial_access_token_id.clone(),
-            software_id: record.metadata.software_id.clone(),
+            software_id: record
+                .metadata
+                .software_id
+                .as_deref()
+                .map(|id| software_id_column(id).into_owned()),
             client_id_issued_at: to_i64(record.client_id_issued_at),
             client_secret_expires_at: to_i64(record.client_secret_expires_at),
             created_at: to_i64(record.created_at),

@@ -284,8 +284,8 @@ impl ClientLifecycleStore for SqliteStore {
     async fn count_clients(&self, filter: &ClientFilter<'_>) -> Result<u64, StoreError> {
         let (statement, binds) = self.statements.count_clients(filter);
         let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(statement));
-        for value in binds {
-            query = query.bind(value);
+        for value in &binds {
+            query = query.bind(value.as_ref());
         }
         let count = query.fetch_one(&self.pool).await.map_err(store_error)?;
         Ok(u64::try_from(count).unwrap_or_default())
