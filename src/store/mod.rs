@@ -8,7 +8,16 @@
 //! Records are immutable values shared behind an [`Arc`]: the service builds a
 //! new record for every change and hands it to the store, and the in-memory store
 //! keeps and returns the same `Arc` without copying.
+//!
+//! Backends: [`MemoryStore`] (always), `SqliteStore` (feature `sqlite`, one
+//! durable file), `PostgresStore` (feature `postgres`, several instances share
+//! one PostgreSQL or CockroachDB database). Each has every optional capability.
+//! The `conformance` feature exposes the suite they all pass, to run against a
+//! custom store.
 
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
 mod extensions;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -66,7 +75,7 @@ impl StoreError {
 /// Where registered clients live.
 ///
 /// Implementations must be safe to call concurrently. Every backend should pass
-/// the conformance suite in `tests/stores.rs`.
+/// the conformance suite (`store::conformance`, feature `conformance`).
 #[async_trait]
 pub trait ClientStore: Debug + Send + Sync + 'static {
     /// Stores a new client. Fails with [`StoreError::Conflict`] if the
