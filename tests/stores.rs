@@ -29,6 +29,7 @@ mod sql_common {
     use crate::common::{self, Answer};
 
     /// A name no other test run uses.
+    #[cfg(feature = "postgres")]
     pub fn unique(prefix: &str) -> String {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static COUNTER: AtomicUsize = AtomicUsize::new(0);

@@ -265,6 +265,15 @@ fn corrupt(key: &str, problem: impl Into<String>) -> StoreError {
     })
 }
 
+/// A record whose revision does not fit the `BIGINT` column. Revisions count
+/// updates, so this is a caller's bug, reported rather than stored wrongly.
+#[derive(Debug, thiserror::Error)]
+#[error("client {client_id:?}: revision {revision} exceeds the largest storable value")]
+pub(crate) struct RevisionOutOfRange {
+    client_id: String,
+    revision: u64,
+}
+
 /// A database error, keeping only its SQLSTATE and primary message: the
 /// driver's detail fields can quote row values.
 #[derive(Debug, thiserror::Error)]
@@ -329,9 +338,9 @@ impl ClientRow {
     /// The row for `record`. A revision above `i64::MAX` cannot be stored.
     pub(crate) fn new(record: &ClientRecord) -> Result<Self, StoreError> {
         let revision = i64::try_from(record.revision).map_err(|_| {
-            StoreError::unavailable(CorruptRow {
-                key: record.client_id.clone(),
-                problem: "revision exceeds the largest storable value".into(),
+            StoreError::unavailable(RevisionOutOfRange {
+                client_id: record.client_id.clone(),
+                revision: record.revision,
             })
         })?;
         let metadata = serde_json::to_string(&record.metadata).map_err(StoreError::unavailable)?;
@@ -531,4 +540,65 @@ where
         uses: required("uses")?,
         id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_so_a_prefix_cannot_inject() {
+        assert_eq!(quote("dcr_clients"), "\"dcr_clients\"");
+        assert_eq!(
+            quote("x\"; DROP TABLE y; --"),
+            "\"x\"\"; DROP TABLE y; --\""
+        );
+        let statements = Statements::new(Some("my\"schema"), "p_", "BYTEA");
+        assert!(
+            statements
+                .get_client
+                .contains("FROM \"my\"\"schema\".\"p_clients\" WHERE")
+        );
+    }
+
+    #[test]
+    fn unsigned_values_saturate_instead_of_wrapping() {
+        assert_eq!(to_i64(0), 0);
+        assert_eq!(to_i64(i64::MAX as u64), i64::MAX);
+        assert_eq!(to_i64(u64::MAX), i64::MAX);
+        assert_eq!(limit(usize::MAX), i64::MAX);
+        assert!(to_u64("c", "created_at", -1).is_err());
+    }
+
+    #[test]
+    fn a_revision_beyond_bigint_is_refused_not_truncated() {
+        let mut record = crate::store::ClientRecord::new_host_client("c", Default::default(), 1);
+        record.revision = u64::MAX;
+        assert!(matches!(
+            ClientRow::new(&record),
+            Err(StoreError::Unavailable(_))
+        ));
+    }
+
+    #[test]
+    fn count_binds_only_present_filters_in_order() {
+        let statements = Statements::new(None, "", "BLOB");
+        let (sql, binds) = statements.count_clients(&ClientFilter::default());
+        assert_eq!(sql, "SELECT COUNT(*) FROM \"clients\"");
+        assert!(binds.is_empty());
+        let filter = ClientFilter {
+            source: Some(RecordSource::Host),
+            software_id: None,
+            initial_access_token_id: Some("t"),
+        };
+        let (sql, binds) = statements.count_clients(&filter);
+        assert!(sql.ends_with("WHERE source = $1 AND initial_access_token_id = $2"));
+        assert_eq!(binds, ["host", "t"]);
+    }
+
+    #[test]
+    fn software_id_column_replaces_only_nul() {
+        assert_eq!(software_id_column("app"), "app");
+        assert_eq!(software_id_column("a\0b"), "a\u{FFFD}b");
+    }
 }
