@@ -127,7 +127,8 @@ impl StaleCriteria {
 #[async_trait]
 pub trait ClientLifecycleStore: Send + Sync {
     /// Records that the client was used at `at` (seconds since the epoch),
-    /// without changing its revision. Unknown clients are ignored.
+    /// without changing its revision. `last_used_at` only moves forward (an
+    /// earlier `at` is ignored), and unknown clients are ignored.
     async fn record_use(&self, client_id: &str, at: u64) -> Result<(), StoreError>;
 
     /// Up to `limit` clients ordered by `client_id`, starting after `after`.

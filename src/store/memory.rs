@@ -185,7 +185,9 @@ impl InitialAccessTokenStore for MemoryStore {
 #[async_trait]
 impl ClientLifecycleStore for MemoryStore {
     async fn record_use(&self, client_id: &str, at: u64) -> Result<(), StoreError> {
-        if let Some(mut current) = self.clients.get_mut(client_id) {
+        if let Some(mut current) = self.clients.get_mut(client_id)
+            && current.last_used_at.is_none_or(|last| last < at)
+        {
             let mut record = ClientRecord::clone(&current);
             record.last_used_at = Some(at);
             *current = Arc::new(record);

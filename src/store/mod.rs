@@ -8,10 +8,25 @@
 //! Records are immutable values shared behind an [`Arc`]: the service builds a
 //! new record for every change and hands it to the store, and the in-memory store
 //! keeps and returns the same `Arc` without copying.
+//!
+//! Backends: [`MemoryStore`] (always), `SqliteStore` (feature `sqlite`, one
+//! durable file), `PostgresStore` (feature `postgres`, several instances share
+//! one PostgreSQL or CockroachDB database). Each has every optional capability.
+//! The `conformance` feature exposes the suite they all pass, to run against a
+//! custom store.
 
+#[cfg(feature = "conformance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
+pub mod conformance;
 mod extensions;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod record;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -22,7 +37,13 @@ pub use extensions::{
     ClientFilter, ClientLifecycleStore, InitialAccessToken, InitialAccessTokenStore, StaleCriteria,
 };
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::PostgresStore;
 pub use record::{ClientRecord, RecordSource, StoredSecret};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::SqliteStore;
 
 /// The error type of backends that wrap a driver error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -54,7 +75,7 @@ impl StoreError {
 /// Where registered clients live.
 ///
 /// Implementations must be safe to call concurrently. Every backend should pass
-/// the conformance suite in `tests/stores.rs`.
+/// the conformance suite (`store::conformance`, feature `conformance`).
 #[async_trait]
 pub trait ClientStore: Debug + Send + Sync + 'static {
     /// Stores a new client. Fails with [`StoreError::Conflict`] if the
@@ -68,8 +89,9 @@ pub trait ClientStore: Debug + Send + Sync + 'static {
     /// record carries the next revision. Fails with [`StoreError::Stale`]
     /// otherwise, or if the client does not exist.
     ///
-    /// The stored `last_used_at` is kept when it is later than the new
-    /// record's, so a use recorded concurrently is not lost.
+    /// `last_used_at` only moves forward: a later use recorded since the record
+    /// was read ([`ClientLifecycleStore::record_use`]) is kept, so an update
+    /// never makes an active client look stale to a sweep.
     async fn update(
         &self,
         record: Arc<ClientRecord>,

@@ -1,0 +1,89 @@
+//! Logs never contain a secret: the only test in its binary, so that a global
+//! subscriber captures every log line from every thread.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use http::{HeaderMap, HeaderValue, header};
+use serde_json::json;
+use tower_dcr::Registration;
+use tower_dcr::host::ClientCredentials;
+
+fn basic(id: &str, secret: &str) -> HeaderMap {
+    use base64::Engine as _;
+    let mut h = HeaderMap::new();
+    let v = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+    h.insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_str(&format!("Basic {v}")).unwrap(),
+    );
+    h
+}
+
+/// All log output at the most verbose level, during register, read, update,
+/// delete and client authentication, contains no issued secret or token.
+#[test]
+fn logs_never_contain_secrets() {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    // The only test in this binary: a global subscriber sees every thread.
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let secrets = {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let dcr = Registration::builder(ISSUER)
+                    .initial_access_tokens(["initial-token-xyz"])
+                    .build()
+                    .unwrap();
+                let a = register_with(&dcr, "initial-token-xyz", web_client()).await;
+                let path = client_path(&a);
+                let rat = a.str("registration_access_token").to_owned();
+                let secret = a.str("client_secret").to_owned();
+                read(&dcr, &path, &rat).await;
+                let mut body = web_client();
+                body["client_id"] = a.json["client_id"].clone();
+                body["client_secret"] = json!(secret);
+                let u = update(&dcr, &path, &rat, body).await;
+                let rat2 = u.str("registration_access_token").to_owned();
+                read(&dcr, &path, "wrong-token").await;
+                let creds = ClientCredentials::from_request(
+                    &basic(a.str("client_id"), &secret),
+                    None,
+                    None,
+                )
+                .unwrap();
+                dcr.authenticate_client(&creds).await.unwrap();
+                delete(&dcr, &path, &rat2).await;
+                vec![rat, rat2, secret, "initial-token-xyz".to_owned()]
+            })
+    };
+    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("client registered"),
+        "the subscriber captured the logs"
+    );
+    for secret in secrets {
+        assert!(!logs.contains(&secret), "a secret leaked into the logs");
+    }
+}
