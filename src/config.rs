@@ -458,7 +458,7 @@ impl RegistrationBuilder {
         let origin = issuer.origin().ascii_serialization();
         let registration_endpoint = format!("{origin}{endpoint}");
         Ok(Registration::from_config(Config {
-            issuer: self.issuer.trim_end_matches('/').to_owned(),
+            issuer: self.issuer,
             endpoint,
             registration_endpoint,
             access,

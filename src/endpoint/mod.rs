@@ -42,7 +42,14 @@ pub(crate) fn now() -> u64 {
 
 /// Any store failure the endpoint cannot resolve itself becomes a `503`.
 pub(crate) fn unavailable(error: StoreError) -> Rejection {
-    tracing::warn!(error = %error, "client store failed");
+    let mut cause = String::new();
+    let mut source = std::error::Error::source(&error);
+    while let Some(e) = source {
+        cause.push_str(": ");
+        cause.push_str(&e.to_string());
+        source = e.source();
+    }
+    tracing::warn!(error = %error, cause, "client store failed");
     Rejection::StoreUnavailable
 }
 

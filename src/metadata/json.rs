@@ -357,8 +357,14 @@ impl ClientMetadata {
             "post_logout_redirect_uris",
             m.post_logout_redirect_uris.as_ref(),
         )?;
+        // An extension member never shadows a standard member or a credential,
+        // even if the host put one in the map.
         for (key, value) in &m.extensions {
-            map.serialize_entry(key, value)?;
+            let reserved = KNOWN_MEMBERS.contains(&key.as_str())
+                || CLIENT_INFORMATION_MEMBERS.contains(&key.as_str());
+            if !reserved {
+                map.serialize_entry(key, value)?;
+            }
         }
         Ok(())
     }
@@ -496,6 +502,17 @@ mod tests {
         )
         .unwrap();
         assert!(m.extensions.is_empty());
+    }
+
+    #[test]
+    fn extensions_never_shadow_standard_members_or_credentials() {
+        let mut m = parse(json!({"client_name": "A"})).unwrap();
+        m.extensions.insert("client_name".into(), json!("B"));
+        m.extensions
+            .insert("registration_access_token".into(), json!("leak"));
+        m.extensions.insert("x_ok".into(), json!(1));
+        let out = serde_json::to_string(&m).unwrap();
+        assert_eq!(out, r#"{"client_name":"A","x_ok":1}"#);
     }
 
     #[test]
