@@ -837,6 +837,32 @@ async fn protected_mode_refuses_registration_without_the_token() {
     assert_eq!(post(Some("let-me-in")).await.unwrap().status(), 201);
 }
 
+/// Runs the binary to completion (killed after 10 s); returns its exit
+/// status and standard error.
+fn run_to_end(args: &[&str]) -> (ExitStatus, String) {
+    let mut child = Command::new(server_binary())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("{args:?} did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status, stderr)
+}
+
 /// Admin commands on the memory store say why they cannot work, and fail.
 #[test]
 fn admin_on_the_memory_store_explains_and_fails() {
@@ -845,16 +871,25 @@ fn admin_on_the_memory_store_explains_and_fails() {
         &["create-token"],
         &["show-client", "abc"],
     ] {
-        let output = Command::new(server_binary())
-            .args(["admin", "--store", "memory"])
-            .args(command)
-            .output()
-            .unwrap();
-        assert!(!output.status.success(), "{command:?}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let args: Vec<&str> = ["admin", "--store", "memory"]
+            .into_iter()
+            .chain(command.iter().copied())
+            .collect();
+        let (status, stderr) = run_to_end(&args);
+        assert!(!status.success(), "{command:?}");
         assert!(stderr.contains("memory store"), "{stderr}");
         assert!(stderr.contains("sqlite:"), "{stderr}");
     }
+}
+
+/// `--protected` alone relies on tokens from `admin create-token`, which cannot
+/// reach a memory store: the server refuses to start.
+#[test]
+fn protected_without_tokens_on_the_memory_store_refuses_to_start() {
+    let (status, stderr) =
+        run_to_end(&["--addr", "127.0.0.1:0", "--store", "memory", "--protected"]);
+    assert!(!status.success());
+    assert!(stderr.contains("--protected"), "{stderr}");
 }
 
 /// SIGTERM stops the server cleanly (exit status 0) within a few seconds.

@@ -15,7 +15,7 @@ use tower_dcr::{GrantType, ResponseType};
 use url::form_urlencoded;
 
 use crate::app::App;
-use crate::grants::AuthorizationRequest;
+use crate::grants::{AuthorizationRequest, Busy};
 use crate::html::{self, Consent};
 use crate::language::preferred_languages;
 use crate::params::Params;
@@ -146,7 +146,14 @@ pub async fn show(
     };
     let nonce = match app.grants.begin(request.clone()) {
         Ok(nonce) => nonce,
-        Err(_) => return back.error("server_error", "random number generator failure"),
+        Err(Busy::TooManyPending) => {
+            tracing::warn!("too many pending consent requests");
+            return back.error(
+                "temporarily_unavailable",
+                "too many pending authorization requests",
+            );
+        }
+        Err(Busy::Random) => return back.error("server_error", "random number generator failure"),
     };
     let languages = preferred_languages(&headers);
     let page = html::consent_page(&Consent {

@@ -12,7 +12,7 @@ use crate::store::StoreSpec;
 /// token endpoint (authorization code with PKCE, refresh token, client
 /// credentials).
 #[derive(Debug, Parser)]
-#[command(name = "server", version, args_conflicts_with_subcommands = true)]
+#[command(name = "server", version)]
 pub struct Cli {
     /// Where registrations are kept: `memory`, `sqlite:PATH` or
     /// `postgres://USER:PASSWORD@HOST/DB`. Default: the SQLite file

@@ -15,6 +15,9 @@ use tower_dcr::{Secret, SecretDigest};
 
 /// How long a consent page can be answered.
 pub const CONSENT_LIFETIME: Duration = Duration::from_secs(10 * 60);
+/// The most consent requests kept at once: each `GET /authorize` adds one, so
+/// this bounds the memory an anonymous caller can take.
+pub const MAX_PENDING: usize = 10_000;
 /// How long an authorization code can be redeemed (RFC 6749 §4.1.2: short).
 pub const CODE_LIFETIME: Duration = Duration::from_secs(60);
 /// How long an access token works.
@@ -115,6 +118,15 @@ pub struct Grants {
     inner: Mutex<Inner>,
 }
 
+/// Why a consent request could not be kept.
+#[derive(Debug)]
+pub enum Busy {
+    /// [`MAX_PENDING`] requests are waiting.
+    TooManyPending,
+    /// The OS random number generator failed.
+    Random,
+}
+
 /// Why a code or refresh token was refused (`invalid_grant` either way).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refused {
@@ -132,13 +144,21 @@ impl Grants {
 
     /// Keeps a request until the user decides; returns the consent nonce that
     /// the form must post back.
-    pub fn begin(&self, request: AuthorizationRequest) -> Result<Secret, getrandom::Error> {
-        let nonce = Secret::generate()?;
+    pub fn begin(&self, request: AuthorizationRequest) -> Result<Secret, Busy> {
+        let nonce = Secret::generate().map_err(|_| Busy::Random)?;
         let pending = Pending {
             request,
             expires_at: deadline(CONSENT_LIFETIME),
         };
-        self.lock().pending.insert(key(nonce.secret()), pending);
+        let mut inner = self.lock();
+        if inner.pending.len() >= MAX_PENDING {
+            let now = now();
+            inner.pending.retain(|_, p| now < p.expires_at);
+            if inner.pending.len() >= MAX_PENDING {
+                return Err(Busy::TooManyPending);
+            }
+        }
+        inner.pending.insert(key(nonce.secret()), pending);
         Ok(nonce)
     }
 
