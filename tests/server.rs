@@ -5,6 +5,9 @@
 //! `cargo test` builds the examples before running tests. When running this
 //! file alone (`cargo test --test server`), build the binary first with
 //! `cargo build --example server`.
+//!
+//! Unix only: the tests stop the server with SIGTERM through `kill`.
+#![cfg(unix)]
 
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;

@@ -8,9 +8,14 @@
 //!
 //! Clients register at `POST /register` (RFC 7591) and manage their
 //! registration at `/register/{client_id}` (RFC 7592); a user approves them on
-//! the consent page of `/authorize`; they get tokens at `/token`. The metadata
-//! documents are at `/.well-known/oauth-authorization-server` and
+//! the consent page of `/authorize`; they get tokens at `/token` and can check
+//! them at `/introspect` (RFC 7662). The metadata documents are at
+//! `/.well-known/oauth-authorization-server` and
 //! `/.well-known/openid-configuration`. See DESIGN.md §7.
+//!
+//! Registrations live in the store; codes and tokens live in memory and are
+//! lost on restart. There is one demo user and no login: this is a starting
+//! point and a test bed for clients, not a production identity provider.
 
 mod admin;
 mod app;
