@@ -1,0 +1,255 @@
+//! The authorization endpoint (RFC 6749 §4.1.1): validates the request, shows
+//! the consent page, and sends the user back with a code or an error.
+//!
+//! Until the client and its redirect URI are validated, every error is an HTML
+//! page: redirecting to an unvalidated URI would make this server an open
+//! redirector (RFC 6749 §4.1.2.1). After that, errors go back to the client.
+
+use std::collections::HashMap;
+
+use axum::Form;
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use tower_dcr::{GrantType, ResponseType};
+use url::form_urlencoded;
+
+use crate::app::App;
+use crate::grants::{AuthorizationRequest, Busy};
+use crate::html::{self, Consent};
+use crate::language::preferred_languages;
+use crate::params::Params;
+use crate::{pkce, registration, scope};
+
+/// The one user of this example.
+pub const DEMO_USER: &str = "demo-user";
+
+/// `GET /authorize`: validate, then show the consent page.
+pub async fn show(
+    State(app): State<App>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+
+    // 1. The client, and where to send the user back: errors stay here.
+    if params.is_repeated("client_id") || params.is_repeated("redirect_uri") {
+        return html::error(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "client_id and redirect_uri must be sent once.",
+        );
+    }
+    let Some(client_id) = params.get("client_id") else {
+        return html::error(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "The request has no client_id.",
+        );
+    };
+    let client = match app.dcr.client(client_id).await {
+        Ok(Some(client)) => client,
+        Ok(None) => {
+            return html::error(
+                StatusCode::BAD_REQUEST,
+                "Unknown application",
+                "No application is registered with this client_id.",
+            );
+        }
+        Err(error) => {
+            tracing::error!(%error, "client store unavailable");
+            return html::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The server cannot look up the application now. Try again later.",
+            );
+        }
+    };
+    // Recorded only once known: a client_id from the query could be anything.
+    tracing::Span::current().record("client_id", tracing::field::display(&client.client_id));
+    let metadata = &client.metadata;
+    let redirect_uri = match params.get("redirect_uri") {
+        Some(presented) if metadata.matches_redirect_uri(presented) => presented,
+        Some(_) => {
+            return html::error(
+                StatusCode::BAD_REQUEST,
+                "Invalid redirect URI",
+                "The redirect_uri is not one this application registered.",
+            );
+        }
+        None => match metadata.redirect_uris() {
+            [only] => only.as_str(),
+            _ => {
+                return html::error(
+                    StatusCode::BAD_REQUEST,
+                    "Invalid redirect URI",
+                    "The request has no redirect_uri, and the application did not register exactly one.",
+                );
+            }
+        },
+    };
+
+    // 2. Everything else goes back to the client.
+    let back = BackToClient {
+        redirect_uri,
+        state: params.get("state"),
+        issuer: &app.issuer,
+    };
+    if let Some(name) = params.first_repeated() {
+        return back.error(
+            "invalid_request",
+            &format!("{name} was sent more than once"),
+        );
+    }
+    match params.get("response_type") {
+        None => return back.error("invalid_request", "response_type is required"),
+        Some("code") => {}
+        Some(_) => {
+            return back.error(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            );
+        }
+    }
+    let code_registered = metadata
+        .response_types
+        .as_deref()
+        .unwrap_or(&[ResponseType::CODE])
+        .contains(&ResponseType::CODE);
+    if !code_registered || !metadata.has_grant_type(&GrantType::AUTHORIZATION_CODE) {
+        return back.error(
+            "unauthorized_client",
+            "the client did not register the authorization_code grant",
+        );
+    }
+    let scope = match scope::grant(params.get("scope"), metadata.scope.as_deref()) {
+        Ok(scope) => scope,
+        Err(description) => return back.error("invalid_scope", &description),
+    };
+    let code_challenge = match pkce::challenge(
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+        registration::pkce_required(&client),
+    ) {
+        Ok(challenge) => challenge,
+        Err(description) => return back.error("invalid_request", description),
+    };
+
+    // 3. Keep the request, and ask the user.
+    let request = AuthorizationRequest {
+        client_id: client_id.to_owned(),
+        redirect_uri: redirect_uri.to_owned(),
+        redirect_uri_presented: params.get("redirect_uri").is_some(),
+        scope,
+        state: params.get("state").map(str::to_owned),
+        code_challenge,
+    };
+    let nonce = match app.grants.begin(request.clone()) {
+        Ok(nonce) => nonce,
+        Err(Busy::TooManyPending) => {
+            tracing::warn!("too many pending consent requests");
+            return back.error(
+                "temporarily_unavailable",
+                "too many pending authorization requests",
+            );
+        }
+        Err(Busy::Random) => return back.error("server_error", "random number generator failure"),
+    };
+    let languages = preferred_languages(&headers);
+    let page = html::consent_page(&Consent {
+        client_id,
+        client_name: metadata.client_name.best_match(&languages),
+        logo_uri: metadata.logo_uri.best_match(&languages),
+        client_uri: metadata.client_uri.best_match(&languages),
+        tos_uri: metadata.tos_uri.best_match(&languages),
+        policy_uri: metadata.policy_uri.best_match(&languages),
+        scopes: request
+            .scope
+            .as_deref()
+            .map(|s| s.split(' ').collect())
+            .unwrap_or_default(),
+        redirect_uri,
+        nonce: nonce.secret(),
+        user: DEMO_USER,
+    });
+    html::response(StatusCode::OK, page)
+}
+
+/// `POST /authorize`: the user's answer on the consent page.
+pub async fn decide(State(app): State<App>, Form(form): Form<HashMap<String, String>>) -> Response {
+    let request = form
+        .get("nonce")
+        .and_then(|nonce| app.grants.take_pending(nonce));
+    let Some(request) = request else {
+        return html::error(
+            StatusCode::BAD_REQUEST,
+            "Request expired",
+            "This authorization request has expired or was already answered.",
+        );
+    };
+    tracing::Span::current().record(
+        "client_id",
+        tracing::field::display(request.client_id.as_str()),
+    );
+    let back = BackToClient {
+        redirect_uri: &request.redirect_uri,
+        state: request.state.as_deref(),
+        issuer: &app.issuer,
+    };
+    if form.get("decision").map(String::as_str) != Some("approve") {
+        tracing::info!("the user denied access");
+        return back.error("access_denied", "the user denied access");
+    }
+    let code = match app.grants.issue_code(request.clone()) {
+        Ok(code) => code,
+        Err(_) => return back.error("server_error", "random number generator failure"),
+    };
+    tracing::info!("the user approved access; code issued");
+    back.send(&[("code", code.secret())])
+}
+
+/// Sends the user agent back to a validated redirect URI, with `state` and
+/// `iss` (RFC 9207) added to the given parameters.
+struct BackToClient<'a> {
+    redirect_uri: &'a str,
+    state: Option<&'a str>,
+    issuer: &'a str,
+}
+
+impl BackToClient<'_> {
+    fn error(&self, error: &str, description: &str) -> Response {
+        self.send(&[("error", error), ("error_description", description)])
+    }
+
+    fn send(&self, params: &[(&str, &str)]) -> Response {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.extend_pairs(params);
+        if let Some(state) = self.state {
+            query.append_pair("state", state);
+        }
+        query.append_pair("iss", self.issuer);
+        let mut location = self.redirect_uri.to_owned();
+        match location.find('?') {
+            None => location.push('?'),
+            Some(_) if location.ends_with(['?', '&']) => {}
+            Some(_) => location.push('&'),
+        }
+        location.push_str(&query.finish());
+        let Ok(location) = HeaderValue::from_str(&location) else {
+            return html::error(
+                StatusCode::BAD_REQUEST,
+                "Invalid redirect URI",
+                "The redirect URI cannot be used in an HTTP redirect.",
+            );
+        };
+        let headers = [
+            (header::LOCATION, location),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
+        ];
+        (StatusCode::FOUND, headers).into_response()
+    }
+}

@@ -1,0 +1,101 @@
+//! The command line (DESIGN.md §7): serve by default, `admin …` to manage the
+//! store the server uses.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::store::StoreSpec;
+
+/// A small OAuth 2.0 authorization server with dynamic client registration
+/// (RFC 7591, RFC 7592), an authorization endpoint with a consent page, and a
+/// token endpoint (authorization code with PKCE, refresh token, client
+/// credentials).
+#[derive(Debug, Parser)]
+#[command(name = "server", version)]
+pub struct Cli {
+    /// Where registrations are kept: `memory`, `sqlite:PATH` or
+    /// `postgres://USER:PASSWORD@HOST/DB`. Default: the SQLite file
+    /// `tower-dcr.db` in the working directory.
+    #[arg(long, global = true, value_name = "STORE")]
+    pub store: Option<StoreSpec>,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options of the server itself.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+
+    /// The issuer identifier, the base of every URL the server publishes.
+    /// Default: `http://{addr}` (https is needed unless the host is loopback).
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+
+    /// Protect registration with this initial access token (RFC 7591 §3);
+    /// repeat for several. Without it, registration is open to anyone.
+    #[arg(long = "initial-access-token", value_name = "TOKEN")]
+    pub initial_access_tokens: Vec<String>,
+
+    /// Protect registration with tokens minted by `server admin create-token`
+    /// only (needs a durable store).
+    #[arg(long)]
+    pub protected: bool,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage the clients and initial access tokens in the store (the same
+    /// `--store` as the running server).
+    Admin {
+        #[command(subcommand)]
+        action: AdminCommand,
+    },
+}
+
+/// `server admin …`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Mint an initial access token and print it (once: only its digest is
+    /// stored).
+    CreateToken {
+        /// How many registrations it allows (default: unlimited).
+        #[arg(long, value_name = "N")]
+        uses: Option<u64>,
+        /// How long it works, in seconds (default: until revoked).
+        #[arg(long, value_name = "SECS")]
+        expires_in: Option<u64>,
+        /// The registration profile its clients get: `third-party` (PKCE
+        /// required, no client_credentials) or `public` (public clients
+        /// only). Default: the default profile.
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+    },
+    /// List the initial access tokens (never the tokens themselves).
+    ListTokens,
+    /// Revoke an initial access token by its id.
+    RevokeToken {
+        /// The token id, as shown by `list-tokens`.
+        id: String,
+    },
+    /// List the registered clients.
+    ListClients,
+    /// Show one client's registration.
+    ShowClient {
+        /// The client_id.
+        client_id: String,
+    },
+    /// Delete a client: it can no longer authorize or get tokens.
+    DeleteClient {
+        /// The client_id.
+        client_id: String,
+    },
+}

@@ -1,0 +1,207 @@
+//! The HTML pages: consent and error. Every value that comes from a client or a
+//! request is written through [`Escape`]; URLs go in attributes only after
+//! [`link_target`] or [`logo_source`] accepted them.
+
+use std::fmt::{self, Display, Write as _};
+
+use axum::response::{Html, IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use url::{Host, Url};
+
+/// Writes text escaped for HTML content and quoted attribute values.
+pub struct Escape<'a>(pub &'a str);
+
+impl Display for Escape<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            match c {
+                '&' => f.write_str("&amp;")?,
+                '<' => f.write_str("&lt;")?,
+                '>' => f.write_str("&gt;")?,
+                '"' => f.write_str("&quot;")?,
+                '\'' => f.write_str("&#x27;")?,
+                c => f.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `url` if it may be a link target: an absolute `http` or `https` URL (never
+/// `javascript:` or `data:`, whatever registration let through).
+pub fn link_target(url: &str) -> Option<&str> {
+    let parsed = Url::parse(url).ok()?;
+    matches!(parsed.scheme(), "https" | "http").then_some(url)
+}
+
+/// `url` if it may be an image source: `https`, or `http` on a loopback host
+/// (a local development client). Plain http elsewhere would let the network
+/// swap the logo.
+pub fn logo_source(url: &str) -> Option<&str> {
+    let parsed = Url::parse(url).ok()?;
+    let loopback = match parsed.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => Some(url),
+        "http" if loopback => Some(url),
+        _ => None,
+    }
+}
+
+/// What the consent page shows, already localized.
+pub struct Consent<'a> {
+    pub client_id: &'a str,
+    pub client_name: Option<&'a str>,
+    pub logo_uri: Option<&'a str>,
+    pub client_uri: Option<&'a str>,
+    pub tos_uri: Option<&'a str>,
+    pub policy_uri: Option<&'a str>,
+    pub scopes: Vec<&'a str>,
+    pub redirect_uri: &'a str,
+    /// The nonce binding the form to the pending request.
+    pub nonce: &'a str,
+    /// The user (this example has one demo user and no login).
+    pub user: &'a str,
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;line-height:1.45;color:#1b1b1b}\
+.logo{width:64px;height:64px;object-fit:contain;float:right}\
+.warning{background:#fff4ce;border:1px solid #e0b400;padding:.6rem .8rem;border-radius:6px}\
+.url{color:#555;font-size:.85em;word-break:break-all}\
+code{word-break:break-all}\
+button{font-size:1rem;padding:.5rem 1.2rem;margin-right:.6rem}";
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>{}</title><style>{STYLE}</style></head>\n<body><main>\n{body}</main></body></html>\n",
+        Escape(title)
+    )
+}
+
+/// The consent page: who asks, for what, where the answer goes, and a warning
+/// that the client described itself.
+pub fn consent_page(c: &Consent<'_>) -> String {
+    let mut body = String::new();
+    if let Some(logo) = c.logo_uri.and_then(logo_source) {
+        let _ = writeln!(
+            body,
+            "<img class=\"logo\" src=\"{}\" alt=\"\" referrerpolicy=\"no-referrer\">",
+            Escape(logo)
+        );
+    }
+    let name = c.client_name.unwrap_or("An unnamed application");
+    let _ = writeln!(
+        body,
+        "<h1><span class=\"client-name\">{}</span> wants to access your account</h1>",
+        Escape(name)
+    );
+    let _ = writeln!(
+        body,
+        "<p>Signed in as <b>{}</b> (this example server has a single demo user and no login).</p>",
+        Escape(c.user)
+    );
+    body.push_str(
+        "<p class=\"warning\" role=\"note\"><strong>Not verified.</strong> The name, logo and \
+links on this page were supplied by the application itself when it registered. This server \
+has not checked them: an application can claim any name. Allow access only if you started \
+this from an application you trust.</p>\n",
+    );
+    body.push_str("<h2>Requested access</h2>\n<ul class=\"scopes\">\n");
+    if c.scopes.is_empty() {
+        body.push_str("<li>No specific scope (the application's default access)</li>\n");
+    }
+    for scope in &c.scopes {
+        let _ = writeln!(body, "<li><code>{}</code></li>", Escape(scope));
+    }
+    body.push_str("</ul>\n<h2>About the application</h2>\n<ul class=\"links\">\n");
+    let links = [
+        ("Home page", c.client_uri),
+        ("Terms of service", c.tos_uri),
+        ("Privacy policy", c.policy_uri),
+    ];
+    for (label, url) in links {
+        let Some(url) = url else { continue };
+        match link_target(url) {
+            Some(href) => {
+                let _ = writeln!(
+                    body,
+                    "<li><a href=\"{}\" rel=\"noopener noreferrer nofollow\" target=\"_blank\">{label}</a> \
+<span class=\"url\">{}</span></li>",
+                    Escape(href),
+                    Escape(href)
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    body,
+                    "<li>{label}: <span class=\"url\">{}</span></li>",
+                    Escape(url)
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        body,
+        "<li>Client ID: <code>{}</code></li>\n</ul>",
+        Escape(c.client_id)
+    );
+    let _ = writeln!(
+        body,
+        "<p>Whatever you decide, you will be sent back to <code class=\"redirect-uri\">{}</code>.</p>",
+        Escape(c.redirect_uri)
+    );
+    let _ = writeln!(
+        body,
+        "<form method=\"post\" action=\"/authorize\">\n\
+<input type=\"hidden\" name=\"nonce\" value=\"{}\">\n\
+<button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\n\
+<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>\n</form>",
+        Escape(c.nonce)
+    );
+    page(&format!("Authorize {name}"), &body)
+}
+
+/// An error page for a request that cannot be sent back to the client.
+pub fn error_page(title: &str, detail: &str) -> String {
+    let body = format!(
+        "<h1>{}</h1>\n<p class=\"error\">{}</p>\n<p>Go back to the application and try again.</p>\n",
+        Escape(title),
+        Escape(detail)
+    );
+    page(title, &body)
+}
+
+/// An HTML response that browsers must not cache, frame, or let run scripts.
+pub fn response(status: StatusCode, html: String) -> Response {
+    let mut response = (status, Html(html)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; \
+img-src https: http://localhost:* http://127.0.0.1:*; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// An error page response.
+pub fn error(status: StatusCode, title: &str, detail: &str) -> Response {
+    response(status, error_page(title, detail))
+}

@@ -1,0 +1,44 @@
+//! Token introspection (RFC 7662), for resource servers and tests: is this
+//! access token still active? A client learns only about its own tokens.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use serde_json::json;
+
+use crate::app::App;
+use crate::token::{authenticate, form, no_store};
+
+/// `POST /introspect` with `token=…`, authenticated like the token endpoint.
+pub async fn introspect(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let params = match form(&headers, &body) {
+        Ok(params) => params,
+        Err(error) => return error.into_response(),
+    };
+    let client = match authenticate(&app, &headers, &params).await {
+        Ok(client) => client,
+        Err(error) => return error.into_response(),
+    };
+    let info = params
+        .get("token")
+        .and_then(|token| app.grants.access_token(token))
+        .filter(|info| info.client_id == client.client_id);
+    let body = match info {
+        None => json!({ "active": false }),
+        Some(info) => {
+            let mut body = json!({
+                "active": true,
+                "client_id": info.client_id,
+                "token_type": "Bearer",
+                "exp": info.expires_at,
+                "iss": app.issuer,
+            });
+            if let Some(scope) = info.scope {
+                body["scope"] = scope.into();
+            }
+            body
+        }
+    };
+    (StatusCode::OK, no_store(), axum::Json(body)).into_response()
+}

@@ -1,0 +1,53 @@
+//! Logs: one line per request with method, path, status, latency and the
+//! client_id once known, never a header value, query string, form body, code,
+//! token or secret. `RUST_LOG` picks the levels (default `info`).
+
+use axum::Router;
+use axum::body::Body;
+use http::{Request, header};
+use tower_http::sensitive_headers::{
+    SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
+};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::{Level, Span};
+use tracing_subscriber::EnvFilter;
+
+/// Sends logs to standard error, filtered by `RUST_LOG`.
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The request span: the path without its query (which carries `state` and
+/// PKCE values), and a `client_id` slot the handlers fill in.
+fn request_span(request: &Request<Body>) -> Span {
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        client_id = tracing::field::Empty,
+    )
+}
+
+/// Adds request logging. Credentials-bearing headers are also marked sensitive,
+/// so no layer that prints headers would show them.
+pub fn add_http_layers(router: Router) -> Router {
+    router
+        .layer(SetSensitiveResponseHeadersLayer::new([
+            header::LOCATION,
+            header::SET_COOKIE,
+        ]))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::PROXY_AUTHORIZATION,
+            header::COOKIE,
+        ]))
+}

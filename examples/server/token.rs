@@ -1,0 +1,312 @@
+//! The token endpoint (RFC 6749 §3.2): the `authorization_code` grant with
+//! PKCE, `refresh_token` (rotating), and `client_credentials`, exactly the
+//! grant types the registration profiles allow.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde_json::json;
+use tower_dcr::host::{ClientAuthError, ClientCredentials};
+use tower_dcr::{ClientRecord, GrantType, TokenEndpointAuthMethod};
+
+use crate::app::App;
+use crate::grants::{Issued, now};
+use crate::params::Params;
+use crate::{pkce, scope};
+
+/// An error response of the token endpoint (RFC 6749 §5.2).
+pub struct TokenError {
+    status: StatusCode,
+    code: &'static str,
+    description: String,
+    /// Answer `WWW-Authenticate: Basic`: the client tried Basic authentication.
+    basic_challenge: bool,
+}
+
+impl TokenError {
+    /// A `400` error.
+    pub fn new(code: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            description: description.into(),
+            basic_challenge: false,
+        }
+    }
+}
+
+impl IntoResponse for TokenError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": self.code, "error_description": self.description });
+        let mut response = (self.status, no_store(), axum::Json(body)).into_response();
+        if self.basic_challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"tower-dcr\""),
+            );
+        }
+        response
+    }
+}
+
+/// `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
+pub fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
+    [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (header::PRAGMA, HeaderValue::from_static("no-cache")),
+    ]
+}
+
+/// Reads a form body; `invalid_request` if it is not one, or repeats a
+/// parameter (RFC 6749 §3.2).
+pub fn form(headers: &HeaderMap, body: &Bytes) -> Result<Params, TokenError> {
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form_type {
+        return Err(TokenError::new(
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let params = Params::parse(body);
+    if let Some(name) = params.first_repeated() {
+        return Err(TokenError::new(
+            "invalid_request",
+            format!("{name} was sent more than once"),
+        ));
+    }
+    Ok(params)
+}
+
+/// Authenticates the client with its registered method (RFC 6749 §2.3.1).
+pub async fn authenticate(
+    app: &App,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Arc<ClientRecord>, TokenError> {
+    let tried_basic = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .any(|v| v.as_bytes().len() >= 6 && v.as_bytes()[..6].eq_ignore_ascii_case(b"basic "));
+    let result = match ClientCredentials::from_request(
+        headers,
+        params.get("client_id"),
+        params.get("client_secret"),
+    ) {
+        Ok(credentials) => app.dcr.authenticate_client(&credentials).await,
+        Err(error) => Err(error),
+    };
+    if let Ok(client) = &result {
+        tracing::Span::current().record("client_id", tracing::field::display(&client.client_id));
+    }
+    result.map_err(|error| match error {
+        ClientAuthError::InvalidClient => TokenError {
+            status: StatusCode::UNAUTHORIZED,
+            code: "invalid_client",
+            description: "client authentication failed".into(),
+            basic_challenge: tried_basic,
+        },
+        ClientAuthError::Unavailable => TokenError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "temporarily_unavailable",
+            description: "the client store is unavailable".into(),
+            basic_challenge: false,
+        },
+        _ => TokenError::new(
+            "invalid_request",
+            "malformed client credentials, or credentials sent in more than one way",
+        ),
+    })
+}
+
+/// `POST /token`.
+pub async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    match grant(&app, &headers, &body).await {
+        Ok(issued) => issued.into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The token response (RFC 6749 §5.1).
+struct TokenResponse {
+    issued: Issued,
+    scope: Option<String>,
+}
+
+impl IntoResponse for TokenResponse {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "access_token": self.issued.access_token.secret(),
+            "token_type": "Bearer",
+            "expires_in": self.issued.expires_in,
+        });
+        if let Some(refresh) = &self.issued.refresh_token {
+            body["refresh_token"] = refresh.secret().into();
+        }
+        if let Some(scope) = self.scope {
+            body["scope"] = scope.into();
+        }
+        (StatusCode::OK, no_store(), axum::Json(body)).into_response()
+    }
+}
+
+async fn grant(app: &App, headers: &HeaderMap, body: &Bytes) -> Result<TokenResponse, TokenError> {
+    let params = form(headers, body)?;
+    let client = authenticate(app, headers, &params).await?;
+    let grant_type = match params.get("grant_type") {
+        None => return Err(TokenError::new("invalid_request", "grant_type is required")),
+        Some("authorization_code") => GrantType::AUTHORIZATION_CODE,
+        Some("refresh_token") => GrantType::REFRESH_TOKEN,
+        Some("client_credentials") => GrantType::CLIENT_CREDENTIALS,
+        Some(_) => {
+            return Err(TokenError::new(
+                "unsupported_grant_type",
+                "supported: authorization_code, refresh_token, client_credentials",
+            ));
+        }
+    };
+    if !client.metadata.has_grant_type(&grant_type) {
+        return Err(TokenError::new(
+            "unauthorized_client",
+            format!("the client did not register the {grant_type} grant"),
+        ));
+    }
+    if let Some(lifecycle) = app.dcr.store().lifecycle() {
+        // Best effort: last-use tracking must not fail the request.
+        if let Err(error) = lifecycle.record_use(&client.client_id, now()).await {
+            tracing::warn!(%error, "could not record the client's use");
+        }
+    }
+    if grant_type == GrantType::AUTHORIZATION_CODE {
+        authorization_code(app, &client, &params)
+    } else if grant_type == GrantType::REFRESH_TOKEN {
+        refresh_token(app, &client, &params)
+    } else {
+        client_credentials(app, &client, &params)
+    }
+}
+
+/// RFC 6749 §4.1.3, RFC 7636 §4.5–4.6.
+fn authorization_code(
+    app: &App,
+    client: &ClientRecord,
+    params: &Params,
+) -> Result<TokenResponse, TokenError> {
+    let code = params
+        .get("code")
+        .ok_or_else(|| TokenError::new("invalid_request", "code is required"))?;
+    let invalid = |description: &str| TokenError::new("invalid_grant", description);
+    let (request, grant) = app.grants.redeem_code(code).map_err(|refused| {
+        tracing::warn!(?refused, "authorization code refused");
+        invalid("the code is invalid, expired or already used")
+    })?;
+    if request.client_id != client.client_id {
+        return Err(invalid("the code was issued to another client"));
+    }
+    let redirect_ok = match params.get("redirect_uri") {
+        Some(uri) => uri == request.redirect_uri,
+        None => !request.redirect_uri_presented,
+    };
+    if !redirect_ok {
+        return Err(invalid(
+            "redirect_uri differs from the one in the authorization request",
+        ));
+    }
+    match (&request.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) if pkce::verify(verifier, challenge) => {}
+        (Some(_), Some(_)) => return Err(invalid("code_verifier does not match")),
+        (Some(_), None) => return Err(invalid("code_verifier is required")),
+        // RFC 9700 §2.1.1: a verifier without a challenge is a downgrade attempt.
+        (None, Some(_)) => return Err(invalid("no code_challenge was sent for this code")),
+        (None, None) => {}
+    }
+    let refresh = client.metadata.has_grant_type(&GrantType::REFRESH_TOKEN);
+    let issued = app
+        .grants
+        .issue_tokens(&client.client_id, request.scope.clone(), grant, refresh)
+        .map_err(random_failure)?;
+    tracing::info!(grant_type = "authorization_code", "tokens issued");
+    Ok(TokenResponse {
+        issued,
+        scope: request.scope,
+    })
+}
+
+/// RFC 6749 §6, with rotation (RFC 9700 §4.14.2).
+fn refresh_token(
+    app: &App,
+    client: &ClientRecord,
+    params: &Params,
+) -> Result<TokenResponse, TokenError> {
+    let token = params
+        .get("refresh_token")
+        .ok_or_else(|| TokenError::new("invalid_request", "refresh_token is required"))?;
+    let (original_scope, grant) = app
+        .grants
+        .use_refresh_token(token, &client.client_id)
+        .map_err(|refused| {
+            tracing::warn!(?refused, "refresh token refused");
+            TokenError::new(
+                "invalid_grant",
+                "the refresh token is invalid, expired or already used",
+            )
+        })?;
+    let scope = match (params.get("scope"), original_scope.as_deref()) {
+        (Some(_), None) => {
+            return Err(TokenError::new(
+                "invalid_scope",
+                "the original grant had no scope",
+            ));
+        }
+        (requested, original) => {
+            scope::grant(requested, original).map_err(|d| TokenError::new("invalid_scope", d))?
+        }
+    };
+    let issued = app
+        .grants
+        .issue_tokens(&client.client_id, scope.clone(), grant, true)
+        .map_err(random_failure)?;
+    tracing::info!(grant_type = "refresh_token", "tokens issued");
+    Ok(TokenResponse { issued, scope })
+}
+
+/// RFC 6749 §4.4: confidential clients only, no refresh token.
+fn client_credentials(
+    app: &App,
+    client: &ClientRecord,
+    params: &Params,
+) -> Result<TokenResponse, TokenError> {
+    if client.metadata.auth_method() == TokenEndpointAuthMethod::None {
+        return Err(TokenError::new(
+            "unauthorized_client",
+            "client_credentials is for confidential clients",
+        ));
+    }
+    let scope = scope::grant(params.get("scope"), client.metadata.scope.as_deref())
+        .map_err(|d| TokenError::new("invalid_scope", d))?;
+    let grant = app.grants.new_grant();
+    let issued = app
+        .grants
+        .issue_tokens(&client.client_id, scope.clone(), grant, false)
+        .map_err(random_failure)?;
+    tracing::info!(grant_type = "client_credentials", "tokens issued");
+    Ok(TokenResponse { issued, scope })
+}
+
+fn random_failure(_: getrandom::Error) -> TokenError {
+    TokenError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: "server_error",
+        description: "random number generator failure".into(),
+        basic_challenge: false,
+    }
+}
