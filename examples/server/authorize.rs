@@ -11,15 +11,18 @@ use axum::Form;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use tower_dcr::host::RedirectError;
 use tower_dcr::{GrantType, ResponseType};
 use url::form_urlencoded;
 
 use crate::app::App;
 use crate::grants::{AuthorizationRequest, Busy};
 use crate::html::{self, Consent};
-use crate::language::preferred_languages;
 use crate::params::Params;
-use crate::{pkce, registration, scope};
+use tower_dcr::host::pkce;
+use tower_dcr::host::preferred_languages;
+
+use crate::{registration, scope};
 
 /// The one user of this example.
 pub const DEMO_USER: &str = "demo-user";
@@ -47,13 +50,24 @@ pub async fn show(
             "The request has no client_id.",
         );
     };
-    let client = match app.dcr.client(client_id).await {
-        Ok(Some(client)) => client,
-        Ok(None) => {
+    let (client, redirect_uri) = match app
+        .dcr
+        .check_redirect_uri(client_id, params.get("redirect_uri"))
+        .await
+    {
+        Ok(checked) => checked,
+        Err(RedirectError::UnknownClient) => {
             return html::error(
                 StatusCode::BAD_REQUEST,
                 "Unknown application",
                 "No application is registered with this client_id.",
+            );
+        }
+        Err(RedirectError::Mismatch) => {
+            return html::error(
+                StatusCode::BAD_REQUEST,
+                "Invalid redirect URI",
+                "The redirect_uri is missing or is not one this application registered.",
             );
         }
         Err(error) => {
@@ -68,26 +82,7 @@ pub async fn show(
     // Recorded only once known: a client_id from the query could be anything.
     tracing::Span::current().record("client_id", tracing::field::display(&client.client_id));
     let metadata = &client.metadata;
-    let redirect_uri = match params.get("redirect_uri") {
-        Some(presented) if metadata.matches_redirect_uri(presented) => presented,
-        Some(_) => {
-            return html::error(
-                StatusCode::BAD_REQUEST,
-                "Invalid redirect URI",
-                "The redirect_uri is not one this application registered.",
-            );
-        }
-        None => match metadata.redirect_uris() {
-            [only] => only.as_str(),
-            _ => {
-                return html::error(
-                    StatusCode::BAD_REQUEST,
-                    "Invalid redirect URI",
-                    "The request has no redirect_uri, and the application did not register exactly one.",
-                );
-            }
-        },
-    };
+    let redirect_uri = redirect_uri.as_str();
 
     // 2. Everything else goes back to the client.
     let back = BackToClient {
@@ -126,10 +121,10 @@ pub async fn show(
         Ok(scope) => scope,
         Err(description) => return back.error("invalid_scope", &description),
     };
-    let code_challenge = match pkce::challenge(
+    let code_challenge = match pkce::check_challenge(
         params.get("code_challenge"),
         params.get("code_challenge_method"),
-        registration::pkce_required(&client),
+        registration::pkce_required(&app.dcr, &client),
     ) {
         Ok(challenge) => challenge,
         Err(description) => return back.error("invalid_request", description),

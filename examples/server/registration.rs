@@ -36,23 +36,11 @@ pub fn named_profiles() -> Vec<(&'static str, Profile)> {
     ]
 }
 
-/// The profile a client registered under: `None` is the default profile, an
-/// unknown name (a record written by another configuration) is `None`.
-fn profile_of(record: &ClientRecord) -> Option<Profile> {
-    match record.profile.as_deref() {
-        None => Some(Profile::default()),
-        Some(name) => named_profiles()
-            .into_iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, p)| p),
-    }
-}
-
 /// Whether the client must use PKCE: public clients always (RFC 9700 §2.1.1),
 /// others when their profile says so, or when their profile is unknown here.
-pub fn pkce_required(record: &ClientRecord) -> bool {
+pub fn pkce_required(dcr: &Registration, record: &ClientRecord) -> bool {
     record.metadata.auth_method() == TokenEndpointAuthMethod::None
-        || profile_of(record).is_none_or(|p| p.pkce_required())
+        || dcr.profile_of(record).is_none_or(|p| p.pkce_required())
 }
 
 /// Builds the registration service.

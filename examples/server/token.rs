@@ -13,9 +13,11 @@ use tower_dcr::host::{ClientAuthError, ClientCredentials};
 use tower_dcr::{ClientRecord, GrantType, TokenEndpointAuthMethod};
 
 use crate::app::App;
-use crate::grants::{Issued, now};
+use crate::grants::Issued;
 use crate::params::Params;
-use crate::{pkce, scope};
+use tower_dcr::host::pkce;
+
+use crate::scope;
 
 /// An error response of the token endpoint (RFC 6749 §5.2).
 pub struct TokenError {
@@ -180,12 +182,7 @@ async fn grant(app: &App, headers: &HeaderMap, body: &Bytes) -> Result<TokenResp
             format!("the client did not register the {grant_type} grant"),
         ));
     }
-    if let Some(lifecycle) = app.dcr.store().lifecycle() {
-        // Best effort: last-use tracking must not fail the request.
-        if let Err(error) = lifecycle.record_use(&client.client_id, now()).await {
-            tracing::warn!(%error, "could not record the client's use");
-        }
-    }
+    // `authenticate_client` has recorded the use (throttled) for the reaper.
     if grant_type == GrantType::AUTHORIZATION_CODE {
         authorization_code(app, &client, &params)
     } else if grant_type == GrantType::REFRESH_TOKEN {
@@ -222,7 +219,7 @@ fn authorization_code(
         ));
     }
     match (&request.code_challenge, params.get("code_verifier")) {
-        (Some(challenge), Some(verifier)) if pkce::verify(verifier, challenge) => {}
+        (Some(challenge), Some(verifier)) if pkce::verify_s256(verifier, challenge) => {}
         (Some(_), Some(_)) => return Err(invalid("code_verifier does not match")),
         (Some(_), None) => return Err(invalid("code_verifier is required")),
         // RFC 9700 §2.1.1: a verifier without a challenge is a downgrade attempt.

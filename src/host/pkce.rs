@@ -1,5 +1,6 @@
-//! PKCE (RFC 7636) with the `S256` method only: `plain` would hand the
-//! verifier to anyone who sees the authorization request.
+//! PKCE (RFC 7636) for the host's authorization and token endpoints, with the
+//! `S256` method only: `plain` would hand the verifier to anyone who sees the
+//! authorization request.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,7 +20,7 @@ fn well_formed(value: &str) -> bool {
 /// Checks the PKCE parameters of an authorization request (RFC 7636 §4.3) and
 /// returns the challenge to keep. `Err` carries the `error_description` of an
 /// `invalid_request`.
-pub fn challenge(
+pub fn check_challenge(
     code_challenge: Option<&str>,
     method: Option<&str>,
     required: bool,
@@ -42,10 +43,39 @@ pub fn challenge(
 
 /// Verifies a `code_verifier` against an `S256` challenge (RFC 7636 §4.6), in
 /// constant time.
-pub fn verify(code_verifier: &str, code_challenge: &str) -> bool {
+pub fn verify_s256(code_verifier: &str, code_challenge: &str) -> bool {
     if !well_formed(code_verifier) {
         return false;
     }
     let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(code_verifier.as_bytes()));
     computed.as_bytes().ct_eq(code_challenge.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7636 Appendix B.
+    #[test]
+    fn rfc7636_appendix_b_example() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(verify_s256(verifier, challenge));
+        assert!(!verify_s256(&verifier.replace('d', "e"), challenge));
+        assert!(!verify_s256("short", challenge));
+    }
+
+    #[test]
+    fn only_s256_challenges() {
+        let c = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert_eq!(
+            check_challenge(Some(c), Some("S256"), true),
+            Ok(Some(c.to_owned()))
+        );
+        assert!(check_challenge(Some(c), Some("plain"), false).is_err());
+        assert!(check_challenge(Some(c), None, false).is_err());
+        assert!(check_challenge(None, None, true).is_err());
+        assert_eq!(check_challenge(None, None, false), Ok(None));
+        assert!(check_challenge(Some("tooshort"), Some("S256"), false).is_err());
+    }
 }

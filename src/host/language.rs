@@ -53,3 +53,19 @@ fn parse_quality(q: &str) -> Option<u16> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn ordered_by_quality_then_order_sent() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            ACCEPT_LANGUAGE,
+            HeaderValue::from_static("de;q=0.5, fr-CA, fr;q=0.9, en;q=0, x y, es;q=0.9"),
+        );
+        assert_eq!(preferred_languages(&h), ["fr-CA", "fr", "es", "de"]);
+    }
+}

@@ -1,0 +1,41 @@
+//! Helpers for the host's own endpoints, so that a client that just
+//! registered can use them:
+//!
+//! - the token endpoint: [`ClientCredentials`] and
+//!   [`Registration::authenticate_client`] (RFC 6749 §2.3.1), one store lookup,
+//!   one SHA-256 and a constant-time compare;
+//! - the authorization endpoint: [`Registration::check_redirect_uri`] and
+//!   [`ClientMetadata::matches_redirect_uri`](crate::ClientMetadata::matches_redirect_uri)
+//!   (exact match, any port on loopback: RFC 8252 §7.3), [`pkce`] (RFC 7636,
+//!   `S256`), [`preferred_languages`] for showing a client's name in the user's
+//!   language ([`Localized::best_match`](crate::Localized::best_match));
+//! - [`Registration::profile_of`]: the rules a client registered under, for
+//!   example whether it must use PKCE.
+//!
+//! Both helpers record the client's last use (throttled) for the lifecycle
+//! reaper.
+//!
+//! [`Registration::authenticate_client`]: crate::Registration::authenticate_client
+//! [`Registration::check_redirect_uri`]: crate::Registration::check_redirect_uri
+//! [`Registration::profile_of`]: crate::Registration::profile_of
+
+mod client_auth;
+mod language;
+pub mod pkce;
+mod redirect;
+
+pub use client_auth::{ClientAuthError, ClientCredentials, CredentialsLocation};
+pub use language::preferred_languages;
+pub use redirect::RedirectError;
+
+use crate::policy::Profile;
+use crate::service::Registration;
+use crate::store::ClientRecord;
+
+impl Registration {
+    /// The profile a client registered under (`None` if that profile is no
+    /// longer configured), for example to know whether it must use PKCE.
+    pub fn profile_of(&self, record: &ClientRecord) -> Option<&Profile> {
+        self.config().profile_named(record.profile.as_deref())
+    }
+}

@@ -1,0 +1,66 @@
+//! Redirect URI checks at the authorization endpoint (RFC 6749 §3.1.2.3,
+//! RFC 8252 §7.3).
+
+use std::sync::Arc;
+
+use crate::metadata::{ClientMetadata, redirect_uri};
+use crate::service::Registration;
+use crate::store::ClientRecord;
+
+impl Registration {
+    /// The authorization endpoint's check of `client_id` and `redirect_uri`
+    /// (RFC 6749 §3.1.2.3, RFC 8252 §7.3): loads the client and matches the
+    /// presented redirect URI against the registered ones. Without a presented
+    /// URI, the single registered one is used (RFC 6749 §3.1.2.3); with several
+    /// registered, one must be presented. Records the client's use.
+    ///
+    /// Returns the client and the redirect URI to send the user back to. On
+    /// error, do not redirect: show the error to the user (RFC 6749 §4.1.2.1).
+    pub async fn check_redirect_uri(
+        &self,
+        client_id: &str,
+        presented: Option<&str>,
+    ) -> Result<(Arc<ClientRecord>, String), RedirectError> {
+        let record = self
+            .store()
+            .get(client_id)
+            .await
+            .map_err(|_| RedirectError::Unavailable)?
+            .ok_or(RedirectError::UnknownClient)?;
+        let uri = match (presented, record.metadata.redirect_uris()) {
+            (Some(uri), _) if record.metadata.matches_redirect_uri(uri) => uri.to_owned(),
+            (Some(_), _) => return Err(RedirectError::Mismatch),
+            (None, [only]) => only.clone(),
+            (None, _) => return Err(RedirectError::Mismatch),
+        };
+        self.record_use(&record).await;
+        Ok((record, uri))
+    }
+}
+
+/// Why the authorization endpoint must not redirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedirectError {
+    /// No client has this `client_id`.
+    #[error("unknown client")]
+    UnknownClient,
+    /// The redirect URI is not registered for the client, or is missing while
+    /// several are registered.
+    #[error("the redirect_uri is not registered for this client")]
+    Mismatch,
+    /// The client store could not answer.
+    #[error("the client store is unavailable")]
+    Unavailable,
+}
+
+impl ClientMetadata {
+    /// Whether `presented` is one of the registered redirect URIs: exact string
+    /// comparison (RFC 6749 §3.1.2.3), except that for `http` redirects on
+    /// `localhost`, `127.0.0.1` and `[::1]` any port matches (RFC 8252 §7.3).
+    pub fn matches_redirect_uri(&self, presented: &str) -> bool {
+        self.redirect_uris()
+            .iter()
+            .any(|registered| redirect_uri::matches_registered(registered, presented))
+    }
+}
