@@ -26,7 +26,7 @@ use tower_dcr::{ClientMetadata, Registration, Secret, SecretDigest};
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 enum Line {
-    Put(StoredRecord),
+    Put(Box<StoredRecord>),
     Delete { client_id: String },
 }
 
@@ -144,7 +144,7 @@ impl JsonLinesStore {
             for (number, line) in BufReader::new(file).lines().enumerate() {
                 let line = line?;
                 match serde_json::from_str::<Line>(&line) {
-                    Ok(Line::Put(stored)) => match stored.into_record() {
+                    Ok(Line::Put(stored)) => match (*stored).into_record() {
                         Some(record) => {
                             clients.insert(record.client_id.clone(), Arc::new(record));
                         }
@@ -192,7 +192,7 @@ impl ClientStore for JsonLinesStore {
         if clients.contains_key(&record.client_id) {
             return Err(StoreError::Conflict);
         }
-        Self::append(file, &Line::Put((&*record).into()))?;
+        Self::append(file, &Line::Put(Box::new((&*record).into())))?;
         clients.insert(record.client_id.clone(), record);
         Ok(())
     }
@@ -229,7 +229,7 @@ impl ClientStore for JsonLinesStore {
         } else {
             record
         };
-        Self::append(file, &Line::Put((&*record).into()))?;
+        Self::append(file, &Line::Put(Box::new((&*record).into())))?;
         clients.insert(record.client_id.clone(), record);
         Ok(())
     }
