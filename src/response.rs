@@ -1,16 +1,57 @@
 //! Building the JSON responses of the registration endpoints.
 
+use std::convert::Infallible;
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
+use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
 
-/// The body type of every response the registration service produces.
-pub type ResponseBody = Full<Bytes>;
+/// The body of every response the registration service produces: one buffer.
+///
+/// Its `Debug` shows only the length: a body can hold a client secret or a
+/// registration access token, and a `{:?}` of a response must not print them.
+pub struct ResponseBody(Full<Bytes>);
+
+impl ResponseBody {
+    fn new(bytes: Bytes) -> Self {
+        Self(Full::new(bytes))
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.0).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0.size_hint()
+    }
+}
+
+impl fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ResponseBody({} bytes)", self.0.size_hint().lower())
+    }
+}
 
 /// A JSON response that must not be cached (RFC 7591 §3.2.1, RFC 6749 §5.1):
 /// `Content-Type: application/json`, `Cache-Control: no-store`, `Pragma: no-cache`.
 pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> http::Response<ResponseBody> {
-    let mut response = http::Response::new(Full::new(Bytes::from(body)));
+    let mut response = http::Response::new(ResponseBody::new(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
@@ -24,7 +65,7 @@ pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> http::Response<Response
 
 /// An empty `204 No Content` (RFC 7592 §2.3).
 pub(crate) fn no_content() -> http::Response<ResponseBody> {
-    let mut response = http::Response::new(Full::new(Bytes::new()));
+    let mut response = http::Response::new(ResponseBody::new(Bytes::new()));
     *response.status_mut() = StatusCode::NO_CONTENT;
     response
         .headers_mut()

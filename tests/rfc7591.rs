@@ -802,3 +802,33 @@ async fn error_descriptions_are_bounded_and_escaped() {
     let v: Value = serde_json::from_slice(&a.raw).unwrap();
     assert!(v.is_object());
 }
+
+/// No secret in a `Debug` print: neither of the response that carries it nor of
+/// the stored record.
+#[tokio::test]
+async fn debug_of_response_and_record_has_no_secret() {
+    let dcr = open();
+    let response = tower::ServiceExt::oneshot(
+        dcr.clone(),
+        request(Method::POST, "/register", None, Some(&web_client())),
+    )
+    .await
+    .unwrap();
+    let debug = format!("{response:?}");
+    let (_, body) = response.into_parts();
+    let bytes = http_body_util::BodyExt::collect(body)
+        .await
+        .unwrap()
+        .to_bytes();
+    let json: Value = serde_json::from_slice(&bytes).unwrap();
+    let secret = json["client_secret"].as_str().unwrap();
+    let rat = json["registration_access_token"].as_str().unwrap();
+    assert!(!debug.contains(secret) && !debug.contains(rat), "{debug}");
+    let record = dcr
+        .client(json["client_id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let debug = format!("{record:?}");
+    assert!(!debug.contains(secret) && !debug.contains(rat), "{debug}");
+}
