@@ -1,7 +1,7 @@
 //! Building the JSON responses of the registration endpoints.
 
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::Full;
 
 /// The body type of every response the registration service produces.
@@ -10,15 +10,16 @@ pub type ResponseBody = Full<Bytes>;
 /// A JSON response that must not be cached (RFC 7591 §3.2.1, RFC 6749 §5.1):
 /// `Content-Type: application/json`, `Cache-Control: no-store`, `Pragma: no-cache`.
 pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> http::Response<ResponseBody> {
-    let mut response = http::Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
+    let mut headers = HeaderMap::with_capacity(3);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    let mut response = http::Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
     response
 }
 
