@@ -122,6 +122,58 @@ fn random_base64url<const N: usize>() -> Result<String, getrandom::Error> {
     Ok(URL_SAFE_NO_PAD.encode(bytes.as_ref()))
 }
 
+/// Random bytes for the credentials of one request (a `client_id`, a client
+/// secret, a registration access token), read from the OS CSPRNG in a single
+/// call instead of one call each. Every value still gets its own fresh bytes;
+/// once the batch is used up, more are read from the OS.
+pub(crate) struct Entropy {
+    bytes: Zeroizing<[u8; Self::CAPACITY]>,
+    next: usize,
+    end: usize,
+}
+
+impl Entropy {
+    const CAPACITY: usize = CLIENT_ID_BYTES + 2 * SECRET_BYTES;
+
+    /// Reads `len` bytes (at most a `client_id` and two secrets' worth) now.
+    pub(crate) fn draw(len: usize) -> Result<Self, getrandom::Error> {
+        let end = len.min(Self::CAPACITY);
+        let mut bytes = Zeroizing::new([0u8; Self::CAPACITY]);
+        if end > 0 {
+            getrandom::fill(&mut bytes[..end])?;
+        }
+        Ok(Self {
+            bytes,
+            next: 0,
+            end,
+        })
+    }
+
+    /// The bytes for a `client_id` and for `secrets` secrets.
+    pub(crate) fn needed(client_id: bool, secrets: usize) -> usize {
+        usize::from(client_id) * CLIENT_ID_BYTES + secrets * SECRET_BYTES
+    }
+
+    fn base64url<const N: usize>(&mut self) -> Result<String, getrandom::Error> {
+        if self.end - self.next < N {
+            return random_base64url::<N>();
+        }
+        let bytes = &self.bytes[self.next..self.next + N];
+        self.next += N;
+        Ok(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// A new 256-bit secret, as [`Secret::generate`].
+    pub(crate) fn secret(&mut self) -> Result<Secret, getrandom::Error> {
+        self.base64url::<SECRET_BYTES>().map(Secret::new)
+    }
+
+    /// A new 128-bit `client_id`, as [`generate_client_id`].
+    pub(crate) fn client_id(&mut self) -> Result<String, getrandom::Error> {
+        self.base64url::<CLIENT_ID_BYTES>()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +192,29 @@ mod tests {
     fn client_ids_carry_128_bits() {
         let id = generate_client_id().unwrap();
         assert_eq!(URL_SAFE_NO_PAD.decode(&id).unwrap().len(), CLIENT_ID_BYTES);
+    }
+
+    #[test]
+    fn entropy_hands_out_distinct_values_then_reads_more() {
+        let mut entropy = Entropy::draw(Entropy::needed(true, 1)).unwrap();
+        let id = entropy.client_id().unwrap();
+        let a = entropy.secret().unwrap();
+        // Used up: the next ones come from a new read.
+        let b = entropy.secret().unwrap();
+        let id2 = entropy.client_id().unwrap();
+        assert_eq!(URL_SAFE_NO_PAD.decode(&id).unwrap().len(), CLIENT_ID_BYTES);
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(a.secret()).unwrap().len(),
+            SECRET_BYTES
+        );
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(b.secret()).unwrap().len(),
+            SECRET_BYTES
+        );
+        assert_ne!(id, id2);
+        assert!(!a.ct_eq(b.secret()));
+        let mut none = Entropy::draw(0).unwrap();
+        assert_eq!(none.secret().unwrap().secret().len(), 43);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
 
@@ -51,15 +51,16 @@ impl fmt::Debug for ResponseBody {
 /// A JSON response that must not be cached (RFC 7591 §3.2.1, RFC 6749 §5.1):
 /// `Content-Type: application/json`, `Cache-Control: no-store`, `Pragma: no-cache`.
 pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> http::Response<ResponseBody> {
-    let mut response = http::Response::new(ResponseBody::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
+    let mut headers = HeaderMap::with_capacity(3);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    let mut response = http::Response::new(ResponseBody::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
     response
 }
 

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use http::request::Parts;
 use http::{Method, Request, Response};
 use http_body::Body;
 use tower_service::Service;
@@ -150,22 +151,23 @@ impl Registration {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        self.dispatch(request)
+        let (parts, body) = request.into_parts();
+        self.dispatch(&parts, body)
             .await
             .unwrap_or_else(Rejection::into_response)
     }
 
-    async fn dispatch<B>(&self, request: Request<B>) -> Result<Response<ResponseBody>, Rejection>
+    /// Takes the request's head by reference: an `async fn` keeps its
+    /// arguments for its whole life, so the head is stored once, by the caller.
+    async fn dispatch<B>(&self, parts: &Parts, body: B) -> Result<Response<ResponseBody>, Rejection>
     where
         B: Body + Send + 'static,
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        let (parts, body) = request.into_parts();
         let config = &*self.config;
         let peer = config.peer_addr(&parts.extensions);
-        let path = parts.uri.path().to_owned();
-        let route = self.route(&path);
+        let route = self.route(parts.uri.path());
         let operation = match (&route, &parts.method) {
             (Some(Route::Endpoint), &Method::POST) => "register",
             (Some(Route::Client(_)), &Method::GET) => "read",
@@ -178,15 +180,18 @@ impl Registration {
             _ => None,
         };
         let span = tracing::info_span!("dcr", operation, client_id = ?client_id);
+        // Registration and update hold the request's metadata across their
+        // awaits and make large futures: they are boxed, so that reads and
+        // deletes, the frequent requests, move and allocate a small one.
         let result = async {
             match (&route, &parts.method) {
                 (Some(Route::Endpoint), &Method::POST) => {
-                    endpoint::register(config, parts, body, peer).await
+                    Box::pin(endpoint::register(config, parts, body, peer)).await
                 }
                 (Some(Route::Endpoint), _) => Err(Rejection::MethodNotAllowed("POST")),
                 (Some(Route::Client(id)), &Method::GET) => endpoint::read(config, id, parts).await,
                 (Some(Route::Client(id)), &Method::PUT) => {
-                    endpoint::update(config, id, parts, body, peer).await
+                    Box::pin(endpoint::update(config, id, parts, body, peer)).await
                 }
                 (Some(Route::Client(id)), &Method::DELETE) => {
                     endpoint::delete(config, id, parts, peer).await
@@ -233,7 +238,13 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move { Ok(this.handle(request).await) })
+        let (parts, body) = request.into_parts();
+        Box::pin(async move {
+            Ok(this
+                .dispatch(&parts, body)
+                .await
+                .unwrap_or_else(Rejection::into_response))
+        })
     }
 }
 

@@ -24,7 +24,7 @@ const ATTEMPTS: usize = 4;
 pub(crate) async fn delete(
     config: &Config,
     client_id: &str,
-    parts: Parts,
+    parts: &Parts,
     peer: Option<SocketAddr>,
 ) -> Result<http::Response<ResponseBody>, Rejection> {
     for _ in 0..ATTEMPTS {

@@ -63,8 +63,14 @@ impl Config {
     /// `{registration endpoint}/{client_id}` (RFC 7592 §3), from configuration,
     /// with the identifier percent-encoded as one path segment.
     pub(crate) fn registration_client_uri(&self, client_id: &str) -> String {
-        let segment = percent_encoding::utf8_percent_encode(client_id, PATH_SEGMENT);
-        format!("{}/{segment}", self.registration_endpoint)
+        let mut uri = String::with_capacity(self.registration_endpoint.len() + 1 + client_id.len());
+        uri.push_str(&self.registration_endpoint);
+        uri.push('/');
+        uri.extend(percent_encoding::utf8_percent_encode(
+            client_id,
+            PATH_SEGMENT,
+        ));
+        uri
     }
 
     /// Sends an event to the host's event hook, if there is one.

@@ -20,7 +20,7 @@ use crate::store::StoredSecret;
 pub(crate) async fn read(
     config: &Config,
     client_id: &str,
-    parts: Parts,
+    parts: &Parts,
 ) -> Result<http::Response<ResponseBody>, Rejection> {
     let (record, token) = authenticate(config, client_id, &parts.headers).await?;
     let uri = config.registration_client_uri(&record.client_id);

@@ -12,7 +12,7 @@ use super::prepare::prepare_metadata;
 use super::{now, rng_failed, unavailable};
 use crate::body::read_json_object;
 use crate::config::Config;
-use crate::credentials::{Secret, generate_client_id};
+use crate::credentials::{Entropy, Secret};
 use crate::error::Rejection;
 use crate::events::EventKind;
 use crate::initial_access_token;
@@ -31,12 +31,13 @@ pub(super) fn mint_client_secret(
     metadata: &ClientMetadata,
     profile: &Profile,
     now: u64,
+    entropy: &mut Entropy,
 ) -> Result<Option<(Secret, StoredSecret, u64)>, Rejection> {
     let method = metadata.auth_method();
     if !method.uses_client_secret() {
         return Ok(None);
     }
-    let secret = Secret::generate().map_err(rng_failed)?;
+    let secret = entropy.secret().map_err(rng_failed)?;
     let stored = if method == crate::TokenEndpointAuthMethod::ClientSecretJwt {
         StoredSecret::Plain(secret.clone())
     } else {
@@ -50,7 +51,7 @@ pub(super) fn mint_client_secret(
 
 pub(crate) async fn register<B>(
     config: &Config,
-    parts: Parts,
+    parts: &Parts,
     body: B,
     peer: Option<SocketAddr>,
 ) -> Result<http::Response<ResponseBody>, Rejection>
@@ -62,16 +63,16 @@ where
     #[cfg(feature = "rate-limit")]
     if let Some(limiter) = &config.rate_limiter {
         limiter
-            .check(&parts, peer, grant.digest())
+            .check(parts, peer, grant.digest())
             .map_err(|wait| Rejection::RateLimited(wait.as_secs().saturating_add(1)))?;
     }
     let profile = config.profile_named(grant.profile.as_deref()).ok_or_else(|| {
         tracing::error!(profile = ?grant.profile, "initial access token bound to an unknown profile");
         Rejection::InvalidToken
     })?;
-    let object = read_json_object(&parts, body, config.limits.max_body_bytes).await?;
+    let object = read_json_object(parts, body, config.limits.max_body_bytes).await?;
     let metadata = prepare_metadata(config, profile, object, || {
-        let mut context = RequestContext::new(Operation::Register, &parts, peer);
+        let mut context = RequestContext::new(Operation::Register, parts, peer);
         context.profile.clone_from(&grant.profile);
         context.initial_access_token_id.clone_from(&grant.token_id);
         context
@@ -81,9 +82,17 @@ where
     initial_access_token::consume(config, &grant).await?;
 
     let now = now();
-    let client_secret = mint_client_secret(&metadata, profile, now)?;
+    // One read from the OS CSPRNG for the client_id, secret and token.
+    let secrets = usize::from(metadata.auth_method().uses_client_secret())
+        + usize::from(config.issue_registration_access_token);
+    let mut entropy = Entropy::draw(Entropy::needed(
+        config.client_id_generator.is_none(),
+        secrets,
+    ))
+    .map_err(rng_failed)?;
+    let client_secret = mint_client_secret(&metadata, profile, now, &mut entropy)?;
     let registration_access_token = if config.issue_registration_access_token {
-        Some(Secret::generate().map_err(rng_failed)?)
+        Some(entropy.secret().map_err(rng_failed)?)
     } else {
         None
     };
@@ -102,7 +111,7 @@ where
         updated_at: now,
         last_used_at: None,
     };
-    let record = create_with_fresh_id(config, record).await?;
+    let record = create_with_fresh_id(config, record, &mut entropy).await?;
 
     let registration_client_uri = registration_access_token
         .as_ref()
@@ -124,11 +133,12 @@ where
 async fn create_with_fresh_id(
     config: &Config,
     mut record: ClientRecord,
+    entropy: &mut Entropy,
 ) -> Result<Arc<ClientRecord>, Rejection> {
     for _ in 0..CLIENT_ID_ATTEMPTS {
         record.client_id = match &config.client_id_generator {
             Some(generate) => generate(),
-            None => generate_client_id().map_err(rng_failed)?,
+            None => entropy.client_id().map_err(rng_failed)?,
         };
         let shared = Arc::new(record);
         match config.store.create(Arc::clone(&shared)).await {

@@ -16,7 +16,7 @@ use super::register::mint_client_secret;
 use super::{now, rng_failed, unavailable};
 use crate::body::read_json_object;
 use crate::config::{Config, RatRotation};
-use crate::credentials::Secret;
+use crate::credentials::{Entropy, Secret};
 use crate::error::{RegistrationError, Rejection};
 use crate::events::EventKind;
 use crate::metadata::{ClientMetadata, TokenEndpointAuthMethod};
@@ -107,6 +107,7 @@ fn next_secret(
     record: &ClientRecord,
     metadata: &ClientMetadata,
     now: u64,
+    entropy: &mut Entropy,
 ) -> Result<(Option<StoredSecret>, u64, Option<Secret>), Rejection> {
     let method = metadata.auth_method();
     if !method.uses_client_secret() {
@@ -126,14 +127,14 @@ fn next_secret(
         return Ok((Some(kept), record.client_secret_expires_at, None));
     }
     let (secret, stored, expires_at) =
-        mint_client_secret(metadata, profile, now)?.ok_or(Rejection::StoreUnavailable)?;
+        mint_client_secret(metadata, profile, now, entropy)?.ok_or(Rejection::StoreUnavailable)?;
     Ok((Some(stored), expires_at, Some(secret)))
 }
 
 pub(crate) async fn update<B>(
     config: &Config,
     client_id: &str,
-    parts: Parts,
+    parts: &Parts,
     body: B,
     peer: Option<SocketAddr>,
 ) -> Result<http::Response<ResponseBody>, Rejection>
@@ -142,7 +143,7 @@ where
     B::Error: Into<BoxError>,
 {
     let (mut current, token) = authenticate(config, client_id, &parts.headers).await?;
-    let mut object = read_json_object(&parts, body, config.limits.max_body_bytes).await?;
+    let mut object = read_json_object(parts, body, config.limits.max_body_bytes).await?;
     let (sent_client_id, client_secret) = take_credentials(&mut object)?;
     // A client keeps the profile it registered under (RFC 7592 updates are
     // checked against the same rules).
@@ -153,7 +154,7 @@ where
         )
     })?;
     let metadata = prepare_metadata(config, profile, object, || {
-        let mut context = RequestContext::new(Operation::Update, &parts, peer);
+        let mut context = RequestContext::new(Operation::Update, parts, peer);
         context.profile.clone_from(&current.profile);
         context
             .initial_access_token_id
@@ -162,7 +163,7 @@ where
         context
     })
     .await?;
-    let request = UpdateRequest {
+    let mut request = UpdateRequest {
         metadata,
         client_id: sent_client_id,
         client_secret,
@@ -171,15 +172,26 @@ where
     for _ in 0..ATTEMPTS {
         check_against(&current, &request)?;
         let now = now();
-        let (client_secret, client_secret_expires_at, new_secret) =
-            next_secret(config, profile, &current, &request.metadata, now)?;
-        let new_token = match config.rat_rotation {
-            RatRotation::OnUpdate => Some(Secret::generate().map_err(rng_failed)?),
-            RatRotation::Never => None,
+        let rotate_token = config.rat_rotation == RatRotation::OnUpdate;
+        let mut entropy =
+            Entropy::draw(Entropy::needed(false, usize::from(rotate_token))).map_err(rng_failed)?;
+        let (client_secret, client_secret_expires_at, new_secret) = next_secret(
+            config,
+            profile,
+            &current,
+            &request.metadata,
+            now,
+            &mut entropy,
+        )?;
+        let new_token = if rotate_token {
+            Some(entropy.secret().map_err(rng_failed)?)
+        } else {
+            None
         };
         let record = Arc::new(ClientRecord {
             client_id: current.client_id.clone(),
-            metadata: request.metadata.clone(),
+            // Moved, not cloned: a lost race takes it back below.
+            metadata: std::mem::take(&mut request.metadata),
             client_secret,
             client_id_issued_at: current.client_id_issued_at,
             client_secret_expires_at,
@@ -226,6 +238,8 @@ where
             Err(StoreError::Stale) => {
                 // Another request changed or deleted the client first: load it
                 // again and check the token again (a rotated token is now dead).
+                request.metadata = Arc::try_unwrap(record)
+                    .map_or_else(|shared| shared.metadata.clone(), |r| r.metadata);
                 current = authenticate(config, client_id, &parts.headers).await?.0;
             }
             Err(e) => return Err(unavailable(e)),

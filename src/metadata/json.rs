@@ -160,12 +160,12 @@ impl ClientMetadata {
                         keyword(&key, value, TokenEndpointAuthMethod::parse)?
                 }
                 "grant_types" => {
-                    m.grant_types =
-                        strings(&key, value)?.map(|v| v.into_iter().map(GrantType::new).collect());
+                    m.grant_types = strings(&key, value)?
+                        .map(|v| v.into_iter().map(GrantType::registered).collect());
                 }
                 "response_types" => {
                     m.response_types = strings(&key, value)?
-                        .map(|v| v.into_iter().map(ResponseType::new).collect());
+                        .map(|v| v.into_iter().map(ResponseType::registered).collect());
                 }
                 "client_name" => m.client_name.value = string(&key, value)?,
                 "client_uri" => m.client_uri.value = string(&key, value)?,
@@ -435,8 +435,12 @@ fn add_translation(
             key()
         )));
     }
-    if let Some(value) = string(&key(), value)? {
-        localized.translations.push((tag, value));
+    // As `string`, without formatting the member name unless it is an error.
+    match value {
+        Value::Null => {}
+        Value::String(s) if s.is_empty() => {}
+        Value::String(s) => localized.translations.push((tag, s)),
+        _ => return Err(invalid(&key(), "must be a string")),
     }
     Ok(())
 }

@@ -157,6 +157,25 @@ impl GrantType {
         Self(value.into())
     }
 
+    /// A registered value, sharing the constant for a standard one (no
+    /// allocation kept per stored client).
+    pub(crate) fn registered(value: String) -> Self {
+        const KNOWN: [GrantType; 8] = [
+            GrantType::AUTHORIZATION_CODE,
+            GrantType::IMPLICIT,
+            GrantType::PASSWORD,
+            GrantType::CLIENT_CREDENTIALS,
+            GrantType::REFRESH_TOKEN,
+            GrantType::JWT_BEARER,
+            GrantType::DEVICE_CODE,
+            GrantType::TOKEN_EXCHANGE,
+        ];
+        KNOWN
+            .into_iter()
+            .find(|known| known.0 == value.as_str())
+            .unwrap_or(Self(Cow::Owned(value)))
+    }
+
     /// The value as registered.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -195,6 +214,21 @@ impl ResponseType {
     /// A response type by name.
     pub fn new(value: impl Into<Cow<'static, str>>) -> Self {
         Self(value.into())
+    }
+
+    /// A registered value, sharing the constant for a single standard word
+    /// (no allocation kept per stored client).
+    pub(crate) fn registered(value: String) -> Self {
+        const KNOWN: [ResponseType; 4] = [
+            ResponseType::CODE,
+            ResponseType::TOKEN,
+            ResponseType::ID_TOKEN,
+            ResponseType::NONE,
+        ];
+        KNOWN
+            .into_iter()
+            .find(|known| known.0 == value.as_str())
+            .unwrap_or(Self(Cow::Owned(value)))
     }
 
     /// The value as registered.

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Registration over HTTP, next to a floor server measured in the same run.
+#
+#   bash benches/http_load.sh            # DURATION=10s CONNECTIONS=16 by default
+#
+# Starts the registration server (examples/server with `--store memory`, per
+# DESIGN.md §7; SERVER_EXAMPLE=bench_server uses the stand-in) and
+# examples/floor_server (parse the JSON, mint two tokens, answer 201), each on
+# 127.0.0.1 only. Drives `POST /register` and `GET` on a
+# registration_client_uri with wrk for DURATION each, and reports requests/s,
+# p50/p99 latency, non-2xx responses and the server's CPU time per request
+# (utime+stime from /proc/PID/stat, before and after each run).
+# Needs wrk (Debian package `wrk`) and curl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-16}
+THREADS=${THREADS:-1}
+SERVER_EXAMPLE=${SERVER_EXAMPLE:-server}
+FEATURES=${FEATURES:---all-features}
+PORT_SERVER=${PORT_SERVER:-18181}
+PORT_FLOOR=${PORT_FLOOR:-18182}
+
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
+if [ "$SERVER_EXAMPLE" = server ] && [ ! -e examples/server ] && [ ! -e examples/server.rs ]; then
+  echo "examples/server not found: using the stand-in examples/bench_server" >&2
+  SERVER_EXAMPLE=bench_server
+fi
+# shellcheck disable=SC2086
+cargo build --release $FEATURES --example "$SERVER_EXAMPLE" --example floor_server >&2
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+body='{"client_name":"Example Photo Printing Service","client_name#fr-CA":"Service d'"'"'impression de photos exemple","redirect_uris":["https://printing.example.com/oauth/callback","https://printing.example.com/oauth/callback-alt"],"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"client_secret_basic","scope":"openid profile email offline_access","contacts":["ops@printing.example.com","security@printing.example.com"]}'
+printf '%s' "$body" >"$work/body.json"
+cat >"$work/post.lua" <<LUA
+wrk.method = "POST"
+local f = io.open("$work/body.json", "r")
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+LUA
+cat >"$work/get.lua" <<'LUA'
+wrk.method = "GET"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
+LUA
+
+ticks=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+start_server() { # name port command... ; sets started_pid
+  local name=$1 port=$2; shift 2
+  "$@" >"$work/$name.log" 2>&1 &
+  started_pid=$!
+  pids+=("$started_pid")
+  for _ in $(seq 1 100); do
+    if curl -s -o /dev/null "http://127.0.0.1:$port/register/x"; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "$name did not start:" >&2; cat "$work/$name.log" >&2; exit 1
+}
+
+# One wrk run against pid; prints: rps p50 p99 requests non2xx cpu_us_per_request
+run() { # pid url script
+  local pid=$1 url=$2 script=$3 before after out requests rps p50 p99 non2xx
+  before=$(cpu_ticks "$pid")
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$url")
+  after=$(cpu_ticks "$pid")
+  requests=$(echo "$out" | awk '/requests in/ {print $1}')
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
+  p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
+  non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+  errors=$(echo "$out" | awk '/Socket errors/ {print $0}')
+  [ -n "$errors" ] && echo "  ($errors)" >&2
+  echo "$rps $p50 $p99 $requests ${non2xx:-0} $(echo "($after - $before) * 1000000 / $ticks / $requests" | bc -l)"
+}
+
+register_one() { # port -> "client_id token"
+  curl -s -X POST -H 'Content-Type: application/json' --data-binary @"$work/body.json" \
+    "http://127.0.0.1:$1/register" |
+    sed -n 's/.*"client_id":"\([^"]*\)".*"registration_access_token":"\([^"]*\)".*/\1 \2/p'
+}
+
+start_server server "$PORT_SERVER" \
+  "target/release/examples/$SERVER_EXAMPLE" --addr "127.0.0.1:$PORT_SERVER" --store memory
+server_pid=$started_pid
+start_server floor "$PORT_FLOOR" \
+  target/release/examples/floor_server --addr "127.0.0.1:$PORT_FLOOR"
+floor_pid=$started_pid
+
+registered=$(register_one "$PORT_SERVER")
+client_id=${registered% *}
+token=${registered#* }
+[ -n "$registered" ] || { echo "could not register a client on the server" >&2; exit 1; }
+
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on 127.0.0.1; server: examples/$SERVER_EXAMPLE --store memory"
+printf '%-22s %10s %9s %9s %9s %7s %12s\n' run "req/s" p50 p99 requests non2xx "CPU us/req"
+declare -A cpu
+for target in "floor POST" "server POST" "floor GET" "server GET"; do
+  read -r who method <<<"$target"
+  if [ "$who" = floor ]; then pid=$floor_pid port=$PORT_FLOOR; else pid=$server_pid port=$PORT_SERVER; fi
+  if [ "$method" = POST ]; then
+    url="http://127.0.0.1:$port/register"; script="$work/post.lua"
+  else
+    url="http://127.0.0.1:$port/register/$client_id"; script="$work/get.lua"
+  fi
+  read -r rps p50 p99 requests non2xx cpu_us < <(TOKEN=$token run "$pid" "$url" "$script")
+  cpu[$target]=$cpu_us
+  printf '%-22s %10s %9s %9s %9s %7s %12.2f\n' "$who $method" "$rps" "$p50" "$p99" "$requests" "$non2xx" "$cpu_us"
+done
+printf 'server CPU per registration / floor POST: %.2fx (target <= 1.5x)\n' \
+  "$(echo "${cpu[server POST]} / ${cpu[floor POST]}" | bc -l)"
+printf 'server CPU per read / floor GET:          %.2fx (target <= 1.3x)\n' \
+  "$(echo "${cpu[server GET]} / ${cpu[floor GET]}" | bc -l)"
+printf 'server CPU per read / floor POST:         %.2fx\n' \
+  "$(echo "${cpu[server GET]} / ${cpu[floor POST]}" | bc -l)"
