@@ -85,8 +85,8 @@ pub use credentials::{Secret, SecretDigest, generate_client_id};
 pub use error::{ErrorCode, RegistrationError, Rejection};
 pub use layer::{RegistrationLayer, RegistrationService};
 pub use metadata::{
-    ApplicationType, ClientMetadata, GrantType, Localized, ResponseType, SubjectType,
-    TokenEndpointAuthMethod,
+    ApplicationType, ClientMetadata, GrantType, JoseAlgorithms, Localized, ResponseType,
+    SubjectType, TokenEndpointAuthMethod,
 };
 pub use policy::{Profile, UnknownScope};
 pub use response::ResponseBody;

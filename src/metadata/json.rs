@@ -190,34 +190,56 @@ impl ClientMetadata {
                 }
                 "sector_identifier_uri" => m.sector_identifier_uri = string(&key, value)?,
                 "subject_type" => m.subject_type = keyword(&key, value, SubjectType::parse)?,
-                "id_token_signed_response_alg" => {
-                    m.id_token_signed_response_alg = string(&key, value)?
-                }
-                "id_token_encrypted_response_alg" => {
-                    m.id_token_encrypted_response_alg = string(&key, value)?
-                }
-                "id_token_encrypted_response_enc" => {
-                    m.id_token_encrypted_response_enc = string(&key, value)?
-                }
-                "userinfo_signed_response_alg" => {
-                    m.userinfo_signed_response_alg = string(&key, value)?
-                }
-                "userinfo_encrypted_response_alg" => {
-                    m.userinfo_encrypted_response_alg = string(&key, value)?
-                }
-                "userinfo_encrypted_response_enc" => {
-                    m.userinfo_encrypted_response_enc = string(&key, value)?
-                }
-                "request_object_signing_alg" => m.request_object_signing_alg = string(&key, value)?,
-                "request_object_encryption_alg" => {
-                    m.request_object_encryption_alg = string(&key, value)?
-                }
-                "request_object_encryption_enc" => {
-                    m.request_object_encryption_enc = string(&key, value)?
-                }
-                "token_endpoint_auth_signing_alg" => {
-                    m.token_endpoint_auth_signing_alg = string(&key, value)?
-                }
+                "id_token_signed_response_alg" => set_algorithm(
+                    &mut m,
+                    |a| &mut a.id_token_signed_response_alg,
+                    string(&key, value)?,
+                ),
+                "id_token_encrypted_response_alg" => set_algorithm(
+                    &mut m,
+                    |a| &mut a.id_token_encrypted_response_alg,
+                    string(&key, value)?,
+                ),
+                "id_token_encrypted_response_enc" => set_algorithm(
+                    &mut m,
+                    |a| &mut a.id_token_encrypted_response_enc,
+                    string(&key, value)?,
+                ),
+                "userinfo_signed_response_alg" => set_algorithm(
+                    &mut m,
+                    |a| &mut a.userinfo_signed_response_alg,
+                    string(&key, value)?,
+                ),
+                "userinfo_encrypted_response_alg" => set_algorithm(
+                    &mut m,
+                    |a| &mut a.userinfo_encrypted_response_alg,
+                    string(&key, value)?,
+                ),
+                "userinfo_encrypted_response_enc" => set_algorithm(
+                    &mut m,
+                    |a| &mut a.userinfo_encrypted_response_enc,
+                    string(&key, value)?,
+                ),
+                "request_object_signing_alg" => set_algorithm(
+                    &mut m,
+                    |a| &mut a.request_object_signing_alg,
+                    string(&key, value)?,
+                ),
+                "request_object_encryption_alg" => set_algorithm(
+                    &mut m,
+                    |a| &mut a.request_object_encryption_alg,
+                    string(&key, value)?,
+                ),
+                "request_object_encryption_enc" => set_algorithm(
+                    &mut m,
+                    |a| &mut a.request_object_encryption_enc,
+                    string(&key, value)?,
+                ),
+                "token_endpoint_auth_signing_alg" => set_algorithm(
+                    &mut m,
+                    |a| &mut a.token_endpoint_auth_signing_alg,
+                    string(&key, value)?,
+                ),
                 "default_max_age" => {
                     m.default_max_age = match value {
                         Value::Null => None,
@@ -371,48 +393,60 @@ impl ClientMetadata {
 
     /// The OIDC algorithm members with their names.
     pub(crate) fn algorithm_members(&self) -> [(&'static str, Option<&String>); 10] {
+        let a = self.algorithms();
         [
             (
                 "id_token_signed_response_alg",
-                self.id_token_signed_response_alg.as_ref(),
+                a.id_token_signed_response_alg.as_ref(),
             ),
             (
                 "id_token_encrypted_response_alg",
-                self.id_token_encrypted_response_alg.as_ref(),
+                a.id_token_encrypted_response_alg.as_ref(),
             ),
             (
                 "id_token_encrypted_response_enc",
-                self.id_token_encrypted_response_enc.as_ref(),
+                a.id_token_encrypted_response_enc.as_ref(),
             ),
             (
                 "userinfo_signed_response_alg",
-                self.userinfo_signed_response_alg.as_ref(),
+                a.userinfo_signed_response_alg.as_ref(),
             ),
             (
                 "userinfo_encrypted_response_alg",
-                self.userinfo_encrypted_response_alg.as_ref(),
+                a.userinfo_encrypted_response_alg.as_ref(),
             ),
             (
                 "userinfo_encrypted_response_enc",
-                self.userinfo_encrypted_response_enc.as_ref(),
+                a.userinfo_encrypted_response_enc.as_ref(),
             ),
             (
                 "request_object_signing_alg",
-                self.request_object_signing_alg.as_ref(),
+                a.request_object_signing_alg.as_ref(),
             ),
             (
                 "request_object_encryption_alg",
-                self.request_object_encryption_alg.as_ref(),
+                a.request_object_encryption_alg.as_ref(),
             ),
             (
                 "request_object_encryption_enc",
-                self.request_object_encryption_enc.as_ref(),
+                a.request_object_encryption_enc.as_ref(),
             ),
             (
                 "token_endpoint_auth_signing_alg",
-                self.token_endpoint_auth_signing_alg.as_ref(),
+                a.token_endpoint_auth_signing_alg.as_ref(),
             ),
         ]
+    }
+}
+
+/// Sets one algorithm member; `None` leaves the group unallocated.
+fn set_algorithm(
+    m: &mut ClientMetadata,
+    field: impl FnOnce(&mut super::JoseAlgorithms) -> &mut Option<String>,
+    value: Option<String>,
+) {
+    if value.is_some() {
+        *field(m.algorithms_mut()) = value;
     }
 }
 

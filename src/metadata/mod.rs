@@ -63,26 +63,10 @@ pub struct ClientMetadata {
     pub sector_identifier_uri: Option<String>,
     /// `subject_type` (OIDC): `public` or `pairwise`.
     pub subject_type: Option<SubjectType>,
-    /// `id_token_signed_response_alg` (OIDC).
-    pub id_token_signed_response_alg: Option<String>,
-    /// `id_token_encrypted_response_alg` (OIDC).
-    pub id_token_encrypted_response_alg: Option<String>,
-    /// `id_token_encrypted_response_enc` (OIDC).
-    pub id_token_encrypted_response_enc: Option<String>,
-    /// `userinfo_signed_response_alg` (OIDC).
-    pub userinfo_signed_response_alg: Option<String>,
-    /// `userinfo_encrypted_response_alg` (OIDC).
-    pub userinfo_encrypted_response_alg: Option<String>,
-    /// `userinfo_encrypted_response_enc` (OIDC).
-    pub userinfo_encrypted_response_enc: Option<String>,
-    /// `request_object_signing_alg` (OIDC).
-    pub request_object_signing_alg: Option<String>,
-    /// `request_object_encryption_alg` (OIDC).
-    pub request_object_encryption_alg: Option<String>,
-    /// `request_object_encryption_enc` (OIDC).
-    pub request_object_encryption_enc: Option<String>,
-    /// `token_endpoint_auth_signing_alg` (OIDC).
-    pub token_endpoint_auth_signing_alg: Option<String>,
+    /// The JOSE algorithm members (`id_token_signed_response_alg`, …): few
+    /// clients register any, so they sit behind one pointer. Read them with
+    /// [`ClientMetadata::algorithms`].
+    pub algorithms: Option<Box<JoseAlgorithms>>,
     /// `default_max_age` (OIDC): seconds.
     pub default_max_age: Option<u64>,
     /// `require_auth_time` (OIDC).
@@ -100,7 +84,58 @@ pub struct ClientMetadata {
     pub extensions: Map<String, Value>,
 }
 
+/// The JOSE algorithms a client registers for ID tokens, userinfo responses,
+/// request objects and JWT client authentication (OpenID Connect DCR 1.0 §2).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JoseAlgorithms {
+    /// `id_token_signed_response_alg` (OIDC DCR §2).
+    pub id_token_signed_response_alg: Option<String>,
+    /// `id_token_encrypted_response_alg` (OIDC DCR §2).
+    pub id_token_encrypted_response_alg: Option<String>,
+    /// `id_token_encrypted_response_enc` (OIDC DCR §2).
+    pub id_token_encrypted_response_enc: Option<String>,
+    /// `userinfo_signed_response_alg` (OIDC DCR §2).
+    pub userinfo_signed_response_alg: Option<String>,
+    /// `userinfo_encrypted_response_alg` (OIDC DCR §2).
+    pub userinfo_encrypted_response_alg: Option<String>,
+    /// `userinfo_encrypted_response_enc` (OIDC DCR §2).
+    pub userinfo_encrypted_response_enc: Option<String>,
+    /// `request_object_signing_alg` (OIDC DCR §2).
+    pub request_object_signing_alg: Option<String>,
+    /// `request_object_encryption_alg` (OIDC DCR §2).
+    pub request_object_encryption_alg: Option<String>,
+    /// `request_object_encryption_enc` (OIDC DCR §2).
+    pub request_object_encryption_enc: Option<String>,
+    /// `token_endpoint_auth_signing_alg` (OIDC DCR §2).
+    pub token_endpoint_auth_signing_alg: Option<String>,
+}
+
+/// The algorithms of a client that registered none.
+static NO_ALGORITHMS: JoseAlgorithms = JoseAlgorithms {
+    id_token_signed_response_alg: None,
+    id_token_encrypted_response_alg: None,
+    id_token_encrypted_response_enc: None,
+    userinfo_signed_response_alg: None,
+    userinfo_encrypted_response_alg: None,
+    userinfo_encrypted_response_enc: None,
+    request_object_signing_alg: None,
+    request_object_encryption_alg: None,
+    request_object_encryption_enc: None,
+    token_endpoint_auth_signing_alg: None,
+};
+
 impl ClientMetadata {
+    /// The registered JOSE algorithm members (all `None` when the client
+    /// registered none).
+    pub fn algorithms(&self) -> &JoseAlgorithms {
+        self.algorithms.as_deref().unwrap_or(&NO_ALGORITHMS)
+    }
+
+    /// The JOSE algorithm members, to set one.
+    pub fn algorithms_mut(&mut self) -> &mut JoseAlgorithms {
+        self.algorithms.get_or_insert_with(Box::default)
+    }
+
     /// The `token_endpoint_auth_method`, or the RFC 7591 default
     /// `client_secret_basic` when absent.
     pub fn auth_method(&self) -> TokenEndpointAuthMethod {

@@ -197,18 +197,21 @@ fn apply_defaults(m: &mut ClientMetadata, profile: &Profile) {
     if m.scope.is_none() {
         m.scope.clone_from(&profile.default_scope);
     }
+    let Some(j) = m.algorithms.as_deref_mut() else {
+        return;
+    };
     for (alg, enc) in [
         (
-            &m.id_token_encrypted_response_alg,
-            &mut m.id_token_encrypted_response_enc,
+            &j.id_token_encrypted_response_alg,
+            &mut j.id_token_encrypted_response_enc,
         ),
         (
-            &m.userinfo_encrypted_response_alg,
-            &mut m.userinfo_encrypted_response_enc,
+            &j.userinfo_encrypted_response_alg,
+            &mut j.userinfo_encrypted_response_enc,
         ),
         (
-            &m.request_object_encryption_alg,
-            &mut m.request_object_encryption_enc,
+            &j.request_object_encryption_alg,
+            &mut j.request_object_encryption_enc,
         ),
     ] {
         if alg.is_some() && enc.is_none() {
@@ -564,21 +567,22 @@ fn check_alg(
 /// `private_key_jwt`.
 fn check_algorithms(m: &ClientMetadata, profile: &Profile) -> Result<(), RegistrationError> {
     let a = &profile.algorithms;
+    let j = m.algorithms();
     let pairs = [
         (
             "id_token_encrypted_response",
-            &m.id_token_encrypted_response_alg,
-            &m.id_token_encrypted_response_enc,
+            &j.id_token_encrypted_response_alg,
+            &j.id_token_encrypted_response_enc,
         ),
         (
             "userinfo_encrypted_response",
-            &m.userinfo_encrypted_response_alg,
-            &m.userinfo_encrypted_response_enc,
+            &j.userinfo_encrypted_response_alg,
+            &j.userinfo_encrypted_response_enc,
         ),
         (
             "request_object_encryption",
-            &m.request_object_encryption_alg,
-            &m.request_object_encryption_enc,
+            &j.request_object_encryption_alg,
+            &j.request_object_encryption_enc,
         ),
     ];
     for (prefix, alg, enc) in pairs {
@@ -590,51 +594,51 @@ fn check_algorithms(m: &ClientMetadata, profile: &Profile) -> Result<(), Registr
     }
     check_alg(
         "id_token_signed_response_alg",
-        m.id_token_signed_response_alg.as_ref(),
+        j.id_token_signed_response_alg.as_ref(),
         &a.id_token_signing,
     )?;
     check_alg(
         "id_token_encrypted_response_alg",
-        m.id_token_encrypted_response_alg.as_ref(),
+        j.id_token_encrypted_response_alg.as_ref(),
         &a.id_token_encryption_alg,
     )?;
     check_alg(
         "id_token_encrypted_response_enc",
-        m.id_token_encrypted_response_enc.as_ref(),
+        j.id_token_encrypted_response_enc.as_ref(),
         &a.id_token_encryption_enc,
     )?;
     check_alg(
         "userinfo_signed_response_alg",
-        m.userinfo_signed_response_alg.as_ref(),
+        j.userinfo_signed_response_alg.as_ref(),
         &a.userinfo_signing,
     )?;
     check_alg(
         "userinfo_encrypted_response_alg",
-        m.userinfo_encrypted_response_alg.as_ref(),
+        j.userinfo_encrypted_response_alg.as_ref(),
         &a.userinfo_encryption_alg,
     )?;
     check_alg(
         "userinfo_encrypted_response_enc",
-        m.userinfo_encrypted_response_enc.as_ref(),
+        j.userinfo_encrypted_response_enc.as_ref(),
         &a.userinfo_encryption_enc,
     )?;
     check_alg(
         "request_object_signing_alg",
-        m.request_object_signing_alg.as_ref(),
+        j.request_object_signing_alg.as_ref(),
         &a.request_object_signing,
     )?;
     check_alg(
         "request_object_encryption_alg",
-        m.request_object_encryption_alg.as_ref(),
+        j.request_object_encryption_alg.as_ref(),
         &a.request_object_encryption_alg,
     )?;
     check_alg(
         "request_object_encryption_enc",
-        m.request_object_encryption_enc.as_ref(),
+        j.request_object_encryption_enc.as_ref(),
         &a.request_object_encryption_enc,
     )?;
 
-    if m.id_token_signed_response_alg.as_deref() == Some("none")
+    if j.id_token_signed_response_alg.as_deref() == Some("none")
         && m.response_types
             .as_deref()
             .unwrap_or_default()
@@ -646,7 +650,7 @@ fn check_algorithms(m: &ClientMetadata, profile: &Profile) -> Result<(), Registr
             "\"none\" is not allowed with a response type that returns an ID Token (OIDC DCR §2)",
         ));
     }
-    if let Some(alg) = &m.token_endpoint_auth_signing_alg {
+    if let Some(alg) = &j.token_endpoint_auth_signing_alg {
         if alg == "none" {
             return Err(metadata_error(
                 "token_endpoint_auth_signing_alg",
