@@ -59,7 +59,15 @@ pub(crate) fn classify(uri: &str) -> Result<(Url, RedirectKind), &'static str> {
     let kind = match scheme {
         "https" | "http" => {
             let host = url.host().ok_or("must have a host")?;
-            match (scheme == "https", is_loopback(&host)) {
+            let loopback = is_loopback(&host);
+            // `127.1`, `0x7f.0.0.1` or `LOCALHOST` reach the same host, but the
+            // any-port rule compares hosts as written: accept only the forms
+            // it knows, so a registered loopback URI always matches.
+            let written = split_authority(&uri[scheme.len() + 3..]).map(|(h, _, _)| h);
+            if loopback && !written.is_some_and(is_written_loopback) {
+                return Err("loopback hosts must be written localhost, 127.0.0.1 or [::1]");
+            }
+            match (scheme == "https", loopback) {
                 (true, false) => RedirectKind::Https,
                 (true, true) => RedirectKind::HttpsLoopback,
                 (false, true) => RedirectKind::HttpLoopback,
@@ -157,7 +165,16 @@ pub(crate) fn matches_registered(registered: &str, presented: &str) -> bool {
 /// Splits `http://{loopback host}[:port]{rest}` into the host and the rest,
 /// dropping the port; `None` for anything else.
 fn without_loopback_port(uri: &str) -> Option<(&str, &str)> {
-    let after_scheme = uri.strip_prefix("http://")?;
+    let (host, port, rest) = split_authority(uri.strip_prefix("http://")?)?;
+    if !port.is_empty() {
+        port.strip_prefix(':')?.parse::<u16>().ok()?;
+    }
+    is_written_loopback(host).then_some((host, rest))
+}
+
+/// Splits what follows `scheme://` into the host and the `:port` as written,
+/// and the rest (path, query, fragment).
+fn split_authority(after_scheme: &str) -> Option<(&str, &str, &str)> {
     let end = after_scheme
         .find(['/', '?', '#'])
         .unwrap_or(after_scheme.len());
@@ -168,13 +185,12 @@ fn without_loopback_port(uri: &str) -> Option<(&str, &str)> {
         authority.find(':').unwrap_or(authority.len())
     };
     let (host, port) = authority.split_at(host_end);
-    if !port.is_empty() {
-        let digits = port.strip_prefix(':')?;
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-    }
-    matches!(host, "localhost" | "127.0.0.1" | "[::1]").then_some((host, rest))
+    Some((host, port, rest))
+}
+
+/// The loopback hosts as they must be written (RFC 8252 §7.3, §8.3).
+fn is_written_loopback(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "[::1]")
 }
 
 #[cfg(test)]
@@ -200,5 +216,29 @@ mod tests {
         assert!(classify("javascript:alert(1)").is_err());
         assert!(classify("https://a.example/c b").is_err());
         assert!(classify("https://user:pw@a.example/cb").is_err());
+    }
+
+    #[test]
+    fn loopback_hosts_only_in_their_written_forms() {
+        for uri in [
+            "http://127.1/cb",
+            "http://0x7f.0.0.1/cb",
+            "http://LOCALHOST/cb",
+            "http://[0:0::1]/cb",
+        ] {
+            assert!(classify(uri).is_err(), "{uri}");
+        }
+        assert!(matches_registered(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:65535/cb"
+        ));
+        assert!(!matches_registered(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:65536/cb"
+        ));
+        assert!(!matches_registered(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:99999/cb"
+        ));
     }
 }
