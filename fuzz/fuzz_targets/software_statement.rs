@@ -93,7 +93,7 @@ enum Key {
     Es256Unknown,
     /// HS256 signed with the ES256 key's public JWK as the secret: the
     /// algorithm confusion attack.
-    Hs256WithPublicKey,
+    PublicKeyAsHmacSecret,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -244,7 +244,7 @@ fn build(s: Signed, f: &Fixture, now: u64) -> (String, bool) {
         Key::Hs512 => (Algorithm::HS512, f.hmac.clone(), true),
         Key::Es256 => (Algorithm::ES256, f.ec.clone(), true),
         Key::Es256Unknown => (Algorithm::ES256, f.other_ec.clone(), false),
-        Key::Hs256WithPublicKey => {
+        Key::PublicKeyAsHmacSecret => {
             let jwk =
                 jsonwebtoken::jwk::Jwk::from_encoding_key(&f.ec, Algorithm::ES256).expect("a JWK");
             let public = serde_json::to_vec(&jwk).expect("serializes");
@@ -259,7 +259,7 @@ fn build(s: Signed, f: &Fixture, now: u64) -> (String, bool) {
             header.insert("alg".into(), alg_name);
         }
         AlgHeader::Other(other) => {
-            good &= Value::from(other.as_str()) == alg_name;
+            good &= alg_name == other.as_str();
             header.insert("alg".into(), other.into());
         }
         AlgHeader::None => {
