@@ -705,3 +705,55 @@ proptest! {
         })?;
     }
 }
+
+// ---------------------------------------------------------------------------
+// Host helpers that read untrusted request data.
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    /// `Localized::best_match` reads `Accept-Language` ranges: any text, no
+    /// panic, and the answer is always one of the stored values.
+    #[test]
+    fn best_match_never_panics(ranges in prop::collection::vec("[a-zA-Z0-9*_ -]{0,16}|\\PC{0,8}", 0..4)) {
+        let tag = |t: &str| oxilangtag::LanguageTag::parse(t.to_owned()).unwrap();
+        let name = tower_dcr::Localized::new("Example")
+            .with_translation(tag("fr-CA"), "Exemple")
+            .with_translation(tag("zh-Hant-TW"), "範例");
+        let found = name.best_match(&ranges);
+        prop_assert!(matches!(found, Some("Example" | "Exemple" | "範例")));
+    }
+
+    /// `ClientCredentials::from_request` reads the `Authorization` header and
+    /// form fields of a token request: any bytes, no panic; a Basic header that
+    /// is not Base64 of `id:secret` is `invalid_request`, never a client.
+    #[test]
+    fn client_credentials_never_panic(
+        scheme in prop::sample::select(&["Basic", "basic", "Bearer", "", "Basic  "][..]),
+        rest in "[A-Za-z0-9+/=%: ]{0,40}",
+        form_id in prop::option::of(".{0,10}"),
+        form_secret in prop::option::of(".{0,10}"),
+    ) {
+        let headers = http::HeaderMap::from_iter([(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_str(&format!("{scheme} {rest}")).unwrap(),
+        )]);
+        let result = tower_dcr::host::ClientCredentials::from_request(
+            &headers,
+            form_id.as_deref(),
+            form_secret.as_deref(),
+        );
+        use base64::Engine as _;
+        let basic = scheme.trim().eq_ignore_ascii_case("basic");
+        let decodes = base64::engine::general_purpose::STANDARD.decode(rest.trim()).is_ok();
+        if basic && !decodes {
+            prop_assert!(
+                matches!(result, Err(tower_dcr::host::ClientAuthError::InvalidRequest)),
+                "{:?}", result.map(|c| c.client_id().to_owned())
+            );
+        }
+        if let Ok(credentials) = result {
+            prop_assert!(!credentials.client_id().is_empty() || form_id.as_deref() == Some(""));
+        }
+    }
+}
