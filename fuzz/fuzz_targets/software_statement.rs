@@ -392,6 +392,15 @@ fn build(s: Signed, f: &Fixture, now: u64) -> (String, bool) {
     (format!("{input}.{signature}"), good)
 }
 
+/// What every accepted statement's claims satisfy.
+fn check_claims(claims: &Map<String, Value>) {
+    for member in NEVER_OVERRIDDEN {
+        assert!(!claims.contains_key(member), "{member} survived");
+    }
+    let id = claims.get("software_id").and_then(Value::as_str);
+    assert!(id.is_some_and(|id| APPROVED.contains(&id)));
+}
+
 // A first byte 0 selects structured input (statements the target signs);
 // anything else is the statement itself, as text.
 fuzz_target!(|data: &[u8]| {
@@ -418,25 +427,19 @@ fuzz_target!(|data: &[u8]| {
     };
 
     let result = f.verifier.verify(&statement, before);
-    match &result {
-        Ok(claims) => {
-            assert_ne!(
-                good,
-                Some(false),
-                "an invalid statement was accepted: {statement}"
-            );
-            for member in NEVER_OVERRIDDEN {
-                assert!(!claims.contains_key(member), "{member} survived");
+    // One arm per (expected, actual) pair, so that coverage guidance rewards
+    // reaching an accepted statement built by the target.
+    match (good, &result) {
+        (Some(false), Ok(_)) => panic!("an invalid statement was accepted: {statement}"),
+        (Some(true), Err(e)) => panic!("a valid statement was refused: {e} {statement}"),
+        (Some(true), Ok(claims)) => {
+            if std::env::var_os("FUZZ_REPORT_ACCEPTED").is_some() {
+                eprintln!("ACCEPTED structured statement");
             }
-            let id = claims.get("software_id").and_then(Value::as_str);
-            assert!(id.is_some_and(|id| APPROVED.contains(&id)));
+            check_claims(claims);
         }
-        Err(e) => {
-            assert_ne!(
-                good,
-                Some(true),
-                "a valid statement was refused: {e} {statement}"
-            );
+        (None, Ok(claims)) => check_claims(claims),
+        (_, Err(e)) => {
             assert!(
                 matches!(
                     e.code(),
