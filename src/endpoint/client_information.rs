@@ -17,7 +17,9 @@ pub(crate) struct ClientInformation<'a> {
 
 impl ClientInformation<'_> {
     pub(crate) fn to_json(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1024);
+        // Under 1008 bytes: a small allocation for glibc (a large one triggers a
+        // heap consolidation); a typical response fits.
+        let mut out = Vec::with_capacity(1000);
         // Serializing owned strings, numbers and JSON values into a Vec cannot fail.
         let _ = self.serialize(&mut serde_json::Serializer::new(&mut out));
         out

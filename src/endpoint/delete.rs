@@ -35,7 +35,7 @@ pub(crate) async fn delete(
             .await
             .map_err(unavailable)?;
         if deleted {
-            tracing::info!(client_id = %record.client_id, "client deleted");
+            tracing::debug!(client_id = %record.client_id, "client deleted");
             config.emit(EventKind::Deleted, "delete", None, Some(&record), peer);
             return Ok(response::no_content());
         }

@@ -71,46 +71,56 @@ where
         Rejection::InvalidToken
     })?;
     let object = read_json_object(parts, body, config.limits.max_body_bytes).await?;
-    let metadata = prepare_metadata(config, profile, object, || {
-        let mut context = RequestContext::new(Operation::Register, parts, peer);
-        context.profile.clone_from(&grant.profile);
-        context.initial_access_token_id.clone_from(&grant.token_id);
-        context
-    })
-    .await?;
-    check_quotas(config, &metadata, grant.token_id.as_deref()).await?;
-    initial_access_token::consume(config, &grant).await?;
+    // The metadata is moved into the record inside this block, so that its
+    // 664 bytes are not kept in this future across the awaits below.
+    let (record, client_secret, registration_access_token, mut entropy) = {
+        // Boxed: its state (the request's JSON, the hook's and fetcher's futures)
+        // stays out of this future, which glibc's allocator then serves as a small
+        // allocation instead of a large one that triggers a heap consolidation.
+        let metadata = Box::pin(prepare_metadata(config, profile, object, || {
+            let mut context = RequestContext::new(Operation::Register, parts, peer);
+            context.profile.clone_from(&grant.profile);
+            context.initial_access_token_id.clone_from(&grant.token_id);
+            context
+        }))
+        .await?;
 
-    let now = now();
-    // One read from the OS CSPRNG for the client_id, secret and token.
-    let secrets = usize::from(metadata.auth_method().uses_client_secret())
-        + usize::from(config.issue_registration_access_token);
-    let mut entropy = Entropy::draw(Entropy::needed(
-        config.client_id_generator.is_none(),
-        secrets,
-    ))
-    .map_err(rng_failed)?;
-    let client_secret = mint_client_secret(&metadata, profile, now, &mut entropy)?;
-    let registration_access_token = if config.issue_registration_access_token {
-        Some(entropy.secret().map_err(rng_failed)?)
-    } else {
-        None
+        let now = now();
+        // One read from the OS CSPRNG for the client_id, secret and token.
+        let secrets = usize::from(metadata.auth_method().uses_client_secret())
+            + usize::from(config.issue_registration_access_token);
+        let mut entropy = Entropy::draw(Entropy::needed(
+            config.client_id_generator.is_none(),
+            secrets,
+        ))
+        .map_err(rng_failed)?;
+        let client_secret = mint_client_secret(&metadata, profile, now, &mut entropy)?;
+        let registration_access_token = if config.issue_registration_access_token {
+            Some(entropy.secret().map_err(rng_failed)?)
+        } else {
+            None
+        };
+        // Built at once behind its `Arc`: from here on the future holds a pointer,
+        // not the record.
+        let record = Arc::new(ClientRecord {
+            client_id: new_client_id(config, &mut entropy)?,
+            metadata,
+            client_secret: client_secret.as_ref().map(|(_, stored, _)| stored.clone()),
+            client_id_issued_at: now,
+            client_secret_expires_at: client_secret.as_ref().map_or(0, |(_, _, at)| *at),
+            registration_access_token: registration_access_token.as_ref().map(Secret::digest),
+            revision: 1,
+            source: RecordSource::Dynamic,
+            profile: grant.profile.clone(),
+            initial_access_token_id: grant.token_id.clone(),
+            created_at: now,
+            updated_at: now,
+            last_used_at: None,
+        });
+        (record, client_secret, registration_access_token, entropy)
     };
-    let record = ClientRecord {
-        client_id: String::new(),
-        metadata,
-        client_secret: client_secret.as_ref().map(|(_, stored, _)| stored.clone()),
-        client_id_issued_at: now,
-        client_secret_expires_at: client_secret.as_ref().map_or(0, |(_, _, at)| *at),
-        registration_access_token: registration_access_token.as_ref().map(Secret::digest),
-        revision: 1,
-        source: RecordSource::Dynamic,
-        profile: grant.profile,
-        initial_access_token_id: grant.token_id,
-        created_at: now,
-        updated_at: now,
-        last_used_at: None,
-    };
+    check_quotas(config, &record.metadata, grant.token_id.as_deref()).await?;
+    initial_access_token::consume(config, &grant).await?;
     let record = create_with_fresh_id(config, record, &mut entropy).await?;
 
     let registration_client_uri = registration_access_token
@@ -123,28 +133,31 @@ where
         registration_client_uri: registration_client_uri.as_deref(),
     }
     .to_json();
-    tracing::info!(client_id = %record.client_id, "client registered");
+    tracing::debug!(client_id = %record.client_id, "client registered");
     config.emit(EventKind::Registered, "register", None, Some(&record), peer);
     Ok(response::json(StatusCode::CREATED, body))
 }
 
-/// Stores the record under a new `client_id`, generating another one if it
-/// collides with an existing client.
+/// A new `client_id`: the host's generator, or 128 random bits.
+fn new_client_id(config: &Config, entropy: &mut Entropy) -> Result<String, Rejection> {
+    match &config.client_id_generator {
+        Some(generate) => Ok(generate()),
+        None => entropy.client_id().map_err(rng_failed),
+    }
+}
+
+/// Stores the record, under another new `client_id` if its own collides with
+/// an existing client.
 async fn create_with_fresh_id(
     config: &Config,
-    mut record: ClientRecord,
+    mut record: Arc<ClientRecord>,
     entropy: &mut Entropy,
 ) -> Result<Arc<ClientRecord>, Rejection> {
     for _ in 0..CLIENT_ID_ATTEMPTS {
-        record.client_id = match &config.client_id_generator {
-            Some(generate) => generate(),
-            None => entropy.client_id().map_err(rng_failed)?,
-        };
-        let shared = Arc::new(record);
-        match config.store.create(Arc::clone(&shared)).await {
-            Ok(()) => return Ok(shared),
+        match config.store.create(Arc::clone(&record)).await {
+            Ok(()) => return Ok(record),
             Err(StoreError::Conflict) => {
-                record = Arc::try_unwrap(shared).unwrap_or_else(|shared| (*shared).clone());
+                Arc::make_mut(&mut record).client_id = new_client_id(config, entropy)?;
             }
             Err(e) => return Err(unavailable(e)),
         }

@@ -231,7 +231,7 @@ where
                     registration_client_uri: Some(&uri),
                 }
                 .to_json();
-                tracing::info!(client_id = %record.client_id, "client updated");
+                tracing::debug!(client_id = %record.client_id, "client updated");
                 config.emit(EventKind::Updated, "update", None, Some(&record), peer);
                 return Ok(response::json(StatusCode::OK, body));
             }
