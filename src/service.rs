@@ -179,7 +179,7 @@ impl Registration {
             Some(Route::Client(id)) => Some(id.as_ref()),
             _ => None,
         };
-        let span = tracing::info_span!("dcr", operation, client_id = ?client_id);
+        let span = tracing::debug_span!("dcr", operation, client_id = ?client_id);
         // Registration and update hold the request's metadata across their
         // awaits and make large futures: they are boxed, so that reads and
         // deletes, the frequent requests, move and allocate a small one.
