@@ -21,6 +21,9 @@ SERVER_EXAMPLE=${SERVER_EXAMPLE:-server}
 FEATURES=${FEATURES:---all-features}
 PORT_SERVER=${PORT_SERVER:-18181}
 PORT_FLOOR=${PORT_FLOOR:-18182}
+# The server's log level: the floor logs nothing, so by default the server logs
+# only warnings; SERVER_LOG=info measures it with one log line per request.
+SERVER_LOG=${SERVER_LOG:-warn}
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
 if [ "$SERVER_EXAMPLE" = server ] && [ ! -e examples/server ] && [ ! -e examples/server.rs ]; then
@@ -58,7 +61,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 start_server() { # name port command... ; sets started_pid
   local name=$1 port=$2; shift 2
-  "$@" >"$work/$name.log" 2>&1 &
+  RUST_LOG=$SERVER_LOG "$@" >"$work/$name.log" 2>&1 &
   started_pid=$!
   pids+=("$started_pid")
   for _ in $(seq 1 100); do
@@ -104,7 +107,7 @@ client_id=${registered% *}
 token=${registered#* }
 [ -n "$registered" ] || { echo "could not register a client on the server" >&2; exit 1; }
 
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on 127.0.0.1; server: examples/$SERVER_EXAMPLE --store memory"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on 127.0.0.1; server: examples/$SERVER_EXAMPLE --store memory, RUST_LOG=$SERVER_LOG"
 printf '%-22s %10s %9s %9s %9s %7s %12s\n' run "req/s" p50 p99 requests non2xx "CPU us/req"
 declare -A cpu
 for target in "floor POST" "server POST" "floor GET" "server GET"; do
