@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use http::{HeaderMap, HeaderValue, Method, header};
+use http::{HeaderMap, Method};
 use serde_json::json;
 use tower_dcr::events::{Event, EventKind};
 use tower_dcr::host::ClientCredentials;
@@ -23,15 +23,9 @@ fn now() -> u64 {
         .as_secs()
 }
 
-fn basic(id: &str, secret: &str) -> HeaderMap {
-    use base64::Engine as _;
-    let mut h = HeaderMap::new();
-    let v = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
-    h.insert(
-        header::AUTHORIZATION,
-        HeaderValue::from_str(&format!("Basic {v}")).unwrap(),
-    );
-    h
+/// Basic credentials (RFC 6749 §2.3.1) as request headers.
+fn basic(client_id: &str, secret: &str) -> HeaderMap {
+    authorization_header(&basic_authorization(client_id, secret))
 }
 
 fn recorder() -> (

@@ -6,20 +6,14 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use http::{HeaderMap, HeaderValue, header};
+use http::HeaderMap;
 use serde_json::json;
 use tower_dcr::Registration;
 use tower_dcr::host::ClientCredentials;
 
-fn basic(id: &str, secret: &str) -> HeaderMap {
-    use base64::Engine as _;
-    let mut h = HeaderMap::new();
-    let v = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
-    h.insert(
-        header::AUTHORIZATION,
-        HeaderValue::from_str(&format!("Basic {v}")).unwrap(),
-    );
-    h
+/// Basic credentials (RFC 6749 §2.3.1) as request headers.
+fn basic(client_id: &str, secret: &str) -> HeaderMap {
+    authorization_header(&basic_authorization(client_id, secret))
 }
 
 /// All log output at the most verbose level, during register, read, update,
