@@ -33,7 +33,7 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Rejectio
 
 /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
 /// (RFC 6750 §2.1).
-fn is_b64token(token: &str) -> bool {
+pub(crate) fn is_b64token(token: &str) -> bool {
     let body = token.trim_end_matches('=');
     !body.is_empty()
         && body.bytes().all(|b| {

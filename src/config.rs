@@ -101,6 +101,11 @@ pub enum ConfigError {
     /// A token or hook refers to a profile that is not configured.
     #[error("no profile named \"{0}\" is configured")]
     UnknownProfile(String),
+    /// A static initial access token cannot be sent as a Bearer token (it is
+    /// empty or has characters outside RFC 6750's `b64token`): no request could
+    /// ever match it. The token itself is not repeated here.
+    #[error("static initial access token {0} is not a valid bearer token (RFC 6750 §2.1 b64token)")]
+    InvalidInitialAccessToken(String),
     /// Quotas are configured but the store cannot count clients.
     #[error("quotas need a store with the lifecycle capability")]
     QuotasNeedLifecycle,
@@ -239,11 +244,10 @@ impl RegistrationBuilder {
         S: AsRef<str>,
     {
         let static_tokens = self.static_tokens_mut();
-        static_tokens.extend(
-            tokens
-                .into_iter()
-                .map(|t| StaticToken::new(t.as_ref(), None)),
-        );
+        for token in tokens {
+            let index = static_tokens.len();
+            static_tokens.push(StaticToken::new(token.as_ref(), None, index));
+        }
         self
     }
 
@@ -254,8 +258,13 @@ impl RegistrationBuilder {
         token: impl AsRef<str>,
         profile: impl Into<String>,
     ) -> Self {
-        let token = StaticToken::new(token.as_ref(), Some(profile.into()));
-        self.static_tokens_mut().push(token);
+        let static_tokens = self.static_tokens_mut();
+        let index = static_tokens.len();
+        static_tokens.push(StaticToken::new(
+            token.as_ref(),
+            Some(profile.into()),
+            index,
+        ));
         self
     }
 
@@ -445,6 +454,9 @@ impl RegistrationBuilder {
                 return Err(ConfigError::NoInitialAccessTokens);
             }
             for token in static_tokens {
+                if !token.well_formed {
+                    return Err(ConfigError::InvalidInitialAccessToken(token.id.clone()));
+                }
                 if let Some(name) = &token.profile
                     && !self.profiles.contains_key(name)
                 {

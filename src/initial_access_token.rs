@@ -30,21 +30,19 @@ pub(crate) struct StaticToken {
     pub(crate) digest: SecretDigest,
     pub(crate) id: String,
     pub(crate) profile: Option<String>,
+    /// Whether the token can be sent as a Bearer token at all (RFC 6750 §2.1).
+    pub(crate) well_formed: bool,
 }
 
 impl StaticToken {
-    pub(crate) fn new(token: &str, profile: Option<String>) -> Self {
-        let digest = SecretDigest::of(token);
-        let id = digest.as_bytes()[..6]
-            .iter()
-            .fold(String::from("static-"), |mut id, b| {
-                id.push_str(&format!("{b:02x}"));
-                id
-            });
+    /// The `index`-th static token. Its id (`static-{index}`) says nothing about
+    /// the token, so records and logs that carry it reveal nothing either.
+    pub(crate) fn new(token: &str, profile: Option<String>, index: usize) -> Self {
         Self {
-            digest,
-            id,
+            digest: SecretDigest::of(token),
+            id: format!("static-{index}"),
             profile,
+            well_formed: crate::bearer::is_b64token(token),
         }
     }
 }

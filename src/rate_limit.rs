@@ -126,21 +126,33 @@ impl RateLimiter {
         if !self.trusted(peer) {
             return Some(peer);
         }
-        let forwarded: Vec<IpAddr> = parts
+        // Right to left: each hop was added by the proxy before it. The first
+        // entry that is not a trusted proxy is the client; an entry that is not
+        // an address (or `address:port`) ends the walk, since whatever is left
+        // of it was written by the client itself.
+        let entries: Vec<&str> = parts
             .headers
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse().ok())
             .collect();
-        forwarded
-            .iter()
-            .rev()
-            .find(|ip| !self.trusted(**ip))
-            .or(forwarded.first())
-            .copied()
-            .or(Some(peer))
+        let mut client = peer;
+        for entry in entries.iter().rev() {
+            let entry = entry.trim();
+            let Some(ip) = entry
+                .parse::<IpAddr>()
+                .ok()
+                .or_else(|| entry.parse::<SocketAddr>().ok().map(|s| s.ip()))
+            else {
+                break;
+            };
+            client = ip;
+            if !self.trusted(ip) {
+                break;
+            }
+        }
+        Some(client)
     }
 
     /// Counts one registration; `Err(wait)` when over the limit.

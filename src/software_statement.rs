@@ -620,6 +620,20 @@ impl SoftwareStatementVerifier {
         body: &mut Map<String, Value>,
         now: u64,
     ) -> Result<bool, RegistrationError> {
+        self.apply_to_update(body, now, None)
+    }
+
+    /// [`apply`](Self::apply) for an update (RFC 7592 §2.2): a client sends back
+    /// the metadata it was given, statement included. A statement identical to
+    /// the one this client registered with (`accepted`) is checked again
+    /// except for `exp` and `nbf`, so that it does not lock the client out of
+    /// its registration once it expires; a new statement is checked fully.
+    pub fn apply_to_update(
+        &self,
+        body: &mut Map<String, Value>,
+        now: u64,
+        accepted: Option<&str>,
+    ) -> Result<bool, RegistrationError> {
         let claims = match body.get(SOFTWARE_STATEMENT) {
             None | Some(Value::Null) if self.inner.required => {
                 return Err(invalid(
@@ -627,7 +641,10 @@ impl SoftwareStatementVerifier {
                 ));
             }
             None | Some(Value::Null) => return Ok(false),
-            Some(Value::String(statement)) => self.verify(statement, now)?,
+            Some(Value::String(statement)) if accepted == Some(statement.as_str()) => {
+                self.verify_at(statement, None)?
+            }
+            Some(Value::String(statement)) => self.verify_at(statement, Some(now))?,
             Some(_) => {
                 return Err(invalid(
                     "software_statement must be a string (a signed JWT)",
@@ -656,6 +673,16 @@ impl SoftwareStatementVerifier {
         &self,
         statement: &str,
         now: u64,
+    ) -> Result<Map<String, Value>, RegistrationError> {
+        self.verify_at(statement, Some(now))
+    }
+
+    /// [`verify`](Self::verify), with the `exp` and `nbf` checks only when
+    /// `now` is given.
+    fn verify_at(
+        &self,
+        statement: &str,
+        now: Option<u64>,
     ) -> Result<Map<String, Value>, RegistrationError> {
         let inner = &*self.inner;
         let mut parts = statement.split('.');
@@ -706,15 +733,15 @@ impl SoftwareStatementVerifier {
         // included, are now the issuer's.
         let claims = unverified;
         let leeway = inner.leeway;
-        if let Some(exp) = numeric_date(&claims, "exp")?
-            && now > exp.saturating_add(leeway)
-        {
-            return Err(invalid("the software statement has expired (exp)"));
-        }
-        if let Some(nbf) = numeric_date(&claims, "nbf")?
-            && nbf > now.saturating_add(leeway)
-        {
-            return Err(invalid("the software statement is not yet valid (nbf)"));
+        let exp = numeric_date(&claims, "exp")?;
+        let nbf = numeric_date(&claims, "nbf")?;
+        if let Some(now) = now {
+            if exp.is_some_and(|exp| now > exp.saturating_add(leeway)) {
+                return Err(invalid("the software statement has expired (exp)"));
+            }
+            if nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+                return Err(invalid("the software statement is not yet valid (nbf)"));
+            }
         }
         numeric_date(&claims, "iat")?;
         if let Some(aud) = claims.get("aud") {

@@ -570,6 +570,26 @@ mod rate_limit {
                 .status,
             429
         );
+        // A proxy that writes `address:port` is understood.
+        let key = |xff: &'static str| from("10.0.0.5:1", None, Some(xff));
+        assert_eq!(send(&proxied, key("203.0.113.9:5555")).await.status, 201);
+        assert_eq!(send(&proxied, key("203.0.113.9")).await.status, 429);
+        // Left of an entry that is not an address, everything was written by
+        // the client: the key is the last address the proxies vouch for.
+        let garbage = |xff: &'static str| from("10.0.0.8:1", None, Some(xff));
+        assert_eq!(
+            send(&proxied, garbage("198.51.100.1, not-an-ip"))
+                .await
+                .status,
+            201
+        );
+        assert_eq!(
+            send(&proxied, garbage("198.51.100.2, not-an-ip"))
+                .await
+                .status,
+            429,
+            "the client cannot choose its own key"
+        );
     }
 
     /// Keyed by initial access token, clients behind one address do not lock

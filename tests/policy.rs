@@ -58,6 +58,25 @@ fn static_token_profiles_must_exist() {
     assert_eq!(e, ConfigError::UnknownProfile("missing".into()));
 }
 
+/// A static token that could never be sent as a Bearer token (RFC 6750 §2.1) is
+/// a configuration error, reported without the token itself; token ids say
+/// nothing about the tokens.
+#[test]
+fn static_tokens_must_be_bearer_tokens() {
+    for bad in ["", "has space", "semi;colon", "naïve"] {
+        let e = Registration::builder(ISSUER)
+            .initial_access_tokens(["fine-token", bad])
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            e,
+            ConfigError::InvalidInitialAccessToken("static-1".into()),
+            "{bad:?}"
+        );
+        assert!(bad.is_empty() || !e.to_string().contains(bad));
+    }
+}
+
 /// RFC 7591 §3 with RFC 6750 §3.1: protected registration without a token → 401
 /// with `WWW-Authenticate: Bearer`.
 #[tokio::test]
@@ -395,6 +414,7 @@ async fn redirect_hosts_allow_and_deny() {
     for bad in [
         "https://partner.example/cb",
         "https://evil.partner.example/cb",
+        "https://evil.partner.example./cb",
         "https://xpartner.example/cb",
         "https://app.example.org/cb",
     ] {

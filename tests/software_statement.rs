@@ -829,3 +829,55 @@ async fn rfc7591_2_3_statement_is_ignored_without_a_verifier() {
     assert!(a.json.get("software_statement").is_none());
     assert_eq!(a.json["client_name"], "Example Client");
 }
+
+/// RFC 7592 §2.2 has a client send back the metadata it was given, statement
+/// included: the statement it registered with keeps working after it expires,
+/// while a different expired statement is refused.
+#[tokio::test]
+async fn rfc7592_2_2_an_update_may_send_back_the_registered_statement_after_it_expires() {
+    let key = p256_key("svc-4");
+    let verifier = SoftwareStatementVerifier::builder()
+        .trusted_issuer(issuer_with(&key))
+        .leeway(Duration::ZERO)
+        .build()
+        .unwrap();
+    let dcr = service_with(verifier);
+    let mut claims = service_claims();
+    claims["exp"] = json!(real_now() + 1);
+    let statement = sign(Algorithm::ES256, &key.encoding, Some("svc-4"), &claims);
+    let a = common::registered(
+        &dcr,
+        json!({"software_statement": statement, "redirect_uris": ["https://client.example.net/cb"]}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    let mut body = a.json.clone();
+    for member in [
+        "registration_access_token",
+        "registration_client_uri",
+        "client_secret_expires_at",
+        "client_id_issued_at",
+        "client_secret",
+    ] {
+        body.as_object_mut().unwrap().remove(member);
+    }
+    let path = common::client_path(&a);
+    let u = common::update(
+        &dcr,
+        &path,
+        a.str("registration_access_token"),
+        body.clone(),
+    )
+    .await;
+    assert_eq!(u.status, 200, "{:?}", u.json);
+    assert_eq!(u.json["client_name"], "Name From The Statement");
+
+    let mut other = claims.clone();
+    other["client_name"] = json!("Another");
+    body["software_statement"] =
+        json!(sign(Algorithm::ES256, &key.encoding, Some("svc-4"), &other));
+    common::update(&dcr, &path, u.str("registration_access_token"), body)
+        .await
+        .assert_error(400, "invalid_software_statement");
+}

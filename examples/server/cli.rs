@@ -11,7 +11,7 @@ use crate::store::StoreSpec;
 /// (RFC 7591, RFC 7592), an authorization endpoint with a consent page, and a
 /// token endpoint (authorization code with PKCE, refresh token, client
 /// credentials).
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(name = "server", version)]
 pub struct Cli {
     /// Where registrations are kept: `memory`, `sqlite:PATH` or
@@ -28,7 +28,7 @@ pub struct Cli {
 }
 
 /// Options of the server itself.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct ServeArgs {
     /// The address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -51,7 +51,7 @@ pub struct ServeArgs {
 }
 
 /// Subcommands.
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum Command {
     /// Manage the clients and initial access tokens in the store (the same
     /// `--store` as the running server).

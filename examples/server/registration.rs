@@ -9,8 +9,8 @@ use tower_dcr::{
     TokenEndpointAuthMethod,
 };
 
-/// Who may register clients.
-#[derive(Clone, Debug)]
+/// Who may register clients. No `Debug`: it holds the static tokens.
+#[derive(Clone)]
 pub enum Access {
     /// Anyone (RFC 7591 §3 open registration).
     Open,

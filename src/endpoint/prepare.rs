@@ -12,13 +12,17 @@ use crate::policy::{Profile, RequestContext};
 /// values and defaults of the profile, typed parsing, extension filter, the
 /// rules of the specifications and the profile, the OIDC rules that need the
 /// network, then the host's hook and the rules once more on what it returned.
+///
+/// `accepted_statement` is the software statement the client registered with,
+/// on an update.
 pub(super) async fn prepare_metadata(
     config: &Config,
     profile: &Profile,
     mut object: Map<String, Value>,
+    accepted_statement: Option<&str>,
     context: impl FnOnce() -> RequestContext,
 ) -> Result<ClientMetadata, Rejection> {
-    apply_software_statement(config, &mut object)?;
+    apply_software_statement(config, &mut object, accepted_statement)?;
     profile.apply_values(&mut object);
     let mut metadata = ClientMetadata::from_json_object(object)?;
     config.keep_configured_extensions(&mut metadata);
@@ -34,17 +38,20 @@ pub(super) async fn prepare_metadata(
 }
 
 /// RFC 7591 §2.3, §3.1.1: with a verifier, a valid statement's claims override
-/// the request; without one the statement is ignored and not stored.
+/// the request; without one the statement is ignored and not stored. On an
+/// update, the statement the client registered with does not expire
+/// (RFC 7592 §2.2 has the client send it back).
 fn apply_software_statement(
     config: &Config,
     object: &mut Map<String, Value>,
+    accepted: Option<&str>,
 ) -> Result<(), RegistrationError> {
     #[cfg(feature = "software-statement")]
     if let Some(verifier) = &config.software_statements {
-        verifier.apply(object, super::now())?;
+        verifier.apply_to_update(object, super::now(), accepted)?;
         return Ok(());
     }
-    let _ = config;
+    let _ = (config, accepted);
     object.remove("software_statement");
     Ok(())
 }

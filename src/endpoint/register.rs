@@ -77,7 +77,7 @@ where
         // Boxed: its state (the request's JSON, the hook's and fetcher's futures)
         // stays out of this future, which glibc's allocator then serves as a small
         // allocation instead of a large one that triggers a heap consolidation.
-        let metadata = Box::pin(prepare_metadata(config, profile, object, || {
+        let metadata = Box::pin(prepare_metadata(config, profile, object, None, || {
             let mut context = RequestContext::new(Operation::Register, parts, peer);
             context.profile.clone_from(&grant.profile);
             context.initial_access_token_id.clone_from(&grant.token_id);
@@ -120,8 +120,20 @@ where
         (record, client_secret, registration_access_token, entropy)
     };
     check_quotas(config, &record.metadata, grant.token_id.as_deref()).await?;
-    initial_access_token::consume(config, &grant).await?;
     let record = create_with_fresh_id(config, record, &mut entropy).await?;
+    // The token's use is taken once the client exists, so that a store failure
+    // does not burn a one-use token; if another request took the last use in
+    // the meantime, the client is removed again.
+    if let Err(rejection) = initial_access_token::consume(config, &grant).await {
+        if let Err(error) = config
+            .store
+            .delete(&record.client_id, Some(record.revision))
+            .await
+        {
+            tracing::error!(%error, client_id = %record.client_id, "could not remove a client registered with a used-up token");
+        }
+        return Err(rejection);
+    }
 
     let registration_client_uri = registration_access_token
         .as_ref()

@@ -153,7 +153,8 @@ where
             "the registration policy of this client is no longer available",
         )
     })?;
-    let metadata = prepare_metadata(config, profile, object, || {
+    let accepted = current.metadata.software_statement.as_deref();
+    let metadata = prepare_metadata(config, profile, object, accepted, || {
         let mut context = RequestContext::new(Operation::Update, parts, peer);
         context.profile.clone_from(&current.profile);
         context

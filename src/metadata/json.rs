@@ -450,6 +450,11 @@ fn set_algorithm(
     }
 }
 
+/// The most language variants of one member that parsing keeps, whatever the
+/// configured limit: the duplicate check is linear per variant, so this bounds
+/// its cost.
+const MAX_PARSED_TRANSLATIONS: usize = 256;
+
 fn add_translation(
     localized: &mut Localized,
     field: &str,
@@ -457,6 +462,11 @@ fn add_translation(
     value: Value,
 ) -> Result<(), RegistrationError> {
     let key = || format!("{field}#{}", truncated(tag));
+    if localized.translations.len() >= MAX_PARSED_TRANSLATIONS {
+        return Err(RegistrationError::invalid_client_metadata(format!(
+            "{field}: more than {MAX_PARSED_TRANSLATIONS} language variants"
+        )));
+    }
     let tag = LanguageTag::parse(tag.to_owned()).map_err(|_| {
         RegistrationError::invalid_client_metadata(format!(
             "{}: not a BCP 47 language tag (RFC 7591 §2.2)",
@@ -551,6 +561,16 @@ mod tests {
         m.extensions.insert("x_ok".into(), json!(1));
         let out = serde_json::to_string(&m).unwrap();
         assert_eq!(out, r#"{"client_name":"A","x_ok":1}"#);
+    }
+
+    #[test]
+    fn language_variants_are_bounded_while_parsing() {
+        let mut doc = serde_json::Map::new();
+        for i in 0..300 {
+            doc.insert(format!("client_name#x-{i}"), json!("n"));
+        }
+        let e = parse(Value::Object(doc)).unwrap_err();
+        assert!(e.description().contains("more than 256"), "{e}");
     }
 
     #[test]

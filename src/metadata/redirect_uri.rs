@@ -167,7 +167,11 @@ pub(crate) fn matches_registered(registered: &str, presented: &str) -> bool {
 fn without_loopback_port(uri: &str) -> Option<(&str, &str)> {
     let (host, port, rest) = split_authority(uri.strip_prefix("http://")?)?;
     if !port.is_empty() {
-        port.strip_prefix(':')?.parse::<u16>().ok()?;
+        let digits = port.strip_prefix(':')?;
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse::<u16>().ok()?;
     }
     is_written_loopback(host).then_some((host, rest))
 }
@@ -239,6 +243,10 @@ mod tests {
         assert!(!matches_registered(
             "http://127.0.0.1/cb",
             "http://127.0.0.1:99999/cb"
+        ));
+        assert!(!matches_registered(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:+80/cb"
         ));
     }
 }

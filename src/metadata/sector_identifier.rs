@@ -91,10 +91,12 @@ pub async fn check_sector_identifier(
             "must be an https URL (OpenID Connect DCR §2)",
         ));
     }
-    let document = fetcher
-        .fetch(uri)
-        .await
-        .map_err(|e| metadata_error(format_args!("could not be retrieved: {e}")))?;
+    let document = fetcher.fetch(uri).await.map_err(|e| {
+        // The reason (an address class, a DNS failure) stays in the log:
+        // told to the client it would map the server's network.
+        tracing::debug!(error = %e, "sector_identifier_uri fetch failed");
+        metadata_error("could not be retrieved")
+    })?;
     let listed: Vec<String> = serde_json::from_slice(&document).map_err(|_| {
         metadata_error("must refer to a JSON array of redirect URI strings (OpenID Connect DCR §5)")
     })?;

@@ -334,8 +334,9 @@ fn check_redirect_uris(m: &ClientMetadata, profile: &Profile) -> Result<(), Regi
                 format_args!("\"{}\" {problem}", truncated(uri)),
             )
         })?;
+        // `evil.example.` is `evil.example`: the lists compare without the dot.
         if let ("http" | "https", Some(host)) = (url.scheme(), url.host_str())
-            && !profile.redirect_host_allowed(host)
+            && !profile.redirect_host_allowed(host.strip_suffix('.').unwrap_or(host))
         {
             return Err(redirect_error(
                 "redirect_uris",
@@ -385,8 +386,8 @@ fn check_url(field: &str, value: &str, https_only: bool) -> Result<(), Registrat
 }
 
 /// `client_uri`, `logo_uri`, `tos_uri`, `policy_uri` (and their language
-/// variants) and `jwks_uri` are web pages or documents: http or https URLs
-/// (RFC 7591 §2, §2.2).
+/// variants) are web pages: http or https URLs (RFC 7591 §2, §2.2); `jwks_uri`
+/// holds keys and must be https.
 fn check_web_urls(m: &ClientMetadata) -> Result<(), RegistrationError> {
     for (field, localized) in m.localized_fields() {
         if field == "client_name" {
@@ -394,8 +395,9 @@ fn check_web_urls(m: &ClientMetadata) -> Result<(), RegistrationError> {
         }
         check_localized_urls(field, localized)?;
     }
+    // Keys fetched over plain http could be replaced on the way: https only.
     if let Some(uri) = &m.jwks_uri {
-        check_url("jwks_uri", uri, false)?;
+        check_url("jwks_uri", uri, true)?;
     }
     Ok(())
 }
