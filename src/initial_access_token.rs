@@ -54,8 +54,8 @@ pub(crate) struct Grant {
     pub(crate) profile: Option<String>,
     /// The initial access token's identifier.
     pub(crate) token_id: Option<String>,
-    /// The digest of a stored token, whose use is taken after validation.
-    stored: Option<SecretDigest>,
+    /// Whether the token is a stored one, whose use is taken after validation.
+    from_store: bool,
     /// The digest of the presented token.
     digest: Option<SecretDigest>,
 }
@@ -81,7 +81,7 @@ pub(crate) async fn authorize(config: &Config, headers: &HeaderMap) -> Result<Gr
         return Ok(Grant {
             profile: found.profile.clone(),
             token_id: Some(found.id.clone()),
-            stored: None,
+            from_store: false,
             digest: Some(presented),
         });
     }
@@ -96,7 +96,7 @@ pub(crate) async fn authorize(config: &Config, headers: &HeaderMap) -> Result<Gr
         Some(stored) if stored.usable(now()) => Ok(Grant {
             profile: stored.profile,
             token_id: Some(stored.id),
-            stored: Some(presented),
+            from_store: true,
             digest: Some(presented),
         }),
         _ => Err(Rejection::InvalidToken),
@@ -114,7 +114,11 @@ impl Grant {
 /// Takes one use of a stored token; `401` if another request took the last one
 /// (or it expired) in the meantime.
 pub(crate) async fn consume(config: &Config, grant: &Grant) -> Result<(), Rejection> {
-    let (Some(digest), Some(store)) = (&grant.stored, config.store.initial_access_tokens()) else {
+    let (true, Some(digest), Some(store)) = (
+        grant.from_store,
+        &grant.digest,
+        config.store.initial_access_tokens(),
+    ) else {
         return Ok(());
     };
     match store

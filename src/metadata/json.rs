@@ -62,11 +62,7 @@ pub(crate) const KNOWN_MEMBERS: [&str; 35] = [
 ];
 
 fn invalid(field: &str, problem: &str) -> RegistrationError {
-    if field == "redirect_uris" {
-        RegistrationError::invalid_redirect_uri(format!("{field}: {problem}"))
-    } else {
-        RegistrationError::invalid_client_metadata(format!("{field}: {problem}"))
-    }
+    super::field_error(field, problem)
 }
 
 /// A string member; `null` and `""` count as absent (RFC 7592 §2.2 treats them as

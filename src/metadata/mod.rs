@@ -84,6 +84,20 @@ pub struct ClientMetadata {
     pub extensions: Map<String, Value>,
 }
 
+/// An error about one member, named in the description: `invalid_redirect_uri`
+/// for `redirect_uris`, `invalid_client_metadata` for the rest (RFC 7591 §3.2.2).
+pub(crate) fn field_error(
+    field: &str,
+    problem: impl std::fmt::Display,
+) -> crate::RegistrationError {
+    let description = format!("{field}: {problem}");
+    if field == "redirect_uris" {
+        crate::RegistrationError::invalid_redirect_uri(description)
+    } else {
+        crate::RegistrationError::invalid_client_metadata(description)
+    }
+}
+
 /// The JOSE algorithms a client registers for ID tokens, userinfo responses,
 /// request objects and JWT client authentication (OpenID Connect DCR 1.0 §2).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -9,7 +9,9 @@ use serde_json::Value;
 
 use super::json::truncated;
 use super::redirect_uri::{RedirectRules, parse_absolute};
-use super::{ClientMetadata, GrantType, Localized, ResponseType, TokenEndpointAuthMethod};
+use super::{
+    ClientMetadata, GrantType, Localized, ResponseType, TokenEndpointAuthMethod, field_error,
+};
 use crate::config::Limits;
 use crate::error::RegistrationError;
 use crate::policy::{Profile, UnknownScope};
@@ -55,34 +57,22 @@ pub(crate) fn prepare(
 /// Length and count limits on every string and array, so that a request cannot
 /// make the server store more than the operator allows.
 fn check_limits(m: &ClientMetadata, limits: &Limits) -> Result<(), RegistrationError> {
-    let long = |field: &str| {
-        metadata_error(
-            field,
-            format_args!("longer than {} bytes", limits.max_string_length),
-        )
-    };
     let check_str = |field: &str, value: &str| {
         if value.len() > limits.max_string_length {
-            Err(if field == "redirect_uris" {
-                redirect_error(
-                    field,
-                    format_args!("longer than {} bytes", limits.max_string_length),
-                )
-            } else {
-                long(field)
-            })
+            Err(field_error(
+                field,
+                format_args!("longer than {} bytes", limits.max_string_length),
+            ))
         } else {
             Ok(())
         }
     };
     let check_array = |field: &str, len: usize| {
         if len > limits.max_array_items {
-            let problem = format!("more than {} values", limits.max_array_items);
-            Err(if field == "redirect_uris" {
-                redirect_error(field, problem)
-            } else {
-                metadata_error(field, problem)
-            })
+            Err(field_error(
+                field,
+                format_args!("more than {} values", limits.max_array_items),
+            ))
         } else {
             Ok(())
         }
