@@ -14,6 +14,11 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+/// The OS random number generator failed; no credential was minted.
+#[derive(Debug, thiserror::Error)]
+#[error("the OS random number generator failed: {0}")]
+pub struct RandomError(getrandom::Error);
+
 /// Number of random bytes in every minted secret (256 bits).
 pub(crate) const SECRET_BYTES: usize = 32;
 
@@ -35,7 +40,7 @@ impl Secret {
     }
 
     /// Mints a new 256-bit secret from the OS CSPRNG, encoded as base64url.
-    pub fn generate() -> Result<Self, getrandom::Error> {
+    pub fn generate() -> Result<Self, RandomError> {
         random_base64url::<SECRET_BYTES>().map(Self::new)
     }
 
@@ -112,13 +117,13 @@ impl fmt::Debug for SecretDigest {
 }
 
 /// Generates a new `client_id`: 128 bits from the OS CSPRNG, base64url.
-pub fn generate_client_id() -> Result<String, getrandom::Error> {
+pub fn generate_client_id() -> Result<String, RandomError> {
     random_base64url::<CLIENT_ID_BYTES>()
 }
 
-fn random_base64url<const N: usize>() -> Result<String, getrandom::Error> {
+fn random_base64url<const N: usize>() -> Result<String, RandomError> {
     let mut bytes = Zeroizing::new([0u8; N]);
-    getrandom::fill(bytes.as_mut())?;
+    getrandom::fill(bytes.as_mut()).map_err(RandomError)?;
     Ok(URL_SAFE_NO_PAD.encode(bytes.as_ref()))
 }
 
@@ -136,11 +141,11 @@ impl Entropy {
     const CAPACITY: usize = CLIENT_ID_BYTES + 2 * SECRET_BYTES;
 
     /// Reads `len` bytes (at most a `client_id` and two secrets' worth) now.
-    pub(crate) fn draw(len: usize) -> Result<Self, getrandom::Error> {
+    pub(crate) fn draw(len: usize) -> Result<Self, RandomError> {
         let end = len.min(Self::CAPACITY);
         let mut bytes = Zeroizing::new([0u8; Self::CAPACITY]);
         if end > 0 {
-            getrandom::fill(&mut bytes[..end])?;
+            getrandom::fill(&mut bytes[..end]).map_err(RandomError)?;
         }
         Ok(Self {
             bytes,
@@ -154,7 +159,7 @@ impl Entropy {
         usize::from(client_id) * CLIENT_ID_BYTES + secrets * SECRET_BYTES
     }
 
-    fn base64url<const N: usize>(&mut self) -> Result<String, getrandom::Error> {
+    fn base64url<const N: usize>(&mut self) -> Result<String, RandomError> {
         if self.end - self.next < N {
             return random_base64url::<N>();
         }
@@ -164,14 +169,24 @@ impl Entropy {
     }
 
     /// A new 256-bit secret, as [`Secret::generate`].
-    pub(crate) fn secret(&mut self) -> Result<Secret, getrandom::Error> {
+    pub(crate) fn secret(&mut self) -> Result<Secret, RandomError> {
         self.base64url::<SECRET_BYTES>().map(Secret::new)
     }
 
     /// A new 128-bit `client_id`, as [`generate_client_id`].
-    pub(crate) fn client_id(&mut self) -> Result<String, getrandom::Error> {
+    pub(crate) fn client_id(&mut self) -> Result<String, RandomError> {
         self.base64url::<CLIENT_ID_BYTES>()
     }
+}
+
+/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
+/// (RFC 6750 §2.1).
+pub(crate) fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
 }
 
 #[cfg(test)]

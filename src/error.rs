@@ -11,6 +11,9 @@ use http::{HeaderValue, StatusCode, header};
 
 use crate::response::{self, ResponseBody};
 
+/// The error type of backends that wrap a driver error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// An error code from RFC 7591 §3.2.2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -132,6 +135,10 @@ pub enum Rejection {
     /// The client store cannot answer right now: `503` with `Retry-After`.
     #[error("the client store is unavailable")]
     StoreUnavailable,
+    /// A stored record is corrupt: `500 server_error`, without `Retry-After`
+    /// (retrying would not help).
+    #[error("a stored record is corrupt")]
+    StoreCorrupt,
     /// A registration quota is full: `429` with `Retry-After`.
     #[error("{0}")]
     QuotaExceeded(&'static str),
@@ -154,6 +161,7 @@ impl Rejection {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreCorrupt => StatusCode::INTERNAL_SERVER_ERROR,
             Self::QuotaExceeded(_) | Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
@@ -168,6 +176,7 @@ impl Rejection {
             | Self::MethodNotAllowed(_)
             | Self::BodyUnreadable => "invalid_request",
             Self::UnsupportedMediaType | Self::PayloadTooLarge => "invalid_client_metadata",
+            Self::StoreCorrupt => "server_error",
             Self::StoreUnavailable | Self::QuotaExceeded(_) | Self::RateLimited(_) => {
                 "temporarily_unavailable"
             }
@@ -189,6 +198,7 @@ impl Rejection {
             Self::PayloadTooLarge => "the request body exceeds the size limit",
             Self::BodyUnreadable => "the request body could not be read",
             Self::StoreUnavailable => "the client registry is temporarily unavailable; retry later",
+            Self::StoreCorrupt => "the client registry could not read a stored registration",
             Self::QuotaExceeded(description) => description,
             Self::RateLimited(_) => "too many registrations from this client; retry later",
         }

@@ -29,13 +29,58 @@ pub enum EventKind {
     RateLimited,
 }
 
+/// An operation of the registration endpoints (or of the reaper).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// A new registration (RFC 7591 §3.1).
+    Register,
+    /// Reading a registration (RFC 7592 §2.1).
+    Read,
+    /// An update through the client configuration endpoint (RFC 7592 §2.2).
+    Update,
+    /// Deleting a registration (RFC 7592 §2.3).
+    Delete,
+    /// The lifecycle reaper's sweep.
+    Reap,
+    /// A request that matched no operation (unknown path or method).
+    Other,
+}
+
+impl Operation {
+    /// The operation's name: `register`, `read`, `update`, `delete`, `reap` or
+    /// `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Register => "register",
+            Self::Read => "read",
+            Self::Update => "update",
+            Self::Delete => "delete",
+            Self::Reap => "reap",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Operation {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
     /// What happened.
     pub kind: EventKind,
-    /// The operation: `register`, `read`, `update`, `delete` or `reap`.
-    pub operation: &'static str,
+    /// The operation.
+    pub operation: Operation,
     /// The client concerned, when known.
     pub client_id: Option<String>,
     /// The client's `software_id`, when known.
@@ -47,7 +92,7 @@ pub struct Event {
 }
 
 impl Event {
-    pub(crate) fn new(kind: EventKind, operation: &'static str) -> Self {
+    pub(crate) fn new(kind: EventKind, operation: Operation) -> Self {
         Self {
             kind,
             operation,

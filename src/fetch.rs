@@ -10,7 +10,7 @@
 //! - fetches `https` URLs only, with certificates checked against the
 //!   WebPKI roots, and ignores proxy settings;
 //! - refuses an IP literal, and a host name any of whose resolved addresses,
-//!   in a forbidden class ([`forbidden_address_class`]): private, loopback,
+//!   in a forbidden class: private, loopback,
 //!   link-local, multicast, unspecified, broadcast, shared (CGNAT),
 //!   documentation, benchmarking and reserved ranges, and IPv4-mapped or
 //!   NAT64 forms of those;
@@ -121,7 +121,7 @@ pub struct FetcherBuildError(#[source] reqwest::Error);
 /// `64:ff9b:1::/48`, `100::/64`, `2001::/23`, `2001:db8::/32`, `2002::/16`,
 /// `3fff::/20`, `fc00::/7`, `fe80::/10`, `fec0::/10`, `ff00::/8`, and
 /// anything else outside global unicast `2000::/3`.
-pub fn forbidden_address_class(ip: IpAddr) -> Option<&'static str> {
+pub(crate) fn forbidden_address_class(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => v4_class(v4),
         IpAddr::V6(v6) => v6_class(v6),

@@ -50,12 +50,22 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs, unreachable_pub)]
 
-mod bearer;
-mod body;
+// Layers, lowest first: a module uses only its own layer's leaves and the
+// layers below it (`tests/layering.rs` checks this).
+//   leaves:   credentials, error, response, time, events, fetch, rate_limit
+//   metadata: the client metadata and the rules of the specifications
+//   policy:   profiles and their enforcement, the hook, software statements
+//   store:    where clients live
+//   config:   the builder and the runtime configuration
+//   endpoint: the pipeline of the four operations (every fetch happens here)
+//   service:  the tower Service and Layer, the futures
+//   host:     helpers for the host's other endpoints, discovery
+//   client:   the registration client (aside: leaves and metadata only)
+
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
-mod config;
+pub mod config;
 mod credentials;
 mod discovery;
 mod endpoint;
@@ -65,9 +75,6 @@ pub mod events;
 #[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
 pub mod fetch;
 pub mod host;
-pub mod initial_access_token;
-mod layer;
-pub mod lifecycle;
 pub mod metadata;
 pub mod policy;
 #[cfg(feature = "rate-limit")]
@@ -79,18 +86,28 @@ mod service;
 #[cfg_attr(docsrs, doc(cfg(feature = "software-statement")))]
 pub mod software_statement;
 pub mod store;
+mod time;
 
-pub use config::{ConfigError, Limits, RatRotation, RegistrationBuilder};
-pub use credentials::{Secret, SecretDigest, generate_client_id};
-pub use error::{ErrorCode, RegistrationError, Rejection};
-pub use layer::{RegistrationLayer, RegistrationService};
+pub use config::{ConfigError, Limits, Quotas, RatRotation, RegistrationBuilder};
+pub use credentials::{RandomError, Secret, SecretDigest, generate_client_id};
+pub use error::{BoxError, ErrorCode, RegistrationError, Rejection};
 pub use metadata::{
     ApplicationType, ClientMetadata, GrantType, JoseAlgorithms, Localized, ResponseType,
     SubjectType, TokenEndpointAuthMethod,
 };
 pub use policy::{Profile, UnknownScope};
 pub use response::ResponseBody;
-pub use service::{Registration, ResponseFuture};
+pub use service::future;
+pub use service::{
+    InitialAccessTokenOptions, MintError, Reaper, ReaperConfig, Registration, RegistrationLayer,
+    RegistrationService, SweepReport,
+};
 #[cfg(feature = "software-statement")]
 pub use software_statement::{SoftwareStatementVerifier, TrustedIssuer};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use store::PostgresStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use store::SqliteStore;
 pub use store::{ClientRecord, ClientStore, MemoryStore, StoreError};

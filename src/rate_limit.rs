@@ -17,9 +17,40 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use http::request::Parts;
-pub use ipnet::IpNet;
+use std::str::FromStr;
 
 use crate::credentials::SecretDigest;
+
+/// An IP network in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`), such as a
+/// trusted proxy range. Parse it with [`str::parse`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IpNetwork(ipnet::IpNet);
+
+impl IpNetwork {
+    /// Whether `ip` is in this network.
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        self.0.contains(ip)
+    }
+}
+
+impl FromStr for IpNetwork {
+    type Err = InvalidIpNetwork;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse().map(Self).map_err(|_| InvalidIpNetwork)
+    }
+}
+
+impl std::fmt::Display for IpNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A string that is not an IP network in CIDR notation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not an IP network in CIDR notation (such as 10.0.0.0/8)")]
+pub struct InvalidIpNetwork;
 
 /// What the rate limit counts per.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -39,7 +70,7 @@ pub enum RateLimitKey {
 pub struct RateLimit {
     quota: Quota,
     key: RateLimitKey,
-    trusted_proxies: Vec<IpNet>,
+    trusted_proxies: Vec<IpNetwork>,
 }
 
 impl RateLimit {
@@ -62,7 +93,7 @@ impl RateLimit {
 
     /// Proxies whose `X-Forwarded-For` is believed. Without any, the header is
     /// ignored.
-    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpNet>) -> Self {
+    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpNetwork>) -> Self {
         self.trusted_proxies = proxies.into_iter().collect();
         self
     }
@@ -79,7 +110,7 @@ enum Key {
 pub(crate) struct RateLimiter {
     limiter: DefaultKeyedRateLimiter<Key>,
     key: RateLimitKey,
-    trusted_proxies: Vec<IpNet>,
+    trusted_proxies: Vec<IpNetwork>,
     checks: AtomicU64,
 }
 

@@ -12,9 +12,9 @@ use http::{HeaderMap, Method};
 use serde_json::json;
 use tower_dcr::events::{Event, EventKind};
 use tower_dcr::host::ClientCredentials;
-use tower_dcr::lifecycle::{Quotas, ReaperConfig};
 use tower_dcr::store::{ClientLifecycleStore, ClientRecord, ClientStore};
 use tower_dcr::{ClientMetadata, MemoryStore, Registration};
+use tower_dcr::{Quotas, ReaperConfig};
 
 fn now() -> u64 {
     std::time::SystemTime::now()

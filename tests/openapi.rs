@@ -17,7 +17,7 @@ use http::{Method, Request};
 use http_body_util::Full;
 use jsonschema::Validator;
 use serde_json::{Value, json};
-use tower_dcr::lifecycle::Quotas;
+use tower_dcr::Quotas;
 use tower_dcr::{ClientRecord, ClientStore, Registration, StoreError, TokenEndpointAuthMethod};
 
 const CLIENT_PATH: &str = "/register/{client_id}";

@@ -13,12 +13,12 @@ use common::*;
 use http::{Method, Request, header};
 use http_body_util::Full;
 use serde_json::json;
-use tower_dcr::initial_access_token::{InitialAccessTokenOptions, MintError};
 use tower_dcr::policy::{Operation, RequestContext};
 use tower_dcr::{
     ClientMetadata, ConfigError, ErrorCode, MemoryStore, Profile, Registration, RegistrationError,
     TokenEndpointAuthMethod, UnknownScope,
 };
+use tower_dcr::{InitialAccessTokenOptions, MintError};
 
 fn protected_with_store() -> Registration {
     Registration::builder(ISSUER)

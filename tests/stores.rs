@@ -365,14 +365,14 @@ mod sqlite {
             .await
             .unwrap();
             match store.get(&id).await {
-                Err(StoreError::Unavailable(e)) => {
+                Err(StoreError::Corrupt(e)) => {
                     let message = e.to_string();
                     assert!(
                         message.contains(&id),
                         "{breakage}: the error names the row: {message}"
                     );
                 }
-                other => panic!("{breakage}: expected an Unavailable error, got {other:?}"),
+                other => panic!("{breakage}: expected a Corrupt error, got {other:?}"),
             }
             let lifecycle = store.lifecycle().unwrap();
             assert!(

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use tower_dcr::initial_access_token::{InitialAccessTokenOptions, MintError};
 use tower_dcr::store::InitialAccessToken;
 use tower_dcr::{ClientRecord, ClientStore};
+use tower_dcr::{InitialAccessTokenOptions, MintError};
 
 use crate::Error;
 use crate::cli::AdminCommand;

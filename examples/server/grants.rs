@@ -170,7 +170,10 @@ impl Grants {
     }
 
     /// Issues an authorization code for an approved request.
-    pub fn issue_code(&self, request: AuthorizationRequest) -> Result<Secret, getrandom::Error> {
+    pub fn issue_code(
+        &self,
+        request: AuthorizationRequest,
+    ) -> Result<Secret, tower_dcr::RandomError> {
         let code = Secret::generate()?;
         let mut inner = self.lock();
         let grant = GrantId(inner.next_grant);
@@ -218,7 +221,7 @@ impl Grants {
         scope: Option<String>,
         grant: GrantId,
         with_refresh_token: bool,
-    ) -> Result<Issued, getrandom::Error> {
+    ) -> Result<Issued, tower_dcr::RandomError> {
         let access_token = Secret::generate()?;
         let refresh_token = with_refresh_token.then(Secret::generate).transpose()?;
         let info = |lifetime| TokenInfo {

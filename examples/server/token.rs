@@ -299,7 +299,7 @@ fn client_credentials(
     Ok(TokenResponse { issued, scope })
 }
 
-fn random_failure(_: getrandom::Error) -> TokenError {
+fn random_failure(_: tower_dcr::RandomError) -> TokenError {
     TokenError {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         code: "server_error",

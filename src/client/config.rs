@@ -391,7 +391,7 @@ mod tests {
     fn additional_parameters_are_strings_written_last() {
         let config = RegisterConfig::issuer("https://a.example", ["https://c.example/cb"])
             .metadata(ClientMetadata {
-                client_name: crate::Localized::new("from metadata"),
+                client_name: crate::metadata::Localized::new("from metadata"),
                 ..ClientMetadata::default()
             })
             .additional_parameters([("client_name", "from parameters"), ("hello", "world")]);

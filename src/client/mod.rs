@@ -116,7 +116,7 @@ mod tests {
                 .unwrap();
         send_and_sync(&client);
         send(&client.read());
-        send(&client.update(crate::ClientMetadata::default()));
+        send(&client.update(crate::metadata::ClientMetadata::default()));
         send(&client.delete());
         send_and_sync(&ClientError::ManagementUnavailable);
     }

@@ -6,7 +6,7 @@ use crate::store::ClientRecord;
 
 /// A client information response: the credentials that go with this response,
 /// then every registered metadata member.
-pub(crate) struct ClientInformation<'a> {
+pub(crate) struct InformationResponse<'a> {
     pub(crate) record: &'a ClientRecord,
     /// A client secret to return: newly issued, or held in plaintext
     /// (`client_secret_jwt`).
@@ -15,7 +15,7 @@ pub(crate) struct ClientInformation<'a> {
     pub(crate) registration_client_uri: Option<&'a str>,
 }
 
-impl ClientInformation<'_> {
+impl InformationResponse<'_> {
     pub(crate) fn to_json(&self) -> Vec<u8> {
         // Under 1008 bytes: a small allocation for glibc (a large one triggers a
         // heap consolidation); a typical response fits.
@@ -26,7 +26,7 @@ impl ClientInformation<'_> {
     }
 }
 
-impl Serialize for ClientInformation<'_> {
+impl Serialize for InformationResponse<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let r = self.record;
         let mut map = serializer.serialize_map(None)?;

@@ -8,7 +8,7 @@ use super::manage::authenticate;
 use super::unavailable;
 use crate::config::Config;
 use crate::error::Rejection;
-use crate::events::EventKind;
+use crate::events::{EventKind, Operation};
 use crate::response::{self, ResponseBody};
 
 /// How many times a deletion that lost a race with an update is retried.
@@ -36,7 +36,13 @@ pub(crate) async fn delete(
             .map_err(unavailable)?;
         if deleted {
             tracing::debug!(client_id = %record.client_id, "client deleted");
-            config.emit(EventKind::Deleted, "delete", None, Some(&record), peer);
+            config.emit(
+                EventKind::Deleted,
+                Operation::Delete,
+                None,
+                Some(&record),
+                peer,
+            );
             return Ok(response::no_content());
         }
     }

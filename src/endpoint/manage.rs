@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use http::HeaderMap;
 
+use super::bearer::bearer_token;
 use super::unavailable;
-use crate::bearer::bearer_token;
 use crate::config::Config;
 use crate::credentials::SecretDigest;
 use crate::error::Rejection;

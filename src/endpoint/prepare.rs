@@ -3,10 +3,12 @@
 
 use serde_json::{Map, Value};
 
+use super::sector_identifier;
 use crate::config::Config;
 use crate::error::{RegistrationError, Rejection};
-use crate::metadata::{ClientMetadata, sector_identifier, validate};
-use crate::policy::{Profile, RequestContext};
+use crate::metadata::ClientMetadata;
+use crate::policy::sector_identifier::check_pairwise_hosts;
+use crate::policy::{Profile, RequestContext, enforce};
 
 /// Software statement (its claims override the request's members), forced
 /// values and defaults of the profile, typed parsing, extension filter, the
@@ -26,13 +28,13 @@ pub(super) async fn prepare_metadata(
     profile.apply_values(&mut object);
     let mut metadata = ClientMetadata::from_json_object(object)?;
     config.keep_configured_extensions(&mut metadata);
-    validate::prepare(&mut metadata, profile, &config.limits)?;
+    enforce::prepare(&mut metadata, profile, &config.limits)?;
     check_sector_identifier(config, &metadata).await?;
     if let Some(hook) = &config.hook {
         metadata = hook.review(context(), metadata).await?;
         config.keep_configured_extensions(&mut metadata);
-        validate::prepare(&mut metadata, profile, &config.limits)?;
-        sector_identifier::check_pairwise_hosts(&metadata)?;
+        enforce::prepare(&mut metadata, profile, &config.limits)?;
+        check_pairwise_hosts(&metadata)?;
     }
     Ok(metadata)
 }
@@ -48,7 +50,7 @@ fn apply_software_statement(
 ) -> Result<(), RegistrationError> {
     #[cfg(feature = "software-statement")]
     if let Some(verifier) = &config.software_statements {
-        verifier.apply_to_update(object, super::now(), accepted)?;
+        verifier.apply_to_update(object, crate::time::now(), accepted)?;
         return Ok(());
     }
     let _ = (config, accepted);
@@ -68,11 +70,5 @@ async fn check_sector_identifier(
         return sector_identifier::check_sector_identifier(metadata, fetcher.as_ref()).await;
     }
     let _ = config;
-    sector_identifier::check_pairwise_hosts(metadata)?;
-    if metadata.sector_identifier_uri.is_some() {
-        return Err(RegistrationError::invalid_client_metadata(
-            "sector_identifier_uri: not supported by this server (it cannot be verified, OIDC DCR §5)",
-        ));
-    }
-    Ok(())
+    sector_identifier::check_without_fetcher(metadata)
 }

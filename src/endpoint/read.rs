@@ -3,7 +3,7 @@
 use http::StatusCode;
 use http::request::Parts;
 
-use super::client_information::ClientInformation;
+use super::client_information::InformationResponse;
 use super::manage::authenticate;
 use crate::config::Config;
 use crate::error::Rejection;
@@ -28,7 +28,7 @@ pub(crate) async fn read(
         Some(StoredSecret::Plain(secret)) => Some(secret.secret()),
         _ => None,
     };
-    let body = ClientInformation {
+    let body = InformationResponse {
         record: &record,
         client_secret,
         registration_access_token: Some(token),

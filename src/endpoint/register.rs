@@ -7,47 +7,25 @@ use http::StatusCode;
 use http::request::Parts;
 use http_body::Body;
 
-use super::client_information::ClientInformation;
+use super::body::read_json_object;
+use super::client_information::InformationResponse;
 use super::prepare::prepare_metadata;
-use super::{now, rng_failed, unavailable};
-use crate::body::read_json_object;
+use super::quotas::check_quotas;
+use super::record::{Origin, build_record, mint_credentials};
+use super::{initial_access_token, rng_failed, unavailable};
 use crate::config::Config;
 use crate::credentials::{Entropy, Secret};
+use crate::error::BoxError;
 use crate::error::Rejection;
 use crate::events::EventKind;
-use crate::initial_access_token;
-use crate::lifecycle::check_quotas;
-use crate::metadata::ClientMetadata;
-use crate::policy::{Operation, Profile, RequestContext};
+use crate::events::Operation;
+use crate::policy::RequestContext;
 use crate::response::{self, ResponseBody};
-use crate::store::{BoxError, ClientRecord, RecordSource, StoreError, StoredSecret};
+use crate::store::{ClientRecord, StoreError};
+use crate::time::now;
 
 /// How many times a colliding `client_id` is regenerated before giving up.
 const CLIENT_ID_ATTEMPTS: usize = 3;
-
-/// The secret for a new registration, if its auth method uses one, with how it
-/// is stored and when it expires.
-pub(super) fn mint_client_secret(
-    metadata: &ClientMetadata,
-    profile: &Profile,
-    now: u64,
-    entropy: &mut Entropy,
-) -> Result<Option<(Secret, StoredSecret, u64)>, Rejection> {
-    let method = metadata.auth_method();
-    if !method.uses_client_secret() {
-        return Ok(None);
-    }
-    let secret = entropy.secret().map_err(rng_failed)?;
-    let stored = if method == crate::TokenEndpointAuthMethod::ClientSecretJwt {
-        StoredSecret::Plain(secret.clone())
-    } else {
-        StoredSecret::Digest(secret.digest())
-    };
-    let expires_at = profile
-        .client_secret_lifetime
-        .map_or(0, |lifetime| now.saturating_add(lifetime.as_secs()));
-    Ok(Some((secret, stored, expires_at)))
-}
 
 pub(crate) async fn register<B>(
     config: &Config,
@@ -73,7 +51,7 @@ where
     let object = read_json_object(parts, body, config.limits.max_body_bytes).await?;
     // The metadata is moved into the record inside this block, so that its
     // 664 bytes are not kept in this future across the awaits below.
-    let (record, client_secret, registration_access_token, mut entropy) = {
+    let (record, credentials, mut entropy) = {
         // Boxed: its state (the request's JSON, the hook's and fetcher's futures)
         // stays out of this future, which glibc's allocator then serves as a small
         // allocation instead of a large one that triggers a heap consolidation.
@@ -94,30 +72,24 @@ where
             secrets,
         ))
         .map_err(rng_failed)?;
-        let client_secret = mint_client_secret(&metadata, profile, now, &mut entropy)?;
-        let registration_access_token = if config.issue_registration_access_token {
-            Some(entropy.secret().map_err(rng_failed)?)
-        } else {
-            None
-        };
-        // Built at once behind its `Arc`: from here on the future holds a pointer,
-        // not the record.
-        let record = Arc::new(ClientRecord {
-            client_id: new_client_id(config, &mut entropy)?,
-            metadata,
-            client_secret: client_secret.as_ref().map(|(_, stored, _)| stored.clone()),
-            client_id_issued_at: now,
-            client_secret_expires_at: client_secret.as_ref().map_or(0, |(_, _, at)| *at),
-            registration_access_token: registration_access_token.as_ref().map(Secret::digest),
-            revision: 1,
-            source: RecordSource::Dynamic,
+        let origin = Origin::New {
             profile: grant.profile.clone(),
             initial_access_token_id: grant.token_id.clone(),
-            created_at: now,
-            updated_at: now,
-            last_used_at: None,
-        });
-        (record, client_secret, registration_access_token, entropy)
+        };
+        let credentials = mint_credentials(
+            config,
+            profile,
+            &origin,
+            &metadata,
+            config.issue_registration_access_token,
+            now,
+            &mut entropy,
+        )?;
+        let client_id = new_client_id(config, &mut entropy)?;
+        // Built at once behind its `Arc`: from here on the future holds a pointer,
+        // not the record.
+        let record = Arc::new(build_record(client_id, metadata, origin, &credentials, now));
+        (record, credentials, entropy)
     };
     check_quotas(config, &record.metadata, grant.token_id.as_deref()).await?;
     let record = create_with_fresh_id(config, record, &mut entropy).await?;
@@ -135,18 +107,25 @@ where
         return Err(rejection);
     }
 
-    let registration_client_uri = registration_access_token
+    let registration_client_uri = credentials
+        .new_token
         .as_ref()
         .map(|_| config.registration_client_uri(&record.client_id));
-    let body = ClientInformation {
+    let body = InformationResponse {
         record: &record,
-        client_secret: client_secret.as_ref().map(|(s, _, _)| s.secret()),
-        registration_access_token: registration_access_token.as_ref().map(Secret::secret),
+        client_secret: credentials.new_secret.as_ref().map(Secret::secret),
+        registration_access_token: credentials.new_token.as_ref().map(Secret::secret),
         registration_client_uri: registration_client_uri.as_deref(),
     }
     .to_json();
     tracing::debug!(client_id = %record.client_id, "client registered");
-    config.emit(EventKind::Registered, "register", None, Some(&record), peer);
+    config.emit(
+        EventKind::Registered,
+        Operation::Register,
+        None,
+        Some(&record),
+        peer,
+    );
     Ok(response::json(StatusCode::CREATED, body))
 }
 

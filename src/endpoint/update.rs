@@ -9,20 +9,23 @@ use http::request::Parts;
 use http_body::Body;
 use serde_json::Value;
 
-use super::client_information::ClientInformation;
+use super::body::read_json_object;
+use super::client_information::InformationResponse;
 use super::manage::authenticate;
 use super::prepare::prepare_metadata;
-use super::register::mint_client_secret;
-use super::{now, rng_failed, unavailable};
-use crate::body::read_json_object;
+use super::record::{Credentials, Origin, build_record, mint_credentials};
+use super::{rng_failed, unavailable};
 use crate::config::{Config, RatRotation};
 use crate::credentials::{Entropy, Secret};
+use crate::error::BoxError;
 use crate::error::{RegistrationError, Rejection};
 use crate::events::EventKind;
-use crate::metadata::{ClientMetadata, TokenEndpointAuthMethod};
-use crate::policy::{Operation, Profile, RequestContext};
+use crate::events::Operation;
+use crate::metadata::ClientMetadata;
+use crate::policy::RequestContext;
 use crate::response::{self, ResponseBody};
-use crate::store::{BoxError, ClientRecord, StoreError, StoredSecret};
+use crate::store::{ClientRecord, StoreError, StoredSecret};
+use crate::time::now;
 
 /// Members a client must not send in an update (RFC 7592 §2.2).
 const FORBIDDEN_MEMBERS: [&str; 4] = [
@@ -98,39 +101,6 @@ fn check_against(record: &ClientRecord, request: &UpdateRequest) -> Result<(), R
     Ok(())
 }
 
-/// The secret after the update: kept when the method still uses one, converted
-/// when it moves between digest and plaintext storage, newly minted (and
-/// returned) when there is none usable, dropped when the method needs none.
-fn next_secret(
-    config: &Config,
-    profile: &Profile,
-    record: &ClientRecord,
-    metadata: &ClientMetadata,
-    now: u64,
-    entropy: &mut Entropy,
-) -> Result<(Option<StoredSecret>, u64, Option<Secret>), Rejection> {
-    let method = metadata.auth_method();
-    if !method.uses_client_secret() {
-        return Ok((None, 0, None));
-    }
-    let jwt = method == TokenEndpointAuthMethod::ClientSecretJwt;
-    let reusable = !config.rotate_client_secret_on_update && !record.secret_expired(now);
-    let kept = match (&record.client_secret, reusable) {
-        (Some(StoredSecret::Plain(secret)), true) if jwt => {
-            Some(StoredSecret::Plain(secret.clone()))
-        }
-        (Some(StoredSecret::Plain(secret)), true) => Some(StoredSecret::Digest(secret.digest())),
-        (Some(StoredSecret::Digest(digest)), true) if !jwt => Some(StoredSecret::Digest(*digest)),
-        _ => None,
-    };
-    if let Some(kept) = kept {
-        return Ok((Some(kept), record.client_secret_expires_at, None));
-    }
-    let (secret, stored, expires_at) =
-        mint_client_secret(metadata, profile, now, entropy)?.ok_or(Rejection::StoreUnavailable)?;
-    Ok((Some(stored), expires_at, Some(secret)))
-}
-
 pub(crate) async fn update<B>(
     config: &Config,
     client_id: &str,
@@ -176,38 +146,29 @@ where
         let rotate_token = config.rat_rotation == RatRotation::OnUpdate;
         let mut entropy =
             Entropy::draw(Entropy::needed(false, usize::from(rotate_token))).map_err(rng_failed)?;
-        let (client_secret, client_secret_expires_at, new_secret) = next_secret(
+        let origin = Origin::Update(&current);
+        let credentials = mint_credentials(
             config,
             profile,
-            &current,
+            &origin,
             &request.metadata,
+            rotate_token,
             now,
             &mut entropy,
         )?;
-        let new_token = if rotate_token {
-            Some(entropy.secret().map_err(rng_failed)?)
-        } else {
-            None
-        };
-        let record = Arc::new(ClientRecord {
-            client_id: current.client_id.clone(),
+        let record = Arc::new(build_record(
+            current.client_id.clone(),
             // Moved, not cloned: a lost race takes it back below.
-            metadata: std::mem::take(&mut request.metadata),
-            client_secret,
-            client_id_issued_at: current.client_id_issued_at,
-            client_secret_expires_at,
-            registration_access_token: new_token
-                .as_ref()
-                .map(Secret::digest)
-                .or(current.registration_access_token),
-            revision: current.revision + 1,
-            source: current.source,
-            profile: current.profile.clone(),
-            initial_access_token_id: current.initial_access_token_id.clone(),
-            created_at: current.created_at,
-            updated_at: now,
-            last_used_at: current.last_used_at,
-        });
+            std::mem::take(&mut request.metadata),
+            origin,
+            &credentials,
+            now,
+        ));
+        let Credentials {
+            new_secret,
+            new_token,
+            ..
+        } = credentials;
         match config
             .store
             .update(Arc::clone(&record), current.revision)
@@ -223,7 +184,7 @@ where
                             Some(StoredSecret::Plain(s)) => Some(s.secret()),
                             _ => None,
                         });
-                let body = ClientInformation {
+                let body = InformationResponse {
                     record: &record,
                     client_secret: returned_secret,
                     registration_access_token: Some(
@@ -233,7 +194,13 @@ where
                 }
                 .to_json();
                 tracing::debug!(client_id = %record.client_id, "client updated");
-                config.emit(EventKind::Updated, "update", None, Some(&record), peer);
+                config.emit(
+                    EventKind::Updated,
+                    Operation::Update,
+                    None,
+                    Some(&record),
+                    peer,
+                );
                 return Ok(response::json(StatusCode::OK, body));
             }
             Err(StoreError::Stale) => {

@@ -10,10 +10,10 @@ use http::{HeaderMap, header};
 use percent_encoding::percent_decode_str;
 
 use crate::credentials::{Secret, SecretDigest};
-use crate::endpoint::now;
 use crate::metadata::TokenEndpointAuthMethod;
 use crate::service::Registration;
 use crate::store::{ClientRecord, StoreError};
+use crate::time::now;
 
 /// How the client presented its credentials in a token request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

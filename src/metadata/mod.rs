@@ -7,12 +7,13 @@
 //! with the configured [`Profile`](crate::Profile).
 
 pub(crate) mod json;
+mod limits;
 mod localized;
 pub(crate) mod redirect_uri;
-pub mod sector_identifier;
 mod types;
 pub(crate) mod validate;
 
+pub use limits::Limits;
 pub use localized::Localized;
 pub use types::{ApplicationType, GrantType, ResponseType, SubjectType, TokenEndpointAuthMethod};
 
@@ -89,12 +90,12 @@ pub struct ClientMetadata {
 pub(crate) fn field_error(
     field: &str,
     problem: impl std::fmt::Display,
-) -> crate::RegistrationError {
+) -> crate::error::RegistrationError {
     let description = format!("{field}: {problem}");
     if field == "redirect_uris" {
-        crate::RegistrationError::invalid_redirect_uri(description)
+        crate::error::RegistrationError::invalid_redirect_uri(description)
     } else {
-        crate::RegistrationError::invalid_client_metadata(description)
+        crate::error::RegistrationError::invalid_client_metadata(description)
     }
 }
 

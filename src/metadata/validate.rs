@@ -1,62 +1,36 @@
 //! The rules of RFC 7591, OpenID Connect DCR 1.0 and RFC 8252 applied to parsed
 //! metadata, with the defaults of RFC 7591 §2.
 //!
-//! [`prepare`] runs every check in a fixed order and stops at the first failure,
-//! so a client always gets one precise error naming one field.
+//! These rules need no profile; `policy::enforce` runs them, interleaved with
+//! the profile's, in a fixed order and stops at the first failure, so a client
+//! always gets one precise error naming one field.
 
 use email_address::EmailAddress;
 use serde_json::Value;
 
+use super::Limits;
 use super::json::truncated;
-use super::redirect_uri::{RedirectRules, parse_absolute};
+use super::redirect_uri::parse_absolute;
 use super::{
     ClientMetadata, GrantType, Localized, ResponseType, TokenEndpointAuthMethod, field_error,
 };
-use crate::config::Limits;
 use crate::error::RegistrationError;
-use crate::policy::{Profile, UnknownScope};
 
 /// JWK members that only a private or symmetric key has (RFC 7518 §6.2.2, §6.3.2,
 /// §6.4; RFC 8037 §2).
 const PRIVATE_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
-/// The default `*_encrypted_response_enc` when only the `_alg` is registered
-/// (OIDC DCR §2).
-const DEFAULT_ENCRYPTION_ENC: &str = "A128CBC-HS256";
-
-fn metadata_error(field: &str, problem: impl std::fmt::Display) -> RegistrationError {
+pub(crate) fn metadata_error(field: &str, problem: impl std::fmt::Display) -> RegistrationError {
     RegistrationError::invalid_client_metadata(format!("{field}: {problem}"))
 }
 
-fn redirect_error(field: &str, problem: impl std::fmt::Display) -> RegistrationError {
+pub(crate) fn redirect_error(field: &str, problem: impl std::fmt::Display) -> RegistrationError {
     RegistrationError::invalid_redirect_uri(format!("{field}: {problem}"))
-}
-
-/// Checks limits, applies defaults, then checks every rule.
-pub(crate) fn prepare(
-    m: &mut ClientMetadata,
-    profile: &Profile,
-    limits: &Limits,
-) -> Result<(), RegistrationError> {
-    check_limits(m, limits)?;
-    apply_defaults(m, profile);
-    check_token_endpoint_auth_method(m, profile)?;
-    check_grant_and_response_types(m, profile)?;
-    check_redirect_uris(m, profile)?;
-    check_post_logout_redirect_uris(m, profile)?;
-    check_web_urls(m)?;
-    check_https_urls(m)?;
-    check_jwks(m, limits)?;
-    check_scope(m, profile)?;
-    check_contacts(m)?;
-    check_algorithms(m, profile)?;
-    check_subject_type(m, profile)?;
-    Ok(())
 }
 
 /// Length and count limits on every string and array, so that a request cannot
 /// make the server store more than the operator allows.
-fn check_limits(m: &ClientMetadata, limits: &Limits) -> Result<(), RegistrationError> {
+pub(crate) fn check_limits(m: &ClientMetadata, limits: &Limits) -> Result<(), RegistrationError> {
     let check_str = |field: &str, value: &str| {
         if value.len() > limits.max_string_length {
             Err(field_error(
@@ -143,216 +117,11 @@ fn check_limits(m: &ClientMetadata, limits: &Limits) -> Result<(), RegistrationE
     Ok(())
 }
 
-/// RFC 7591 §2 defaults: `token_endpoint_auth_method` (`client_secret_basic`,
-/// or the profile's), `grant_types` `["authorization_code"]`, `response_types`
-/// `["code"]`; OIDC DCR §2: `application_type` `web`, and `A128CBC-HS256` for an
-/// `*_encrypted_response_enc` whose `_alg` is registered.
-///
-/// When only one of `grant_types` and `response_types` is sent, the other is
-/// derived from it (RFC 7591 §2.1) rather than defaulted, so that a
-/// `client_credentials` client is not given the `code` response type.
-fn apply_defaults(m: &mut ClientMetadata, profile: &Profile) {
-    m.token_endpoint_auth_method
-        .get_or_insert(profile.default_token_endpoint_auth_method);
-    match (&m.grant_types, &m.response_types) {
-        (None, None) => {
-            m.grant_types = Some(vec![GrantType::AUTHORIZATION_CODE]);
-            m.response_types = Some(vec![ResponseType::CODE]);
-        }
-        (None, Some(response_types)) => {
-            let mut grants = Vec::new();
-            if response_types
-                .iter()
-                .any(ResponseType::needs_authorization_code)
-            {
-                grants.push(GrantType::AUTHORIZATION_CODE);
-            }
-            if response_types.iter().any(ResponseType::needs_implicit) {
-                grants.push(GrantType::IMPLICIT);
-            }
-            m.grant_types = Some(grants);
-        }
-        (Some(grants), None) => {
-            let code = grants.contains(&GrantType::AUTHORIZATION_CODE);
-            m.response_types = Some(if code {
-                vec![ResponseType::CODE]
-            } else {
-                Vec::new()
-            });
-        }
-        (Some(_), Some(_)) => {}
-    }
-    m.application_type
-        .get_or_insert(super::ApplicationType::Web);
-    if m.scope.is_none() {
-        m.scope.clone_from(&profile.default_scope);
-    }
-    let Some(j) = m.algorithms.as_deref_mut() else {
-        return;
-    };
-    for (alg, enc) in [
-        (
-            &j.id_token_encrypted_response_alg,
-            &mut j.id_token_encrypted_response_enc,
-        ),
-        (
-            &j.userinfo_encrypted_response_alg,
-            &mut j.userinfo_encrypted_response_enc,
-        ),
-        (
-            &j.request_object_encryption_alg,
-            &mut j.request_object_encryption_enc,
-        ),
-    ] {
-        if alg.is_some() && enc.is_none() {
-            *enc = Some(DEFAULT_ENCRYPTION_ENC.to_owned());
-        }
-    }
-}
-
-/// `token_endpoint_auth_method` must be one the server supports (RFC 7591 §2).
-fn check_token_endpoint_auth_method(
-    m: &ClientMetadata,
-    profile: &Profile,
-) -> Result<(), RegistrationError> {
-    let method = m.auth_method();
-    if profile.token_endpoint_auth_methods.contains(&method) {
-        Ok(())
-    } else {
-        Err(metadata_error(
-            "token_endpoint_auth_method",
-            format_args!("\"{method}\" is not supported"),
-        ))
-    }
-}
-
-/// Every grant and response type must be supported, and the two lists must agree
-/// (RFC 7591 §2.1): `code` needs `authorization_code` and the reverse; `token` or
-/// `id_token` need `implicit` and the reverse.
-fn check_grant_and_response_types(
-    m: &ClientMetadata,
-    profile: &Profile,
-) -> Result<(), RegistrationError> {
-    let grants = m.grant_types.as_deref().unwrap_or_default();
-    let responses = m.response_types.as_deref().unwrap_or_default();
-    for r in responses {
-        if !profile.response_types.contains(r) {
-            return Err(metadata_error(
-                "response_types",
-                format_args!("\"{}\" is not supported", truncated(r.as_str())),
-            ));
-        }
-    }
-    for g in grants {
-        if !profile.grant_types.contains(g) {
-            return Err(metadata_error(
-                "grant_types",
-                format_args!("\"{}\" is not supported", truncated(g.as_str())),
-            ));
-        }
-    }
-    let has = |g: &GrantType| grants.contains(g);
-    for r in responses {
-        if r.needs_authorization_code() && !has(&GrantType::AUTHORIZATION_CODE) {
-            return Err(inconsistent(r, "authorization_code"));
-        }
-        if r.needs_implicit() && !has(&GrantType::IMPLICIT) {
-            return Err(inconsistent(r, "implicit"));
-        }
-    }
-    if has(&GrantType::AUTHORIZATION_CODE)
-        && !responses.iter().any(ResponseType::needs_authorization_code)
-    {
-        return Err(RegistrationError::invalid_client_metadata(
-            "grant_types: authorization_code needs a response_types value containing \"code\" (RFC 7591 §2.1)",
-        ));
-    }
-    if has(&GrantType::IMPLICIT) && !responses.iter().any(ResponseType::needs_implicit) {
-        return Err(RegistrationError::invalid_client_metadata(
-            "grant_types: implicit needs a response_types value containing \"token\" or \"id_token\" (RFC 7591 §2.1)",
-        ));
-    }
-    Ok(())
-}
-
 fn inconsistent(response_type: &ResponseType, grant: &str) -> RegistrationError {
     RegistrationError::invalid_client_metadata(format!(
         "response_types: \"{}\" needs the {grant} grant type in grant_types (RFC 7591 §2.1)",
         truncated(response_type.as_str())
     ))
-}
-
-fn redirect_rules(m: &ClientMetadata, profile: &Profile) -> RedirectRules {
-    RedirectRules {
-        application_type: m.app_type(),
-        implicit: m.has_grant_type(&GrantType::IMPLICIT),
-        web_http_loopback: profile.web_http_loopback,
-        native_https: profile.native_https,
-    }
-}
-
-/// `redirect_uris` (RFC 7591 §2, RFC 6749 §3.1.2, OIDC DCR §2, RFC 8252 §7):
-/// required for redirect-based grants; each absolute, without fragment, never a
-/// scheme that runs code, and allowed for the application type.
-fn check_redirect_uris(m: &ClientMetadata, profile: &Profile) -> Result<(), RegistrationError> {
-    let uris = m.redirect_uris();
-    let redirect_grant = m
-        .grant_types
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .find(|g| g.uses_redirect());
-    if let Some(grant) = redirect_grant
-        && uris.is_empty()
-    {
-        return Err(redirect_error(
-            "redirect_uris",
-            format_args!("required for the {grant} grant type"),
-        ));
-    }
-    if uris.len() > profile.max_redirect_uris {
-        return Err(redirect_error(
-            "redirect_uris",
-            format_args!("more than {} values", profile.max_redirect_uris),
-        ));
-    }
-    let rules = redirect_rules(m, profile);
-    for uri in uris {
-        let url = rules.check(uri).map_err(|problem| {
-            redirect_error(
-                "redirect_uris",
-                format_args!("\"{}\" {problem}", truncated(uri)),
-            )
-        })?;
-        // `evil.example.` is `evil.example`: the lists compare without the dot.
-        if let ("http" | "https", Some(host)) = (url.scheme(), url.host_str())
-            && !profile.redirect_host_allowed(host.strip_suffix('.').unwrap_or(host))
-        {
-            return Err(redirect_error(
-                "redirect_uris",
-                format_args!("the host \"{}\" is not allowed", truncated(host)),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// `post_logout_redirect_uris` (OpenID Connect RP-Initiated Logout 1.0 §3.1):
-/// the same rules as `redirect_uris`.
-fn check_post_logout_redirect_uris(
-    m: &ClientMetadata,
-    profile: &Profile,
-) -> Result<(), RegistrationError> {
-    let rules = redirect_rules(m, profile);
-    for uri in m.post_logout_redirect_uris.as_deref().unwrap_or_default() {
-        rules.check(uri).map(drop).map_err(|problem| {
-            metadata_error(
-                "post_logout_redirect_uris",
-                format_args!("\"{}\" {problem}", truncated(uri)),
-            )
-        })?;
-    }
-    Ok(())
 }
 
 fn check_url(field: &str, value: &str, https_only: bool) -> Result<(), RegistrationError> {
@@ -378,7 +147,7 @@ fn check_url(field: &str, value: &str, https_only: bool) -> Result<(), Registrat
 /// `client_uri`, `logo_uri`, `tos_uri`, `policy_uri` (and their language
 /// variants) are web pages: http or https URLs (RFC 7591 §2, §2.2); `jwks_uri`
 /// holds keys and must be https.
-fn check_web_urls(m: &ClientMetadata) -> Result<(), RegistrationError> {
+pub(crate) fn check_web_urls(m: &ClientMetadata) -> Result<(), RegistrationError> {
     for (field, localized) in m.localized_fields() {
         if field == "client_name" {
             continue;
@@ -404,7 +173,7 @@ fn check_localized_urls(field: &str, localized: &Localized) -> Result<(), Regist
 
 /// `initiate_login_uri`, `request_uris` and `sector_identifier_uri` must use
 /// https (OIDC DCR §2).
-fn check_https_urls(m: &ClientMetadata) -> Result<(), RegistrationError> {
+pub(crate) fn check_https_urls(m: &ClientMetadata) -> Result<(), RegistrationError> {
     if let Some(uri) = &m.initiate_login_uri {
         check_url("initiate_login_uri", uri, true)?;
     }
@@ -421,7 +190,7 @@ fn check_https_urls(m: &ClientMetadata) -> Result<(), RegistrationError> {
 /// Set (`{"keys": [...]}`) of public keys only: no private members and no
 /// symmetric (`oct`) keys. `private_key_jwt` and `self_signed_tls_client_auth`
 /// need one of them (OIDC Core §9, RFC 8705 §2.2).
-fn check_jwks(m: &ClientMetadata, limits: &Limits) -> Result<(), RegistrationError> {
+pub(crate) fn check_jwks(m: &ClientMetadata, limits: &Limits) -> Result<(), RegistrationError> {
     if m.jwks.is_some() && m.jwks_uri.is_some() {
         return Err(RegistrationError::invalid_client_metadata(
             "jwks and jwks_uri must not both be present (RFC 7591 §2)",
@@ -480,10 +249,55 @@ fn check_jwks(m: &ClientMetadata, limits: &Limits) -> Result<(), RegistrationErr
     Ok(())
 }
 
+/// `contacts` are e-mail addresses (RFC 7591 §2).
+pub(crate) fn check_contacts(m: &ClientMetadata) -> Result<(), RegistrationError> {
+    let options = email_address::Options::default().without_display_text();
+    for contact in m.contacts.as_deref().unwrap_or_default() {
+        if EmailAddress::parse_with_options(contact, options).is_err() {
+            return Err(metadata_error(
+                "contacts",
+                format_args!("\"{}\" is not an e-mail address", truncated(contact)),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The grant and response types must agree (RFC 7591 §2.1): `code` needs
+/// `authorization_code` and the reverse; `token` or `id_token` need `implicit`
+/// and the reverse.
+pub(crate) fn check_grant_and_response_consistency(
+    m: &ClientMetadata,
+) -> Result<(), RegistrationError> {
+    let grants = m.grant_types.as_deref().unwrap_or_default();
+    let responses = m.response_types.as_deref().unwrap_or_default();
+    let has = |g: &GrantType| grants.contains(g);
+    for r in responses {
+        if r.needs_authorization_code() && !has(&GrantType::AUTHORIZATION_CODE) {
+            return Err(inconsistent(r, "authorization_code"));
+        }
+        if r.needs_implicit() && !has(&GrantType::IMPLICIT) {
+            return Err(inconsistent(r, "implicit"));
+        }
+    }
+    if has(&GrantType::AUTHORIZATION_CODE)
+        && !responses.iter().any(ResponseType::needs_authorization_code)
+    {
+        return Err(RegistrationError::invalid_client_metadata(
+            "grant_types: authorization_code needs a response_types value containing \"code\" (RFC 7591 §2.1)",
+        ));
+    }
+    if has(&GrantType::IMPLICIT) && !responses.iter().any(ResponseType::needs_implicit) {
+        return Err(RegistrationError::invalid_client_metadata(
+            "grant_types: implicit needs a response_types value containing \"token\" or \"id_token\" (RFC 7591 §2.1)",
+        ));
+    }
+    Ok(())
+}
+
 /// `scope` is a list of space-separated scope tokens (RFC 6749 §3.3:
-/// `1*( %x21 / %x23-5B / %x5D-7E )`), each allowed by the profile; unknown values
-/// are refused or dropped as the operator chose.
-fn check_scope(m: &mut ClientMetadata, profile: &Profile) -> Result<(), RegistrationError> {
+/// `1*( %x21 / %x23-5B / %x5D-7E )`).
+pub(crate) fn check_scope_syntax(m: &ClientMetadata) -> Result<(), RegistrationError> {
     let Some(scope) = &m.scope else {
         return Ok(());
     };
@@ -499,66 +313,12 @@ fn check_scope(m: &mut ClientMetadata, profile: &Profile) -> Result<(), Registra
             ));
         }
     }
-    let Some(allowed) = &profile.scopes else {
-        return Ok(());
-    };
-    let is_allowed = |t: &str| allowed.iter().any(|a| a == t);
-    if let Some(unknown) = scope.split(' ').find(|t| !is_allowed(t)) {
-        match profile.unknown_scope {
-            UnknownScope::Reject => {
-                return Err(metadata_error(
-                    "scope",
-                    format_args!("\"{}\" is not allowed", truncated(unknown)),
-                ));
-            }
-            UnknownScope::Narrow => {
-                let narrowed: Vec<&str> = scope.split(' ').filter(|t| is_allowed(t)).collect();
-                m.scope = if narrowed.is_empty() {
-                    profile.default_scope.clone()
-                } else {
-                    Some(narrowed.join(" "))
-                };
-            }
-        }
-    }
     Ok(())
 }
 
-/// `contacts` are e-mail addresses (RFC 7591 §2).
-fn check_contacts(m: &ClientMetadata) -> Result<(), RegistrationError> {
-    let options = email_address::Options::default().without_display_text();
-    for contact in m.contacts.as_deref().unwrap_or_default() {
-        if EmailAddress::parse_with_options(contact, options).is_err() {
-            return Err(metadata_error(
-                "contacts",
-                format_args!("\"{}\" is not an e-mail address", truncated(contact)),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn check_alg(
-    field: &str,
-    value: Option<&String>,
-    allowed: &[String],
-) -> Result<(), RegistrationError> {
-    match value {
-        Some(v) if !allowed.iter().any(|a| a == v) => Err(metadata_error(
-            field,
-            format_args!("\"{}\" is not supported", truncated(v)),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// The OIDC algorithm members (OIDC DCR §2): each from the supported set; an
-/// `_enc` needs its `_alg`; `id_token_signed_response_alg` `none` only without
-/// an ID Token from the authorization endpoint; `token_endpoint_auth_signing_alg`
-/// never `none`, HMAC only with `client_secret_jwt`, asymmetric only with
-/// `private_key_jwt`.
-fn check_algorithms(m: &ClientMetadata, profile: &Profile) -> Result<(), RegistrationError> {
-    let a = &profile.algorithms;
+/// The OIDC algorithm rules that need no profile (OIDC DCR §2): an `_enc`
+/// needs its `_alg`.
+pub(crate) fn check_encryption_pairs(m: &ClientMetadata) -> Result<(), RegistrationError> {
     let j = m.algorithms();
     let pairs = [
         (
@@ -584,52 +344,15 @@ fn check_algorithms(m: &ClientMetadata, profile: &Profile) -> Result<(), Registr
             )));
         }
     }
-    check_alg(
-        "id_token_signed_response_alg",
-        j.id_token_signed_response_alg.as_ref(),
-        &a.id_token_signing,
-    )?;
-    check_alg(
-        "id_token_encrypted_response_alg",
-        j.id_token_encrypted_response_alg.as_ref(),
-        &a.id_token_encryption_alg,
-    )?;
-    check_alg(
-        "id_token_encrypted_response_enc",
-        j.id_token_encrypted_response_enc.as_ref(),
-        &a.id_token_encryption_enc,
-    )?;
-    check_alg(
-        "userinfo_signed_response_alg",
-        j.userinfo_signed_response_alg.as_ref(),
-        &a.userinfo_signing,
-    )?;
-    check_alg(
-        "userinfo_encrypted_response_alg",
-        j.userinfo_encrypted_response_alg.as_ref(),
-        &a.userinfo_encryption_alg,
-    )?;
-    check_alg(
-        "userinfo_encrypted_response_enc",
-        j.userinfo_encrypted_response_enc.as_ref(),
-        &a.userinfo_encryption_enc,
-    )?;
-    check_alg(
-        "request_object_signing_alg",
-        j.request_object_signing_alg.as_ref(),
-        &a.request_object_signing,
-    )?;
-    check_alg(
-        "request_object_encryption_alg",
-        j.request_object_encryption_alg.as_ref(),
-        &a.request_object_encryption_alg,
-    )?;
-    check_alg(
-        "request_object_encryption_enc",
-        j.request_object_encryption_enc.as_ref(),
-        &a.request_object_encryption_enc,
-    )?;
+    Ok(())
+}
 
+/// `id_token_signed_response_alg` `none` only without an ID Token from the
+/// authorization endpoint; `token_endpoint_auth_signing_alg` never `none`, HMAC
+/// only with `client_secret_jwt`, asymmetric only with `private_key_jwt`
+/// (OIDC DCR §2).
+pub(crate) fn check_signing_rules(m: &ClientMetadata) -> Result<(), RegistrationError> {
+    let j = m.algorithms();
     if j.id_token_signed_response_alg.as_deref() == Some("none")
         && m.response_types
             .as_deref()
@@ -665,22 +388,6 @@ fn check_algorithms(m: &ClientMetadata, profile: &Profile) -> Result<(), Registr
             }
             _ => {}
         }
-        check_alg(
-            "token_endpoint_auth_signing_alg",
-            Some(alg),
-            &a.token_endpoint_auth_signing,
-        )?;
     }
     Ok(())
-}
-
-/// `subject_type` must be one the server supports (OIDC DCR §2).
-fn check_subject_type(m: &ClientMetadata, profile: &Profile) -> Result<(), RegistrationError> {
-    match m.subject_type {
-        Some(t) if !profile.subject_types.contains(&t) => Err(metadata_error(
-            "subject_type",
-            format_args!("\"{}\" is not supported", t.as_str()),
-        )),
-        _ => Ok(()),
-    }
 }

@@ -8,21 +8,13 @@ use async_trait::async_trait;
 use http::{HeaderMap, header};
 
 use crate::error::RegistrationError;
+use crate::events::Operation;
 use crate::metadata::ClientMetadata;
-
-/// Which operation a hook is reviewing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Operation {
-    /// A new registration (RFC 7591 §3.1).
-    Register,
-    /// An update through the client configuration endpoint (RFC 7592 §2.2).
-    Update,
-}
 
 /// What a hook knows about the request.
 #[derive(Clone)]
 pub struct RequestContext {
-    /// Register or update.
+    /// [`Operation::Register`] or [`Operation::Update`].
     pub operation: Operation,
     /// The request headers, without `Authorization` (the hook never sees a
     /// token).

@@ -8,8 +8,11 @@
 //! - A [`RegistrationHook`] gives the host the last say, with the request
 //!   context.
 
+pub(crate) mod enforce;
 mod hook;
 mod profile;
+pub mod sector_identifier;
 
-pub use hook::{Operation, RegistrationHook, RequestContext};
+pub use crate::events::Operation;
+pub use hook::{RegistrationHook, RequestContext};
 pub use profile::{Profile, UnknownScope};

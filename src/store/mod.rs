@@ -45,8 +45,7 @@ pub use record::{ClientRecord, RecordSource, StoredSecret};
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteStore;
 
-/// The error type of backends that wrap a driver error.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use crate::error::BoxError;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -63,12 +62,23 @@ pub enum StoreError {
     /// service answers `503` with `Retry-After` and recovers once the backend does.
     #[error("the store is unavailable")]
     Unavailable(#[source] BoxError),
+    /// A stored record cannot be read back (a row a person or another program
+    /// broke). Retrying does not help: the service logs it at error level and
+    /// answers `500` without `Retry-After`. The error names the record, never
+    /// a stored value.
+    #[error("a stored record is corrupt")]
+    Corrupt(#[source] BoxError),
 }
 
 impl StoreError {
     /// Wraps a backend error as [`StoreError::Unavailable`].
     pub fn unavailable(error: impl Into<BoxError>) -> Self {
         Self::Unavailable(error.into())
+    }
+
+    /// Wraps a description of a broken record as [`StoreError::Corrupt`].
+    pub fn corrupt(error: impl Into<BoxError>) -> Self {
+        Self::Corrupt(error.into())
     }
 }
 

@@ -263,7 +263,7 @@ pub(crate) struct CorruptRow {
 }
 
 fn corrupt(key: &str, problem: impl Into<String>) -> StoreError {
-    StoreError::unavailable(CorruptRow {
+    StoreError::corrupt(CorruptRow {
         key: key.to_owned(),
         problem: problem.into(),
     })

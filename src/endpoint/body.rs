@@ -9,8 +9,8 @@ use http_body::Body;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Map, Value};
 
+use crate::error::BoxError;
 use crate::error::{RegistrationError, Rejection};
-use crate::store::BoxError;
 
 /// Whether the request declares a JSON body: `application/json`, optionally with
 /// parameters such as `charset=utf-8` (RFC 8259 §11 has no charset, so it is

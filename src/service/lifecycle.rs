@@ -1,91 +1,16 @@
-//! Client lifecycle for open registration endpoints: quotas that count only
-//! dynamically registered clients, last-use tracking, and a reaper that removes
-//! stale registrations so a full quota never becomes a permanent lock-out.
+//! Client lifecycle for open registration endpoints: last-use tracking, and a
+//! reaper that removes stale registrations so a full quota
+//! ([`Quotas`](crate::config::Quotas), checked by the endpoint) never becomes a
+//! permanent lock-out.
 //!
 //! All of it needs the store's [`ClientLifecycleStore`] capability.
 
 use std::time::Duration;
 
-use crate::config::Config;
-use crate::endpoint::{now, unavailable};
-use crate::error::Rejection;
-use crate::events::{Event, EventKind};
-use crate::metadata::ClientMetadata;
-use crate::service::Registration;
-use crate::store::{
-    ClientFilter, ClientLifecycleStore, ClientRecord, RecordSource, StaleCriteria, StoreError,
-};
-
-/// Limits on how many dynamically registered clients may exist. Clients the
-/// host created itself are never counted.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Quotas {
-    /// Most dynamically registered clients in all.
-    pub max_clients: Option<u64>,
-    /// Most clients per `software_id` (clients without one are not counted here).
-    pub max_per_software_id: Option<u64>,
-    /// Most clients registered with one initial access token.
-    pub max_per_initial_access_token: Option<u64>,
-}
-
-impl Quotas {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.max_clients.is_none()
-            && self.max_per_software_id.is_none()
-            && self.max_per_initial_access_token.is_none()
-    }
-}
-
-/// Checks the quotas before a registration: `429` with a description naming the
-/// full quota when one is reached.
-pub(crate) async fn check_quotas(
-    config: &Config,
-    metadata: &ClientMetadata,
-    initial_access_token_id: Option<&str>,
-) -> Result<(), Rejection> {
-    let quotas = &config.quotas;
-    if quotas.is_empty() {
-        return Ok(());
-    }
-    let Some(store) = config.store.lifecycle() else {
-        return Ok(());
-    };
-    let dynamic = ClientFilter {
-        source: Some(RecordSource::Dynamic),
-        ..ClientFilter::default()
-    };
-    let checks = [
-        (
-            quotas.max_clients,
-            Some(dynamic),
-            "the registration quota of this server is full",
-        ),
-        (
-            quotas.max_per_software_id,
-            metadata.software_id.as_deref().map(|id| ClientFilter {
-                software_id: Some(id),
-                ..dynamic
-            }),
-            "the registration quota for this software_id is full",
-        ),
-        (
-            quotas.max_per_initial_access_token,
-            initial_access_token_id.map(|id| ClientFilter {
-                initial_access_token_id: Some(id),
-                ..dynamic
-            }),
-            "the registration quota for this initial access token is full",
-        ),
-    ];
-    for (max, filter, description) in checks {
-        if let (Some(max), Some(filter)) = (max, filter)
-            && store.count_clients(&filter).await.map_err(unavailable)? >= max
-        {
-            return Err(Rejection::QuotaExceeded(description));
-        }
-    }
-    Ok(())
-}
+use super::Registration;
+use crate::events::{Event, EventKind, Operation};
+use crate::store::{ClientLifecycleStore, ClientRecord, StaleCriteria, StoreError};
+use crate::time::now;
 
 /// How the reaper decides a client is stale.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,7 +56,7 @@ impl Registration {
     /// ```
     /// # async fn example(dcr: tower_dcr::Registration) {
     /// use std::time::Duration;
-    /// use tower_dcr::lifecycle::ReaperConfig;
+    /// use tower_dcr::ReaperConfig;
     ///
     /// let reaper = dcr.reaper(ReaperConfig::default());
     /// tokio::spawn(reaper.run(Duration::from_secs(600)));
@@ -218,7 +143,7 @@ impl Reaper {
     fn emit(&self, kind: EventKind, record: &ClientRecord) {
         let config = self.registration.config();
         if let Some(events) = &config.events {
-            let mut event = Event::new(kind, "reap");
+            let mut event = Event::new(kind, Operation::Reap);
             event.client_id = Some(record.client_id.clone());
             event.software_id.clone_from(&record.metadata.software_id);
             event.profile.clone_from(&record.profile);

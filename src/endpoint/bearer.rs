@@ -2,6 +2,7 @@
 
 use http::{HeaderMap, header};
 
+use crate::credentials::is_b64token;
 use crate::error::Rejection;
 
 /// The bearer token of a request: `Ok(None)` when there is no `Authorization`
@@ -29,16 +30,6 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, Rejectio
     } else {
         Err(Rejection::MalformedAuthorization)
     }
-}
-
-/// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`
-/// (RFC 6750 §2.1).
-pub(crate) fn is_b64token(token: &str) -> bool {
-    let body = token.trim_end_matches('=');
-    !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
 }
 
 #[cfg(test)]

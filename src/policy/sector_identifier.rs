@@ -8,20 +8,20 @@
 //! list every registered `redirect_uri` (DCR §5); the server fetches it.
 //!
 //! Call these after defaults are applied and the syntax rules have passed
-//! (the `subject_type` then reflects the server's default). With a `Fetcher`
-//! configured (feature `fetch`), `check_sector_identifier` runs both rules;
-//! without one, [`check_pairwise_hosts`] runs the rule that needs no fetch.
+//! (the `subject_type` then reflects the server's default). The rules here run
+//! on a document already fetched: the endpoint fetches it.
 
 use std::collections::HashSet;
 
 use url::Url;
 
-use super::{ClientMetadata, SubjectType};
 use crate::error::RegistrationError;
+use crate::metadata::json::truncated;
+use crate::metadata::{ClientMetadata, SubjectType};
 
 const FIELD: &str = "sector_identifier_uri";
 
-fn metadata_error(problem: impl std::fmt::Display) -> RegistrationError {
+pub(crate) fn metadata_error(problem: impl std::fmt::Display) -> RegistrationError {
     RegistrationError::invalid_client_metadata(format!("{FIELD}: {problem}"))
 }
 
@@ -37,7 +37,7 @@ fn host_of(uri: &str) -> Option<String> {
 /// several hosts must register a `sector_identifier_uri`, since no single host
 /// can serve as its Sector Identifier. Redirect URIs without a host (private-use
 /// schemes) count as one more, distinct host.
-pub fn check_pairwise_hosts(metadata: &ClientMetadata) -> Result<(), RegistrationError> {
+pub(crate) fn check_pairwise_hosts(metadata: &ClientMetadata) -> Result<(), RegistrationError> {
     if metadata.subject_type != Some(SubjectType::Pairwise)
         || metadata.sector_identifier_uri.is_some()
     {
@@ -70,34 +70,24 @@ pub fn sector_identifier(metadata: &ClientMetadata) -> Option<String> {
         .then_some(first)
 }
 
-/// Runs the pairwise rule ([`check_pairwise_hosts`]), then, when the client
-/// registered a `sector_identifier_uri`, fetches it through `fetcher` and
-/// checks that it is a JSON array of strings listing every registered
-/// `redirect_uri`, compared as exact strings (OpenID Connect DCR §5).
-///
-/// Errors are `invalid_client_metadata` naming `sector_identifier_uri`.
-#[cfg(feature = "fetch")]
-#[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
-pub async fn check_sector_identifier(
-    metadata: &ClientMetadata,
-    fetcher: &dyn crate::fetch::Fetcher,
-) -> Result<(), RegistrationError> {
-    check_pairwise_hosts(metadata)?;
-    let Some(uri) = &metadata.sector_identifier_uri else {
-        return Ok(());
-    };
+/// A `sector_identifier_uri` must be an https URL (OpenID Connect DCR §2); checked
+/// before anything is fetched.
+pub(crate) fn check_uri(uri: &str) -> Result<(), RegistrationError> {
     if Url::parse(uri).map_or(true, |u| u.scheme() != "https") {
         return Err(metadata_error(
             "must be an https URL (OpenID Connect DCR §2)",
         ));
     }
-    let document = fetcher.fetch(uri).await.map_err(|e| {
-        // The reason (an address class, a DNS failure) stays in the log:
-        // told to the client it would map the server's network.
-        tracing::debug!(error = %e, "sector_identifier_uri fetch failed");
-        metadata_error("could not be retrieved")
-    })?;
-    let listed: Vec<String> = serde_json::from_slice(&document).map_err(|_| {
+    Ok(())
+}
+
+/// The fetched document must be a JSON array of strings listing every
+/// registered `redirect_uri`, compared as exact strings (OpenID Connect DCR §5).
+pub(crate) fn check_document(
+    metadata: &ClientMetadata,
+    document: &[u8],
+) -> Result<(), RegistrationError> {
+    let listed: Vec<String> = serde_json::from_slice(document).map_err(|_| {
         metadata_error("must refer to a JSON array of redirect URI strings (OpenID Connect DCR §5)")
     })?;
     let listed: HashSet<&str> = listed.iter().map(String::as_str).collect();
@@ -108,7 +98,7 @@ pub async fn check_sector_identifier(
     {
         return Err(metadata_error(format_args!(
             "the document does not list the redirect URI \"{}\" (OpenID Connect DCR §5)",
-            super::json::truncated(missing)
+            truncated(missing)
         )));
     }
     Ok(())

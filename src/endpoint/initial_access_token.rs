@@ -12,40 +12,14 @@
 //! taken (atomically) only once the metadata passed validation, so a rejected
 //! request does not use up a one-use token.
 
-use std::time::Duration;
-
 use http::HeaderMap;
 
-use crate::bearer::bearer_token;
+use super::bearer::bearer_token;
+use super::unavailable;
 use crate::config::{Access, Config};
-use crate::credentials::{Secret, SecretDigest, generate_client_id};
-use crate::endpoint::{now, unavailable};
+use crate::credentials::SecretDigest;
 use crate::error::Rejection;
-use crate::service::Registration;
-use crate::store::{InitialAccessToken, InitialAccessTokenStore, StoreError};
-
-/// A static initial access token from the configuration.
-#[derive(Clone)]
-pub(crate) struct StaticToken {
-    pub(crate) digest: SecretDigest,
-    pub(crate) id: String,
-    pub(crate) profile: Option<String>,
-    /// Whether the token can be sent as a Bearer token at all (RFC 6750 §2.1).
-    pub(crate) well_formed: bool,
-}
-
-impl StaticToken {
-    /// The `index`-th static token. Its id (`static-{index}`) says nothing about
-    /// the token, so records and logs that carry it reveal nothing either.
-    pub(crate) fn new(token: &str, profile: Option<String>, index: usize) -> Self {
-        Self {
-            digest: SecretDigest::of(token),
-            id: format!("static-{index}"),
-            profile,
-            well_formed: crate::bearer::is_b64token(token),
-        }
-    }
-}
+use crate::time::now;
 
 /// What a registration request was authorized with.
 #[derive(Debug, Default)]
@@ -128,73 +102,5 @@ pub(crate) async fn consume(config: &Config, grant: &Grant) -> Result<(), Reject
     {
         Some(_) => Ok(()),
         None => Err(Rejection::InvalidToken),
-    }
-}
-
-/// Options for [`Registration::mint_initial_access_token`].
-#[derive(Clone, Debug, Default)]
-pub struct InitialAccessTokenOptions {
-    /// How long the token works (`None`: until revoked).
-    pub expires_in: Option<Duration>,
-    /// How many registrations it allows (`None`: unlimited).
-    pub max_uses: Option<u64>,
-    /// The named profile registrations with it get (`None`: the default).
-    pub profile: Option<String>,
-}
-
-/// Why an initial access token could not be minted.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum MintError {
-    /// The store has no [`InitialAccessTokenStore`] capability.
-    #[error("the client store cannot hold initial access tokens")]
-    Unsupported,
-    /// The profile is not configured.
-    #[error("no profile named \"{0}\" is configured")]
-    UnknownProfile(String),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The OS random number generator failed.
-    #[error("the OS random number generator failed")]
-    Random,
-}
-
-impl Registration {
-    /// Mints an initial access token and stores its digest. The returned
-    /// [`Secret`] is the token to hand to the developer who will register; it
-    /// cannot be recovered later.
-    pub async fn mint_initial_access_token(
-        &self,
-        options: InitialAccessTokenOptions,
-    ) -> Result<(Secret, InitialAccessToken), MintError> {
-        let config = self.config();
-        let store = config
-            .store
-            .initial_access_tokens()
-            .ok_or(MintError::Unsupported)?;
-        if let Some(profile) = &options.profile
-            && !config.profiles.contains_key(profile)
-        {
-            return Err(MintError::UnknownProfile(profile.clone()));
-        }
-        let secret = Secret::generate().map_err(|_| MintError::Random)?;
-        let now = now();
-        let record = InitialAccessToken {
-            id: generate_client_id().map_err(|_| MintError::Random)?,
-            digest: secret.digest(),
-            profile: options.profile,
-            created_at: now,
-            expires_at: options.expires_in.map(|d| now.saturating_add(d.as_secs())),
-            max_uses: options.max_uses,
-            uses: 0,
-        };
-        store.create_initial_access_token(&record).await?;
-        Ok((secret, record))
-    }
-
-    /// The store's initial access token capability, to list or revoke tokens.
-    pub fn initial_access_token_store(&self) -> Option<&dyn InitialAccessTokenStore> {
-        self.config().store.initial_access_tokens()
     }
 }

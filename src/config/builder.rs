@@ -9,68 +9,13 @@ use std::time::Duration;
 
 use url::Url;
 
+use super::{Access, ClientIdGenerator, Config, PeerAddress, Quotas, RatRotation, StaticToken};
 use crate::events::EventHook;
-use crate::initial_access_token::StaticToken;
-use crate::lifecycle::Quotas;
+use crate::metadata::Limits;
 use crate::metadata::json::{CLIENT_INFORMATION_MEMBERS, KNOWN_MEMBERS};
 use crate::metadata::redirect_uri::is_loopback;
 use crate::policy::{Profile, RegistrationHook};
-use crate::service::Registration;
 use crate::store::{ClientStore, MemoryStore};
-
-/// Size limits on registration requests. The defaults keep one registration
-/// below about 64 KiB of stored data.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    /// Largest accepted request body in bytes (default 64 KiB); larger → `413`.
-    pub max_body_bytes: usize,
-    /// Longest accepted string value in bytes (default 2048).
-    pub max_string_length: usize,
-    /// Most values in one array, keys in `jwks`, and extension members
-    /// (default 32).
-    pub max_array_items: usize,
-    /// Most language variants of one human-readable member (default 32).
-    pub max_language_variants: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 64 * 1024,
-            max_string_length: 2048,
-            max_array_items: 32,
-            max_language_variants: 32,
-        }
-    }
-}
-
-/// When a registration access token is replaced (RFC 7592 §2.2 allows a new one
-/// on every update).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum RatRotation {
-    /// Keep the token for the life of the registration.
-    Never,
-    /// Issue a new token in every successful `PUT` response; the old one stops
-    /// working at once (the default).
-    #[default]
-    OnUpdate,
-}
-
-/// Who may register clients (RFC 7591 §3).
-#[derive(Clone)]
-pub(crate) enum Access {
-    /// Anyone may register.
-    Open,
-    /// A registration needs an initial access token: a static one, or one kept
-    /// by the store.
-    Protected { static_tokens: Vec<StaticToken> },
-}
-
-/// Generates client identifiers.
-pub(crate) type ClientIdGenerator = Arc<dyn Fn() -> String + Send + Sync>;
-
-/// Finds the peer address in a request's extensions.
-pub(crate) type PeerAddress = Arc<dyn Fn(&http::Extensions) -> Option<SocketAddr> + Send + Sync>;
 
 /// A configuration error, reported by [`RegistrationBuilder::build`].
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -117,7 +62,8 @@ pub enum ConfigError {
     InvalidProfile(String),
 }
 
-/// Builds a [`Registration`] service. Start with [`Registration::builder`].
+/// Builds a [`Registration`](crate::Registration) service. Start with
+/// [`Registration::builder`](crate::Registration::builder).
 ///
 /// ```
 /// use tower_dcr::{Registration, MemoryStore};
@@ -217,7 +163,8 @@ impl RegistrationBuilder {
 
     /// Protected registration: a registration must present an initial access
     /// token as a Bearer token (RFC 7591 §3): a static one configured here, or
-    /// one minted with [`Registration::mint_initial_access_token`] and kept by
+    /// one minted with
+    /// [`Registration::mint_initial_access_token`](crate::Registration::mint_initial_access_token) and kept by
     /// the store.
     pub fn protected(mut self) -> Self {
         self.static_tokens_mut();
@@ -418,8 +365,8 @@ impl RegistrationBuilder {
         self
     }
 
-    /// Checks the configuration and builds the service.
-    pub fn build(self) -> Result<Registration, ConfigError> {
+    /// Checks the configuration; [`build`](Self::build) wraps it in the service.
+    pub(crate) fn into_config(self) -> Result<Config, ConfigError> {
         let issuer = parse_issuer(&self.issuer)?;
         let issuer_path = issuer.path().trim_end_matches('/');
         let endpoint = match self.endpoint {
@@ -469,7 +416,7 @@ impl RegistrationBuilder {
         }
         let origin = issuer.origin().ascii_serialization();
         let registration_endpoint = format!("{origin}{endpoint}");
-        Ok(Registration::from_config(Config {
+        Ok(Config {
             issuer: self.issuer,
             endpoint,
             registration_endpoint,
@@ -494,7 +441,7 @@ impl RegistrationBuilder {
             software_statements: self.software_statements,
             #[cfg(feature = "fetch")]
             fetcher: self.fetcher,
-        }))
+        })
     }
 }
 
@@ -532,143 +479,4 @@ fn check_profile(profile: &Profile) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
-}
-
-/// The checked configuration the service runs with.
-pub(crate) struct Config {
-    pub(crate) issuer: String,
-    pub(crate) endpoint: String,
-    pub(crate) registration_endpoint: String,
-    pub(crate) access: Access,
-    pub(crate) store: Arc<dyn ClientStore>,
-    pub(crate) profile: Profile,
-    pub(crate) profiles: HashMap<String, Profile>,
-    pub(crate) hook: Option<Arc<dyn RegistrationHook>>,
-    pub(crate) limits: Limits,
-    pub(crate) extension_members: HashSet<String>,
-    pub(crate) issue_registration_access_token: bool,
-    pub(crate) rat_rotation: RatRotation,
-    pub(crate) rotate_client_secret_on_update: bool,
-    pub(crate) client_id_generator: Option<ClientIdGenerator>,
-    pub(crate) quotas: Quotas,
-    pub(crate) last_used_interval: Option<Duration>,
-    pub(crate) events: Option<Arc<dyn EventHook>>,
-    pub(crate) peer_address: Option<PeerAddress>,
-    #[cfg(feature = "rate-limit")]
-    pub(crate) rate_limiter: Option<crate::rate_limit::RateLimiter>,
-    #[cfg(feature = "software-statement")]
-    pub(crate) software_statements: Option<crate::software_statement::SoftwareStatementVerifier>,
-    #[cfg(feature = "fetch")]
-    pub(crate) fetcher: Option<Arc<dyn crate::fetch::Fetcher>>,
-}
-
-impl Config {
-    /// The profile called `name`, or the default profile for `None`.
-    pub(crate) fn profile_named(&self, name: Option<&str>) -> Option<&Profile> {
-        match name {
-            None => Some(&self.profile),
-            Some(name) => self.profiles.get(name),
-        }
-    }
-
-    /// The peer address of a request, if the host provides it.
-    pub(crate) fn peer_addr(&self, extensions: &http::Extensions) -> Option<SocketAddr> {
-        match &self.peer_address {
-            Some(find) => find(extensions),
-            None => extensions.get::<SocketAddr>().copied(),
-        }
-    }
-
-    /// The default profile followed by the named ones, in name order.
-    pub(crate) fn all_profiles(&self) -> impl Iterator<Item = &Profile> {
-        let mut names: Vec<&String> = self.profiles.keys().collect();
-        names.sort();
-        std::iter::once(&self.profile).chain(names.into_iter().map(|n| &self.profiles[n]))
-    }
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("issuer", &self.issuer)
-            .field("registration_endpoint", &self.registration_endpoint)
-            .field("store", &self.store)
-            .field("profile", &self.profile)
-            .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn issuer_must_be_https_unless_loopback() {
-        let build = |issuer: &str| Registration::builder(issuer).open().build().map(|_| ());
-        assert_eq!(
-            build("http://auth.example.com"),
-            Err(ConfigError::InsecureIssuer)
-        );
-        assert!(build("http://127.0.0.1:8080").is_ok());
-        assert!(build("http://localhost:8080").is_ok());
-        assert!(build("https://auth.example.com").is_ok());
-        assert!(matches!(
-            build("https://a.example/?q"),
-            Err(ConfigError::InvalidIssuer(_))
-        ));
-        assert!(matches!(
-            build("not a url"),
-            Err(ConfigError::InvalidIssuer(_))
-        ));
-    }
-
-    #[test]
-    fn access_must_be_chosen() {
-        let err = Registration::builder("https://a.example")
-            .build()
-            .unwrap_err();
-        assert_eq!(err, ConfigError::AccessNotChosen);
-    }
-
-    #[test]
-    fn endpoint_follows_issuer_path() {
-        let r = Registration::builder("https://a.example/tenant/")
-            .open()
-            .build()
-            .unwrap();
-        assert_eq!(
-            r.registration_endpoint(),
-            "https://a.example/tenant/register"
-        );
-        let r = Registration::builder("https://a.example")
-            .endpoint("/oauth/register")
-            .open()
-            .build()
-            .unwrap();
-        assert_eq!(
-            r.registration_endpoint(),
-            "https://a.example/oauth/register"
-        );
-        for bad in ["register", "/", "/r?x", "/r/"] {
-            let e = Registration::builder("https://a.example")
-                .endpoint(bad)
-                .open()
-                .build();
-            assert!(matches!(e, Err(ConfigError::InvalidEndpoint(_))), "{bad}");
-        }
-    }
-
-    #[test]
-    fn standard_members_cannot_be_extensions() {
-        for name in ["client_name", "client_secret", "client_name#fr"] {
-            let e = Registration::builder("https://a.example")
-                .open()
-                .extension_members([name])
-                .build();
-            assert!(
-                matches!(e, Err(ConfigError::ReservedExtensionMember(_))),
-                "{name}"
-            );
-        }
-    }
 }

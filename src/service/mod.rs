@@ -3,8 +3,6 @@
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -18,14 +16,20 @@ use tracing::Instrument;
 use crate::config::{Config, RegistrationBuilder};
 use crate::endpoint;
 use crate::error::Rejection;
-use crate::events::EventKind;
-use crate::layer::RegistrationLayer;
-use crate::response::ResponseBody;
-use crate::store::{BoxError, ClientStore};
+use crate::events::{EventKind, Operation};
+mod builder;
+pub mod future;
+mod layer;
+mod lifecycle;
+mod tokens;
 
-/// The future returned by [`Registration`]'s `Service::call`.
-pub type ResponseFuture =
-    Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
+use crate::error::BoxError;
+use crate::response::ResponseBody;
+use crate::store::ClientStore;
+use future::RegistrationFuture;
+pub use layer::{RegistrationLayer, RegistrationService};
+pub use lifecycle::{Reaper, ReaperConfig, SweepReport};
+pub use tokens::{InitialAccessTokenOptions, MintError};
 
 /// The registration endpoints as a tower [`Service`]: `POST {endpoint}` (RFC 7591)
 /// and `GET`/`PUT`/`DELETE {endpoint}/{client_id}` (RFC 7592).
@@ -169,17 +173,18 @@ impl Registration {
         let peer = config.peer_addr(&parts.extensions);
         let route = self.route(parts.uri.path());
         let operation = match (&route, &parts.method) {
-            (Some(Route::Endpoint), &Method::POST) => "register",
-            (Some(Route::Client(_)), &Method::GET) => "read",
-            (Some(Route::Client(_)), &Method::PUT) => "update",
-            (Some(Route::Client(_)), &Method::DELETE) => "delete",
-            _ => "other",
+            (Some(Route::Endpoint), &Method::POST) => Operation::Register,
+            (Some(Route::Client(_)), &Method::GET) => Operation::Read,
+            (Some(Route::Client(_)), &Method::PUT) => Operation::Update,
+            (Some(Route::Client(_)), &Method::DELETE) => Operation::Delete,
+            _ => Operation::Other,
         };
         let client_id = match &route {
             Some(Route::Client(id)) => Some(id.as_ref()),
             _ => None,
         };
-        let span = tracing::debug_span!("dcr", operation, client_id = ?client_id);
+        let span =
+            tracing::debug_span!("dcr", operation = operation.as_str(), client_id = ?client_id);
         // Registration and update hold the request's metadata across their
         // awaits and make large futures: they are boxed, so that reads and
         // deletes, the frequent requests, move and allocate a small one.
@@ -230,7 +235,7 @@ where
 {
     type Response = Response<ResponseBody>;
     type Error = Infallible;
-    type Future = ResponseFuture;
+    type Future = RegistrationFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))

@@ -2,20 +2,18 @@
 //! service.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use http_body::Body;
 use http_body_util::Either;
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::Registration;
+use super::future::ResponseFuture;
+use crate::error::BoxError;
 use crate::response::ResponseBody;
-use crate::service::{Registration, ResponseFuture as RegistrationFuture};
-use crate::store::BoxError;
 
 /// A [`Layer`] that answers requests for the registration endpoints and passes
 /// every other request to the inner service unchanged.
@@ -110,47 +108,9 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         if self.registration.route_full(request.uri().path()).is_some() {
-            ResponseFuture::Registration {
-                future: self.registration.call(request),
-            }
+            ResponseFuture::registration(self.registration.call(request))
         } else {
-            ResponseFuture::Inner {
-                future: self.inner.call(request),
-            }
-        }
-    }
-}
-
-pin_project! {
-    /// The future of [`RegistrationService`]: the registration response, or the
-    /// inner service's.
-    #[project = ResponseFutureProj]
-    pub enum ResponseFuture<F> {
-        /// A request for the registration endpoints.
-        Registration { #[pin] future: RegistrationFuture },
-        /// Any other request.
-        Inner { #[pin] future: F },
-    }
-}
-
-impl<F, ResBody, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-{
-    type Output = Result<Response<Either<ResponseBody, ResBody>>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            ResponseFutureProj::Registration { future } => {
-                let response = match ready!(future.poll(cx)) {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                };
-                Poll::Ready(Ok(response.map(Either::Left)))
-            }
-            ResponseFutureProj::Inner { future } => {
-                Poll::Ready(ready!(future.poll(cx)).map(|r| r.map(Either::Right)))
-            }
+            ResponseFuture::inner(self.inner.call(request))
         }
     }
 }

@@ -1,0 +1,223 @@
+//! Configuration: the public builder ([`RegistrationBuilder`]) and every type
+//! it takes, apart from the checked runtime configuration the service runs with.
+//!
+//! Every argument of the builder is nameable from this module.
+
+mod builder;
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::credentials::SecretDigest;
+use crate::events::{Event, EventKind};
+use crate::metadata::ClientMetadata;
+use crate::store::{ClientRecord, ClientStore};
+
+pub use crate::events::EventHook;
+#[cfg(feature = "fetch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
+pub use crate::fetch::{Fetcher, GuardedFetcher, GuardedFetcherBuilder};
+pub use crate::metadata::Limits;
+pub use crate::policy::{Operation, Profile, RegistrationHook, RequestContext, UnknownScope};
+#[cfg(feature = "rate-limit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rate-limit")))]
+pub use crate::rate_limit::{IpNetwork, RateLimit, RateLimitKey};
+#[cfg(feature = "software-statement")]
+#[cfg_attr(docsrs, doc(cfg(feature = "software-statement")))]
+pub use crate::software_statement::{SoftwareStatementVerifier, TrustedIssuer};
+pub use builder::{ConfigError, RegistrationBuilder};
+
+/// When a registration access token is replaced (RFC 7592 §2.2 allows a new one
+/// on every update).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RatRotation {
+    /// Keep the token for the life of the registration.
+    Never,
+    /// Issue a new token in every successful `PUT` response; the old one stops
+    /// working at once (the default).
+    #[default]
+    OnUpdate,
+}
+
+/// Limits on how many dynamically registered clients may exist. Clients the
+/// host created itself are never counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Quotas {
+    /// Most dynamically registered clients in all.
+    pub max_clients: Option<u64>,
+    /// Most clients per `software_id` (clients without one are not counted here).
+    pub max_per_software_id: Option<u64>,
+    /// Most clients registered with one initial access token.
+    pub max_per_initial_access_token: Option<u64>,
+}
+
+impl Quotas {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.max_clients.is_none()
+            && self.max_per_software_id.is_none()
+            && self.max_per_initial_access_token.is_none()
+    }
+}
+
+/// Who may register clients (RFC 7591 §3).
+#[derive(Clone)]
+pub(crate) enum Access {
+    /// Anyone may register.
+    Open,
+    /// A registration needs an initial access token: a static one, or one kept
+    /// by the store.
+    Protected { static_tokens: Vec<StaticToken> },
+}
+
+/// Generates client identifiers.
+pub(crate) type ClientIdGenerator = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Finds the peer address in a request's extensions.
+pub(crate) type PeerAddress = Arc<dyn Fn(&http::Extensions) -> Option<SocketAddr> + Send + Sync>;
+
+/// A static initial access token from the configuration.
+#[derive(Clone)]
+pub(crate) struct StaticToken {
+    pub(crate) digest: SecretDigest,
+    pub(crate) id: String,
+    pub(crate) profile: Option<String>,
+    /// Whether the token can be sent as a Bearer token at all (RFC 6750 §2.1).
+    pub(crate) well_formed: bool,
+}
+
+impl StaticToken {
+    /// The `index`-th static token. Its id (`static-{index}`) says nothing about
+    /// the token, so records and logs that carry it reveal nothing either.
+    pub(crate) fn new(token: &str, profile: Option<String>, index: usize) -> Self {
+        Self {
+            digest: SecretDigest::of(token),
+            id: format!("static-{index}"),
+            profile,
+            well_formed: crate::credentials::is_b64token(token),
+        }
+    }
+}
+
+/// What is percent-encoded in a path segment: everything but the unreserved
+/// characters of RFC 3986 §2.3.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The checked configuration the service runs with.
+pub(crate) struct Config {
+    pub(crate) issuer: String,
+    pub(crate) endpoint: String,
+    pub(crate) registration_endpoint: String,
+    pub(crate) access: Access,
+    pub(crate) store: Arc<dyn ClientStore>,
+    pub(crate) profile: Profile,
+    pub(crate) profiles: HashMap<String, Profile>,
+    pub(crate) hook: Option<Arc<dyn RegistrationHook>>,
+    pub(crate) limits: crate::metadata::Limits,
+    pub(crate) extension_members: HashSet<String>,
+    pub(crate) issue_registration_access_token: bool,
+    pub(crate) rat_rotation: RatRotation,
+    pub(crate) rotate_client_secret_on_update: bool,
+    pub(crate) client_id_generator: Option<ClientIdGenerator>,
+    pub(crate) quotas: Quotas,
+    pub(crate) last_used_interval: Option<Duration>,
+    pub(crate) events: Option<Arc<dyn EventHook>>,
+    pub(crate) peer_address: Option<PeerAddress>,
+    #[cfg(feature = "rate-limit")]
+    pub(crate) rate_limiter: Option<crate::rate_limit::RateLimiter>,
+    #[cfg(feature = "software-statement")]
+    pub(crate) software_statements: Option<crate::software_statement::SoftwareStatementVerifier>,
+    #[cfg(feature = "fetch")]
+    pub(crate) fetcher: Option<Arc<dyn crate::fetch::Fetcher>>,
+}
+
+impl Config {
+    /// The profile called `name`, or the default profile for `None`.
+    pub(crate) fn profile_named(&self, name: Option<&str>) -> Option<&Profile> {
+        match name {
+            None => Some(&self.profile),
+            Some(name) => self.profiles.get(name),
+        }
+    }
+
+    /// The peer address of a request, if the host provides it.
+    pub(crate) fn peer_addr(&self, extensions: &http::Extensions) -> Option<SocketAddr> {
+        match &self.peer_address {
+            Some(find) => find(extensions),
+            None => extensions.get::<SocketAddr>().copied(),
+        }
+    }
+
+    /// The default profile followed by the named ones, in name order.
+    pub(crate) fn all_profiles(&self) -> impl Iterator<Item = &Profile> {
+        let mut names: Vec<&String> = self.profiles.keys().collect();
+        names.sort();
+        std::iter::once(&self.profile).chain(names.into_iter().map(|n| &self.profiles[n]))
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("issuer", &self.issuer)
+            .field("registration_endpoint", &self.registration_endpoint)
+            .field("store", &self.store)
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// `{registration endpoint}/{client_id}` (RFC 7592 §3), from configuration,
+    /// with the identifier percent-encoded as one path segment.
+    pub(crate) fn registration_client_uri(&self, client_id: &str) -> String {
+        let mut uri = String::with_capacity(self.registration_endpoint.len() + 1 + client_id.len());
+        uri.push_str(&self.registration_endpoint);
+        uri.push('/');
+        uri.extend(percent_encoding::utf8_percent_encode(
+            client_id,
+            PATH_SEGMENT,
+        ));
+        uri
+    }
+
+    /// Sends an event to the host's event hook, if there is one.
+    pub(crate) fn emit(
+        &self,
+        kind: EventKind,
+        operation: Operation,
+        client_id: Option<&str>,
+        record: Option<&ClientRecord>,
+        peer_addr: Option<SocketAddr>,
+    ) {
+        let Some(events) = &self.events else {
+            return;
+        };
+        let mut event = Event::new(kind, operation);
+        event.client_id = client_id
+            .or(record.map(|r| r.client_id.as_str()))
+            .map(str::to_owned);
+        if let Some(record) = record {
+            event.software_id.clone_from(&record.metadata.software_id);
+            event.profile.clone_from(&record.profile);
+        }
+        event.peer_addr = peer_addr;
+        events.on_event(&event);
+    }
+
+    /// Drops the extension members this server is not configured to keep
+    /// (RFC 7591 §2: unknown members are ignored).
+    pub(crate) fn keep_configured_extensions(&self, metadata: &mut ClientMetadata) {
+        if !metadata.extensions.is_empty() {
+            metadata
+                .extensions
+                .retain(|name, _| self.extension_members.contains(name));
+        }
+    }
+}
