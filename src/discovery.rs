@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::metadata::TokenEndpointAuthMethod;
+use crate::metadata::jose::{JOSE_MEMBERS, JoseMember};
 use crate::policy::Profile;
 use crate::service::Registration;
 
@@ -80,40 +81,13 @@ impl Registration {
             "subject_types_supported".into(),
             union(p, |p| &p.subject_types, |s| s.as_str()),
         );
-        type Algs = fn(&Profile) -> &[String];
-        let lists: [(&str, Algs); 9] = [
-            ("id_token_signing_alg_values_supported", |p| {
-                &p.algorithms.id_token_signing
-            }),
-            ("id_token_encryption_alg_values_supported", |p| {
-                &p.algorithms.id_token_encryption_alg
-            }),
-            ("id_token_encryption_enc_values_supported", |p| {
-                &p.algorithms.id_token_encryption_enc
-            }),
-            ("userinfo_signing_alg_values_supported", |p| {
-                &p.algorithms.userinfo_signing
-            }),
-            ("userinfo_encryption_alg_values_supported", |p| {
-                &p.algorithms.userinfo_encryption_alg
-            }),
-            ("userinfo_encryption_enc_values_supported", |p| {
-                &p.algorithms.userinfo_encryption_enc
-            }),
-            ("request_object_signing_alg_values_supported", |p| {
-                &p.algorithms.request_object_signing
-            }),
-            ("request_object_encryption_alg_values_supported", |p| {
-                &p.algorithms.request_object_encryption_alg
-            }),
-            ("request_object_encryption_enc_values_supported", |p| {
-                &p.algorithms.request_object_encryption_enc
-            }),
-        ];
-        for (name, list) in lists {
-            let values = union(p, list, String::as_str);
+        for spec in &JOSE_MEMBERS {
+            if spec.member == JoseMember::TokenEndpointAuthSigning {
+                continue;
+            }
+            let values = union(p, |p| p.algorithms.allowed(spec.member), String::as_str);
             if values.as_array().is_some_and(|a| !a.is_empty()) {
-                m.insert(name.into(), values);
+                m.insert(spec.supported.into(), values);
             }
         }
         let jwt_auth = profiles
@@ -134,13 +108,10 @@ impl Registration {
             );
         }
         if jwt_auth {
+            let member = JoseMember::TokenEndpointAuthSigning;
             m.insert(
-                "token_endpoint_auth_signing_alg_values_supported".into(),
-                union(
-                    p,
-                    |p| &p.algorithms.token_endpoint_auth_signing,
-                    String::as_str,
-                ),
+                JOSE_MEMBERS[member.index()].supported.into(),
+                union(p, |p| p.algorithms.allowed(member), String::as_str),
             );
         }
         m

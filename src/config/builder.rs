@@ -1,7 +1,7 @@
 //! Configuration: [`RegistrationBuilder`] collects it and checks it once, in
 //! [`RegistrationBuilder::build`], never per request.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +12,8 @@ use url::Url;
 use super::{Access, ClientIdGenerator, Config, PeerAddress, Quotas, RatRotation, StaticToken};
 use crate::events::EventHook;
 use crate::metadata::Limits;
-use crate::metadata::json::{CLIENT_INFORMATION_MEMBERS, KNOWN_MEMBERS};
+use crate::metadata::jose::JoseMember;
+use crate::metadata::json::{CLIENT_INFORMATION_MEMBERS, is_known_member};
 use crate::metadata::redirect_uri::is_loopback;
 use crate::policy::{Profile, RegistrationHook};
 use crate::store::{ClientStore, MemoryStore};
@@ -381,13 +382,11 @@ impl RegistrationBuilder {
             return Err(ConfigError::InvalidEndpoint(endpoint));
         }
         let access = self.access.ok_or(ConfigError::AccessNotChosen)?;
-        let reserved: HashSet<&str> = KNOWN_MEMBERS
-            .iter()
-            .chain(CLIENT_INFORMATION_MEMBERS.iter())
-            .copied()
-            .collect();
         for name in &self.extension_members {
-            if reserved.contains(name.as_str()) || name.contains('#') {
+            if is_known_member(name)
+                || CLIENT_INFORMATION_MEMBERS.contains(&name.as_str())
+                || name.contains('#')
+            {
                 return Err(ConfigError::ReservedExtensionMember(name.clone()));
             }
         }
@@ -470,7 +469,7 @@ fn check_profile(profile: &Profile) -> Result<(), ConfigError> {
     }
     if profile
         .algorithms
-        .token_endpoint_auth_signing
+        .allowed(JoseMember::TokenEndpointAuthSigning)
         .iter()
         .any(|a| a == "none")
     {

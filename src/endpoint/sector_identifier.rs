@@ -3,9 +3,7 @@
 
 use crate::error::RegistrationError;
 use crate::metadata::ClientMetadata;
-use crate::policy::sector_identifier::{
-    check_document, check_pairwise_hosts, check_uri, metadata_error,
-};
+use crate::policy::sector_identifier::check_pairwise_hosts;
 
 /// Runs the pairwise rule, then, when the client registered a
 /// `sector_identifier_uri`, fetches it through `fetcher` and checks that it is
@@ -18,6 +16,8 @@ pub(super) async fn check_sector_identifier(
     metadata: &ClientMetadata,
     fetcher: &dyn crate::fetch::Fetcher,
 ) -> Result<(), RegistrationError> {
+    use crate::policy::sector_identifier::{check_document, check_uri, metadata_error};
+
     check_pairwise_hosts(metadata)?;
     let Some(uri) = &metadata.sector_identifier_uri else {
         return Ok(());

@@ -5,6 +5,7 @@ use serde::de::{Deserialize, Deserializer};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
+use super::jose::{JOSE_MEMBERS, JoseMember};
 use super::{
     ApplicationType, ClientMetadata, GrantType, Localized, ResponseType, SubjectType,
     TokenEndpointAuthMethod,
@@ -22,8 +23,9 @@ pub(crate) const CLIENT_INFORMATION_MEMBERS: [&str; 6] = [
     "registration_client_uri",
 ];
 
-/// Every member name this crate types, in the order they are written.
-pub(crate) const KNOWN_MEMBERS: [&str; 35] = [
+/// Every member name this crate types, in the order they are written, but
+/// the JOSE algorithm members (see [`JOSE_MEMBERS`]).
+const OTHER_MEMBERS: [&str; 25] = [
     "redirect_uris",
     "token_endpoint_auth_method",
     "grant_types",
@@ -43,16 +45,6 @@ pub(crate) const KNOWN_MEMBERS: [&str; 35] = [
     "application_type",
     "sector_identifier_uri",
     "subject_type",
-    "id_token_signed_response_alg",
-    "id_token_encrypted_response_alg",
-    "id_token_encrypted_response_enc",
-    "userinfo_signed_response_alg",
-    "userinfo_encrypted_response_alg",
-    "userinfo_encrypted_response_enc",
-    "request_object_signing_alg",
-    "request_object_encryption_alg",
-    "request_object_encryption_enc",
-    "token_endpoint_auth_signing_alg",
     "default_max_age",
     "require_auth_time",
     "default_acr_values",
@@ -105,6 +97,11 @@ fn keyword<T>(
     }
 }
 
+/// Whether `name` is a member this crate types.
+pub(crate) fn is_known_member(name: &str) -> bool {
+    OTHER_MEMBERS.contains(&name) || JoseMember::named(name).is_some()
+}
+
 /// A value echoed in an error description, cut short so that a huge value does
 /// not become a huge error.
 pub(crate) fn truncated(value: &str) -> &str {
@@ -149,6 +146,12 @@ impl ClientMetadata {
     pub fn from_json_object(object: Map<String, Value>) -> Result<Self, RegistrationError> {
         let mut m = Self::default();
         for (key, value) in object {
+            if let Some(member) = JoseMember::named(&key) {
+                if let Some(value) = string(&key, value)? {
+                    *m.algorithms_mut().get_mut(member) = Some(value);
+                }
+                continue;
+            }
             match key.as_str() {
                 "redirect_uris" => m.redirect_uris = strings(&key, value)?,
                 "token_endpoint_auth_method" => {
@@ -186,56 +189,6 @@ impl ClientMetadata {
                 }
                 "sector_identifier_uri" => m.sector_identifier_uri = string(&key, value)?,
                 "subject_type" => m.subject_type = keyword(&key, value, SubjectType::parse)?,
-                "id_token_signed_response_alg" => set_algorithm(
-                    &mut m,
-                    |a| &mut a.id_token_signed_response_alg,
-                    string(&key, value)?,
-                ),
-                "id_token_encrypted_response_alg" => set_algorithm(
-                    &mut m,
-                    |a| &mut a.id_token_encrypted_response_alg,
-                    string(&key, value)?,
-                ),
-                "id_token_encrypted_response_enc" => set_algorithm(
-                    &mut m,
-                    |a| &mut a.id_token_encrypted_response_enc,
-                    string(&key, value)?,
-                ),
-                "userinfo_signed_response_alg" => set_algorithm(
-                    &mut m,
-                    |a| &mut a.userinfo_signed_response_alg,
-                    string(&key, value)?,
-                ),
-                "userinfo_encrypted_response_alg" => set_algorithm(
-                    &mut m,
-                    |a| &mut a.userinfo_encrypted_response_alg,
-                    string(&key, value)?,
-                ),
-                "userinfo_encrypted_response_enc" => set_algorithm(
-                    &mut m,
-                    |a| &mut a.userinfo_encrypted_response_enc,
-                    string(&key, value)?,
-                ),
-                "request_object_signing_alg" => set_algorithm(
-                    &mut m,
-                    |a| &mut a.request_object_signing_alg,
-                    string(&key, value)?,
-                ),
-                "request_object_encryption_alg" => set_algorithm(
-                    &mut m,
-                    |a| &mut a.request_object_encryption_alg,
-                    string(&key, value)?,
-                ),
-                "request_object_encryption_enc" => set_algorithm(
-                    &mut m,
-                    |a| &mut a.request_object_encryption_enc,
-                    string(&key, value)?,
-                ),
-                "token_endpoint_auth_signing_alg" => set_algorithm(
-                    &mut m,
-                    |a| &mut a.token_endpoint_auth_signing_alg,
-                    string(&key, value)?,
-                ),
                 "default_max_age" => {
                     m.default_max_age = match value {
                         Value::Null => None,
@@ -378,8 +331,8 @@ impl ClientMetadata {
         // An extension member never shadows a standard member or a credential,
         // even if the host put one in the map.
         for (key, value) in &m.extensions {
-            let reserved = KNOWN_MEMBERS.contains(&key.as_str())
-                || CLIENT_INFORMATION_MEMBERS.contains(&key.as_str());
+            let reserved =
+                is_known_member(key) || CLIENT_INFORMATION_MEMBERS.contains(&key.as_str());
             if !reserved {
                 map.serialize_entry(key, value)?;
             }
@@ -390,59 +343,9 @@ impl ClientMetadata {
     /// The OIDC algorithm members with their names.
     pub(crate) fn algorithm_members(&self) -> [(&'static str, Option<&String>); 10] {
         let a = self.algorithms();
-        [
-            (
-                "id_token_signed_response_alg",
-                a.id_token_signed_response_alg.as_ref(),
-            ),
-            (
-                "id_token_encrypted_response_alg",
-                a.id_token_encrypted_response_alg.as_ref(),
-            ),
-            (
-                "id_token_encrypted_response_enc",
-                a.id_token_encrypted_response_enc.as_ref(),
-            ),
-            (
-                "userinfo_signed_response_alg",
-                a.userinfo_signed_response_alg.as_ref(),
-            ),
-            (
-                "userinfo_encrypted_response_alg",
-                a.userinfo_encrypted_response_alg.as_ref(),
-            ),
-            (
-                "userinfo_encrypted_response_enc",
-                a.userinfo_encrypted_response_enc.as_ref(),
-            ),
-            (
-                "request_object_signing_alg",
-                a.request_object_signing_alg.as_ref(),
-            ),
-            (
-                "request_object_encryption_alg",
-                a.request_object_encryption_alg.as_ref(),
-            ),
-            (
-                "request_object_encryption_enc",
-                a.request_object_encryption_enc.as_ref(),
-            ),
-            (
-                "token_endpoint_auth_signing_alg",
-                a.token_endpoint_auth_signing_alg.as_ref(),
-            ),
-        ]
-    }
-}
-
-/// Sets one algorithm member; `None` leaves the group unallocated.
-fn set_algorithm(
-    m: &mut ClientMetadata,
-    field: impl FnOnce(&mut super::JoseAlgorithms) -> &mut Option<String>,
-    value: Option<String>,
-) {
-    if value.is_some() {
-        *field(m.algorithms_mut()) = value;
+        JOSE_MEMBERS
+            .each_ref()
+            .map(|spec| (spec.name, a.get(spec.member)))
     }
 }
 

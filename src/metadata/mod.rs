@@ -6,6 +6,7 @@
 //! the rules of the specifications live in the validator, run by the service
 //! with the configured [`Profile`](crate::Profile).
 
+pub(crate) mod jose;
 pub(crate) mod json;
 mod limits;
 mod localized;
@@ -13,6 +14,7 @@ pub(crate) mod redirect_uri;
 mod types;
 pub(crate) mod validate;
 
+pub use jose::JoseAlgorithms;
 pub use limits::Limits;
 pub use localized::Localized;
 pub use types::{ApplicationType, GrantType, ResponseType, SubjectType, TokenEndpointAuthMethod};
@@ -99,51 +101,11 @@ pub(crate) fn field_error(
     }
 }
 
-/// The JOSE algorithms a client registers for ID tokens, userinfo responses,
-/// request objects and JWT client authentication (OpenID Connect DCR 1.0 §2).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct JoseAlgorithms {
-    /// `id_token_signed_response_alg` (OIDC DCR §2).
-    pub id_token_signed_response_alg: Option<String>,
-    /// `id_token_encrypted_response_alg` (OIDC DCR §2).
-    pub id_token_encrypted_response_alg: Option<String>,
-    /// `id_token_encrypted_response_enc` (OIDC DCR §2).
-    pub id_token_encrypted_response_enc: Option<String>,
-    /// `userinfo_signed_response_alg` (OIDC DCR §2).
-    pub userinfo_signed_response_alg: Option<String>,
-    /// `userinfo_encrypted_response_alg` (OIDC DCR §2).
-    pub userinfo_encrypted_response_alg: Option<String>,
-    /// `userinfo_encrypted_response_enc` (OIDC DCR §2).
-    pub userinfo_encrypted_response_enc: Option<String>,
-    /// `request_object_signing_alg` (OIDC DCR §2).
-    pub request_object_signing_alg: Option<String>,
-    /// `request_object_encryption_alg` (OIDC DCR §2).
-    pub request_object_encryption_alg: Option<String>,
-    /// `request_object_encryption_enc` (OIDC DCR §2).
-    pub request_object_encryption_enc: Option<String>,
-    /// `token_endpoint_auth_signing_alg` (OIDC DCR §2).
-    pub token_endpoint_auth_signing_alg: Option<String>,
-}
-
-/// The algorithms of a client that registered none.
-static NO_ALGORITHMS: JoseAlgorithms = JoseAlgorithms {
-    id_token_signed_response_alg: None,
-    id_token_encrypted_response_alg: None,
-    id_token_encrypted_response_enc: None,
-    userinfo_signed_response_alg: None,
-    userinfo_encrypted_response_alg: None,
-    userinfo_encrypted_response_enc: None,
-    request_object_signing_alg: None,
-    request_object_encryption_alg: None,
-    request_object_encryption_enc: None,
-    token_endpoint_auth_signing_alg: None,
-};
-
 impl ClientMetadata {
     /// The registered JOSE algorithm members (all `None` when the client
     /// registered none).
     pub fn algorithms(&self) -> &JoseAlgorithms {
-        self.algorithms.as_deref().unwrap_or(&NO_ALGORITHMS)
+        self.algorithms.as_deref().unwrap_or(&jose::NO_ALGORITHMS)
     }
 
     /// The JOSE algorithm members, to set one.

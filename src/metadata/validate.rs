@@ -9,6 +9,7 @@ use email_address::EmailAddress;
 use serde_json::Value;
 
 use super::Limits;
+use super::jose::JOSE_MEMBERS;
 use super::json::truncated;
 use super::redirect_uri::parse_absolute;
 use super::{
@@ -320,25 +321,11 @@ pub(crate) fn check_scope_syntax(m: &ClientMetadata) -> Result<(), RegistrationE
 /// needs its `_alg`.
 pub(crate) fn check_encryption_pairs(m: &ClientMetadata) -> Result<(), RegistrationError> {
     let j = m.algorithms();
-    let pairs = [
-        (
-            "id_token_encrypted_response",
-            &j.id_token_encrypted_response_alg,
-            &j.id_token_encrypted_response_enc,
-        ),
-        (
-            "userinfo_encrypted_response",
-            &j.userinfo_encrypted_response_alg,
-            &j.userinfo_encrypted_response_enc,
-        ),
-        (
-            "request_object_encryption",
-            &j.request_object_encryption_alg,
-            &j.request_object_encryption_enc,
-        ),
-    ];
-    for (prefix, alg, enc) in pairs {
-        if enc.is_some() && alg.is_none() {
+    for spec in &JOSE_MEMBERS {
+        if let Some((alg, prefix)) = spec.needs
+            && j.get(spec.member).is_some()
+            && j.get(alg).is_none()
+        {
             return Err(RegistrationError::invalid_client_metadata(format!(
                 "{prefix}_enc: requires {prefix}_alg (OIDC DCR §2)"
             )));

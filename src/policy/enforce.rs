@@ -3,6 +3,7 @@
 //! specifications (`metadata::validate`), stopping at the first failure.
 
 use crate::error::RegistrationError;
+use crate::metadata::jose::{JOSE_MEMBERS, JoseMember};
 use crate::metadata::json::truncated;
 use crate::metadata::redirect_uri::RedirectRules;
 use crate::metadata::validate::{self, metadata_error, redirect_error};
@@ -82,22 +83,12 @@ fn apply_defaults(m: &mut ClientMetadata, profile: &Profile) {
     let Some(j) = m.algorithms.as_deref_mut() else {
         return;
     };
-    for (alg, enc) in [
-        (
-            &j.id_token_encrypted_response_alg,
-            &mut j.id_token_encrypted_response_enc,
-        ),
-        (
-            &j.userinfo_encrypted_response_alg,
-            &mut j.userinfo_encrypted_response_enc,
-        ),
-        (
-            &j.request_object_encryption_alg,
-            &mut j.request_object_encryption_enc,
-        ),
-    ] {
-        if alg.is_some() && enc.is_none() {
-            *enc = Some(DEFAULT_ENCRYPTION_ENC.to_owned());
+    for spec in &JOSE_MEMBERS {
+        if let Some((alg, _)) = spec.needs
+            && j.get(alg).is_some()
+            && j.get(spec.member).is_none()
+        {
+            *j.get_mut(spec.member) = Some(DEFAULT_ENCRYPTION_ENC.to_owned());
         }
     }
 }
@@ -273,58 +264,18 @@ fn check_algorithms(m: &ClientMetadata, profile: &Profile) -> Result<(), Registr
     let a = &profile.algorithms;
     let j = m.algorithms();
     validate::check_encryption_pairs(m)?;
-    check_alg(
-        "id_token_signed_response_alg",
-        j.id_token_signed_response_alg.as_ref(),
-        &a.id_token_signing,
-    )?;
-    check_alg(
-        "id_token_encrypted_response_alg",
-        j.id_token_encrypted_response_alg.as_ref(),
-        &a.id_token_encryption_alg,
-    )?;
-    check_alg(
-        "id_token_encrypted_response_enc",
-        j.id_token_encrypted_response_enc.as_ref(),
-        &a.id_token_encryption_enc,
-    )?;
-    check_alg(
-        "userinfo_signed_response_alg",
-        j.userinfo_signed_response_alg.as_ref(),
-        &a.userinfo_signing,
-    )?;
-    check_alg(
-        "userinfo_encrypted_response_alg",
-        j.userinfo_encrypted_response_alg.as_ref(),
-        &a.userinfo_encryption_alg,
-    )?;
-    check_alg(
-        "userinfo_encrypted_response_enc",
-        j.userinfo_encrypted_response_enc.as_ref(),
-        &a.userinfo_encryption_enc,
-    )?;
-    check_alg(
-        "request_object_signing_alg",
-        j.request_object_signing_alg.as_ref(),
-        &a.request_object_signing,
-    )?;
-    check_alg(
-        "request_object_encryption_alg",
-        j.request_object_encryption_alg.as_ref(),
-        &a.request_object_encryption_alg,
-    )?;
-    check_alg(
-        "request_object_encryption_enc",
-        j.request_object_encryption_enc.as_ref(),
-        &a.request_object_encryption_enc,
-    )?;
-
+    for spec in &JOSE_MEMBERS {
+        if spec.member != JoseMember::TokenEndpointAuthSigning {
+            check_alg(spec.name, j.get(spec.member), a.allowed(spec.member))?;
+        }
+    }
     validate::check_signing_rules(m)?;
-    if let Some(alg) = &j.token_endpoint_auth_signing_alg {
+    let member = JoseMember::TokenEndpointAuthSigning;
+    if let Some(alg) = j.get(member) {
         check_alg(
-            "token_endpoint_auth_signing_alg",
+            JOSE_MEMBERS[member.index()].name,
             Some(alg),
-            &a.token_endpoint_auth_signing,
+            a.allowed(member),
         )?;
     }
     Ok(())

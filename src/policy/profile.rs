@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::metadata::jose::{JOSE_MEMBERS, JoseMember};
 use crate::metadata::{GrantType, ResponseType, SubjectType, TokenEndpointAuthMethod};
 
 /// What to do with a requested scope value outside the allow-list.
@@ -58,19 +59,20 @@ pub struct Profile {
 }
 
 /// The JOSE algorithms a client may register for OIDC signed and encrypted
-/// responses, request objects and JWT client authentication.
+/// responses, request objects and JWT client authentication: one list per
+/// member of [`JOSE_MEMBERS`], in its order.
 #[derive(Clone, Debug)]
-pub(crate) struct Algorithms {
-    pub(crate) id_token_signing: Vec<String>,
-    pub(crate) id_token_encryption_alg: Vec<String>,
-    pub(crate) id_token_encryption_enc: Vec<String>,
-    pub(crate) userinfo_signing: Vec<String>,
-    pub(crate) userinfo_encryption_alg: Vec<String>,
-    pub(crate) userinfo_encryption_enc: Vec<String>,
-    pub(crate) request_object_signing: Vec<String>,
-    pub(crate) request_object_encryption_alg: Vec<String>,
-    pub(crate) request_object_encryption_enc: Vec<String>,
-    pub(crate) token_endpoint_auth_signing: Vec<String>,
+pub(crate) struct Algorithms([Vec<String>; JOSE_MEMBERS.len()]);
+
+impl Algorithms {
+    /// The values allowed for `member`.
+    pub(crate) fn allowed(&self, member: JoseMember) -> &[String] {
+        &self.0[member.index()]
+    }
+
+    fn set(&mut self, member: JoseMember, values: Vec<String>) {
+        self.0[member.index()] = values;
+    }
 }
 
 fn owned<I, S>(values: I) -> Vec<String>
@@ -95,18 +97,11 @@ where
 impl Default for Algorithms {
     fn default() -> Self {
         let asymmetric = || owned(["RS256", "PS256", "ES256", "EdDSA"]);
-        Self {
-            id_token_signing: owned(["RS256"]),
-            id_token_encryption_alg: Vec::new(),
-            id_token_encryption_enc: Vec::new(),
-            userinfo_signing: owned(["RS256"]),
-            userinfo_encryption_alg: Vec::new(),
-            userinfo_encryption_enc: Vec::new(),
-            request_object_signing: asymmetric(),
-            request_object_encryption_alg: Vec::new(),
-            request_object_encryption_enc: Vec::new(),
-            token_endpoint_auth_signing: asymmetric(),
-        }
+        Self(JOSE_MEMBERS.each_ref().map(|spec| match spec.member {
+            JoseMember::IdTokenSigning | JoseMember::UserinfoSigning => owned(["RS256"]),
+            JoseMember::RequestObjectSigning | JoseMember::TokenEndpointAuthSigning => asymmetric(),
+            _ => Vec::new(),
+        }))
     }
 }
 
@@ -279,7 +274,8 @@ impl Profile {
         mut self,
         values: impl IntoIterator<Item = S>,
     ) -> Self {
-        self.algorithms.id_token_signing = owned(values);
+        self.algorithms
+            .set(JoseMember::IdTokenSigning, owned(values));
         self
     }
 
@@ -290,8 +286,10 @@ impl Profile {
         alg: impl IntoIterator<Item = A>,
         enc: impl IntoIterator<Item = E>,
     ) -> Self {
-        self.algorithms.id_token_encryption_alg = owned(alg);
-        self.algorithms.id_token_encryption_enc = owned(enc);
+        self.algorithms
+            .set(JoseMember::IdTokenEncryptionAlg, owned(alg));
+        self.algorithms
+            .set(JoseMember::IdTokenEncryptionEnc, owned(enc));
         self
     }
 
@@ -300,7 +298,8 @@ impl Profile {
         mut self,
         values: impl IntoIterator<Item = S>,
     ) -> Self {
-        self.algorithms.userinfo_signing = owned(values);
+        self.algorithms
+            .set(JoseMember::UserinfoSigning, owned(values));
         self
     }
 
@@ -311,8 +310,10 @@ impl Profile {
         alg: impl IntoIterator<Item = A>,
         enc: impl IntoIterator<Item = E>,
     ) -> Self {
-        self.algorithms.userinfo_encryption_alg = owned(alg);
-        self.algorithms.userinfo_encryption_enc = owned(enc);
+        self.algorithms
+            .set(JoseMember::UserinfoEncryptionAlg, owned(alg));
+        self.algorithms
+            .set(JoseMember::UserinfoEncryptionEnc, owned(enc));
         self
     }
 
@@ -322,7 +323,8 @@ impl Profile {
         mut self,
         values: impl IntoIterator<Item = S>,
     ) -> Self {
-        self.algorithms.request_object_signing = owned(values);
+        self.algorithms
+            .set(JoseMember::RequestObjectSigning, owned(values));
         self
     }
 
@@ -333,8 +335,10 @@ impl Profile {
         alg: impl IntoIterator<Item = A>,
         enc: impl IntoIterator<Item = E>,
     ) -> Self {
-        self.algorithms.request_object_encryption_alg = owned(alg);
-        self.algorithms.request_object_encryption_enc = owned(enc);
+        self.algorithms
+            .set(JoseMember::RequestObjectEncryptionAlg, owned(alg));
+        self.algorithms
+            .set(JoseMember::RequestObjectEncryptionEnc, owned(enc));
         self
     }
 
@@ -344,7 +348,8 @@ impl Profile {
         mut self,
         values: impl IntoIterator<Item = S>,
     ) -> Self {
-        self.algorithms.token_endpoint_auth_signing = owned(values);
+        self.algorithms
+            .set(JoseMember::TokenEndpointAuthSigning, owned(values));
         self
     }
 

@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use url::Url;
 
 use crate::error::RegistrationError;
-use crate::metadata::json::truncated;
+
 use crate::metadata::{ClientMetadata, SubjectType};
 
 const FIELD: &str = "sector_identifier_uri";
@@ -72,6 +72,7 @@ pub fn sector_identifier(metadata: &ClientMetadata) -> Option<String> {
 
 /// A `sector_identifier_uri` must be an https URL (OpenID Connect DCR §2); checked
 /// before anything is fetched.
+#[cfg(feature = "fetch")]
 pub(crate) fn check_uri(uri: &str) -> Result<(), RegistrationError> {
     if Url::parse(uri).map_or(true, |u| u.scheme() != "https") {
         return Err(metadata_error(
@@ -83,6 +84,7 @@ pub(crate) fn check_uri(uri: &str) -> Result<(), RegistrationError> {
 
 /// The fetched document must be a JSON array of strings listing every
 /// registered `redirect_uri`, compared as exact strings (OpenID Connect DCR §5).
+#[cfg(feature = "fetch")]
 pub(crate) fn check_document(
     metadata: &ClientMetadata,
     document: &[u8],
@@ -98,7 +100,7 @@ pub(crate) fn check_document(
     {
         return Err(metadata_error(format_args!(
             "the document does not list the redirect URI \"{}\" (OpenID Connect DCR §5)",
-            truncated(missing)
+            crate::metadata::json::truncated(missing)
         )));
     }
     Ok(())
