@@ -38,7 +38,8 @@
 //!   `client_secret_jwt` client), and they are compared in constant time.
 //! - [`Secret`] and every type holding one print `[redacted]` in `Debug`.
 //! - Every bad input gets a 4xx with an RFC 7591 or RFC 6750 error body; a store
-//!   failure gets a `503` with `Retry-After`.
+//!   failure gets a `503` with `Retry-After`; a corrupt stored record (which no
+//!   retry fixes) a `500` `server_error`, logged at error level.
 //! - Response URLs are built from the configured issuer, never from `Host`.
 //!
 //! # Registering as a client
