@@ -41,6 +41,8 @@ struct StoredRecord {
     client_id_issued_at: u64,
     client_secret_expires_at: u64,
     registration_access_token: Option<String>,
+    registration_access_token_expires_at: u64,
+    previous_registration_access_token: Option<(String, u64)>,
     revision: u64,
     host_created: bool,
     profile: Option<String>,
@@ -81,6 +83,11 @@ impl From<&ClientRecord> for StoredRecord {
             client_id_issued_at: r.client_id_issued_at,
             client_secret_expires_at: r.client_secret_expires_at,
             registration_access_token: r.registration_access_token.as_ref().map(hex),
+            registration_access_token_expires_at: r.registration_access_token_expires_at,
+            previous_registration_access_token: r
+                .previous_registration_access_token
+                .as_ref()
+                .map(|(d, until)| (hex(d), *until)),
             revision: r.revision,
             host_created: r.source == RecordSource::Host,
             profile: r.profile.clone(),
@@ -111,6 +118,11 @@ impl StoredRecord {
             client_id_issued_at: self.client_id_issued_at,
             client_secret_expires_at: self.client_secret_expires_at,
             registration_access_token,
+            registration_access_token_expires_at: self.registration_access_token_expires_at,
+            previous_registration_access_token: match self.previous_registration_access_token {
+                Some((d, until)) => Some((unhex(&d)?, until)),
+                None => None,
+            },
             revision: self.revision,
             source: if self.host_created {
                 RecordSource::Host

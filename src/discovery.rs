@@ -90,16 +90,6 @@ impl Registration {
                 m.insert(spec.supported.into(), values);
             }
         }
-        let jwt_auth = profiles
-            .iter()
-            .flat_map(|p| &p.token_endpoint_auth_methods)
-            .any(|m| {
-                matches!(
-                    m,
-                    TokenEndpointAuthMethod::PrivateKeyJwt
-                        | TokenEndpointAuthMethod::ClientSecretJwt
-                )
-            });
         #[cfg(feature = "software-statement")]
         if let Some(verifier) = &config.software_statements {
             m.insert(
@@ -107,11 +97,25 @@ impl Registration {
                 Value::from(verifier.signing_alg_values()),
             );
         }
-        if jwt_auth {
-            let member = JoseMember::TokenEndpointAuthSigning;
+        // Only what an enabled method can use: HMAC with client_secret_jwt
+        // (whose secret is kept), asymmetric algorithms with private_key_jwt.
+        let member = JoseMember::TokenEndpointAuthSigning;
+        let mut signing: Vec<&str> = Vec::new();
+        for profile in p {
+            let methods = &profile.token_endpoint_auth_methods;
+            let hmac = methods.contains(&TokenEndpointAuthMethod::ClientSecretJwt);
+            let private_key = methods.contains(&TokenEndpointAuthMethod::PrivateKeyJwt);
+            for alg in profile.algorithms.allowed(member) {
+                let usable = if alg.starts_with("HS") { hmac } else { private_key };
+                if usable && !signing.contains(&alg.as_str()) {
+                    signing.push(alg);
+                }
+            }
+        }
+        if !signing.is_empty() {
             m.insert(
                 JOSE_MEMBERS[member.index()].supported.into(),
-                union(p, |p| p.algorithms.allowed(member), String::as_str),
+                Value::from(signing),
             );
         }
         m

@@ -106,7 +106,9 @@ pub enum Rejection {
     /// RFC 7591 §3.2.2: `400` with the registration error.
     #[error(transparent)]
     Registration(#[from] RegistrationError),
-    /// RFC 6750 §3.1: no bearer token was presented: `401`, `WWW-Authenticate: Bearer`.
+    /// RFC 6750 §3.1: no bearer token was presented: `401` with a bare
+    /// `WWW-Authenticate: Bearer` and an empty body ("SHOULD NOT include an
+    /// error code or other error information").
     #[error("no bearer token was presented")]
     MissingToken,
     /// RFC 6750 §3.1: the token is unknown, expired, revoked, or belongs to another
@@ -126,6 +128,11 @@ pub enum Rejection {
     /// The request body is not `application/json`: `415`.
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// The request body is in a content or transfer coding the service does
+    /// not decode (anything but `identity` and `chunked`): `415` with
+    /// `Accept-Encoding: identity` (RFC 9110 §8.4, §15.5.16).
+    #[error("unsupported content coding")]
+    UnsupportedContentCoding,
     /// The request body exceeds the configured limit: `413`.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -158,7 +165,9 @@ impl Rejection {
             Self::MissingToken | Self::InvalidToken => StatusCode::UNAUTHORIZED,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType | Self::UnsupportedContentCoding => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::StoreCorrupt => StatusCode::INTERNAL_SERVER_ERROR,
@@ -175,7 +184,9 @@ impl Rejection {
             | Self::NotFound
             | Self::MethodNotAllowed(_)
             | Self::BodyUnreadable => "invalid_request",
-            Self::UnsupportedMediaType | Self::PayloadTooLarge => "invalid_client_metadata",
+            Self::UnsupportedMediaType | Self::UnsupportedContentCoding | Self::PayloadTooLarge => {
+                "invalid_client_metadata"
+            }
             Self::StoreCorrupt => "server_error",
             Self::StoreUnavailable | Self::QuotaExceeded(_) | Self::RateLimited(_) => {
                 "temporarily_unavailable"
@@ -195,6 +206,9 @@ impl Rejection {
             Self::NotFound => "no registration endpoint at this path",
             Self::MethodNotAllowed(_) => "method not allowed at this path",
             Self::UnsupportedMediaType => "Content-Type must be application/json",
+            Self::UnsupportedContentCoding => {
+                "the request body must not be content-coded (send it as identity)"
+            }
             Self::PayloadTooLarge => "the request body exceeds the size limit",
             Self::BodyUnreadable => "the request body could not be read",
             Self::StoreUnavailable => "the client registry is temporarily unavailable; retry later",
@@ -204,18 +218,23 @@ impl Rejection {
         }
     }
 
-    /// Builds the HTTP response: JSON error body, `Cache-Control: no-store`, and
-    /// the headers each case requires.
+    /// Builds the HTTP response: JSON error body (none for a request without
+    /// credentials, RFC 6750 §3.1), `Cache-Control: no-store`, and the headers
+    /// each case requires.
     pub fn into_response(self) -> http::Response<ResponseBody> {
+        if let Self::MissingToken = self {
+            let mut response = response::empty(self.status());
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
         let mut response = response::json(
             self.status(),
             response::error_json(self.error_code(), self.description()).into_bytes(),
         );
         let headers = response.headers_mut();
         match self {
-            Self::MissingToken => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
             Self::InvalidToken => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
@@ -233,6 +252,12 @@ impl Rejection {
             }
             Self::StoreUnavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::UnsupportedContentCoding => {
+                headers.insert(
+                    header::ACCEPT_ENCODING,
+                    HeaderValue::from_static("identity"),
+                );
             }
             Self::QuotaExceeded(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("3600"));

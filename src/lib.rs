@@ -94,7 +94,7 @@ pub use credentials::{RandomError, Secret, SecretDigest, generate_client_id};
 pub use error::{BoxError, ErrorCode, RegistrationError, Rejection};
 pub use metadata::{
     ApplicationType, ClientMetadata, GrantType, JoseAlgorithms, Localized, ResponseType,
-    SubjectType, TokenEndpointAuthMethod,
+    SubjectType, TlsClientAuthBinding, TokenEndpointAuthMethod,
 };
 pub use policy::{Profile, UnknownScope};
 pub use response::ResponseBody;

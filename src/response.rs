@@ -66,8 +66,13 @@ pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> http::Response<Response
 
 /// An empty `204 No Content` (RFC 7592 §2.3).
 pub(crate) fn no_content() -> http::Response<ResponseBody> {
+    empty(StatusCode::NO_CONTENT)
+}
+
+/// A response without a body, `Cache-Control: no-store`.
+pub(crate) fn empty(status: StatusCode) -> http::Response<ResponseBody> {
     let mut response = http::Response::new(ResponseBody::new(Bytes::new()));
-    *response.status_mut() = StatusCode::NO_CONTENT;
+    *response.status_mut() = status;
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

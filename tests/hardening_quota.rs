@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::*;
 use http::StatusCode;
-use tower_dcr::lifecycle::Quotas;
+use tower_dcr::Quotas;
 use tower_dcr::store::{ClientFilter, RecordSource};
 use tower_dcr::{ClientStore, Registration};
 

@@ -93,6 +93,7 @@ pub struct RegistrationBuilder {
     extension_members: Vec<String>,
     issue_registration_access_token: bool,
     rat_rotation: RatRotation,
+    rat_grace: Duration,
     rotate_client_secret_on_update: bool,
     client_id_generator: Option<ClientIdGenerator>,
     quotas: Quotas,
@@ -132,6 +133,7 @@ impl RegistrationBuilder {
             extension_members: Vec::new(),
             issue_registration_access_token: true,
             rat_rotation: RatRotation::default(),
+            rat_grace: Duration::ZERO,
             rotate_client_secret_on_update: false,
             client_id_generator: None,
             quotas: Quotas::default(),
@@ -277,6 +279,18 @@ impl RegistrationBuilder {
     /// [`RatRotation::OnUpdate`]).
     pub fn registration_access_token_rotation(mut self, rotation: RatRotation) -> Self {
         self.rat_rotation = rotation;
+        self
+    }
+
+    /// How long a registration access token replaced by a rotation keeps
+    /// working, unless the new token is used first (default: zero, the old
+    /// token dies at once). If the `200` that carried the new token is lost,
+    /// the client can still read its configuration, or retry the update, with
+    /// the old one (RFC 7592 §2.2). A retry with the old token keeps the old
+    /// token's original deadline, so the grace is never extended. The price:
+    /// within the grace, two updates presenting the same token may both succeed.
+    pub fn registration_access_token_grace(mut self, grace: Duration) -> Self {
+        self.rat_grace = grace;
         self
     }
 
@@ -428,6 +442,8 @@ impl RegistrationBuilder {
             extension_members: self.extension_members.into_iter().collect(),
             issue_registration_access_token: self.issue_registration_access_token,
             rat_rotation: self.rat_rotation,
+            rat_grace: self.rat_grace,
+            quota_lock: tokio::sync::Mutex::new(()),
             rotate_client_secret_on_update: self.rotate_client_secret_on_update,
             client_id_generator: self.client_id_generator,
             quotas: self.quotas,

@@ -123,6 +123,11 @@ pub(crate) struct Config {
     pub(crate) extension_members: HashSet<String>,
     pub(crate) issue_registration_access_token: bool,
     pub(crate) rat_rotation: RatRotation,
+    /// Serializes this process's registrations while quotas are configured
+    /// and the store cannot reserve places itself.
+    pub(crate) quota_lock: tokio::sync::Mutex<()>,
+    /// How long a rotated registration access token keeps working.
+    pub(crate) rat_grace: Duration,
     pub(crate) rotate_client_secret_on_update: bool,
     pub(crate) client_id_generator: Option<ClientIdGenerator>,
     pub(crate) quotas: Quotas,

@@ -28,7 +28,7 @@ pub(crate) async fn delete(
     peer: Option<SocketAddr>,
 ) -> Result<http::Response<ResponseBody>, Rejection> {
     for _ in 0..ATTEMPTS {
-        let (record, _) = authenticate(config, client_id, &parts.headers).await?;
+        let (record, _, _) = authenticate(config, client_id, &parts.headers).await?;
         let deleted = config
             .store
             .delete(&record.client_id, Some(record.revision))

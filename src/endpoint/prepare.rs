@@ -7,7 +7,6 @@ use super::sector_identifier;
 use crate::config::Config;
 use crate::error::{RegistrationError, Rejection};
 use crate::metadata::ClientMetadata;
-use crate::policy::sector_identifier::check_pairwise_hosts;
 use crate::policy::{Profile, RequestContext, enforce};
 
 /// Software statement (its claims override the request's members), forced
@@ -31,10 +30,22 @@ pub(super) async fn prepare_metadata(
     enforce::prepare(&mut metadata, profile, &config.limits)?;
     check_sector_identifier(config, &metadata).await?;
     if let Some(hook) = &config.hook {
+        let sector_inputs = |m: &ClientMetadata| {
+            (
+                m.redirect_uris.clone(),
+                m.sector_identifier_uri.clone(),
+                m.subject_type,
+            )
+        };
+        let before = sector_inputs(&metadata);
         metadata = hook.review(context(), metadata).await?;
         config.keep_configured_extensions(&mut metadata);
         enforce::prepare(&mut metadata, profile, &config.limits)?;
-        check_pairwise_hosts(&metadata)?;
+        // OIDC DCR §5: what the hook added is checked like what the client
+        // sent, the sector identifier document fetched again if need be.
+        if sector_inputs(&metadata) != before {
+            check_sector_identifier(config, &metadata).await?;
+        }
     }
     Ok(metadata)
 }

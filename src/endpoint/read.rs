@@ -4,7 +4,7 @@ use http::StatusCode;
 use http::request::Parts;
 
 use super::client_information::InformationResponse;
-use super::manage::authenticate;
+use super::manage::{authenticate, retire_previous_token};
 use crate::config::Config;
 use crate::error::Rejection;
 use crate::response::{self, ResponseBody};
@@ -22,7 +22,8 @@ pub(crate) async fn read(
     client_id: &str,
     parts: &Parts,
 ) -> Result<http::Response<ResponseBody>, Rejection> {
-    let (record, token) = authenticate(config, client_id, &parts.headers).await?;
+    let (record, token, presented) = authenticate(config, client_id, &parts.headers).await?;
+    retire_previous_token(config, &record, presented).await;
     let uri = config.registration_client_uri(&record.client_id);
     let client_secret = match &record.client_secret {
         Some(StoredSecret::Plain(secret)) => Some(secret.secret()),

@@ -2,12 +2,13 @@
 //! registration (RFC 7591 §3.2.1) and for an update (RFC 7592 §2.2).
 
 use crate::config::Config;
-use crate::credentials::{Entropy, Secret};
+use crate::credentials::{Entropy, Secret, SecretDigest};
 use crate::error::Rejection;
 use crate::metadata::{ClientMetadata, TokenEndpointAuthMethod};
 use crate::policy::Profile;
 use crate::store::{ClientRecord, RecordSource, StoredSecret};
 
+use super::manage::Presented;
 use super::rng_failed;
 
 /// Whom a record revision is for: a new registration, or the next revision of
@@ -18,8 +19,8 @@ pub(super) enum Origin<'a> {
         profile: Option<String>,
         initial_access_token_id: Option<String>,
     },
-    /// An update of this stored client.
-    Update(&'a ClientRecord),
+    /// An update of this stored client, authorized with this token.
+    Update(&'a ClientRecord, Presented),
 }
 
 /// The credentials of a record revision.
@@ -32,6 +33,10 @@ pub(super) struct Credentials {
     pub(super) new_secret: Option<Secret>,
     /// A newly minted registration access token, returned once.
     pub(super) new_token: Option<Secret>,
+    /// When the registration access token expires (`0`: never).
+    pub(super) token_expires_at: u64,
+    /// The token a rotation replaced, and until when it still works.
+    pub(super) previous_token: Option<(SecretDigest, u64)>,
 }
 
 /// Mints what the revision needs: a client secret when the auth method uses one
@@ -51,18 +56,54 @@ pub(super) fn mint_credentials(
             Some((secret, stored, expires_at)) => (Some(stored), expires_at, Some(secret)),
             None => (None, 0, None),
         },
-        Origin::Update(record) => next_secret(config, profile, record, metadata, now, entropy)?,
+        Origin::Update(record, _) => next_secret(config, profile, record, metadata, now, entropy)?,
     };
     let new_token = if issue_token {
         Some(entropy.secret().map_err(rng_failed)?)
     } else {
         None
     };
+    let fresh_expiry = || {
+        profile
+            .registration_access_token_lifetime
+            .map_or(0, |lifetime| now.saturating_add(lifetime.as_secs()))
+    };
+    let (token_expires_at, previous_token) = match origin {
+        Origin::New { .. } => (fresh_expiry(), None),
+        Origin::Update(current, presented) => {
+            let previous = match (new_token.is_some(), presented) {
+                // Presented the previous token: it keeps its deadline, never a
+                // longer one.
+                (_, Presented::Previous) => current.previous_registration_access_token,
+                // A rotation keeps the replaced token alive for the grace period.
+                (true, Presented::Current) if !config.rat_grace.is_zero() => {
+                    current.registration_access_token.map(|digest| {
+                        let mut until = now.saturating_add(config.rat_grace.as_secs().max(1));
+                        let expiry = current.registration_access_token_expires_at;
+                        if expiry != 0 {
+                            until = until.min(expiry);
+                        }
+                        (digest, until)
+                    })
+                }
+                // The current token was used: the previous one's grace ends.
+                _ => None,
+            };
+            let expiry = if new_token.is_some() {
+                fresh_expiry()
+            } else {
+                current.registration_access_token_expires_at
+            };
+            (expiry, previous)
+        }
+    };
     Ok(Credentials {
         client_secret,
         client_secret_expires_at,
         new_secret,
         new_token,
+        token_expires_at,
+        previous_token,
     })
 }
 
@@ -89,6 +130,8 @@ pub(super) fn build_record(
             client_id_issued_at: now,
             client_secret_expires_at,
             registration_access_token: new_token,
+            registration_access_token_expires_at: credentials.token_expires_at,
+            previous_registration_access_token: None,
             revision: 1,
             source: RecordSource::Dynamic,
             profile,
@@ -97,13 +140,15 @@ pub(super) fn build_record(
             updated_at: now,
             last_used_at: None,
         },
-        Origin::Update(current) => ClientRecord {
+        Origin::Update(current, _) => ClientRecord {
             client_id,
             metadata,
             client_secret,
             client_id_issued_at: current.client_id_issued_at,
             client_secret_expires_at,
             registration_access_token: new_token.or(current.registration_access_token),
+            registration_access_token_expires_at: credentials.token_expires_at,
+            previous_registration_access_token: credentials.previous_token,
             revision: current.revision + 1,
             source: current.source,
             profile: current.profile.clone(),

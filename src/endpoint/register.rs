@@ -10,7 +10,7 @@ use http_body::Body;
 use super::body::read_json_object;
 use super::client_information::InformationResponse;
 use super::prepare::prepare_metadata;
-use super::quotas::check_quotas;
+use super::quotas::reserve_quota;
 use super::record::{Origin, build_record, mint_credentials};
 use super::{initial_access_token, rng_failed, unavailable};
 use crate::config::Config;
@@ -91,8 +91,16 @@ where
         let record = Arc::new(build_record(client_id, metadata, origin, &credentials, now));
         (record, credentials, entropy)
     };
-    check_quotas(config, &record.metadata, grant.token_id.as_deref()).await?;
-    let record = create_with_fresh_id(config, record, &mut entropy).await?;
+    let hold = reserve_quota(
+        config,
+        &record.metadata,
+        grant.token_id.as_deref(),
+        &record.client_id,
+    )
+    .await?;
+    let created = create_with_fresh_id(config, record, &mut entropy).await;
+    hold.release().await;
+    let record = created?;
     // The token's use is taken once the client exists, so that a store failure
     // does not burn a one-use token; if another request took the last use in
     // the meantime, the client is removed again.

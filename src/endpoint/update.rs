@@ -21,14 +21,15 @@ use crate::error::BoxError;
 use crate::error::{RegistrationError, Rejection};
 use crate::events::EventKind;
 use crate::events::Operation;
-use crate::metadata::ClientMetadata;
 use crate::policy::RequestContext;
 use crate::response::{self, ResponseBody};
 use crate::store::{ClientRecord, StoreError, StoredSecret};
 use crate::time::now;
 
-/// Members a client must not send in an update (RFC 7592 §2.2).
-const FORBIDDEN_MEMBERS: [&str; 4] = [
+/// Server-issued members (RFC 7592 §2.2: the client "MUST NOT include" them).
+/// A client that sends back what GET returned may carry them: they are
+/// ignored when they equal the current values and refused when they differ.
+const SERVER_ISSUED_MEMBERS: [&str; 4] = [
     "registration_access_token",
     "registration_client_uri",
     "client_secret_expires_at",
@@ -38,23 +39,24 @@ const FORBIDDEN_MEMBERS: [&str; 4] = [
 /// How many times a lost revision race is retried before answering `503`.
 const ATTEMPTS: usize = 4;
 
-/// The update a client asked for, checked against the request alone.
-struct UpdateRequest {
-    metadata: ClientMetadata,
+/// Who the request says it is: the members of RFC 7592 §2.2 that are not
+/// metadata.
+struct Identity {
     client_id: String,
     client_secret: Option<String>,
+    /// The server-issued members sent, to compare with the current values.
+    server_issued: Vec<(&'static str, Value)>,
 }
 
-/// The members of RFC 7592 §2.2 that are not metadata: the forbidden ones,
-/// `client_id` (required) and `client_secret` (optional).
-fn take_credentials(
+/// Takes the members of RFC 7592 §2.2 that are not metadata out of the body:
+/// `client_id` (required), `client_secret` (optional), the server-issued ones.
+fn take_identity(
     object: &mut serde_json::Map<String, Value>,
-) -> Result<(String, Option<String>), RegistrationError> {
-    if let Some(field) = FORBIDDEN_MEMBERS.iter().find(|f| object.contains_key(**f)) {
-        return Err(RegistrationError::invalid_client_metadata(format!(
-            "{field}: must not be included in an update request (RFC 7592 §2.2)"
-        )));
-    }
+) -> Result<Identity, RegistrationError> {
+    let server_issued = SERVER_ISSUED_MEMBERS
+        .iter()
+        .filter_map(|field| object.remove(*field).map(|value| (*field, value)))
+        .collect();
     let client_id = match object.remove("client_id") {
         Some(Value::String(id)) => id,
         Some(_) => {
@@ -77,17 +79,29 @@ fn take_credentials(
             ));
         }
     };
-    Ok((client_id, client_secret))
+    Ok(Identity {
+        client_id,
+        client_secret,
+        server_issued,
+    })
 }
 
-/// The checks that compare the request with the stored client.
-fn check_against(record: &ClientRecord, request: &UpdateRequest) -> Result<(), RegistrationError> {
-    if request.client_id != record.client_id {
+/// Compares who the request says it is with the stored client (RFC 7592 §2.2),
+/// before anything else runs: `client_id` must be the client's, a
+/// `client_secret` must be its current one, and server-issued members must
+/// equal their current values.
+fn check_identity(
+    config: &Config,
+    record: &ClientRecord,
+    token: &str,
+    identity: &Identity,
+) -> Result<(), RegistrationError> {
+    if identity.client_id != record.client_id {
         return Err(RegistrationError::invalid_client_metadata(
             "client_id: must equal the identifier of the client being updated (RFC 7592 §2.2)",
         ));
     }
-    if let Some(presented) = &request.client_secret {
+    if let Some(presented) = &identity.client_secret {
         let matches = record
             .client_secret
             .as_ref()
@@ -96,6 +110,26 @@ fn check_against(record: &ClientRecord, request: &UpdateRequest) -> Result<(), R
             return Err(RegistrationError::invalid_client_metadata(
                 "client_secret: does not match the current client secret; a client cannot choose its own secret (RFC 7592 §2.2)",
             ));
+        }
+    }
+    for (field, value) in &identity.server_issued {
+        let same = match *field {
+            "registration_access_token" => value.as_str().is_some_and(|sent| {
+                bool::from(subtle::ConstantTimeEq::ct_eq(
+                    sent.as_bytes(),
+                    token.as_bytes(),
+                ))
+            }),
+            "registration_client_uri" => value
+                .as_str()
+                .is_some_and(|sent| sent == config.registration_client_uri(&record.client_id)),
+            "client_id_issued_at" => value.as_u64() == Some(record.client_id_issued_at),
+            _ => value.as_u64() == Some(record.client_secret_expires_at),
+        };
+        if !same {
+            return Err(RegistrationError::invalid_client_metadata(format!(
+                "{field}: differs from the current value; server-issued members may only be sent back unchanged (RFC 7592 §2.2)"
+            )));
         }
     }
     Ok(())
@@ -112,9 +146,12 @@ where
     B: Body,
     B::Error: Into<BoxError>,
 {
-    let (mut current, token) = authenticate(config, client_id, &parts.headers).await?;
+    let (mut current, token, mut presented) =
+        authenticate(config, client_id, &parts.headers).await?;
     let mut object = read_json_object(parts, body, config.limits.max_body_bytes).await?;
-    let (sent_client_id, client_secret) = take_credentials(&mut object)?;
+    let identity = take_identity(&mut object)?;
+    // Who is asking is settled before the hook or any fetch runs.
+    check_identity(config, &current, token, &identity)?;
     // A client keeps the profile it registered under (RFC 7592 updates are
     // checked against the same rules).
     let profile = config.profile_named(current.profile.as_deref()).ok_or_else(|| {
@@ -134,24 +171,21 @@ where
         context
     })
     .await?;
-    let mut request = UpdateRequest {
-        metadata,
-        client_id: sent_client_id,
-        client_secret,
-    };
-
-    for _ in 0..ATTEMPTS {
-        check_against(&current, &request)?;
+    let mut metadata = metadata;
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            check_identity(config, &current, token, &identity)?;
+        }
         let now = now();
         let rotate_token = config.rat_rotation == RatRotation::OnUpdate;
         let mut entropy =
             Entropy::draw(Entropy::needed(false, usize::from(rotate_token))).map_err(rng_failed)?;
-        let origin = Origin::Update(&current);
+        let origin = Origin::Update(&current, presented);
         let credentials = mint_credentials(
             config,
             profile,
             &origin,
-            &request.metadata,
+            &metadata,
             rotate_token,
             now,
             &mut entropy,
@@ -159,7 +193,7 @@ where
         let record = Arc::new(build_record(
             current.client_id.clone(),
             // Moved, not cloned: a lost race takes it back below.
-            std::mem::take(&mut request.metadata),
+            std::mem::take(&mut metadata),
             origin,
             &credentials,
             now,
@@ -206,9 +240,9 @@ where
             Err(StoreError::Stale) => {
                 // Another request changed or deleted the client first: load it
                 // again and check the token again (a rotated token is now dead).
-                request.metadata = Arc::try_unwrap(record)
+                metadata = Arc::try_unwrap(record)
                     .map_or_else(|shared| shared.metadata.clone(), |r| r.metadata);
-                current = authenticate(config, client_id, &parts.headers).await?.0;
+                (current, _, presented) = authenticate(config, client_id, &parts.headers).await?;
             }
             Err(e) => return Err(unavailable(e)),
         }

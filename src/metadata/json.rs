@@ -6,6 +6,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use super::jose::{JOSE_MEMBERS, JoseMember};
+use super::tls_client_auth::TLS_CLIENT_AUTH_MEMBERS;
 use super::{
     ApplicationType, ClientMetadata, GrantType, Localized, ResponseType, SubjectType,
     TokenEndpointAuthMethod,
@@ -25,7 +26,7 @@ pub(crate) const CLIENT_INFORMATION_MEMBERS: [&str; 6] = [
 
 /// Every member name this crate types, in the order they are written, but
 /// the JOSE algorithm members (see [`JOSE_MEMBERS`]).
-const OTHER_MEMBERS: [&str; 25] = [
+const OTHER_MEMBERS: [&str; 30] = [
     "redirect_uris",
     "token_endpoint_auth_method",
     "grant_types",
@@ -51,6 +52,11 @@ const OTHER_MEMBERS: [&str; 25] = [
     "initiate_login_uri",
     "request_uris",
     "post_logout_redirect_uris",
+    "tls_client_auth_subject_dn",
+    "tls_client_auth_san_dns",
+    "tls_client_auth_san_uri",
+    "tls_client_auth_san_ip",
+    "tls_client_auth_san_email",
 ];
 
 fn invalid(field: &str, problem: &str) -> RegistrationError {
@@ -214,6 +220,14 @@ impl ClientMetadata {
                 "initiate_login_uri" => m.initiate_login_uri = string(&key, value)?,
                 "request_uris" => m.request_uris = strings(&key, value)?,
                 "post_logout_redirect_uris" => m.post_logout_redirect_uris = strings(&key, value)?,
+                k if TLS_CLIENT_AUTH_MEMBERS.contains(&k) => {
+                    if let Some(value) = string(&key, value)? {
+                        let binding = m.tls_client_auth.get_or_insert_with(Box::default);
+                        if let Some(member) = binding.member_mut(k) {
+                            *member = Some(value);
+                        }
+                    }
+                }
                 k if CLIENT_INFORMATION_MEMBERS.contains(&k) => {}
                 _ => match key.split_once('#') {
                     Some((field, tag)) => match m.localized_mut(field) {
@@ -328,6 +342,11 @@ impl ClientMetadata {
             "post_logout_redirect_uris",
             m.post_logout_redirect_uris.as_ref(),
         )?;
+        if let Some(binding) = &m.tls_client_auth {
+            for (key, value) in binding.members() {
+                opt(map, key, value)?;
+            }
+        }
         // An extension member never shadows a standard member or a credential,
         // even if the host put one in the map.
         for (key, value) in &m.extensions {

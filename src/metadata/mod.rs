@@ -6,17 +6,20 @@
 //! the rules of the specifications live in the validator, run by the service
 //! with the configured [`Profile`](crate::Profile).
 
+pub(crate) mod display;
 pub(crate) mod jose;
 pub(crate) mod json;
 mod limits;
 mod localized;
 pub(crate) mod redirect_uri;
+pub(crate) mod tls_client_auth;
 mod types;
 pub(crate) mod validate;
 
 pub use jose::JoseAlgorithms;
 pub use limits::Limits;
 pub use localized::Localized;
+pub use tls_client_auth::TlsClientAuthBinding;
 pub use types::{ApplicationType, GrantType, ResponseType, SubjectType, TokenEndpointAuthMethod};
 
 use serde_json::{Map, Value};
@@ -82,6 +85,10 @@ pub struct ClientMetadata {
     pub request_uris: Option<Vec<String>>,
     /// `post_logout_redirect_uris` (OpenID Connect RP-Initiated Logout 1.0).
     pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// The certificate binding of a `tls_client_auth` client
+    /// (`tls_client_auth_subject_dn`, `tls_client_auth_san_*`, RFC 8705
+    /// §2.1.2), behind one pointer since few clients register one.
+    pub tls_client_auth: Option<Box<TlsClientAuthBinding>>,
     /// Extension members: kept only when the server is configured to accept them
     /// (RFC 7591 §2: other members are ignored).
     pub extensions: Map<String, Value>,
@@ -130,6 +137,20 @@ impl ClientMetadata {
         self.grant_types
             .as_deref()
             .is_some_and(|g| g.contains(grant_type))
+    }
+
+    /// Whether this is an OpenID Connect client: its `scope` holds `openid` or
+    /// one of its response types returns an ID Token.
+    pub fn is_openid_client(&self) -> bool {
+        self.scope
+            .as_deref()
+            .is_some_and(|scope| scope.split(' ').any(|s| s == "openid"))
+            || self
+                .response_types
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .any(|r| r.as_str().split(' ').any(|t| t == "id_token"))
     }
 
     /// The registered redirect URIs (empty when none).

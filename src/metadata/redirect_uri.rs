@@ -11,6 +11,24 @@ use super::ApplicationType;
 /// the user agent.
 const FORBIDDEN_SCHEMES: [&str; 6] = ["javascript", "data", "vbscript", "file", "blob", "about"];
 
+/// Parameters the authorization response adds to the redirect URI (RFC 6749
+/// §4.1.2, §4.1.2.1, §4.2.2; RFC 9207 §2; OIDC Core §3.2.2.5; OIDC Session
+/// §3). A registered redirect URI holding one could forge them: a registered
+/// `iss` defeats the RFC 9207 mix-up check.
+const RESPONSE_PARAMETERS: [&str; 11] = [
+    "code",
+    "state",
+    "iss",
+    "error",
+    "error_description",
+    "error_uri",
+    "access_token",
+    "token_type",
+    "expires_in",
+    "id_token",
+    "session_state",
+];
+
 /// What kind of redirect URI a syntactically valid one is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RedirectKind {
@@ -47,7 +65,24 @@ pub(crate) fn parse_absolute(uri: &str) -> Result<Url, &'static str> {
 
 /// Checks a redirect URI's syntax (RFC 6749 §3.1.2: absolute, no fragment; never
 /// a scheme that runs code) and classifies it.
+///
+/// Also refused, because parsers or user agents would not agree on what was
+/// registered: a backslash (a path separator to WHATWG URL parsers, data to
+/// RFC 3986 ones: `https://good.example\@evil.example/`), any non-ASCII
+/// character (a URI is ASCII, RFC 3986 §2; an internationalised host is
+/// registered as its A-label `xn--…` and compared as that exact string, so a
+/// homoglyph is never stored raw nor sent in `Location`), a host that is not
+/// a plain name or address (`*` is not a pattern here), and a query holding an
+/// authorization response parameter.
 pub(crate) fn classify(uri: &str) -> Result<(Url, RedirectKind), &'static str> {
+    if uri.contains('\\') {
+        return Err("must not contain a backslash (URL parsers disagree on where its host ends)");
+    }
+    if !uri.is_ascii() {
+        return Err(
+            "must be ASCII (RFC 3986 §2): percent-encode other characters, and write an internationalised host as its A-label (xn--…)",
+        );
+    }
     let url = parse_absolute(uri)?;
     if uri.contains('#') {
         return Err("must not contain a fragment (RFC 6749 §3.1.2)");
@@ -55,6 +90,23 @@ pub(crate) fn classify(uri: &str) -> Result<(Url, RedirectKind), &'static str> {
     let scheme = url.scheme();
     if FORBIDDEN_SCHEMES.contains(&scheme) {
         return Err("uses a forbidden scheme");
+    }
+    if let Some(query) = url.query()
+        && url::form_urlencoded::parse(query.as_bytes())
+            .any(|(name, _)| RESPONSE_PARAMETERS.contains(&name.as_ref()))
+    {
+        return Err(
+            "must not carry an authorization response parameter (code, state, iss, error, tokens) in its query (RFC 9207 §2.4)",
+        );
+    }
+    if url.has_authority()
+        && let Some((host, _, _)) = split_authority(&uri[scheme.len() + 3..])
+        && !host.starts_with('[')
+        && !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    {
+        return Err("the host must be a domain name or an IP address (no wildcards)");
     }
     let kind = match scheme {
         "https" | "http" => {
@@ -127,7 +179,10 @@ impl RedirectRules {
                 }
             },
             ApplicationType::Native => match kind {
-                RedirectKind::HttpLoopback | RedirectKind::HttpsLoopback => Ok(()),
+                RedirectKind::HttpLoopback => Ok(()),
+                RedirectKind::HttpsLoopback => Err(
+                    "native loopback redirect URIs use http (RFC 8252 §7.3); only those match on any port",
+                ),
                 RedirectKind::Https if self.native_https => Ok(()),
                 RedirectKind::Https => Err(
                     "native clients must use a private-use scheme or an http loopback URI (OIDC DCR §2)",

@@ -21,6 +21,9 @@ use crate::error::RegistrationError;
 /// §6.4; RFC 8037 §2).
 const PRIVATE_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
+/// The longest language tag accepted in a member name (`client_name#tag`).
+const MAX_LANGUAGE_TAG_LENGTH: usize = 64;
+
 pub(crate) fn metadata_error(field: &str, problem: impl std::fmt::Display) -> RegistrationError {
     RegistrationError::invalid_client_metadata(format!("{field}: {problem}"))
 }
@@ -94,6 +97,27 @@ pub(crate) fn check_limits(m: &ClientMetadata, limits: &Limits) -> Result<(), Re
         }
         for (_, v) in localized.iter() {
             check_str(field, v)?;
+        }
+        // RFC 5646 §4.4.1: 35 characters hold any tag in practice; 64 leave
+        // room for extensions without making the member name a storage vector.
+        if let Some((tag, _)) = localized
+            .translations
+            .iter()
+            .find(|(tag, _)| tag.as_str().len() > MAX_LANGUAGE_TAG_LENGTH)
+        {
+            return Err(metadata_error(
+                &format!("{field}#{}", truncated(tag.as_str())),
+                format_args!(
+                    "language tags longer than {MAX_LANGUAGE_TAG_LENGTH} bytes are not accepted (RFC 5646 §4.4.1)"
+                ),
+            ));
+        }
+    }
+    if let Some(binding) = &m.tls_client_auth {
+        for (field, value) in binding.members() {
+            if let Some(v) = value {
+                check_str(field, v)?;
+            }
         }
     }
     let singles: [(&str, Option<&String>); 6] = [
@@ -250,14 +274,162 @@ pub(crate) fn check_jwks(m: &ClientMetadata, limits: &Limits) -> Result<(), Regi
     Ok(())
 }
 
-/// `contacts` are e-mail addresses (RFC 7591 §2).
+/// `contacts`: RFC 7591 §2 says "ways to contact people responsible for this
+/// client, typically email addresses", OpenID Connect DCR §2 "e-mail
+/// addresses". E-mail addresses are always accepted; a client that is not an
+/// OpenID Connect client ([`ClientMetadata::is_openid_client`]) may also list
+/// `https:`, `mailto:` and `tel:` URIs. Anything else is refused.
 pub(crate) fn check_contacts(m: &ClientMetadata) -> Result<(), RegistrationError> {
     let options = email_address::Options::default().without_display_text();
+    let uris_allowed = !m.is_openid_client();
     for contact in m.contacts.as_deref().unwrap_or_default() {
-        if EmailAddress::parse_with_options(contact, options).is_err() {
+        if EmailAddress::parse_with_options(contact, options).is_ok() {
+            continue;
+        }
+        let uri = uris_allowed
+            && parse_absolute(contact).is_ok_and(|url| match url.scheme() {
+                "https" => url.host().is_some(),
+                "mailto" | "tel" => true,
+                _ => false,
+            });
+        if !uri {
             return Err(metadata_error(
                 "contacts",
-                format_args!("\"{}\" is not an e-mail address", truncated(contact)),
+                format_args!(
+                    "\"{}\" is not an e-mail address{}",
+                    truncated(contact),
+                    if uris_allowed {
+                        " nor an https, mailto or tel URI"
+                    } else {
+                        " (OpenID Connect DCR §2)"
+                    }
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `redirect_uris`, `grant_types` and `response_types` (and the other URI
+/// lists) are sets (RFC 7591 §2): a value listed twice is refused, not stored
+/// and echoed twice; an empty `grant_types` would register a client that can
+/// use no grant (RFC 7591 §2.1).
+pub(crate) fn check_sets(m: &ClientMetadata) -> Result<(), RegistrationError> {
+    fn repeated<T: PartialEq>(values: &[T]) -> Option<&T> {
+        values
+            .iter()
+            .enumerate()
+            .find(|(i, v)| values[..*i].contains(v))
+            .map(|(_, v)| v)
+    }
+    if m.grant_types.as_ref().is_some_and(Vec::is_empty) {
+        return Err(metadata_error(
+            "grant_types",
+            "must list at least one grant type (RFC 7591 §2.1)",
+        ));
+    }
+    let lists: [(&str, Option<&[String]>); 3] = [
+        ("redirect_uris", m.redirect_uris.as_deref()),
+        (
+            "post_logout_redirect_uris",
+            m.post_logout_redirect_uris.as_deref(),
+        ),
+        ("request_uris", m.request_uris.as_deref()),
+    ];
+    let twice = |field: &str, value: &str| {
+        field_error(
+            field,
+            format_args!("\"{}\" is listed twice", truncated(value)),
+        )
+    };
+    for (field, values) in lists {
+        if let Some(v) = values.and_then(repeated) {
+            return Err(twice(field, v));
+        }
+    }
+    if let Some(g) = m.grant_types.as_deref().and_then(repeated) {
+        return Err(twice("grant_types", g.as_str()));
+    }
+    if let Some(r) = m.response_types.as_deref().and_then(repeated) {
+        return Err(twice("response_types", r.as_str()));
+    }
+    Ok(())
+}
+
+/// RFC 6749 §4.4: "The client credentials grant type MUST only be used by
+/// confidential clients"; a client registered with `none` is public.
+pub(crate) fn check_confidential_grants(m: &ClientMetadata) -> Result<(), RegistrationError> {
+    if m.auth_method() == TokenEndpointAuthMethod::None
+        && m.has_grant_type(&GrantType::CLIENT_CREDENTIALS)
+    {
+        return Err(metadata_error(
+            "grant_types",
+            "client_credentials is only for confidential clients, not for token_endpoint_auth_method \"none\" (RFC 6749 §4.4)",
+        ));
+    }
+    Ok(())
+}
+
+/// Symmetric JWE key management, whose key is derived from the client secret
+/// (OIDC Core §10.2): `dir`, `A128KW`…`A256KW`, `A128GCMKW`…`A256GCMKW`.
+fn symmetric_key_management(alg: &str) -> bool {
+    alg == "dir" || (alg.starts_with('A') && alg.ends_with("KW"))
+}
+
+/// OIDC Core §10.1 and §10.2: HMAC signatures and symmetric encryption use the
+/// client secret as key material, so the server must hold the secret. It keeps
+/// it only for `client_secret_jwt` (other secrets are stored as SHA-256
+/// digests, and `none` has none): for every other method these algorithms are
+/// refused, since the server could never sign, verify or encrypt with them.
+pub(crate) fn check_symmetric_algorithms(m: &ClientMetadata) -> Result<(), RegistrationError> {
+    if m.auth_method() == TokenEndpointAuthMethod::ClientSecretJwt {
+        return Ok(());
+    }
+    let a = m.algorithms();
+    let signing = [
+        (
+            "id_token_signed_response_alg",
+            &a.id_token_signed_response_alg,
+        ),
+        (
+            "userinfo_signed_response_alg",
+            &a.userinfo_signed_response_alg,
+        ),
+        ("request_object_signing_alg", &a.request_object_signing_alg),
+    ];
+    for (field, alg) in signing {
+        if let Some(alg) = alg.as_deref().filter(|alg| alg.starts_with("HS")) {
+            return Err(metadata_error(
+                field,
+                format_args!(
+                    "\"{}\" needs the client secret as its key, which this server keeps only for client_secret_jwt (OIDC Core §10.1)",
+                    truncated(alg)
+                ),
+            ));
+        }
+    }
+    let encryption = [
+        (
+            "id_token_encrypted_response_alg",
+            &a.id_token_encrypted_response_alg,
+        ),
+        (
+            "userinfo_encrypted_response_alg",
+            &a.userinfo_encrypted_response_alg,
+        ),
+        (
+            "request_object_encryption_alg",
+            &a.request_object_encryption_alg,
+        ),
+    ];
+    for (field, alg) in encryption {
+        if let Some(alg) = alg.as_deref().filter(|alg| symmetric_key_management(alg)) {
+            return Err(metadata_error(
+                field,
+                format_args!(
+                    "\"{}\" derives its key from the client secret, which this server keeps only for client_secret_jwt (OIDC Core §10.2)",
+                    truncated(alg)
+                ),
             ));
         }
     }

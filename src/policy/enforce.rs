@@ -8,6 +8,7 @@ use crate::metadata::json::truncated;
 use crate::metadata::redirect_uri::RedirectRules;
 use crate::metadata::validate::{self, metadata_error, redirect_error};
 use crate::metadata::{ApplicationType, ClientMetadata, GrantType, Limits, ResponseType};
+use crate::metadata::{display, tls_client_auth};
 
 use super::{Profile, UnknownScope};
 
@@ -22,24 +23,31 @@ pub(crate) fn prepare(
     limits: &Limits,
 ) -> Result<(), RegistrationError> {
     validate::check_limits(m, limits)?;
+    display::check_display_strings(m)?;
+    validate::check_sets(m)?;
     apply_defaults(m, profile);
     check_token_endpoint_auth_method(m, profile)?;
+    validate::check_confidential_grants(m)?;
     check_grant_and_response_types(m, profile)?;
     check_redirect_uris(m, profile)?;
     check_post_logout_redirect_uris(m, profile)?;
     validate::check_web_urls(m)?;
     validate::check_https_urls(m)?;
     validate::check_jwks(m, limits)?;
+    tls_client_auth::check_tls_client_auth(m)?;
     check_scope(m, profile)?;
     validate::check_contacts(m)?;
     check_algorithms(m, profile)?;
+    validate::check_symmetric_algorithms(m)?;
     check_subject_type(m, profile)?;
     Ok(())
 }
 
 /// RFC 7591 §2 defaults: `token_endpoint_auth_method` (`client_secret_basic`,
 /// or the profile's), `grant_types` `["authorization_code"]`, `response_types`
-/// `["code"]`; OIDC DCR §2: `application_type` `web`, and `A128CBC-HS256` for an
+/// `["code"]`; OIDC DCR §2: `application_type` `web`, the profile's
+/// `subject_type` when it is not `public` (so the OIDC Core §8.1 pairwise rules
+/// apply to a client that omitted it), and `A128CBC-HS256` for an
 /// `*_encrypted_response_enc` whose `_alg` is registered.
 ///
 /// When only one of `grant_types` and `response_types` is sent, the other is
@@ -77,6 +85,9 @@ fn apply_defaults(m: &mut ClientMetadata, profile: &Profile) {
         (Some(_), Some(_)) => {}
     }
     m.application_type.get_or_insert(ApplicationType::Web);
+    if m.subject_type.is_none() {
+        m.subject_type = profile.implied_subject_type();
+    }
     if m.scope.is_none() {
         m.scope.clone_from(&profile.default_scope);
     }

@@ -43,6 +43,8 @@ pub struct Profile {
     pub(crate) grant_types: Vec<GrantType>,
     pub(crate) response_types: Vec<ResponseType>,
     pub(crate) subject_types: Vec<SubjectType>,
+    pub(crate) default_subject_type: Option<SubjectType>,
+    pub(crate) registration_access_token_lifetime: Option<Duration>,
     pub(crate) algorithms: Algorithms,
     pub(crate) scopes: Option<Vec<String>>,
     pub(crate) unknown_scope: UnknownScope,
@@ -121,6 +123,8 @@ impl Default for Profile {
             ],
             response_types: vec![ResponseType::CODE],
             subject_types: vec![SubjectType::Public],
+            default_subject_type: None,
+            registration_access_token_lifetime: None,
             algorithms: Algorithms::default(),
             scopes: None,
             unknown_scope: UnknownScope::Reject,
@@ -265,6 +269,34 @@ impl Profile {
     /// The `subject_type` values a client may register (OIDC).
     pub fn subject_types(mut self, subject_types: impl IntoIterator<Item = SubjectType>) -> Self {
         self.subject_types = subject_types.into_iter().collect();
+        self
+    }
+
+    /// The `subject_type` a client gets when it sends none (OIDC DCR §2).
+    /// Default: `public` when the profile supports it (and then the member
+    /// stays absent), else the first supported type.
+    pub fn default_subject_type(mut self, subject_type: SubjectType) -> Self {
+        self.default_subject_type = Some(subject_type);
+        self
+    }
+
+    /// The `subject_type` set on a client that sent none: `None` means
+    /// `public`, left implicit.
+    pub(crate) fn implied_subject_type(&self) -> Option<SubjectType> {
+        match self.default_subject_type {
+            Some(SubjectType::Public) => None,
+            Some(other) => Some(other),
+            None if self.subject_types.contains(&SubjectType::Public) => None,
+            None => self.subject_types.first().copied(),
+        }
+    }
+
+    /// How long a registration access token is valid after it is issued
+    /// (RFC 7592 §3 leaves this to the server); an expired token is refused
+    /// like a wrong one. Default: no expiry. A rotation on update issues a
+    /// token with a fresh lifetime.
+    pub fn registration_access_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.registration_access_token_lifetime = Some(lifetime);
         self
     }
 

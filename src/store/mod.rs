@@ -22,6 +22,7 @@ mod extensions;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod quota;
 mod record;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
@@ -40,6 +41,7 @@ pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresStore;
+pub use quota::{QuotaCheck, QuotaReservation, QuotaReservationStore};
 pub use record::{ClientRecord, RecordSource, StoredSecret};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
@@ -127,6 +129,14 @@ pub trait ClientStore: Debug + Send + Sync + 'static {
     fn lifecycle(&self) -> Option<&dyn ClientLifecycleStore> {
         None
     }
+
+    /// The store's quota reservation capability, if it has one: quotas are
+    /// then reserved atomically in the store, across every instance sharing
+    /// it. Without it the service serializes its own registrations while
+    /// quotas are configured, which is exact for one process only.
+    fn quota_reservations(&self) -> Option<&dyn QuotaReservationStore> {
+        None
+    }
 }
 
 #[async_trait]
@@ -156,5 +166,8 @@ impl<S: ClientStore + ?Sized> ClientStore for Arc<S> {
     }
     fn lifecycle(&self) -> Option<&dyn ClientLifecycleStore> {
         (**self).lifecycle()
+    }
+    fn quota_reservations(&self) -> Option<&dyn QuotaReservationStore> {
+        (**self).quota_reservations()
     }
 }

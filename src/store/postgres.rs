@@ -7,10 +7,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
+use super::quota::QuotaTables;
 use super::sql::{self, ClientRow, Statements, limit, quote, sql, store_error, to_i64};
 use super::{
     ClientFilter, ClientLifecycleStore, ClientRecord, ClientStore, InitialAccessToken,
-    InitialAccessTokenStore, StaleCriteria, StoreError,
+    InitialAccessTokenStore, QuotaReservationStore, StaleCriteria, StoreError,
 };
 use crate::credentials::SecretDigest;
 
@@ -125,6 +126,11 @@ impl PostgresStore {
         self
     }
 
+    /// The names of the quota reservation tables (`store::quota`).
+    pub(super) fn quota_tables(&self) -> QuotaTables {
+        QuotaTables::new(self.schema.as_deref(), &self.prefix)
+    }
+
     /// The underlying pool.
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -155,6 +161,11 @@ impl PostgresStore {
         for statement in &self.statements.schema {
             sqlx::query(sql(statement)).execute(&self.pool).await?;
         }
+        for statement in self.quota_tables().schema() {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(())
     }
 
@@ -179,7 +190,7 @@ fn storable(key: &str) -> bool {
 
 /// Whether `error` is worth running the same statement again: a serialization
 /// failure (`40001`) or a deadlock (`40P01`) rolled it back.
-fn retryable(error: &sqlx::Error) -> bool {
+pub(super) fn retryable(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e)
         if matches!(e.code().as_deref(), Some("40001" | "40P01")))
 }
@@ -195,7 +206,7 @@ fn lost_migration_race(error: &sqlx::Error) -> bool {
 
 /// Randomized, growing delay before retry `attempt` (1-based): 10–20 ms, then
 /// 20–40 ms, …
-fn backoff(attempt: u32) -> Duration {
+pub(super) fn backoff(attempt: u32) -> Duration {
     let base = 10u64 << attempt.min(6);
     let jitter = u64::from(getrandom::u32().unwrap_or(0)) % base;
     Duration::from_millis(base / 2 + jitter)
@@ -310,6 +321,10 @@ impl ClientStore for PostgresStore {
     }
 
     fn lifecycle(&self) -> Option<&dyn ClientLifecycleStore> {
+        Some(self)
+    }
+
+    fn quota_reservations(&self) -> Option<&dyn QuotaReservationStore> {
         Some(self)
     }
 }

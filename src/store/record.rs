@@ -75,6 +75,14 @@ pub struct ClientRecord {
     /// Digest of the registration access token (RFC 7592); `None` when the
     /// client cannot be managed through the registration endpoint.
     pub registration_access_token: Option<SecretDigest>,
+    /// When the registration access token stops working, seconds since the
+    /// Unix epoch; `0` for never (`Profile::registration_access_token_lifetime`).
+    pub registration_access_token_expires_at: u64,
+    /// The registration access token replaced by the last rotation, with the
+    /// time (seconds since the Unix epoch) until which it still works, unless
+    /// the current token is used first
+    /// (`RegistrationBuilder::registration_access_token_grace`).
+    pub previous_registration_access_token: Option<(SecretDigest, u64)>,
     /// Incremented on every update; the store's optimistic concurrency check.
     pub revision: u64,
     /// Who created the client.
@@ -107,6 +115,8 @@ impl ClientRecord {
             client_id_issued_at: now,
             client_secret_expires_at: 0,
             registration_access_token: None,
+            registration_access_token_expires_at: 0,
+            previous_registration_access_token: None,
             revision: 0,
             source: RecordSource::Host,
             profile: None,

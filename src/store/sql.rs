@@ -27,7 +27,8 @@ use crate::metadata::ClientMetadata;
 const CLIENT_COLUMNS: &str = "client_id, metadata, client_secret_kind, client_secret, \
      registration_access_token, revision, source, profile, initial_access_token_id, \
      software_id, client_id_issued_at, client_secret_expires_at, created_at, updated_at, \
-     last_used_at";
+     last_used_at, registration_access_token_expires_at, previous_registration_access_token, \
+     previous_registration_access_token_expires_at";
 
 /// The columns of the initial access token table.
 const TOKEN_COLUMNS: &str = "id, digest, profile, created_at, expires_at, max_uses, uses";
@@ -106,7 +107,10 @@ impl Statements {
                         client_secret_expires_at BIGINT NOT NULL,
                         created_at BIGINT NOT NULL,
                         updated_at BIGINT NOT NULL,
-                        last_used_at BIGINT
+                        last_used_at BIGINT,
+                        registration_access_token_expires_at BIGINT NOT NULL DEFAULT 0,
+                        previous_registration_access_token {blob},
+                        previous_registration_access_token_expires_at BIGINT
                     )"
                 )),
                 s(format!(
@@ -139,7 +143,7 @@ impl Statements {
             ],
             insert_client: s(format!(
                 "INSERT INTO {c} ({CLIENT_COLUMNS}) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
                  ON CONFLICT DO NOTHING"
             )),
             get_client: s(format!(
@@ -153,8 +157,11 @@ impl Statements {
                  initial_access_token_id = $9, software_id = $10, client_id_issued_at = $11, \
                  client_secret_expires_at = $12, created_at = $13, updated_at = $14, \
                  last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < $15 \
-                 THEN $15 ELSE last_used_at END \
-                 WHERE client_id = $1 AND revision = $16"
+                 THEN $15 ELSE last_used_at END, \
+                 registration_access_token_expires_at = $16, \
+                 previous_registration_access_token = $17, \
+                 previous_registration_access_token_expires_at = $18 \
+                 WHERE client_id = $1 AND revision = $19"
             )),
             delete_client: s(format!("DELETE FROM {c} WHERE client_id = $1")),
             delete_client_at_revision: s(format!(
@@ -336,6 +343,9 @@ pub(crate) struct ClientRow {
     created_at: i64,
     updated_at: i64,
     last_used_at: Option<i64>,
+    registration_access_token_expires_at: i64,
+    previous_registration_access_token: Option<[u8; 32]>,
+    previous_registration_access_token_expires_at: Option<i64>,
 }
 
 impl ClientRow {
@@ -379,10 +389,19 @@ impl ClientRow {
             created_at: to_i64(record.created_at),
             updated_at: to_i64(record.updated_at),
             last_used_at: record.last_used_at.map(to_i64),
+            registration_access_token_expires_at: to_i64(
+                record.registration_access_token_expires_at,
+            ),
+            previous_registration_access_token: record
+                .previous_registration_access_token
+                .map(|(d, _)| *d.as_bytes()),
+            previous_registration_access_token_expires_at: record
+                .previous_registration_access_token
+                .map(|(_, until)| to_i64(until)),
         })
     }
 
-    /// Binds the fifteen columns as `$1` to `$15`, in [`CLIENT_COLUMNS`] order.
+    /// Binds the eighteen columns as `$1` to `$18`, in [`CLIENT_COLUMNS`] order.
     pub(crate) fn bind<'q, DB>(
         &self,
         query: Query<'q, DB, DB::Arguments>,
@@ -415,6 +434,13 @@ impl ClientRow {
             .bind(self.created_at)
             .bind(self.updated_at)
             .bind(self.last_used_at)
+            .bind(self.registration_access_token_expires_at)
+            .bind(
+                self.previous_registration_access_token
+                    .as_ref()
+                    .map(<[u8; 32]>::as_slice),
+            )
+            .bind(self.previous_registration_access_token_expires_at)
     }
 }
 
@@ -469,6 +495,20 @@ where
         .map(|bytes| digest(&id, "registration_access_token", &bytes))
         .transpose()?;
 
+    let previous: Option<Vec<u8>> = row
+        .try_get("previous_registration_access_token")
+        .map_err(store_error)?;
+    let previous_until: Option<i64> = row
+        .try_get("previous_registration_access_token_expires_at")
+        .map_err(store_error)?;
+    let previous_registration_access_token = match (previous, previous_until) {
+        (Some(bytes), Some(until)) => Some((
+            digest(&id, "previous_registration_access_token", &bytes)?,
+            to_u64(&id, "previous_registration_access_token_expires_at", until)?,
+        )),
+        _ => None,
+    };
+
     let source: String = row.try_get("source").map_err(store_error)?;
     let source = RecordSource::parse(&source).ok_or_else(|| corrupt(&id, "source is not known"))?;
     let last_used_at: Option<i64> = row.try_get("last_used_at").map_err(store_error)?;
@@ -479,6 +519,8 @@ where
         client_id_issued_at: get_u64("client_id_issued_at")?,
         client_secret_expires_at: get_u64("client_secret_expires_at")?,
         registration_access_token,
+        registration_access_token_expires_at: get_u64("registration_access_token_expires_at")?,
+        previous_registration_access_token,
         revision: get_u64("revision")?,
         source,
         profile: get_text("profile")?,

@@ -150,6 +150,11 @@ pub fn sample_record(client_id: &str) -> ClientRecord {
         client_id_issued_at: NOW,
         client_secret_expires_at: 0,
         registration_access_token: Some(SecretDigest::of(&format!("rat of {client_id}"))),
+        registration_access_token_expires_at: NOW + 3600,
+        previous_registration_access_token: Some((
+            SecretDigest::of(&format!("previous rat of {client_id}")),
+            NOW + 60,
+        )),
         revision: 1,
         source: RecordSource::Dynamic,
         profile: None,
@@ -176,6 +181,8 @@ struct Snapshot {
     client_id_issued_at: u64,
     client_secret_expires_at: u64,
     registration_access_token: Option<[u8; 32]>,
+    registration_access_token_expires_at: u64,
+    previous_registration_access_token: Option<([u8; 32], u64)>,
     revision: u64,
     source: RecordSource,
     profile: Option<String>,
@@ -196,6 +203,10 @@ fn snapshot(record: &ClientRecord) -> Snapshot {
         client_id_issued_at: record.client_id_issued_at,
         client_secret_expires_at: record.client_secret_expires_at,
         registration_access_token: record.registration_access_token.map(|d| *d.as_bytes()),
+        registration_access_token_expires_at: record.registration_access_token_expires_at,
+        previous_registration_access_token: record
+            .previous_registration_access_token
+            .map(|(d, until)| (*d.as_bytes(), until)),
         revision: record.revision,
         source: record.source,
         profile: record.profile.clone(),
