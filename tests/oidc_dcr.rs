@@ -301,6 +301,10 @@ async fn rfc8414_discovery_fragment_lists_enforced_values() {
         let mut body = web_client();
         body["token_endpoint_auth_method"] = method.clone();
         body["jwks_uri"] = json!("https://client.example.org/jwks");
+        if method == "tls_client_auth" {
+            // RFC 8705 §2.1.2: exactly one certificate binding.
+            body["tls_client_auth_san_dns"] = json!("client.example.org");
+        }
         let a = register(&oidc(), body).await;
         assert_eq!(a.status, 201, "{method}: {:?}", a.json);
     }

@@ -339,7 +339,12 @@ fn valid_document() -> impl Strategy<Value = (Map<String, Value>, bool)> {
                         doc.insert("response_types".into(), r);
                     }
                 }
-                if let Some(auth) = auth {
+                // RFC 6749 §4.4: client_credentials is for confidential clients.
+                let machine = doc
+                    .get("grant_types")
+                    .and_then(Value::as_array)
+                    .is_some_and(|g| g.iter().any(|g| g == "client_credentials"));
+                if let Some(auth) = auth.filter(|a| !(machine && *a == "none")) {
                     doc.insert("token_endpoint_auth_method".into(), json!(auth));
                 }
                 if let Some(name) = name {

@@ -127,6 +127,10 @@ async fn rfc7591_3_2_1_public_and_key_clients_get_no_secret() {
         let mut body = web_client();
         body["token_endpoint_auth_method"] = json!(method);
         body["jwks"] = jwks.clone();
+        if method == "tls_client_auth" {
+            // RFC 8705 §2.1.2: exactly one certificate binding.
+            body["tls_client_auth_subject_dn"] = json!("CN=client,O=Example");
+        }
         let a = registered(&dcr, body).await;
         assert!(a.json.get("client_secret").is_none(), "{method}");
         assert!(a.json.get("client_secret_expires_at").is_none(), "{method}");
