@@ -107,7 +107,8 @@ pub fn request(
 
 /// The invariants of every response (DESIGN.md §5): never a 5xx (the memory
 /// store never fails), JSON error bodies with an `error` code and a
-/// description, `Cache-Control: no-store`, and `WWW-Authenticate` on a 401.
+/// description (except the bare `401` to a request without credentials,
+/// RFC 6750 §3.1), `Cache-Control: no-store`, and `WWW-Authenticate` on a 401.
 #[track_caller]
 pub fn check_response(answer: &Answer) {
     let status = answer.status;
@@ -130,6 +131,18 @@ pub fn check_response(answer: &Answer) {
     );
     if status == StatusCode::NO_CONTENT {
         assert!(answer.body.is_empty());
+        return;
+    }
+    if status == StatusCode::UNAUTHORIZED && answer.body.is_empty() {
+        // RFC 6750 §3.1: no credentials, no error information, a bare challenge.
+        assert_eq!(
+            answer
+                .headers
+                .get(header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok()),
+            Some("Bearer"),
+            "a 401 without a body must be the bare challenge"
+        );
         return;
     }
     let json = answer.json();
