@@ -267,6 +267,29 @@ async fn oidc_core_8_1_omitted_subject_type_gets_the_profile_default_and_its_rul
     let one_host = register(&dcr, web_client()).await;
     assert_eq!(one_host.status, StatusCode::CREATED, "{:?}", one_host.json);
     assert_eq!(one_host.str("subject_type"), "pairwise");
+
+    // A profile supporting both may choose pairwise as its default...
+    let both = Profile::default().subject_types([SubjectType::Public, SubjectType::Pairwise]);
+    let dcr = service(both.clone().default_subject_type(SubjectType::Pairwise));
+    let answer = register(&dcr, web_client()).await;
+    assert_eq!(answer.str("subject_type"), "pairwise");
+    // ... and public stays implicit, as before.
+    let answer = register(&service(both), web_client()).await;
+    assert!(
+        answer.json.get("subject_type").is_none(),
+        "{:?}",
+        answer.json
+    );
+    // A default the profile does not support is a configuration error.
+    let error = Registration::builder(ISSUER)
+        .open()
+        .profile(Profile::default().default_subject_type(SubjectType::Pairwise))
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(error, tower_dcr::ConfigError::InvalidProfile(_)),
+        "{error}"
+    );
 }
 
 // ---- 4. The hook's output gets the sector rules ---------------------------

@@ -493,5 +493,13 @@ fn check_profile(profile: &Profile) -> Result<(), ConfigError> {
             "token_endpoint_auth_signing_alg must never be \"none\"".into(),
         ));
     }
+    if let Some(default) = profile.default_subject_type
+        && !profile.subject_types.contains(&default)
+    {
+        return Err(ConfigError::InvalidProfile(format!(
+            "the default subject_type {} is not among the supported subject types",
+            default.as_str()
+        )));
+    }
     Ok(())
 }
