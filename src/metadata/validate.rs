@@ -312,8 +312,7 @@ pub(crate) fn check_contacts(m: &ClientMetadata) -> Result<(), RegistrationError
 
 /// `redirect_uris`, `grant_types` and `response_types` (and the other URI
 /// lists) are sets (RFC 7591 §2): a value listed twice is refused, not stored
-/// and echoed twice; an empty `grant_types` would register a client that can
-/// use no grant (RFC 7591 §2.1).
+/// and echoed twice.
 pub(crate) fn check_sets(m: &ClientMetadata) -> Result<(), RegistrationError> {
     fn repeated<T: PartialEq>(values: &[T]) -> Option<&T> {
         values
@@ -321,12 +320,6 @@ pub(crate) fn check_sets(m: &ClientMetadata) -> Result<(), RegistrationError> {
             .enumerate()
             .find(|(i, v)| values[..*i].contains(v))
             .map(|(_, v)| v)
-    }
-    if m.grant_types.as_ref().is_some_and(Vec::is_empty) {
-        return Err(metadata_error(
-            "grant_types",
-            "must list at least one grant type (RFC 7591 §2.1)",
-        ));
     }
     let lists: [(&str, Option<&[String]>); 3] = [
         ("redirect_uris", m.redirect_uris.as_deref()),
@@ -356,9 +349,18 @@ pub(crate) fn check_sets(m: &ClientMetadata) -> Result<(), RegistrationError> {
     Ok(())
 }
 
-/// RFC 6749 §4.4: "The client credentials grant type MUST only be used by
-/// confidential clients"; a client registered with `none` is public.
-pub(crate) fn check_confidential_grants(m: &ClientMetadata) -> Result<(), RegistrationError> {
+/// After the defaults: a client registers at least one grant type (an empty
+/// `grant_types`, sent or derived from an empty `response_types`, would
+/// register a client that can use none, RFC 7591 §2.1), and RFC 6749 §4.4:
+/// "The client credentials grant type MUST only be used by confidential
+/// clients"; a client registered with `none` is public.
+pub(crate) fn check_grant_types(m: &ClientMetadata) -> Result<(), RegistrationError> {
+    if m.grant_types.as_ref().is_none_or(Vec::is_empty) {
+        return Err(metadata_error(
+            "grant_types",
+            "must list at least one grant type (RFC 7591 §2.1)",
+        ));
+    }
     if m.auth_method() == TokenEndpointAuthMethod::None
         && m.has_grant_type(&GrantType::CLIENT_CREDENTIALS)
     {

@@ -27,7 +27,7 @@ pub(crate) fn prepare(
     validate::check_sets(m)?;
     apply_defaults(m, profile);
     check_token_endpoint_auth_method(m, profile)?;
-    validate::check_confidential_grants(m)?;
+    validate::check_grant_types(m)?;
     check_grant_and_response_types(m, profile)?;
     check_redirect_uris(m, profile)?;
     check_post_logout_redirect_uris(m, profile)?;
