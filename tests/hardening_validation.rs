@@ -489,6 +489,17 @@ async fn rfc8259_4_duplicate_member_names_are_refused() {
         answer.json
     );
 
+    // Not JSON after all (found by the metadata fuzz target): the syntax error
+    // is what is reported, not the repeated name before it.
+    let broken = r#"{"client_name":"a","client_name":"b","x":*}"#;
+    let answer = send(&dcr, raw(Method::POST, "/register", &[], broken)).await;
+    answer.assert_error(400, "invalid_client_metadata");
+    assert!(
+        answer.description().contains("JSON object"),
+        "{:?}",
+        answer.json
+    );
+
     let created = registered(&dcr, web_client()).await;
     let put = format!(
         r#"{{"client_id":"{}","redirect_uris":["https://client.example.org/cb"],"client_name":"a","client_name":"b"}}"#,

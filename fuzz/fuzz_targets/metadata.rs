@@ -42,6 +42,11 @@ fuzz_target!(|data: &[u8]| {
         "{answer:?}"
     );
 
+    if tower_dcr_fuzz::has_duplicate_member(data) {
+        // RFC 8259 §4: a repeated member name is refused, whatever the values.
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{answer:?}");
+        return;
+    }
     match &typed {
         // Not a JSON object: invalid_client_metadata.
         None => {

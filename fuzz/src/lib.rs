@@ -214,3 +214,29 @@ pub fn delete_registered(service: &Registration, json: &Map<String, Value>) {
     );
     assert_eq!(answer.status, StatusCode::NO_CONTENT, "{answer:?}");
 }
+
+/// Whether `data` is a JSON object in which a top-level member name appears
+/// twice (RFC 8259 §4 allows it; the service refuses it).
+pub fn has_duplicate_member(data: &[u8]) -> bool {
+    use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
+
+    struct Names;
+    impl<'de> Visitor<'de> for Names {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<bool, A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            let mut repeated = false;
+            while let Some(name) = access.next_key::<String>()? {
+                access.next_value::<IgnoredAny>()?;
+                repeated |= !seen.insert(name);
+            }
+            Ok(repeated)
+        }
+    }
+    serde_json::Deserializer::from_slice(data)
+        .deserialize_map(Names)
+        .unwrap_or(false)
+}

@@ -70,10 +70,11 @@ impl<'de> Visitor<'de> for UniqueObject<'_> {
         while let Some(name) = access.next_key::<String>()? {
             let value: Value = access.next_value()?;
             if object.contains_key(&name) {
-                *self.0 = Some(name);
-                return Err(serde::de::Error::custom("a member name is repeated"));
+                // Named only if the rest of the body is valid JSON.
+                self.0.get_or_insert(name);
+            } else {
+                object.insert(name, value);
             }
-            object.insert(name, value);
         }
         Ok(object)
     }
@@ -86,15 +87,16 @@ fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, RegistrationError> {
     let parsed = UniqueObject(&mut repeated)
         .deserialize(&mut deserializer)
         .and_then(|object| deserializer.end().map(|()| object));
-    parsed.map_err(|_| match repeated {
-        Some(name) => crate::metadata::field_error(
+    match (parsed, repeated) {
+        (Ok(_), Some(name)) => Err(crate::metadata::field_error(
             crate::metadata::json::truncated(&name),
             "appears more than once in the request body (RFC 8259 §4)",
-        ),
-        None => {
-            RegistrationError::invalid_client_metadata("the request body must be a JSON object")
-        }
-    })
+        )),
+        (Ok(object), None) => Ok(object),
+        (Err(_), _) => Err(RegistrationError::invalid_client_metadata(
+            "the request body must be a JSON object",
+        )),
+    }
 }
 
 /// Whether `error` or anything in its `source()` chain is a body length error.
