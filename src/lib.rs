@@ -53,7 +53,7 @@
 
 // Layers, lowest first: a module uses only its own layer's leaves and the
 // layers below it (`tests/layering.rs` checks this).
-//   leaves:   credentials, error, response, time, events, fetch, rate_limit
+//   leaves:   credentials, error, response, time, events, fetch, rate_limit, metrics
 //   metadata: the client metadata and the rules of the specifications
 //   policy:   profiles and their enforcement, the hook, software statements
 //   store:    where clients live
@@ -77,6 +77,9 @@ pub mod events;
 pub mod fetch;
 pub mod host;
 pub mod metadata;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 pub mod policy;
 #[cfg(feature = "rate-limit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rate-limit")))]
@@ -89,7 +92,7 @@ pub mod software_statement;
 pub mod store;
 mod time;
 
-pub use config::{ConfigError, Limits, Quotas, RatRotation, RegistrationBuilder};
+pub use config::{ConfigError, Limits, Quotas, RatRotation, RegistrationBuilder, ServerKind};
 pub use credentials::{RandomError, Secret, SecretDigest, generate_client_id};
 pub use error::{BoxError, ErrorCode, RegistrationError, Rejection};
 pub use metadata::{

@@ -27,6 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "events",
             "fetch",
             "rate_limit",
+            "metrics",
         ],
     ),
     ("metadata", &["metadata"]),

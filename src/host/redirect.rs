@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use super::client_auth::store_failed;
+use super::form::FormField;
 use crate::metadata::{ClientMetadata, redirect_uri};
 use crate::service::Registration;
 use crate::store::ClientRecord;
@@ -16,16 +18,23 @@ impl Registration {
     ///
     /// Returns the client and the redirect URI to send the user back to. On
     /// error, do not redirect: show the error to the user (RFC 6749 §4.1.2.1).
-    pub async fn check_redirect_uri(
+    ///
+    /// `presented` is an `Option<&str>` or a `&Option<String>` (see
+    /// [`FormField`]). A store failure is logged at error level.
+    pub async fn check_redirect_uri<'a>(
         &self,
         client_id: &str,
-        presented: Option<&str>,
+        presented: impl FormField<'a>,
     ) -> Result<(Arc<ClientRecord>, String), RedirectError> {
+        let presented = presented.field();
         let record = self
             .store()
             .get(client_id)
             .await
-            .map_err(|_| RedirectError::Unavailable)?
+            .map_err(|e| {
+                store_failed(e, "redirect URI check");
+                RedirectError::Unavailable
+            })?
             .ok_or(RedirectError::UnknownClient)?;
         let uri = match (presented, record.metadata.redirect_uris()) {
             (Some(uri), _) if record.metadata.matches_redirect_uri(uri) => uri.to_owned(),

@@ -20,6 +20,8 @@
 pub mod conformance;
 mod extensions;
 mod memory;
+#[cfg(feature = "metrics")]
+pub(crate) mod metered;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod quota;
