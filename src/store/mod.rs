@@ -28,6 +28,8 @@ mod quota;
 mod record;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql_error;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
