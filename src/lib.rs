@@ -92,6 +92,18 @@ pub mod software_statement;
 pub mod store;
 mod time;
 
+// The README's Rust snippets, compiled as doc tests (`cargo test --doc
+// --all-features`): every snippet a user copies compiles.
+#[cfg(all(
+    doctest,
+    feature = "sqlite",
+    feature = "client",
+    feature = "software-statement",
+    feature = "conformance"
+))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use config::{ConfigError, Limits, Quotas, RatRotation, RegistrationBuilder, ServerKind};
 pub use credentials::{RandomError, Secret, SecretDigest, generate_client_id};
 pub use error::{BoxError, ErrorCode, RegistrationError, Rejection};
