@@ -119,6 +119,7 @@ pub use service::{
     RegistrationService, SweepReport,
 };
 #[cfg(feature = "software-statement")]
+#[cfg_attr(docsrs, doc(cfg(feature = "software-statement")))]
 pub use software_statement::{SoftwareStatementVerifier, TrustedIssuer};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
