@@ -48,6 +48,11 @@ pub struct ServeArgs {
     /// only (needs a durable store).
     #[arg(long)]
     pub protected: bool,
+
+    /// Serve Prometheus metrics at `GET /metrics` on this address, a listener
+    /// apart from `--addr` (default: no metrics listener).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Subcommands.
