@@ -29,7 +29,18 @@
 //!
 //! The same service mounts in front of any tower stack with
 //! [`Registration::layer`], and [`Registration::discovery_metadata`] gives the
-//! members to merge into the host's RFC 8414 metadata document.
+//! members to merge into the host's RFC 8414 metadata document (say what the
+//! host is with [`RegistrationBuilder::server_kind`]).
+//!
+//! # In the host's own endpoints
+//!
+//! [`host`] has what the token and authorization endpoints need for the
+//! clients registered here: [`Registration::authenticate_token_request`]
+//! authenticates a client as it registered (RFC 6749 §2.3.1) and answers
+//! failures with [`host::TokenError`], the RFC 6749 §5.2 error as an
+//! `http::Response` axum returns as is; [`Registration::check_redirect_uri`]
+//! matches redirect URIs (RFC 8252 §7.3). `examples/host_app.rs` is a small
+//! authorization server built this way.
 //!
 //! # Security
 //!
