@@ -208,6 +208,32 @@ async fn authenticate_client_surfaces_and_logs_a_store_failure() {
     assert!(a.header("retry-after").is_some());
 }
 
+/// RFC 6749 §3.1.2.3: the authorization endpoint's check takes the
+/// `redirect_uri` as a deserialized query holds it, and a store failure is
+/// logged at error level rather than dropped.
+#[tokio::test]
+async fn check_redirect_uri_takes_form_fields_and_logs_store_failures() {
+    let dcr = open();
+    let a = registered(&dcr, web_client()).await;
+    let id = a.str("client_id").to_owned();
+    let registered_uri = a.json["redirect_uris"][0].as_str().unwrap().to_owned();
+    let presented = Some(registered_uri.clone());
+    let (_, uri) = dcr.check_redirect_uri(&id, &presented).await.unwrap();
+    assert_eq!(uri, registered_uri);
+
+    let down = builder().store(DownStore).build().unwrap();
+    let (logs, _guard) = Logs::capture();
+    let error = down.check_redirect_uri(&id, &presented).await.unwrap_err();
+    assert_eq!(error, tower_dcr::host::RedirectError::Unavailable);
+    assert!(
+        logs.lines()
+            .iter()
+            .any(|l| l.contains("ERROR") && l.contains("connection refused")),
+        "{:?}",
+        logs.lines()
+    );
+}
+
 #[derive(Deserialize)]
 struct TokenForm {
     grant_type: String,
