@@ -56,7 +56,7 @@ pub enum ClientAuthError {
     /// The client store failed (already logged, with its cause, at error
     /// level). Answer `503` (`temporarily_unavailable`): the client may be
     /// fine, and a retry may succeed.
-    #[error("the client store failed: {0}")]
+    #[error("the client store failed")]
     Store(#[source] Arc<StoreError>),
 }
 
@@ -281,9 +281,7 @@ impl Registration {
             Err(ClientAuthError::InvalidClient)
         }
     }
-}
 
-impl Registration {
     /// The token endpoint's client authentication in one call:
     /// [`ClientCredentials::from_request`], then
     /// [`authenticate_client`](Registration::authenticate_client), with any
