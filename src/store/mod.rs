@@ -22,14 +22,14 @@ mod extensions;
 mod memory;
 #[cfg(feature = "metrics")]
 pub(crate) mod metered;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod missing_table;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod quota;
 mod record;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod sql_error;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 

@@ -285,7 +285,30 @@ pub(crate) struct RevisionOutOfRange {
     revision: u64,
 }
 
-pub(crate) use super::sql_error::store_error;
+/// A database error, keeping only its SQLSTATE and primary message: the
+/// driver's detail fields can quote row values.
+#[derive(Debug, thiserror::Error)]
+#[error("database error {code}: {message}")]
+pub(crate) struct DatabaseError {
+    code: String,
+    message: String,
+}
+
+/// Maps a driver error: a unique violation is a [`StoreError::Conflict`], any
+/// other failure makes the store [`StoreError::Unavailable`].
+pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
+    match error {
+        sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict,
+        sqlx::Error::Database(e) if super::missing_table::is(&*e) => {
+            super::missing_table::error(&*e)
+        }
+        sqlx::Error::Database(e) => StoreError::unavailable(DatabaseError {
+            code: e.code().map(|c| c.into_owned()).unwrap_or_default(),
+            message: e.message().to_owned(),
+        }),
+        other => StoreError::unavailable(other),
+    }
+}
 
 /// A `u64` as stored: values above `i64::MAX` saturate.
 pub(crate) fn to_i64(value: u64) -> i64 {
