@@ -1,6 +1,12 @@
 //! Logs: one line per request with method, path, status, latency and the
 //! client_id once known, never a header value, query string, form body, code,
 //! token or secret. `RUST_LOG` picks the levels (default `info`).
+//!
+//! Lines are written to standard error by a background thread
+//! (tracing-appender's non-blocking writer): a request formats its line and
+//! moves on, it never waits on the terminal or pipe.
+
+use std::io::IsTerminal as _;
 
 use axum::Router;
 use axum::body::Body;
@@ -10,15 +16,20 @@ use tower_http::sensitive_headers::{
 };
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::{Level, Span};
+use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 
-/// Sends logs to standard error, filtered by `RUST_LOG`.
-pub fn init() {
+/// Sends logs to standard error, filtered by `RUST_LOG`, from a background
+/// thread. Keep the guard until exit: dropping it flushes what is buffered.
+pub fn init() -> WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
+    guard
 }
 
 /// The request span: the path without its query (which carries `state` and
