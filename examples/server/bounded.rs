@@ -140,10 +140,4 @@ impl<V> Bounded<V> {
         });
         self.per_client.retain(|_, count| *count > 0);
     }
-
-    /// How many entries are kept.
-    #[allow(dead_code)]
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
 }

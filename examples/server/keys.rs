@@ -378,34 +378,31 @@ fn read(path: &Path) -> Result<Loaded, crate::Error> {
     from_file(file, stamp).map_err(|e| format!("{}: {e}", path.display()).into())
 }
 
-/// Writes the file readable by its owner only: `create_new` fails if it
-/// exists; otherwise it is replaced atomically (write, then rename).
+/// Writes the file readable by its owner only, never half-written: to a
+/// temporary file first, then linked into place (`create_new`: fails with
+/// `AlreadyExists` if the file exists) or renamed over the old one.
 fn write_file(path: &Path, file: &KeyFile, create_new: bool) -> std::io::Result<()> {
     use std::io::Write as _;
     let bytes = serde_json::to_vec_pretty(file).map_err(std::io::Error::other)?;
-    let open = |target: &Path, new: bool| {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true);
-        if new {
-            options.create_new(true);
-        } else {
-            options.create(true).truncate(true);
-        }
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.mode(0o600);
-        }
-        options.open(target)
-    };
-    if create_new {
-        let mut out = open(path, true)?;
-        out.write_all(&bytes)?;
-        return out.sync_all();
-    }
     let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut out = open(&temporary, false)?;
-    out.write_all(&bytes)?;
-    out.sync_all()?;
-    std::fs::rename(&temporary, path)
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let written = options.open(&temporary).and_then(|mut out| {
+        out.write_all(&bytes)?;
+        out.sync_all()
+    });
+    let placed = written.and_then(|()| {
+        if create_new {
+            std::fs::hard_link(&temporary, path)
+        } else {
+            std::fs::rename(&temporary, path)
+        }
+    });
+    let _ = std::fs::remove_file(&temporary);
+    placed
 }

@@ -23,7 +23,7 @@ use crate::scope;
 pub const ID_TOKEN_LIFETIME: u64 = 10 * 60;
 
 /// The claims this server can release, by scope (Core §5.4).
-pub const CLAIMS_SUPPORTED: [&str; 10] = [
+pub const CLAIMS_SUPPORTED: [&str; 11] = [
     "sub",
     "iss",
     "aud",
@@ -34,6 +34,7 @@ pub const CLAIMS_SUPPORTED: [&str; 10] = [
     "name",
     "preferred_username",
     "email",
+    "email_verified",
 ];
 
 /// The `sub` of `user` for `client`: the local identifier for `public`

@@ -3,9 +3,17 @@
 
 use std::collections::HashSet;
 
-/// The scope values this server knows: OpenID Connect's `openid`, `profile`
-/// and `email` (Core §5.4), and two for APIs. Registration refuses others.
-pub const SCOPES: [&str; 5] = ["openid", "profile", "email", "read", "write"];
+/// The scope values this server knows: OpenID Connect's `openid`, `profile`,
+/// `email` (Core §5.4) and `offline_access` (Core §11), and two for APIs.
+/// Registration refuses others.
+pub const SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "offline_access",
+    "read",
+    "write",
+];
 
 /// What a client that registers no `scope` gets: every value above.
 pub const DEFAULT_SCOPE: &str = "openid profile email read write";
