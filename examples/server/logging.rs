@@ -3,8 +3,10 @@
 //! token or secret. `RUST_LOG` picks the levels (default `info`).
 //!
 //! Lines are written to standard error by a background thread
-//! (tracing-appender's non-blocking writer): a request formats its line and
-//! moves on, it never waits on the terminal or pipe.
+//! (tracing-appender's non-blocking writer, buffered: a burst of lines is one
+//! write): a request formats its line and moves on, it never waits on the
+//! terminal or pipe. If the queue is full, lines are dropped rather than
+//! slowing requests down.
 
 use std::io::IsTerminal as _;
 
@@ -29,11 +31,15 @@ pub fn init() -> WorkerGuard {
         .ok()
         .and_then(|spec| spec.parse::<Targets>().ok())
         .unwrap_or_else(|| Targets::new().with_default(Level::INFO));
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    // The writer thread drains every queued line into the buffer, then
+    // flushes: one write for a burst of lines, at once when traffic is low.
+    let (writer, guard) =
+        tracing_appender::non_blocking(std::io::BufWriter::new(std::io::stderr()));
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(writer)
+                .with_target(false)
                 .with_ansi(std::io::stderr().is_terminal()),
         )
         .with(filter)
