@@ -95,8 +95,12 @@ register_one() { # port -> "client_id token"
     sed -n 's/.*"client_id":"\([^"]*\)".*"registration_access_token":"\([^"]*\)".*/\1 \2/p'
 }
 
+# The example server limits registrations per address and in all by default:
+# off for a load test.
+server_args=()
+[ "$SERVER_EXAMPLE" = server ] && server_args=(--registration-rate 0 --max-clients 0)
 start_server server "$PORT_SERVER" \
-  "target/release/examples/$SERVER_EXAMPLE" --addr "127.0.0.1:$PORT_SERVER" --store memory
+  "target/release/examples/$SERVER_EXAMPLE" --addr "127.0.0.1:$PORT_SERVER" --store memory "${server_args[@]}"
 server_pid=$started_pid
 start_server floor "$PORT_FLOOR" \
   target/release/examples/floor_server --addr "127.0.0.1:$PORT_FLOOR"

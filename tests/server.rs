@@ -9,15 +9,14 @@
 //! Unix only: the tests stop the server with SIGTERM through `kill`.
 #![cfg(unix)]
 
-use std::io::{BufRead as _, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
-use std::time::{Duration, Instant};
+mod server_support;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use oauth2::basic::{BasicClient, BasicErrorResponseType};
-use oauth2::reqwest;
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, RedirectUrl,
     RefreshToken, RequestTokenError, Scope, TokenResponse as _, TokenUrl,
@@ -30,250 +29,8 @@ use openidconnect::{
     registration::EmptyAdditionalClientMetadata,
 };
 use serde_json::{Value, json};
+use server_support::*;
 use url::Url;
-
-// ---------------------------------------------------------------------------
-// Harness
-// ---------------------------------------------------------------------------
-
-/// The example binary, next to this test's own binary: tests run from
-/// `target/{profile}/deps/`, examples live in `target/{profile}/examples/`.
-fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/{profile}");
-    let binary = profile_dir
-        .join("examples")
-        .join(format!("server{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo build --example server` (plain `cargo test` builds it)",
-        binary.display()
-    );
-    binary
-}
-
-/// A running example server on 127.0.0.1, killed when dropped.
-struct Server {
-    child: Child,
-    issuer: String,
-    log: PathBuf,
-}
-
-impl Server {
-    /// Starts an open server with the memory store.
-    fn start() -> Self {
-        Self::start_with(&[])
-    }
-
-    /// Starts a server with extra arguments; port 0 lets the OS pick a free
-    /// port, and the issuer is read from the banner.
-    fn start_with(args: &[&str]) -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let log = std::env::temp_dir().join(format!(
-            "tower-dcr-server-test-{}-{}.log",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let store: &[&str] = if args.contains(&"--store") {
-            &[]
-        } else {
-            &["--store", "memory"]
-        };
-        let mut child = Command::new(server_binary())
-            .args(["--addr", "127.0.0.1:0"])
-            .args(store)
-            .args(args)
-            .env("RUST_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start the example server");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(issuer) = line.trim_start().strip_prefix("issuer:") {
-                    let _ = tx.send(issuer.trim().to_owned());
-                }
-            }
-        });
-        let issuer = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(issuer) => issuer,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "the server printed no issuer; its log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-        };
-        Self { child, issuer, log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.issuer)
-    }
-
-    /// Sends SIGTERM and waits (at most `limit`) for the process to exit.
-    fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
-    }
-}
-
-/// An HTTP client that does not follow redirects (RFC 6749 §10.3: tests look
-/// at each redirect).
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
-async fn json_of(response: reqwest::Response) -> Value {
-    let text = response.text().await.expect("body");
-    serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-}
-
-/// Registers a client with a plain RFC 7591 POST.
-async fn register(server: &Server, metadata: Value) -> Value {
-    let response = http()
-        .post(server.url("/register"))
-        .header("content-type", "application/json")
-        .body(metadata.to_string())
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(response.status(), 201);
-    json_of(response).await
-}
-
-/// A public client (`none`) with a loopback redirect URI.
-async fn register_public(server: &Server) -> Value {
-    register(
-        server,
-        json!({
-            "redirect_uris": ["http://127.0.0.1/callback"],
-            "token_endpoint_auth_method": "none",
-            "grant_types": ["authorization_code", "refresh_token"],
-            "client_name": "Public test client",
-        }),
-    )
-    .await
-}
-
-/// `GET /authorize` with these query parameters.
-async fn authorize(server: &Server, params: &[(&str, &str)]) -> reqwest::Response {
-    let mut url = Url::parse(&server.url("/authorize")).unwrap();
-    url.query_pairs_mut().extend_pairs(params);
-    http().get(url).send().await.expect("authorize")
-}
-
-/// The consent form's nonce.
-fn nonce_of(page: &str) -> String {
-    let start = page.find("name=\"nonce\" value=\"").expect("nonce field") + 20;
-    let end = start + page[start..].find('"').unwrap();
-    page[start..end].to_owned()
-}
-
-/// Answers a consent page; returns the redirect's `Location`.
-async fn decide(server: &Server, page: &str, decision: &str) -> Url {
-    let response = http()
-        .post(server.url("/authorize"))
-        .form(&[("nonce", nonce_of(page).as_str()), ("decision", decision)])
-        .send()
-        .await
-        .expect("consent");
-    assert_eq!(response.status(), 302);
-    location(&response)
-}
-
-fn location(response: &reqwest::Response) -> Url {
-    let location = response.headers()["location"].to_str().unwrap();
-    Url::parse(location).expect("absolute Location")
-}
-
-fn query(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
-/// Runs `/authorize` for a public client with PKCE and approves; returns the
-/// code and the verifier.
-async fn code_for(server: &Server, client_id: &str, redirect_uri: &str) -> (String, String) {
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let response = authorize(
-        server,
-        &[
-            ("response_type", "code"),
-            ("client_id", client_id),
-            ("redirect_uri", redirect_uri),
-            ("state", "s1"),
-            ("code_challenge", challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ],
-    )
-    .await;
-    assert_eq!(response.status(), 200);
-    let page = response.text().await.unwrap();
-    let back = decide(server, &page, "approve").await;
-    (
-        query(&back, "code").expect("code"),
-        verifier.secret().clone(),
-    )
-}
-
-/// `POST /token` with form parameters.
-async fn token(server: &Server, form: &[(&str, &str)]) -> (u16, Value) {
-    let response = http()
-        .post(server.url("/token"))
-        .form(form)
-        .send()
-        .await
-        .expect("token");
-    let status = response.status().as_u16();
-    (status, json_of(response).await)
-}
-
-/// Whether an access token is active, asked by its client (RFC 7662).
-async fn active(server: &Server, client_id: &str, access_token: &str) -> bool {
-    let response = http()
-        .post(server.url("/introspect"))
-        .form(&[("client_id", client_id), ("token", access_token)])
-        .send()
-        .await
-        .expect("introspect");
-    json_of(response).await["active"] == true
-}
 
 // ---------------------------------------------------------------------------
 // End to end (issue 6)
@@ -846,32 +603,6 @@ async fn protected_mode_refuses_registration_without_the_token() {
     assert_eq!(post(Some("let-me-in")).await.unwrap().status(), 201);
 }
 
-/// Runs the binary to completion (killed after 10 s); returns its exit
-/// status and standard error.
-fn run_to_end(args: &[&str]) -> (ExitStatus, String) {
-    let mut child = Command::new(server_binary())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            panic!("{args:?} did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    (status, stderr)
-}
-
 /// Admin commands on the memory store say why they cannot work, and fail.
 #[test]
 fn admin_on_the_memory_store_explains_and_fails() {
@@ -926,7 +657,7 @@ async fn sigterm_stops_the_server_cleanly() {
 async fn sqlite_acknowledged_registrations_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let store = format!("sqlite:{}", dir.path().join("dcr.db").display());
-    let mut server = Server::start_with(&["--store", &store]);
+    let mut server = Server::start_with(&["--store", &store, "--registration-rate", "0"]);
     let url = server.url("/register");
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut workers = Vec::new();

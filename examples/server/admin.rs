@@ -1,6 +1,7 @@
 //! `server admin …`: manage the clients and initial access tokens in the store
 //! the server uses, from another process.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tower_dcr::store::InitialAccessToken;
@@ -10,6 +11,7 @@ use tower_dcr::{InitialAccessTokenOptions, MintError};
 use crate::Error;
 use crate::cli::AdminCommand;
 use crate::grants::now;
+use crate::keys;
 use crate::registration::{self, Access};
 use crate::store::{StoreSpec, open_store};
 
@@ -18,7 +20,14 @@ const MEMORY_STORE: &str = "admin commands need the durable store the server use
 process: a separate admin process would only see an empty store of its own.";
 
 /// Runs one admin command.
-pub async fn run(command: AdminCommand, spec: &StoreSpec) -> Result<(), Error> {
+pub async fn run(
+    command: AdminCommand,
+    spec: &StoreSpec,
+    key_file: Option<PathBuf>,
+) -> Result<(), Error> {
+    if let AdminCommand::RotateKeys = command {
+        return rotate_keys(key_file);
+    }
     if !spec.is_shared() {
         return Err(MEMORY_STORE.into());
     }
@@ -49,6 +58,7 @@ pub async fn run(command: AdminCommand, spec: &StoreSpec) -> Result<(), Error> {
             show_client(&client);
             Ok(())
         }
+        AdminCommand::RotateKeys => unreachable!("handled above"),
         AdminCommand::DeleteClient { client_id } => {
             if !store.delete(&client_id, None).await? {
                 return Err(unknown(&client_id));
@@ -57,6 +67,30 @@ pub async fn run(command: AdminCommand, spec: &StoreSpec) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+/// `admin rotate-keys`: on the key file the server uses.
+fn rotate_keys(key_file: Option<PathBuf>) -> Result<(), Error> {
+    let path = key_file.ok_or(
+        "the memory store keeps its signing keys in the server process: \
+         rotate-keys needs --store sqlite:PATH, postgres://… or --signing-keys PATH",
+    )?;
+    if !path.exists() {
+        return Err(format!(
+            "no key file at {}: the server creates it on its first start",
+            path.display()
+        )
+        .into());
+    }
+    let kids = keys::rotate(&path)?;
+    println!(
+        "New signing keys in {}: {}. The previous keys no longer sign and stay \
+         published for {} minutes.",
+        path.display(),
+        kids.join(", "),
+        keys::RETIRED_KEY_PUBLISHED.as_secs() / 60
+    );
+    Ok(())
 }
 
 fn unknown(client_id: &str) -> Error {
@@ -70,7 +104,12 @@ async fn create_token(
     profile: Option<String>,
 ) -> Result<(), Error> {
     // The issuer does not matter for minting; the profiles do.
-    let dcr = registration::build("http://127.0.0.1", &Access::Open, store)?;
+    let dcr = registration::build(
+        "http://127.0.0.1",
+        &Access::Open,
+        store,
+        registration::Abuse::NONE,
+    )?;
     let options = InitialAccessTokenOptions {
         expires_in: expires_in.map(Duration::from_secs),
         max_uses: uses,

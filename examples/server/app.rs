@@ -5,10 +5,15 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{get, post};
+use http::{HeaderValue, Method, Request, header};
+use tower::ServiceBuilder;
 use tower_dcr::Registration;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::grants::Grants;
-use crate::{authorize, discovery, introspect, logging, observability, token};
+use crate::keys::Keys;
+use crate::{authorize, discovery, introspect, logging, observability, oidc, token};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -17,16 +22,19 @@ pub struct App {
     pub dcr: Registration,
     /// Codes and tokens, in memory.
     pub grants: Arc<Grants>,
+    /// The keys ID tokens and userinfo responses are signed with.
+    pub keys: Arc<Keys>,
     /// The issuer identifier, without a trailing slash.
     pub issuer: String,
 }
 
 impl App {
-    pub fn new(dcr: Registration) -> Self {
+    pub fn new(dcr: Registration, keys: Arc<Keys>) -> Self {
         Self {
             issuer: dcr.issuer().to_owned(),
             dcr,
             grants: Arc::new(Grants::default()),
+            keys,
         }
     }
 
@@ -46,10 +54,86 @@ impl App {
     }
 }
 
-/// Every route, with request logging.
-pub fn router(app: App) -> Router {
-    let dcr = app.dcr.clone();
-    let routes = Router::new()
+/// Which browser origins may call the registration and discovery endpoints.
+#[derive(Clone, Debug)]
+pub enum Cors {
+    /// No CORS headers.
+    Off,
+    /// Any origin (`*`): the endpoints use bearer tokens, never cookies.
+    Any,
+    /// These origins only.
+    Origins(Vec<HeaderValue>),
+}
+
+impl Cors {
+    /// From `--cors-origin` values: none or `*` → any; `none` → off.
+    pub fn from_flags(origins: &[String]) -> Result<Self, String> {
+        if origins.is_empty() || origins.iter().any(|o| o == "*") {
+            return Ok(Self::Any);
+        }
+        if origins.iter().any(|o| o == "none") {
+            return Ok(Self::Off);
+        }
+        origins
+            .iter()
+            .map(|o| {
+                let url =
+                    url::Url::parse(o).map_err(|_| format!("--cors-origin {o}: not a URL"))?;
+                let origin = url.origin().ascii_serialization();
+                if origin != o.trim_end_matches('/') {
+                    return Err(format!(
+                        "--cors-origin {o}: an origin is scheme://host[:port]"
+                    ));
+                }
+                HeaderValue::from_str(&origin).map_err(|_| format!("--cors-origin {o}: invalid"))
+            })
+            .collect::<Result<_, _>>()
+            .map(Self::Origins)
+    }
+
+    fn layer(&self) -> Option<CorsLayer> {
+        let origin = match self {
+            Self::Off => return None,
+            Self::Any => AllowOrigin::any(),
+            Self::Origins(list) => AllowOrigin::list(list.clone()),
+        };
+        Some(
+            CorsLayer::new()
+                .allow_origin(origin)
+                .allow_methods([
+                    Method::GET,
+                    Method::HEAD,
+                    Method::POST,
+                    Method::PUT,
+                    Method::DELETE,
+                ])
+                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+                .expose_headers([header::LOCATION])
+                .max_age(Duration::from_secs(600)),
+        )
+    }
+}
+
+/// `HEAD` is `GET` without the body (RFC 9110 §9.3.2); the registration
+/// service answers `GET` only, and hyper drops the body of a `HEAD`
+/// response.
+fn head_as_get<B>(mut request: Request<B>) -> Request<B> {
+    if request.method() == Method::HEAD {
+        *request.method_mut() = Method::GET;
+    }
+    request
+}
+
+/// Every route, with request logging, CORS where browsers call, and a
+/// deadline for request bodies.
+pub fn router(app: App, cors: &Cors, body_timeout: Duration) -> Router {
+    let registration = ServiceBuilder::new()
+        .option_layer(cors.layer())
+        // CORS answers preflights with an empty body of the inner type.
+        .map_response(|response: http::Response<_>| response.map(axum::body::Body::new))
+        .map_request(head_as_get)
+        .service(app.dcr.clone());
+    let public = Router::new()
         .route(
             "/.well-known/oauth-authorization-server",
             get(discovery::metadata),
@@ -58,11 +142,20 @@ pub fn router(app: App) -> Router {
             "/.well-known/openid-configuration",
             get(discovery::metadata),
         )
+        .route("/jwks", get(oidc::jwks));
+    let public = match cors.layer() {
+        Some(layer) => public.layer(layer),
+        None => public,
+    };
+    let routes = Router::new()
+        .merge(public)
         .route("/authorize", get(authorize::show).post(authorize::decide))
         .route("/token", post(token::token))
         .route("/introspect", post(introspect::introspect))
+        .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
         .route("/openapi.yaml", get(observability::openapi))
-        .nest_service("/register", dcr)
-        .with_state(app);
+        .nest_service("/register", registration)
+        .with_state(app)
+        .layer(RequestBodyTimeoutLayer::new(body_timeout));
     logging::add_http_layers(routes)
 }

@@ -16,7 +16,7 @@ use tower_dcr::{GrantType, ResponseType};
 use url::form_urlencoded;
 
 use crate::app::App;
-use crate::grants::{AuthorizationRequest, Busy};
+use crate::grants::{Approved, AuthorizationRequest, Busy, now};
 use crate::html::{self, Consent};
 use crate::params::Params;
 use tower_dcr::host::pkce;
@@ -26,6 +26,11 @@ use crate::{registration, scope};
 
 /// The one user of this example.
 pub const DEMO_USER: &str = "demo-user";
+
+/// The longest `state` kept and sent back, in bytes.
+pub const MAX_STATE_BYTES: usize = 1024;
+/// The longest OpenID Connect `nonce` kept, in bytes.
+pub const MAX_NONCE_BYTES: usize = 512;
 
 /// `GET /authorize`: validate, then show the consent page.
 pub async fn show(
@@ -84,17 +89,50 @@ pub async fn show(
     let metadata = &client.metadata;
     let redirect_uri = redirect_uri.as_str();
 
-    // 2. Everything else goes back to the client.
+    // 2. Everything else goes back to the client, in the query or, when
+    // asked, the fragment (OAuth 2.0 Multiple Response Type Encoding
+    // Practices §2.1).
+    let fragment = match params.get("response_mode") {
+        None | Some("query") => false,
+        Some("fragment") => true,
+        Some(_) => {
+            let back = BackToClient {
+                redirect_uri,
+                state: None,
+                issuer: &app.issuer,
+                fragment: false,
+            };
+            return back.error("invalid_request", "response_mode must be query or fragment");
+        }
+    };
+    // An oversized state is not echoed back: refused, not reflected.
+    let state = params.get("state").filter(|s| s.len() <= MAX_STATE_BYTES);
     let back = BackToClient {
         redirect_uri,
-        state: params.get("state"),
+        state,
         issuer: &app.issuer,
+        fragment,
     };
+    if state.is_none() && params.get("state").is_some() {
+        return back.error(
+            "invalid_request",
+            &format!("state is longer than {MAX_STATE_BYTES} bytes"),
+        );
+    }
     if let Some(name) = params.first_repeated() {
         return back.error(
             "invalid_request",
             &format!("{name} was sent more than once"),
         );
+    }
+    // OpenID Connect Core §6: request objects are not supported (discovery
+    // says so with request_parameter_supported and
+    // request_uri_parameter_supported set to false).
+    if params.get("request").is_some() {
+        return back.error("request_not_supported", "request objects are not supported");
+    }
+    if params.get("request_uri").is_some() {
+        return back.error("request_uri_not_supported", "request_uri is not supported");
     }
     match params.get("response_type") {
         None => return back.error("invalid_request", "response_type is required"),
@@ -106,6 +144,36 @@ pub async fn show(
             );
         }
     }
+    // Core §3.1.2.1: there is no login session to reuse without asking.
+    if params
+        .get("prompt")
+        .is_some_and(|p| p.split(' ').any(|v| v == "none"))
+    {
+        return back.error(
+            "login_required",
+            "this server always asks the user; prompt=none cannot be honoured",
+        );
+    }
+    let nonce = params.get("nonce");
+    if nonce.is_some_and(|n| n.len() > MAX_NONCE_BYTES) {
+        return back.error(
+            "invalid_request",
+            &format!("nonce is longer than {MAX_NONCE_BYTES} bytes"),
+        );
+    }
+    let max_age = match params.get("max_age").map(str::parse::<u64>) {
+        None => None,
+        Some(Ok(max_age)) => Some(max_age),
+        Some(Err(_)) => {
+            return back.error("invalid_request", "max_age must be a number of seconds");
+        }
+    };
+    // Core §2 and §3.1.2.1, DCR §2: `auth_time` is required with max_age,
+    // default_max_age or require_auth_time. Every request is authenticated
+    // afresh on the consent page, so any max_age is met.
+    let auth_time_required = max_age.is_some()
+        || metadata.default_max_age.is_some()
+        || metadata.require_auth_time == Some(true);
     let code_registered = metadata
         .response_types
         .as_deref()
@@ -136,13 +204,16 @@ pub async fn show(
         redirect_uri: redirect_uri.to_owned(),
         redirect_uri_presented: params.get("redirect_uri").is_some(),
         scope,
-        state: params.get("state").map(str::to_owned),
+        state: state.map(str::to_owned),
         code_challenge,
+        fragment,
+        nonce: nonce.map(str::to_owned),
+        auth_time_required,
     };
-    let nonce = match app.grants.begin(request.clone()) {
-        Ok(nonce) => nonce,
-        Err(Busy::TooManyPending) => {
-            tracing::warn!("too many pending consent requests");
+    let consent = match app.grants.begin(request.clone()) {
+        Ok(consent) => consent,
+        Err(Busy::Full(full)) => {
+            tracing::warn!(?full, "too many pending consent requests");
             return back.error(
                 "temporarily_unavailable",
                 "too many pending authorization requests",
@@ -164,7 +235,7 @@ pub async fn show(
             .map(|s| s.split(' ').collect())
             .unwrap_or_default(),
         redirect_uri,
-        nonce: nonce.secret(),
+        nonce: consent.secret(),
         user: DEMO_USER,
     });
     html::response(StatusCode::OK, page)
@@ -190,25 +261,37 @@ pub async fn decide(State(app): State<App>, Form(form): Form<HashMap<String, Str
         redirect_uri: &request.redirect_uri,
         state: request.state.as_deref(),
         issuer: &app.issuer,
+        fragment: request.fragment,
     };
     if form.get("decision").map(String::as_str) != Some("approve") {
         tracing::info!("the user denied access");
         return back.error("access_denied", "the user denied access");
     }
-    let code = match app.grants.issue_code(request.clone()) {
+    let approved = Approved {
+        request: request.clone(),
+        auth_time: now(),
+        user: DEMO_USER.to_owned(),
+    };
+    let code = match app.grants.issue_code(approved) {
         Ok(code) => code,
-        Err(_) => return back.error("server_error", "random number generator failure"),
+        Err(Busy::Full(full)) => {
+            tracing::warn!(?full, "too many authorization codes");
+            return back.error("temporarily_unavailable", "too many authorization codes");
+        }
+        Err(Busy::Random) => return back.error("server_error", "random number generator failure"),
     };
     tracing::info!("the user approved access; code issued");
     back.send(&[("code", code.secret())])
 }
 
 /// Sends the user agent back to a validated redirect URI, with `state` and
-/// `iss` (RFC 9207) added to the given parameters.
+/// `iss` (RFC 9207) added to the given parameters, in the query or the
+/// fragment.
 struct BackToClient<'a> {
     redirect_uri: &'a str,
     state: Option<&'a str>,
     issuer: &'a str,
+    fragment: bool,
 }
 
 impl BackToClient<'_> {
@@ -224,10 +307,15 @@ impl BackToClient<'_> {
         }
         query.append_pair("iss", self.issuer);
         let mut location = self.redirect_uri.to_owned();
-        match location.find('?') {
-            None => location.push('?'),
-            Some(_) if location.ends_with(['?', '&']) => {}
-            Some(_) => location.push('&'),
+        if self.fragment {
+            // Registered redirect URIs carry no fragment (RFC 6749 §3.1.2).
+            location.push('#');
+        } else {
+            match location.find('?') {
+                None => location.push('?'),
+                Some(_) if location.ends_with(['?', '&']) => {}
+                Some(_) => location.push('&'),
+            }
         }
         location.push_str(&query.finish());
         let Ok(location) = HeaderValue::from_str(&location) else {

@@ -2,6 +2,7 @@
 //! store the server uses.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -19,6 +20,12 @@ pub struct Cli {
     /// `tower-dcr.db` in the working directory.
     #[arg(long, global = true, value_name = "STORE")]
     pub store: Option<StoreSpec>,
+
+    /// The signing key file. Default: next to the SQLite database
+    /// (`PATH.keys.json`), `tower-dcr.keys.json` for PostgreSQL, in memory for
+    /// the memory store.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub signing_keys: Option<PathBuf>,
 
     #[command(flatten)]
     pub serve: ServeArgs,
@@ -40,9 +47,17 @@ pub struct ServeArgs {
     pub issuer: Option<String>,
 
     /// Protect registration with this initial access token (RFC 7591 §3);
-    /// repeat for several. Without it, registration is open to anyone.
+    /// repeat for several. Without it (or the file, or the environment
+    /// variable TOWER_DCR_INITIAL_ACCESS_TOKEN), registration is open to
+    /// anyone. A token on the command line is visible to `ps`: prefer the
+    /// file or the environment variable.
     #[arg(long = "initial-access-token", value_name = "TOKEN")]
     pub initial_access_tokens: Vec<String>,
+
+    /// Read initial access tokens from this file, one per line (blank lines
+    /// and lines starting with `#` are skipped).
+    #[arg(long, value_name = "PATH")]
+    pub initial_access_token_file: Option<PathBuf>,
 
     /// Protect registration with tokens minted by `server admin create-token`
     /// only (needs a durable store).
@@ -53,6 +68,31 @@ pub struct ServeArgs {
     /// apart from `--addr` (default: no metrics listener).
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+
+    /// Registrations accepted per minute per client address (RFC 7591 §3
+    /// open registration invites floods); `0` turns the limit off.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub registration_rate: u32,
+
+    /// The most registered clients; further registrations get `429` until
+    /// some are deleted. `0` turns the cap off.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_clients: u64,
+
+    /// Origins whose browser scripts may call the registration endpoints
+    /// (CORS); repeat for several. Default: any origin (`*`); `none` turns
+    /// CORS off.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
+
+    /// The most connections served at once; more wait to be accepted.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Seconds a client may take to send a request's headers, or its body,
+    /// or stay idle on a kept-alive connection, before it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub read_timeout: u64,
 }
 
 /// Subcommands.
@@ -103,4 +143,8 @@ pub enum AdminCommand {
         /// The client_id.
         client_id: String,
     },
+    /// Retire the signing keys in use and create new ones; the old public
+    /// keys stay published until the tokens they signed have expired. The
+    /// running server picks the new keys up within seconds.
+    RotateKeys,
 }

@@ -8,6 +8,7 @@ use axum::extract::State;
 use serde_json::{Map, Value, json};
 
 use crate::app::App;
+use crate::{keys, oidc};
 
 /// What `/authorize` and `/token` implement; the registration policy allows no
 /// more, and the lists are narrowed to these in case it ever does.
@@ -15,27 +16,61 @@ const RESPONSE_TYPES: [&str; 1] = ["code"];
 const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
 const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
 
-/// The document, served at both well-known paths.
+/// The members of the registration service's list that this server serves;
+/// any other (request objects, encryption, JWT client authentication) is left
+/// out, since nothing here would honour it.
+const FROM_REGISTRATION: [&str; 8] = [
+    "registration_endpoint",
+    "response_types_supported",
+    "grant_types_supported",
+    "token_endpoint_auth_methods_supported",
+    "subject_types_supported",
+    "id_token_signing_alg_values_supported",
+    "userinfo_signing_alg_values_supported",
+    "scopes_supported",
+];
+
+/// The document, served at both well-known paths: every member OpenID
+/// Connect Discovery 1.0 §3 requires (`issuer`, `authorization_endpoint`,
+/// `token_endpoint`, `jwks_uri`, `response_types_supported`,
+/// `subject_types_supported`, `id_token_signing_alg_values_supported`), the
+/// recommended ones, and the defaults this server does not follow spelled
+/// out (`request_uri_parameter_supported` is `true` when absent).
 pub fn document(app: &App) -> Map<String, Value> {
     let issuer = &app.issuer;
     let mut doc = Map::new();
     doc.insert("issuer".into(), issuer.as_str().into());
-    doc.insert(
-        "authorization_endpoint".into(),
-        format!("{issuer}/authorize").into(),
-    );
-    doc.insert("token_endpoint".into(), format!("{issuer}/token").into());
-    doc.insert(
-        "introspection_endpoint".into(),
-        format!("{issuer}/introspect").into(),
-    );
-    doc.extend(app.dcr.discovery_metadata());
+    for (member, path) in [
+        ("authorization_endpoint", "/authorize"),
+        ("token_endpoint", "/token"),
+        ("userinfo_endpoint", "/userinfo"),
+        ("jwks_uri", "/jwks"),
+        ("introspection_endpoint", "/introspect"),
+    ] {
+        doc.insert(member.into(), format!("{issuer}{path}").into());
+    }
+    let mut registration = app.dcr.discovery_metadata();
+    for member in FROM_REGISTRATION {
+        if let Some(value) = registration.remove(member) {
+            doc.insert(member.into(), value);
+        }
+    }
     narrow(&mut doc, "response_types_supported", &RESPONSE_TYPES);
     narrow(&mut doc, "grant_types_supported", &GRANT_TYPES);
     narrow(
         &mut doc,
         "token_endpoint_auth_methods_supported",
         &AUTH_METHODS,
+    );
+    narrow(
+        &mut doc,
+        "id_token_signing_alg_values_supported",
+        &keys::SIGNING_ALGS,
+    );
+    narrow(
+        &mut doc,
+        "userinfo_signing_alg_values_supported",
+        &keys::SIGNING_ALGS,
     );
     let auth_methods = doc
         .get("token_endpoint_auth_methods_supported")
@@ -45,12 +80,19 @@ pub fn document(app: &App) -> Map<String, Value> {
         "introspection_endpoint_auth_methods_supported".into(),
         auth_methods,
     );
-    doc.insert("response_modes_supported".into(), json!(["query"]));
+    doc.insert(
+        "response_modes_supported".into(),
+        json!(["query", "fragment"]),
+    );
+    doc.insert("claims_supported".into(), json!(oidc::CLAIMS_SUPPORTED));
     doc.insert("code_challenge_methods_supported".into(), json!(["S256"]));
     doc.insert(
         "authorization_response_iss_parameter_supported".into(),
         true.into(),
     );
+    doc.insert("request_parameter_supported".into(), false.into());
+    doc.insert("request_uri_parameter_supported".into(), false.into());
+    doc.insert("claims_parameter_supported".into(), false.into());
     doc
 }
 

@@ -7,17 +7,28 @@
 //! refresh token is replayed, the whole grant is revoked (RFC 6749 §4.1.2,
 //! RFC 9700 §4.14.2).
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tower_dcr::{Secret, SecretDigest};
 
+use crate::bounded::{Bounded, Full};
+
 /// How long a consent page can be answered.
 pub const CONSENT_LIFETIME: Duration = Duration::from_secs(10 * 60);
-/// The most consent requests kept at once: each `GET /authorize` adds one, so
-/// this bounds the memory an anonymous caller can take.
+/// The most consent requests kept at once, and per client: each
+/// `GET /authorize` adds one, so these bound the memory an anonymous caller
+/// can take, and the per-client budget keeps one client (or someone naming
+/// it) from filling the room of all.
 pub const MAX_PENDING: usize = 10_000;
+pub const MAX_PENDING_PER_CLIENT: usize = 100;
+/// The most authorization codes kept (used ones too, for replay detection),
+/// in all and per client.
+pub const MAX_CODES: usize = 10_000;
+pub const MAX_CODES_PER_CLIENT: usize = 1_000;
+/// The most live access tokens, and refresh tokens, in all and per client.
+pub const MAX_TOKENS: usize = 50_000;
+pub const MAX_TOKENS_PER_CLIENT: usize = 1_000;
 /// How long an authorization code can be redeemed (RFC 6749 §4.1.2: short).
 pub const CODE_LIFETIME: Duration = Duration::from_secs(60);
 /// How long an access token works.
@@ -42,7 +53,8 @@ fn deadline(lifetime: Duration) -> u64 {
     now().saturating_add(lifetime.as_secs())
 }
 
-/// A validated authorization request (RFC 6749 §4.1.1).
+/// A validated authorization request (RFC 6749 §4.1.1, OpenID Connect Core
+/// §3.1.2.1). Every value is bounded in length before it is kept here.
 #[derive(Clone, Debug)]
 pub struct AuthorizationRequest {
     pub client_id: String,
@@ -56,6 +68,23 @@ pub struct AuthorizationRequest {
     pub state: Option<String>,
     /// The PKCE `S256` code challenge (RFC 7636 §4.3).
     pub code_challenge: Option<String>,
+    /// Where the response parameters go: `query` or `fragment`.
+    pub fragment: bool,
+    /// The OpenID Connect `nonce`, repeated in the ID token.
+    pub nonce: Option<String>,
+    /// Whether the ID token must carry `auth_time` (`max_age` or
+    /// `default_max_age` applied, or `require_auth_time`).
+    pub auth_time_required: bool,
+}
+
+/// An approved request: what a code stands for.
+#[derive(Clone, Debug)]
+pub struct Approved {
+    pub request: AuthorizationRequest,
+    /// When the user authenticated (approved), seconds since the epoch.
+    pub auth_time: u64,
+    /// The user who approved.
+    pub user: String,
 }
 
 /// Identifies the tokens issued from one authorization.
@@ -68,7 +97,9 @@ pub struct TokenInfo {
     pub client_id: String,
     pub scope: Option<String>,
     pub expires_at: u64,
-    grant: GrantId,
+    /// The user the token acts for; `None` for client credentials.
+    pub user: Option<String>,
+    pub grant: GrantId,
 }
 
 /// Tokens just issued.
@@ -84,7 +115,7 @@ struct Pending {
 }
 
 struct Code {
-    request: AuthorizationRequest,
+    approved: Approved,
     expires_at: u64,
     grant: GrantId,
     redeemed: bool,
@@ -96,19 +127,30 @@ struct Refresh {
     active: bool,
 }
 
-#[derive(Default)]
 struct Inner {
-    pending: HashMap<Key, Pending>,
-    codes: HashMap<Key, Code>,
-    access: HashMap<Key, TokenInfo>,
-    refresh: HashMap<Key, Refresh>,
+    pending: Bounded<Pending>,
+    codes: Bounded<Code>,
+    access: Bounded<TokenInfo>,
+    refresh: Bounded<Refresh>,
     next_grant: u64,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self {
+            pending: Bounded::new(MAX_PENDING, MAX_PENDING_PER_CLIENT),
+            codes: Bounded::new(MAX_CODES, MAX_CODES_PER_CLIENT),
+            access: Bounded::new(MAX_TOKENS, MAX_TOKENS_PER_CLIENT),
+            refresh: Bounded::new(MAX_TOKENS, MAX_TOKENS_PER_CLIENT),
+            next_grant: 0,
+        }
+    }
 }
 
 impl Inner {
     fn revoke(&mut self, grant: GrantId) {
-        self.access.retain(|_, t| t.grant != grant);
-        self.refresh.retain(|_, t| t.info.grant != grant);
+        self.access.retain(|t| t.grant != grant);
+        self.refresh.retain(|t| t.info.grant != grant);
     }
 }
 
@@ -118,19 +160,25 @@ pub struct Grants {
     inner: Mutex<Inner>,
 }
 
-/// Why a consent request could not be kept.
+/// Why something could not be kept.
 #[derive(Debug)]
 pub enum Busy {
-    /// [`MAX_PENDING`] requests are waiting.
-    TooManyPending,
+    /// A bound of [`Bounded`] was reached.
+    Full(Full),
     /// The OS random number generator failed.
     Random,
+}
+
+impl From<Full> for Busy {
+    fn from(full: Full) -> Self {
+        Self::Full(full)
+    }
 }
 
 /// Why a code or refresh token was refused (`invalid_grant` either way).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refused {
-    /// Unknown or expired.
+    /// Unknown, expired, or issued to another client.
     Invalid,
     /// Already used: every token of its grant was revoked.
     Replayed,
@@ -142,59 +190,67 @@ impl Grants {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Keeps a request until the user decides; returns the consent nonce that
+    /// Keeps a request until the user decides; returns the consent key that
     /// the form must post back.
     pub fn begin(&self, request: AuthorizationRequest) -> Result<Secret, Busy> {
-        let nonce = Secret::generate().map_err(|_| Busy::Random)?;
+        let consent = Secret::generate().map_err(|_| Busy::Random)?;
+        let client_id = request.client_id.clone();
+        let expires_at = deadline(CONSENT_LIFETIME);
         let pending = Pending {
             request,
-            expires_at: deadline(CONSENT_LIFETIME),
+            expires_at,
         };
-        let mut inner = self.lock();
-        if inner.pending.len() >= MAX_PENDING {
-            let now = now();
-            inner.pending.retain(|_, p| now < p.expires_at);
-            if inner.pending.len() >= MAX_PENDING {
-                return Err(Busy::TooManyPending);
-            }
-        }
-        inner.pending.insert(key(nonce.secret()), pending);
-        Ok(nonce)
+        self.lock().pending.insert(
+            key(consent.secret()),
+            &client_id,
+            expires_at,
+            pending,
+            now(),
+        )?;
+        Ok(consent)
     }
 
     /// Takes the request a consent form answers: once only, and before it
     /// expires.
-    pub fn take_pending(&self, nonce: &str) -> Option<AuthorizationRequest> {
-        let pending = self.lock().pending.remove(&key(nonce))?;
+    pub fn take_pending(&self, consent: &str) -> Option<AuthorizationRequest> {
+        let pending = self.lock().pending.remove(&key(consent))?;
         (now() < pending.expires_at).then_some(pending.request)
     }
 
     /// Issues an authorization code for an approved request.
-    pub fn issue_code(
-        &self,
-        request: AuthorizationRequest,
-    ) -> Result<Secret, tower_dcr::RandomError> {
-        let code = Secret::generate()?;
+    pub fn issue_code(&self, approved: Approved) -> Result<Secret, Busy> {
+        let code = Secret::generate().map_err(|_| Busy::Random)?;
+        let client_id = approved.request.client_id.clone();
         let mut inner = self.lock();
         let grant = GrantId(inner.next_grant);
         inner.next_grant += 1;
-        inner.codes.insert(
-            key(code.secret()),
-            Code {
-                request,
-                expires_at: deadline(CODE_LIFETIME),
-                grant,
-                redeemed: false,
-            },
-        );
+        let expires_at = deadline(CODE_LIFETIME);
+        // Used codes stay a while longer, so a late replay still revokes.
+        let evict_at = expires_at.saturating_add(CONSENT_LIFETIME.as_secs());
+        let entry = Code {
+            approved,
+            expires_at,
+            grant,
+            redeemed: false,
+        };
+        inner
+            .codes
+            .insert(key(code.secret()), &client_id, evict_at, entry, now())?;
         Ok(code)
     }
 
-    /// Redeems a code: the first attempt uses it up whatever its outcome; a
-    /// second one revokes what the first obtained (RFC 6749 §4.1.2).
-    pub fn redeem_code(&self, code: &str) -> Result<(AuthorizationRequest, GrantId), Refused> {
+    /// Redeems a code presented by `client_id`: the first attempt by the
+    /// client it was issued to uses it up whatever its outcome; a second one
+    /// revokes what the first obtained (RFC 6749 §4.1.2). A code presented by
+    /// another client is refused and left as it was, so nobody can burn or
+    /// revoke another client's grant with a leaked code (RFC 6749 §4.1.3: the
+    /// code must have been issued to the authenticated client).
+    pub fn redeem_code(&self, code: &str, client_id: &str) -> Result<(Approved, GrantId), Refused> {
         let mut inner = self.lock();
-        let entry = inner.codes.get_mut(&key(code)).ok_or(Refused::Invalid)?;
+        let (owner, entry) = inner.codes.get_mut(&key(code)).ok_or(Refused::Invalid)?;
+        if owner != client_id {
+            return Err(Refused::Invalid);
+        }
         if entry.redeemed {
             let grant = entry.grant;
             inner.revoke(grant);
@@ -204,7 +260,7 @@ impl Grants {
         if now() >= entry.expires_at {
             return Err(Refused::Invalid);
         }
-        Ok((entry.request.clone(), entry.grant))
+        Ok((entry.approved.clone(), entry.grant))
     }
 
     /// Starts a grant without an authorization code (client credentials).
@@ -219,27 +275,45 @@ impl Grants {
         &self,
         client_id: &str,
         scope: Option<String>,
+        user: Option<String>,
         grant: GrantId,
         with_refresh_token: bool,
-    ) -> Result<Issued, tower_dcr::RandomError> {
-        let access_token = Secret::generate()?;
-        let refresh_token = with_refresh_token.then(Secret::generate).transpose()?;
+    ) -> Result<Issued, Busy> {
+        let access_token = Secret::generate().map_err(|_| Busy::Random)?;
+        let refresh_token = with_refresh_token
+            .then(Secret::generate)
+            .transpose()
+            .map_err(|_| Busy::Random)?;
         let info = |lifetime| TokenInfo {
             client_id: client_id.to_owned(),
             scope: scope.clone(),
             expires_at: deadline(lifetime),
+            user: user.clone(),
             grant,
         };
+        let now = now();
         let mut inner = self.lock();
+        let access = info(ACCESS_TOKEN_LIFETIME);
+        let access_key = key(access_token.secret());
         inner
             .access
-            .insert(key(access_token.secret()), info(ACCESS_TOKEN_LIFETIME));
+            .insert(access_key, client_id, access.expires_at, access, now)?;
         if let Some(refresh) = &refresh_token {
             let refresh_info = Refresh {
                 info: info(REFRESH_TOKEN_LIFETIME),
                 active: true,
             };
-            inner.refresh.insert(key(refresh.secret()), refresh_info);
+            let evict_at = refresh_info.info.expires_at;
+            if let Err(full) = inner.refresh.insert(
+                key(refresh.secret()),
+                client_id,
+                evict_at,
+                refresh_info,
+                now,
+            ) {
+                inner.access.remove(&access_key);
+                return Err(full.into());
+            }
         }
         Ok(Issued {
             access_token,
@@ -249,14 +323,10 @@ impl Grants {
     }
 
     /// Uses a refresh token of `client_id` (rotation: it works once; presenting
-    /// it again revokes its grant). Returns its scope and grant.
-    pub fn use_refresh_token(
-        &self,
-        token: &str,
-        client_id: &str,
-    ) -> Result<(Option<String>, GrantId), Refused> {
+    /// it again revokes its grant). Returns what it was issued for.
+    pub fn use_refresh_token(&self, token: &str, client_id: &str) -> Result<TokenInfo, Refused> {
         let mut inner = self.lock();
-        let entry = inner.refresh.get_mut(&key(token)).ok_or(Refused::Invalid)?;
+        let (_, entry) = inner.refresh.get_mut(&key(token)).ok_or(Refused::Invalid)?;
         if entry.info.client_id != client_id || now() >= entry.info.expires_at {
             return Err(Refused::Invalid);
         }
@@ -266,12 +336,16 @@ impl Grants {
             return Err(Refused::Replayed);
         }
         entry.active = false;
-        Ok((entry.info.scope.clone(), entry.info.grant))
+        Ok(entry.info.clone())
     }
 
     /// What an unexpired access token is good for.
     pub fn access_token(&self, token: &str) -> Option<TokenInfo> {
-        let info = self.lock().access.get(&key(token)).cloned()?;
+        let info = self
+            .lock()
+            .access
+            .get(&key(token))
+            .map(|(_, t)| t.clone())?;
         (now() < info.expires_at).then_some(info)
     }
 
@@ -279,12 +353,9 @@ impl Grants {
     pub fn sweep(&self) {
         let now = now();
         let mut inner = self.lock();
-        inner.pending.retain(|_, p| now < p.expires_at);
-        // Used codes stay a while longer, so a late replay still revokes.
-        inner
-            .codes
-            .retain(|_, c| now < c.expires_at.saturating_add(CONSENT_LIFETIME.as_secs()));
-        inner.access.retain(|_, t| now < t.expires_at);
-        inner.refresh.retain(|_, t| now < t.info.expires_at);
+        inner.pending.sweep(now);
+        inner.codes.sweep(now);
+        inner.access.sweep(now);
+        inner.refresh.sweep(now);
     }
 }

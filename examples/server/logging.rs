@@ -1,6 +1,14 @@
 //! Logs: one line per request with method, path, status, latency and the
 //! client_id once known, never a header value, query string, form body, code,
 //! token or secret. `RUST_LOG` picks the levels (default `info`).
+//!
+//! Lines are written to standard error by a background thread
+//! (tracing-appender's non-blocking writer, buffered: a burst of lines is one
+//! write): a request formats its line and moves on, it never waits on the
+//! terminal or pipe. If the queue is full, lines are dropped rather than
+//! slowing requests down.
+
+use std::io::IsTerminal as _;
 
 use axum::Router;
 use axum::body::Body;
@@ -10,15 +18,33 @@ use tower_http::sensitive_headers::{
 };
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::{Level, Span};
-use tracing_subscriber::EnvFilter;
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
-/// Sends logs to standard error, filtered by `RUST_LOG`.
-pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+/// Sends logs to standard error, filtered by `RUST_LOG`, from a background
+/// thread. Keep the guard until exit: dropping it flushes what is buffered.
+pub fn init() -> WorkerGuard {
+    // `RUST_LOG` is a level, or `target=level` pairs (`warn,server=debug`).
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|spec| spec.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(Level::INFO));
+    // The writer thread drains every queued line into the buffer, then
+    // flushes: one write for a burst of lines, at once when traffic is low.
+    let (writer, guard) =
+        tracing_appender::non_blocking(std::io::BufWriter::new(std::io::stderr()));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_target(false)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
+        .with(filter)
         .init();
+    guard
 }
 
 /// The request span: the path without its query (which carries `state` and

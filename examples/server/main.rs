@@ -8,40 +8,51 @@
 //!
 //! Clients register at `POST /register` (RFC 7591) and manage their
 //! registration at `/register/{client_id}` (RFC 7592); a user approves them on
-//! the consent page of `/authorize`; they get tokens at `/token` and can check
-//! them at `/introspect` (RFC 7662). The metadata documents are at
-//! `/.well-known/oauth-authorization-server` and
-//! `/.well-known/openid-configuration`. See DESIGN.md §7.
+//! the consent page of `/authorize`; they get tokens, and an ID token when
+//! they ask for `openid`, at `/token`, the user's claims at `/userinfo`
+//! (OpenID Connect Core), and can check tokens at `/introspect` (RFC 7662).
+//! The metadata documents are at `/.well-known/oauth-authorization-server`
+//! and `/.well-known/openid-configuration`, the signing keys at `/jwks`. See
+//! DESIGN.md §7.
 //!
-//! Registrations live in the store; codes and tokens live in memory and are
-//! lost on restart. There is one demo user and no login: this is a starting
-//! point and a test bed for clients, not a production identity provider.
+//! Registrations live in the store and signing keys next to it; codes and
+//! tokens live in memory (bounded) and are lost on restart. There is one demo
+//! user and no login: this is a starting point and a test bed for clients,
+//! not a production identity provider.
 
 mod admin;
 mod app;
 mod authorize;
+mod bounded;
 mod cli;
 mod discovery;
 mod grants;
 mod html;
 mod introspect;
+mod keys;
+mod listener;
 mod logging;
 mod observability;
+mod oidc;
 mod params;
 mod registration;
 mod scope;
 mod store;
 mod token;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser as _;
 use tokio::net::TcpListener;
 
-use crate::app::App;
+use crate::app::{App, Cors};
 use crate::cli::{Cli, Command, ServeArgs};
-use crate::registration::Access;
+use crate::keys::Keys;
+use crate::listener::ConnectionLimits;
+use crate::registration::{Abuse, Access};
 use crate::store::{StoreSpec, default_store, open_store};
 
 /// Errors reported to the person running the server.
@@ -50,14 +61,20 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// How long open connections may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// The environment variable that can hold an initial access token (out of
+/// sight of `ps`, unlike a command-line argument).
+const TOKEN_VARIABLE: &str = "TOWER_DCR_INITIAL_ACCESS_TOKEN";
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init();
+    // Flushes buffered log lines when `main` returns.
+    let _log_guard = logging::init();
     let store = cli.store.unwrap_or_else(default_store);
+    let key_file = cli.signing_keys.or_else(|| keys::default_path(&store));
     let result = match cli.command {
-        Some(Command::Admin { action }) => admin::run(action, &store).await,
-        None => serve(cli.serve, store).await,
+        Some(Command::Admin { action }) => admin::run(action, &store, key_file).await,
+        None => serve(cli.serve, store, key_file).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -68,11 +85,50 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(args: ServeArgs, store_spec: StoreSpec) -> Result<(), Error> {
-    let access = if !args.initial_access_tokens.is_empty() {
-        Access::Protected {
-            static_tokens: args.initial_access_tokens,
+/// The static initial access tokens: from the command line, the file and the
+/// environment variable together.
+fn static_tokens(args: &ServeArgs) -> Result<Vec<String>, Error> {
+    let mut tokens = args.initial_access_tokens.clone();
+    if let Some(path) = &args.initial_access_token_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "cannot read --initial-access-token-file {}: {e}",
+                path.display()
+            )
+        })?;
+        let before = tokens.len();
+        tokens.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_owned),
+        );
+        if tokens.len() == before {
+            return Err(format!(
+                "--initial-access-token-file {} holds no token",
+                path.display()
+            )
+            .into());
         }
+    }
+    match std::env::var(TOKEN_VARIABLE) {
+        Ok(token) if !token.trim().is_empty() => tokens.push(token.trim().to_owned()),
+        Ok(_) | Err(std::env::VarError::NotPresent) => {}
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(format!("{TOKEN_VARIABLE} is not valid UTF-8").into());
+        }
+    }
+    Ok(tokens)
+}
+
+async fn serve(
+    args: ServeArgs,
+    store_spec: StoreSpec,
+    key_file: Option<PathBuf>,
+) -> Result<(), Error> {
+    let static_tokens = static_tokens(&args)?;
+    let access = if !static_tokens.is_empty() {
+        Access::Protected { static_tokens }
     } else if args.protected {
         if !store_spec.is_shared() {
             return Err(
@@ -102,8 +158,17 @@ async fn serve(args: ServeArgs, store_spec: StoreSpec) -> Result<(), Error> {
         )
         .into());
     }
+    let cors = Cors::from_flags(&args.cors_origins)?;
+    let abuse = Abuse {
+        rate_per_minute: args.registration_rate,
+        max_clients: args.max_clients,
+    };
     let store = open_store(&store_spec).await?;
-    let dcr = registration::build(&issuer, &access, store).map_err(|e| {
+    // Key generation (RSA above all) is CPU work: off the async threads.
+    let keys = tokio::task::spawn_blocking(move || Keys::open(key_file)).await??;
+    let keys = Arc::new(keys);
+    keys.spawn_reloader();
+    let dcr = registration::build(&issuer, &access, store, abuse).map_err(|e| {
         let hint = if args.issuer.is_none() {
             "; when listening on a non-loopback address, pass --issuer https://your.host"
         } else {
@@ -115,26 +180,27 @@ async fn serve(args: ServeArgs, store_spec: StoreSpec) -> Result<(), Error> {
         Some(addr) => Some(observability::serve_metrics(addr).await?),
         None => None,
     };
-    let app = App::new(dcr);
+    let app = App::new(dcr, keys.clone());
     app.spawn_sweeper();
-    print_banner(&issuer, &access, &store_spec, local, metrics);
-    tracing::info!(%local, %issuer, "listening");
-
-    let (signalled, on_signal) = tokio::sync::oneshot::channel();
-    let server = axum::serve(listener, app::router(app)).with_graceful_shutdown(async {
-        shutdown_signal().await;
-        tracing::info!("shutdown signal received; finishing open requests");
-        let _ = signalled.send(());
+    let limits = ConnectionLimits {
+        header_timeout: Duration::from_secs(args.read_timeout),
+        max_connections: args.max_connections,
+        shutdown_grace: SHUTDOWN_GRACE,
+    };
+    print_banner(&Banner {
+        issuer: &issuer,
+        access: &access,
+        store: &store_spec,
+        keys: &keys,
+        abuse,
+        cors: &cors,
+        limits,
+        local,
+        metrics,
     });
-    tokio::select! {
-        result = server.into_future() => result?,
-        () = async {
-            if on_signal.await.is_err() {
-                std::future::pending::<()>().await;
-            }
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } => tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; stopping anyway"),
-    }
+    tracing::info!(%local, %issuer, "listening");
+    let router = app::router(app, &cors, limits.header_timeout);
+    listener::serve(listener, router, limits, shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -164,43 +230,96 @@ async fn shutdown_signal() {
     }
 }
 
-fn print_banner(
-    issuer: &str,
-    access: &Access,
-    store: &StoreSpec,
+/// What the start banner reports.
+struct Banner<'a> {
+    issuer: &'a str,
+    access: &'a Access,
+    store: &'a StoreSpec,
+    keys: &'a Keys,
+    abuse: Abuse,
+    cors: &'a Cors,
+    limits: ConnectionLimits,
     local: std::net::SocketAddr,
     metrics: Option<std::net::SocketAddr>,
-) {
-    let access = match access {
+}
+
+fn print_banner(b: &Banner<'_>) {
+    let issuer = b.issuer;
+    let access = match b.access {
         Access::Open => "OPEN: anyone may register a client".to_owned(),
         Access::Protected { static_tokens } if static_tokens.is_empty() => {
             "PROTECTED: registration needs a token from `server admin create-token`".to_owned()
         }
         Access::Protected { static_tokens } => format!(
             "PROTECTED: registration needs an initial access token ({} given with \
-             --initial-access-token, or one from `server admin create-token`)",
+             --initial-access-token, --initial-access-token-file or {TOKEN_VARIABLE}, \
+             or one from `server admin create-token`)",
             static_tokens.len()
         ),
     };
-    let store_note = if store.is_shared() {
+    let store_note = if b.store.is_shared() {
         ""
     } else {
         " (registrations are lost when the server stops)"
     };
-    println!("tower-dcr example authorization server");
+    let rate = match b.abuse.rate_per_minute {
+        0 => "off".to_owned(),
+        n => format!("{n} per minute per client address (--registration-rate)"),
+    };
+    let max_clients = match b.abuse.max_clients {
+        0 => "no cap".to_owned(),
+        n => format!("{n} (--max-clients)"),
+    };
+    let cors = match b.cors {
+        Cors::Off => "off".to_owned(),
+        Cors::Any => "any origin (--cors-origin)".to_owned(),
+        Cors::Origins(list) => list
+            .iter()
+            .map(|o| o.to_str().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let keys = match b.keys.path() {
+        Some(path) => path.display().to_string(),
+        None => "in memory (new keys at every start)".to_owned(),
+    };
+    println!("tower-dcr example authorization server (OpenID Provider)");
     println!("  registration:  {access}");
     println!("  issuer:        {issuer}");
     println!("  register:      POST {issuer}/register");
     println!("  manage:        GET|PUT|DELETE {issuer}/register/{{client_id}}");
     println!("  authorize:     {issuer}/authorize");
     println!("  token:         {issuer}/token");
+    println!("  userinfo:      {issuer}/userinfo");
     println!("  introspect:    {issuer}/introspect");
+    println!("  jwks:          {issuer}/jwks");
     println!("  metadata:      {issuer}/.well-known/oauth-authorization-server");
     println!("                 {issuer}/.well-known/openid-configuration");
     println!("  openapi:       {issuer}/openapi.yaml");
-    println!("  store:         {store}{store_note}");
-    if let Some(metrics) = metrics {
+    println!("  store:         {}{store_note}", b.store);
+    if let Some(metrics) = b.metrics {
         println!("  metrics:       http://{metrics}/metrics (a listener of its own)");
     }
-    println!("Listening on {local}; Ctrl-C to stop.");
+    println!("  signing keys:  {keys}");
+    println!("limits:");
+    println!("  registration rate:   {rate}");
+    println!("  registered clients:  {max_clients}");
+    println!(
+        "  registration body:   {} bytes",
+        registration::MAX_REGISTRATION_BYTES
+    );
+    println!("  CORS (registration): {cors}");
+    println!(
+        "  connections:         {} at once (--max-connections); {}s to send headers or a body, or idle (--read-timeout)",
+        b.limits.max_connections,
+        b.limits.header_timeout.as_secs()
+    );
+    println!(
+        "  pending consents:    {} ({} per client); live tokens {} ({} per client)",
+        grants::MAX_PENDING,
+        grants::MAX_PENDING_PER_CLIENT,
+        grants::MAX_TOKENS,
+        grants::MAX_TOKENS_PER_CLIENT
+    );
+    println!("Listening on {}; Ctrl-C to stop.", b.local);
 }

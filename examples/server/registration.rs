@@ -3,11 +3,37 @@
 //! the server knows.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use tower_dcr::rate_limit::RateLimit;
 use tower_dcr::{
-    ClientRecord, ClientStore, ConfigError, GrantType, Profile, Registration,
-    TokenEndpointAuthMethod,
+    ClientRecord, ClientStore, ConfigError, GrantType, Limits, Profile, Quotas, Registration,
+    SubjectType, TokenEndpointAuthMethod,
 };
+
+use crate::{keys, scope};
+
+/// The largest registration request accepted: enough for any real client's
+/// metadata (a `jwks` with several RSA keys included), small enough that the
+/// client cap bounds the store's size.
+pub const MAX_REGISTRATION_BYTES: usize = 16 * 1024;
+
+/// What keeps open registration from filling the store. No `Debug` needed.
+#[derive(Clone, Copy)]
+pub struct Abuse {
+    /// Registrations per minute per client address (`0`: no limit).
+    pub rate_per_minute: u32,
+    /// The most registered clients (`0`: no cap).
+    pub max_clients: u64,
+}
+
+impl Abuse {
+    /// No limits: for the `admin` commands, which register nobody.
+    pub const NONE: Self = Self {
+        rate_per_minute: 0,
+        max_clients: 0,
+    };
+}
 
 /// Who may register clients. No `Debug`: it holds the static tokens.
 #[derive(Clone)]
@@ -19,19 +45,40 @@ pub enum Access {
     Protected { static_tokens: Vec<String> },
 }
 
+/// What every profile of this server shares: the scope allow-list, and the
+/// OpenID Connect values the endpoints here implement (ID tokens and userinfo
+/// signed with [`keys::SIGNING_ALGS`], public or pairwise subjects, no
+/// request objects, no encryption).
+fn openid_provider(profile: Profile) -> Profile {
+    profile
+        .scopes(scope::SCOPES)
+        .default_scope(scope::DEFAULT_SCOPE)
+        .subject_types([SubjectType::Public, SubjectType::Pairwise])
+        .id_token_signing_alg_values(keys::SIGNING_ALGS)
+        .userinfo_signing_alg_values(keys::SIGNING_ALGS)
+        .request_object_signing_alg_values(Vec::<String>::new())
+}
+
+/// The profile of clients registered without a named profile.
+pub fn default_profile() -> Profile {
+    openid_provider(Profile::default())
+}
+
 /// The named profiles an initial access token can carry.
 pub fn named_profiles() -> Vec<(&'static str, Profile)> {
     vec![
         // Auth0's rules for third-party apps: code + refresh only, PKCE required.
-        ("third-party", Profile::auth0_third_party()),
+        ("third-party", openid_provider(Profile::auth0_third_party())),
         // Public clients only (agents, native and browser apps), PKCE required.
         (
             "public",
-            Profile::default()
-                .token_endpoint_auth_methods([TokenEndpointAuthMethod::None])
-                .default_token_endpoint_auth_method(TokenEndpointAuthMethod::None)
-                .grant_types([GrantType::AUTHORIZATION_CODE, GrantType::REFRESH_TOKEN])
-                .require_pkce(true),
+            openid_provider(
+                Profile::default()
+                    .token_endpoint_auth_methods([TokenEndpointAuthMethod::None])
+                    .default_token_endpoint_auth_method(TokenEndpointAuthMethod::None)
+                    .grant_types([GrantType::AUTHORIZATION_CODE, GrantType::REFRESH_TOKEN])
+                    .require_pkce(true),
+            ),
         ),
     ]
 }
@@ -48,11 +95,26 @@ pub fn build(
     issuer: &str,
     access: &Access,
     store: Arc<dyn ClientStore>,
+    abuse: Abuse,
 ) -> Result<Registration, ConfigError> {
     let mut builder = Registration::builder(issuer)
         .endpoint("/register")
         .shared_store(store)
-        .profile(Profile::default());
+        .profile(default_profile())
+        .limits(Limits {
+            max_body_bytes: MAX_REGISTRATION_BYTES,
+            ..Limits::default()
+        });
+    // The peer address is the `SocketAddr` extension the listener adds.
+    if let Some(limit) = RateLimit::new(abuse.rate_per_minute, Duration::from_secs(60)) {
+        builder = builder.rate_limit(limit);
+    }
+    if abuse.max_clients > 0 {
+        builder = builder.quotas(Quotas {
+            max_clients: Some(abuse.max_clients),
+            ..Quotas::default()
+        });
+    }
     for (name, profile) in named_profiles() {
         builder = builder.named_profile(name, profile);
     }

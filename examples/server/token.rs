@@ -13,11 +13,11 @@ use tower_dcr::host::{ClientAuthError, ClientCredentials};
 use tower_dcr::{ClientRecord, GrantType, TokenEndpointAuthMethod};
 
 use crate::app::App;
-use crate::grants::Issued;
+use crate::grants::{Busy, Issued};
 use crate::params::Params;
 use tower_dcr::host::pkce;
 
-use crate::scope;
+use crate::{oidc, scope};
 
 /// An error response of the token endpoint (RFC 6749 §5.2).
 pub struct TokenError {
@@ -49,6 +49,11 @@ impl IntoResponse for TokenError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"tower-dcr\""),
             );
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
         }
         response
     }
@@ -138,10 +143,11 @@ pub async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> R
     }
 }
 
-/// The token response (RFC 6749 §5.1).
+/// The token response (RFC 6749 §5.1, OpenID Connect Core §3.1.3.3).
 struct TokenResponse {
     issued: Issued,
     scope: Option<String>,
+    id_token: Option<String>,
 }
 
 impl IntoResponse for TokenResponse {
@@ -156,6 +162,9 @@ impl IntoResponse for TokenResponse {
         }
         if let Some(scope) = self.scope {
             body["scope"] = scope.into();
+        }
+        if let Some(id_token) = self.id_token {
+            body["id_token"] = id_token.into();
         }
         (StatusCode::OK, no_store(), axum::Json(body)).into_response()
     }
@@ -202,13 +211,16 @@ fn authorization_code(
         .get("code")
         .ok_or_else(|| TokenError::new("invalid_request", "code is required"))?;
     let invalid = |description: &str| TokenError::new("invalid_grant", description);
-    let (request, grant) = app.grants.redeem_code(code).map_err(|refused| {
-        tracing::warn!(?refused, "authorization code refused");
-        invalid("the code is invalid, expired or already used")
-    })?;
-    if request.client_id != client.client_id {
-        return Err(invalid("the code was issued to another client"));
-    }
+    // The client is checked before the code is marked used (inside
+    // `redeem_code`): another client's attempt changes nothing.
+    let (approved, grant) = app
+        .grants
+        .redeem_code(code, &client.client_id)
+        .map_err(|refused| {
+            tracing::warn!(?refused, "authorization code refused");
+            invalid("the code is invalid, expired, already used or issued to another client")
+        })?;
+    let request = &approved.request;
     let redirect_ok = match params.get("redirect_uri") {
         Some(uri) => uri == request.redirect_uri,
         None => !request.redirect_uri_presented,
@@ -226,15 +238,44 @@ fn authorization_code(
         (None, Some(_)) => return Err(invalid("no code_challenge was sent for this code")),
         (None, None) => {}
     }
+    // OpenID Connect Core §3.1.3.3: an ID token when `openid` was granted.
+    let id_token = if scope::has(request.scope.as_deref(), "openid") {
+        let authentication = oidc::Authentication {
+            user: &approved.user,
+            nonce: request.nonce.as_deref(),
+            auth_time: approved.auth_time,
+            include_auth_time: request.auth_time_required,
+        };
+        Some(
+            oidc::id_token(app, client, &authentication).map_err(|error| {
+                tracing::error!(%error, "cannot sign the ID token");
+                TokenError {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    code: "server_error",
+                    description: "the ID token could not be signed".into(),
+                    basic_challenge: false,
+                }
+            })?,
+        )
+    } else {
+        None
+    };
     let refresh = client.metadata.has_grant_type(&GrantType::REFRESH_TOKEN);
     let issued = app
         .grants
-        .issue_tokens(&client.client_id, request.scope.clone(), grant, refresh)
-        .map_err(random_failure)?;
+        .issue_tokens(
+            &client.client_id,
+            request.scope.clone(),
+            Some(approved.user.clone()),
+            grant,
+            refresh,
+        )
+        .map_err(busy)?;
     tracing::info!(grant_type = "authorization_code", "tokens issued");
     Ok(TokenResponse {
         issued,
-        scope: request.scope,
+        scope: request.scope.clone(),
+        id_token,
     })
 }
 
@@ -247,7 +288,7 @@ fn refresh_token(
     let token = params
         .get("refresh_token")
         .ok_or_else(|| TokenError::new("invalid_request", "refresh_token is required"))?;
-    let (original_scope, grant) = app
+    let original = app
         .grants
         .use_refresh_token(token, &client.client_id)
         .map_err(|refused| {
@@ -257,23 +298,33 @@ fn refresh_token(
                 "the refresh token is invalid, expired or already used",
             )
         })?;
-    let scope = match (params.get("scope"), original_scope.as_deref()) {
+    let scope = match (params.get("scope"), original.scope.as_deref()) {
         (Some(_), None) => {
             return Err(TokenError::new(
                 "invalid_scope",
                 "the original grant had no scope",
             ));
         }
-        (requested, original) => {
-            scope::grant(requested, original).map_err(|d| TokenError::new("invalid_scope", d))?
-        }
+        (None, None) => None,
+        (requested, Some(original)) => scope::grant(requested, Some(original))
+            .map_err(|d| TokenError::new("invalid_scope", d))?,
     };
     let issued = app
         .grants
-        .issue_tokens(&client.client_id, scope.clone(), grant, true)
-        .map_err(random_failure)?;
+        .issue_tokens(
+            &client.client_id,
+            scope.clone(),
+            original.user,
+            original.grant,
+            true,
+        )
+        .map_err(busy)?;
     tracing::info!(grant_type = "refresh_token", "tokens issued");
-    Ok(TokenResponse { issued, scope })
+    Ok(TokenResponse {
+        issued,
+        scope,
+        id_token: None,
+    })
 }
 
 /// RFC 6749 §4.4: confidential clients only, no refresh token.
@@ -288,22 +339,41 @@ fn client_credentials(
             "client_credentials is for confidential clients",
         ));
     }
+    // The client's registered scope, or the profile's default scope for a
+    // client that registered none: never more than the allow-list.
     let scope = scope::grant(params.get("scope"), client.metadata.scope.as_deref())
         .map_err(|d| TokenError::new("invalid_scope", d))?;
     let grant = app.grants.new_grant();
     let issued = app
         .grants
-        .issue_tokens(&client.client_id, scope.clone(), grant, false)
-        .map_err(random_failure)?;
+        .issue_tokens(&client.client_id, scope.clone(), None, grant, false)
+        .map_err(busy)?;
     tracing::info!(grant_type = "client_credentials", "tokens issued");
-    Ok(TokenResponse { issued, scope })
+    Ok(TokenResponse {
+        issued,
+        scope,
+        id_token: None,
+    })
 }
 
-fn random_failure(_: tower_dcr::RandomError) -> TokenError {
-    TokenError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        code: "server_error",
-        description: "random number generator failure".into(),
-        basic_challenge: false,
+/// A full token map (`503` with `Retry-After`), or a random number generator
+/// failure.
+fn busy(busy: Busy) -> TokenError {
+    match busy {
+        Busy::Full(full) => {
+            tracing::warn!(?full, "too many live tokens");
+            TokenError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "temporarily_unavailable",
+                description: "too many live tokens for this client; retry later".into(),
+                basic_challenge: false,
+            }
+        }
+        Busy::Random => TokenError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "server_error",
+            description: "random number generator failure".into(),
+            basic_challenge: false,
+        },
     }
 }
