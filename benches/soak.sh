@@ -45,7 +45,7 @@ function response(status, headers, body)
 end
 LUA
 
-RUST_LOG=warn target/release/examples/server --addr "127.0.0.1:$PORT" --store "sqlite:$DB" \
+RUST_LOG=warn "${SERVER_BIN:-target/release/examples/server}" --addr "127.0.0.1:$PORT" --store "sqlite:$DB" \
   >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do
