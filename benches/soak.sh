@@ -3,8 +3,9 @@
 # server, in rounds, reporting errors, the server's RSS and the database's
 # bytes per client after each round.
 #
-#   TOTAL=200000 ROUND=20000 CONNECTIONS=32 nice -n 10 bash benches/soak.sh
+#   TOTAL=200000 ROUND=5s CONNECTIONS=32 nice -n 10 bash benches/soak.sh
 #
+# Rounds are wrk runs of ROUND each, until TOTAL registrations are answered.
 # Every response must be 201 (non-2xx and socket errors are counted). RSS is
 # VmRSS from /proc; the database size is the main file plus its WAL. The
 # server runs at RUST_LOG=warn. Needs wrk and curl; builds the example in
@@ -13,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TOTAL=${TOTAL:-200000}
-ROUND=${ROUND:-20000}
+ROUND=${ROUND:-5s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 PORT=${PORT:-18291}
@@ -30,19 +31,12 @@ trap cleanup EXIT
 
 body='{"client_name":"Example Photo Printing Service","client_name#fr-CA":"Service d'"'"'impression de photos exemple","redirect_uris":["https://printing.example.com/oauth/callback","https://printing.example.com/oauth/callback-alt"],"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"client_secret_basic","scope":"openid profile email offline_access","contacts":["ops@printing.example.com","security@printing.example.com"]}'
 printf '%s' "$body" >"$work/body.json"
-# Each wrk thread stops after its share of the round's requests.
 cat >"$work/post.lua" <<LUA
 wrk.method = "POST"
 local f = io.open("$work/body.json", "r")
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
-local per_thread = math.floor($ROUND / $THREADS)
-local done = 0
-function response(status, headers, body)
-  done = done + 1
-  if done >= per_thread then wrk.thread:stop() end
-end
 LUA
 
 RUST_LOG=warn "${SERVER_BIN:-target/release/examples/server}" --addr "127.0.0.1:$PORT" --store "sqlite:$DB" \
@@ -57,7 +51,7 @@ rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$server_pid/status"; }
 db_bytes() { cat "$DB" "$DB-wal" 2>/dev/null | wc -c; }
 count() { sqlite3 "file:$DB?mode=ro" 'SELECT COUNT(*) FROM clients' 2>/dev/null || echo "?"; }
 
-echo "soak: $TOTAL registrations in rounds of $ROUND, wrk -t$THREADS -c$CONNECTIONS, store sqlite:$DB"
+echo "soak: $TOTAL registrations in wrk rounds of $ROUND, wrk -t$THREADS -c$CONNECTIONS, store sqlite:$DB"
 printf '%8s %10s %9s %9s %8s %8s %10s %12s\n' round registered "req/s" p99 non2xx sockerr "RSS MiB" "DB B/client"
 echo "start: RSS $(( $(rss_kib) / 1024 )) MiB"
 registered=0
@@ -65,7 +59,7 @@ errors=0
 round=0
 while [ "$registered" -lt "$TOTAL" ]; do
   round=$((round + 1))
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d600s --latency -s "$work/post.lua" \
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$ROUND" --latency -s "$work/post.lua" \
     "http://127.0.0.1:$PORT/register")
   requests=$(echo "$out" | awk '/requests in/ {print $1}')
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
