@@ -1197,4 +1197,42 @@ mod sqlite_group_commit {
         }
         assert_eq!(updated, 1);
     }
+
+    /// Creates queued together go in as one multi-row insert: one whose id
+    /// exists gets its conflict, the others are stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_group_commit_multi_row_insert_reports_each_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("multi.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        for round in 0..3 {
+            let taken = format!("r{round}-c-5");
+            store
+                .create(Arc::new(conformance::sample_record(&taken)))
+                .await
+                .unwrap();
+            let creates: Vec<_> = (0..90)
+                .map(|i| {
+                    let store = store.clone();
+                    let id = format!("r{round}-c-{i}");
+                    tokio::spawn(async move {
+                        let result = store
+                            .create(Arc::new(conformance::sample_record(&id)))
+                            .await;
+                        (id, result)
+                    })
+                })
+                .collect();
+            for create in creates {
+                let (id, result) = create.await.unwrap();
+                if id == taken {
+                    assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
+                } else {
+                    result.unwrap();
+                    assert!(store.get(&id).await.unwrap().is_some(), "{id} lost");
+                }
+            }
+        }
+    }
 }

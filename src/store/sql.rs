@@ -45,6 +45,10 @@ const SECRET_DIGEST: &str = "digest";
 /// `client_secret_kind` of a `client_secret_jwt` HMAC key, kept as is.
 const SECRET_PLAIN: &str = "plain";
 
+/// The row counts of the multi-row inserts, largest first: a few fixed sizes,
+/// so each is prepared once per connection and cached.
+const MULTI_INSERT_ROWS: [usize; 3] = [64, 16, 4];
+
 /// Quotes an SQL identifier, so any table prefix or schema name is safe to
 /// splice into a statement.
 pub(crate) fn quote(identifier: &str) -> String {
@@ -58,6 +62,9 @@ pub(crate) struct Statements {
     pub(crate) schema: Vec<Arc<str>>,
     clients: String,
     pub(crate) insert_client: Arc<str>,
+    /// `insert_client` for several rows at once, `RETURNING client_id` of
+    /// those inserted: (rows, statement), largest first.
+    pub(crate) insert_clients: Vec<(usize, Arc<str>)>,
     pub(crate) get_client: Arc<str>,
     pub(crate) update_client: Arc<str>,
     pub(crate) delete_client: Arc<str>,
@@ -148,6 +155,25 @@ impl Statements {
                     )"
                 )),
             ],
+            insert_clients: MULTI_INSERT_ROWS
+                .iter()
+                .map(|&rows| {
+                    let values = (0..rows)
+                        .map(|row| {
+                            let params = (1..=15)
+                                .map(|column| format!("${}", row * 15 + column))
+                                .collect::<Vec<_>>();
+                            format!("({})", params.join(", "))
+                        })
+                        .collect::<Vec<_>>();
+                    let sql = format!(
+                        "INSERT INTO {c} ({CLIENT_COLUMNS}) VALUES {} \
+                         ON CONFLICT DO NOTHING RETURNING client_id",
+                        values.join(", ")
+                    );
+                    (rows, s(sql))
+                })
+                .collect(),
             insert_client: s(format!(
                 "INSERT INTO {c} ({CLIENT_COLUMNS}) VALUES \
                  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \

@@ -51,6 +51,11 @@ pub(crate) struct ClientRow {
 }
 
 impl ClientRow {
+    /// The `client_id` column.
+    pub(crate) fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
     /// The row for `record`. A revision above `i64::MAX` cannot be stored.
     pub(crate) fn new(record: &ClientRecord) -> Result<Self, StoreError> {
         let revision = i64::try_from(record.revision).map_err(|_| {
