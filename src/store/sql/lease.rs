@@ -120,6 +120,22 @@ impl<DB: Database> Connections<DB> {
     }
 }
 
+impl<DB: Database> Drop for Connections<DB> {
+    fn drop(&mut self) {
+        // A checked-out connection goes back to its pool through a spawned
+        // task, which needs a runtime; a store dropped outside one (at the end
+        // of `main`) detaches its kept connections and drops them directly.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return;
+        }
+        if let Some(kept) = &self.kept {
+            for (connection, _) in std::mem::take(&mut *lock(&kept.idle)) {
+                drop(connection.detach());
+            }
+        }
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()

@@ -223,9 +223,12 @@ enum Attempt {
 }
 
 async fn attempt(connection: &mut sqlx::SqliteConnection, jobs: &[Job]) -> Attempt {
-    if let Err(error) = sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut *connection)
-        .await
+    // One statement alone is its own transaction, committed as durably.
+    let explicit = jobs.len() > 1;
+    if explicit
+        && let Err(error) = sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *connection)
+            .await
     {
         return Attempt::Failed(error);
     }
@@ -264,6 +267,9 @@ async fn attempt(connection: &mut sqlx::SqliteConnection, jobs: &[Job]) -> Attem
             Err(error) => return Attempt::OperationFailed(index, error),
         }
         index += 1;
+    }
+    if !explicit {
+        return Attempt::Committed(results);
     }
     match sqlx::query("COMMIT").execute(&mut *connection).await {
         Ok(_) => Attempt::Committed(results),
