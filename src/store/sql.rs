@@ -160,8 +160,9 @@ impl Statements {
                 .map(|&rows| {
                     let values = (0..rows)
                         .map(|row| {
-                            let params = (1..=15)
-                                .map(|column| format!("${}", row * 15 + column))
+                            let columns = CLIENT_COLUMNS.split(',').count();
+                            let params = (1..=columns)
+                                .map(|column| format!("${}", row * columns + column))
                                 .collect::<Vec<_>>();
                             format!("({})", params.join(", "))
                         })
@@ -363,6 +364,18 @@ mod tests {
                 .get_client
                 .contains("FROM \"my\"\"schema\".\"p_clients\" WHERE")
         );
+    }
+
+    #[test]
+    fn a_multi_row_insert_binds_every_column_of_every_row() {
+        let statements = Statements::new(None, "", "BLOB");
+        let columns = CLIENT_COLUMNS.split(',').count();
+        for (rows, sql) in &statements.insert_clients {
+            let last = rows * columns;
+            assert!(sql.contains(&format!("${last})")), "{rows} rows");
+            assert!(!sql.contains(&format!("${}", last + 1)), "{rows} rows");
+            assert!(sql.ends_with("RETURNING client_id"));
+        }
     }
 
     #[test]
