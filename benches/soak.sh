@@ -39,8 +39,13 @@ f:close()
 wrk.headers["Content-Type"] = "application/json"
 LUA
 
+# The example server limits registrations per address and in all by default:
+# off for a soak. SERVER_ARGS overrides (empty for a server built before those
+# options existed).
+server_args=(--registration-rate 0 --max-clients 0)
+if [ -n "${SERVER_ARGS+set}" ]; then read -r -a server_args <<<"$SERVER_ARGS"; fi
 RUST_LOG=warn "${SERVER_BIN:-target/release/examples/server}" --addr "127.0.0.1:$PORT" --store "sqlite:$DB" \
-  >"$work/server.log" 2>&1 &
+  "${server_args[@]}" >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do
   curl -s -o /dev/null "http://127.0.0.1:$PORT/register/x" && break
