@@ -11,6 +11,13 @@
 # p50/p99 latency, non-2xx responses and the server's CPU time per request
 # (utime+stime from /proc/PID/stat, before and after each run).
 # Needs wrk (Debian package `wrk`) and curl.
+#
+#   STORES="memory sqlite postgres" CONNECTIONS=32 THREADS=2 DURATION=8s bash benches/http_load.sh
+#
+# also runs the server over each durable store (a fresh SQLite file in a
+# temporary directory; a throwaway database on DATABASE_URL's server, created
+# with psql and dropped afterwards) and reports each store's figures as ratios
+# to the memory store's of the same run. SKIP_FLOOR=1 skips the floor server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,14 +31,23 @@ PORT_FLOOR=${PORT_FLOOR:-18182}
 # The server's log level: the floor logs nothing, so by default the server logs
 # only warnings; SERVER_LOG=info measures it with one log line per request.
 SERVER_LOG=${SERVER_LOG:-warn}
+STORES=${STORES:-memory}
+SKIP_FLOOR=${SKIP_FLOOR:-0}
+DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 
+# Prebuilt binaries (say, of another commit, for a before/after comparison):
+# SERVER_BIN, FLOOR_BIN; NO_BUILD=1 skips cargo.
+SERVER_BIN=${SERVER_BIN:-target/release/examples/$SERVER_EXAMPLE}
+FLOOR_BIN=${FLOOR_BIN:-target/release/examples/floor_server}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
 if [ "$SERVER_EXAMPLE" = server ] && [ ! -e examples/server ] && [ ! -e examples/server.rs ]; then
   echo "examples/server not found: using the stand-in benches/servers/bench_server" >&2
   SERVER_EXAMPLE=bench_server
 fi
-# shellcheck disable=SC2086
-cargo build --release $FEATURES --example "$SERVER_EXAMPLE" --example floor_server >&2
+if [ "${NO_BUILD:-0}" != 1 ]; then
+  # shellcheck disable=SC2086
+  cargo build --release $FEATURES --example "$SERVER_EXAMPLE" --example floor_server >&2
+fi
 
 work=$(mktemp -d)
 pids=()
@@ -40,7 +56,13 @@ cleanup() {
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
 }
-trap cleanup EXIT
+pg_db=""
+cleanup_db() {
+  if [ -n "$pg_db" ]; then
+    psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
+}
+trap 'cleanup; cleanup_db' EXIT
 
 body='{"client_name":"Example Photo Printing Service","client_name#fr-CA":"Service d'"'"'impression de photos exemple","redirect_uris":["https://printing.example.com/oauth/callback","https://printing.example.com/oauth/callback-alt"],"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"client_secret_basic","scope":"openid profile email offline_access","contacts":["ops@printing.example.com","security@printing.example.com"]}'
 printf '%s' "$body" >"$work/body.json"
@@ -96,39 +118,77 @@ register_one() { # port -> "client_id token"
 }
 
 # The example server limits registrations per address and in all by default:
-# off for a load test.
+# off for a load test. SERVER_ARGS overrides (say, empty for a server built
+# before those options existed).
 server_args=()
 [ "$SERVER_EXAMPLE" = server ] && server_args=(--registration-rate 0 --max-clients 0)
-start_server server "$PORT_SERVER" \
-  "target/release/examples/$SERVER_EXAMPLE" --addr "127.0.0.1:$PORT_SERVER" --store memory "${server_args[@]}"
-server_pid=$started_pid
-start_server floor "$PORT_FLOOR" \
-  target/release/examples/floor_server --addr "127.0.0.1:$PORT_FLOOR"
-floor_pid=$started_pid
+if [ -n "${SERVER_ARGS+set}" ]; then read -r -a server_args <<<"$SERVER_ARGS"; fi
 
-registered=$(register_one "$PORT_SERVER")
-client_id=${registered% *}
-token=${registered#* }
-[ -n "$registered" ] || { echo "could not register a client on the server" >&2; exit 1; }
+server_store() { # store -> the --store value
+  case $1 in
+    memory) echo memory ;;
+    sqlite) echo "sqlite:$work/load.db" ;;
+    postgres)
+      pg_db="tower_dcr_load_$$"
+      psql "$DATABASE_URL" -qc "CREATE DATABASE $pg_db" >/dev/null
+      echo "${DATABASE_URL%/*}/$pg_db" ;;
+    *) echo "unknown store $1" >&2; exit 1 ;;
+  esac
+}
 
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on 127.0.0.1; server: examples/$SERVER_EXAMPLE --store memory, RUST_LOG=$SERVER_LOG"
+if [ "$SKIP_FLOOR" != 1 ]; then
+  start_server floor "$PORT_FLOOR" \
+    "$FLOOR_BIN" --addr "127.0.0.1:$PORT_FLOOR"
+  floor_pid=$started_pid
+fi
+
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on 127.0.0.1; server: examples/$SERVER_EXAMPLE, RUST_LOG=$SERVER_LOG"
 printf '%-22s %10s %9s %9s %9s %7s %12s\n' run "req/s" p50 p99 requests non2xx "CPU us/req"
-declare -A cpu
-for target in "floor POST" "server POST" "floor GET" "server GET"; do
-  read -r who method <<<"$target"
-  if [ "$who" = floor ]; then pid=$floor_pid port=$PORT_FLOOR; else pid=$server_pid port=$PORT_SERVER; fi
+declare -A cpu rate
+measure() { # label pid port method client_id token
+  local label=$1 pid=$2 port=$3 method=$4 url script rps p50 p99 requests non2xx cpu_us
   if [ "$method" = POST ]; then
     url="http://127.0.0.1:$port/register"; script="$work/post.lua"
   else
-    url="http://127.0.0.1:$port/register/$client_id"; script="$work/get.lua"
+    url="http://127.0.0.1:$port/register/${5:-}"; script="$work/get.lua"
   fi
-  read -r rps p50 p99 requests non2xx cpu_us < <(TOKEN=$token run "$pid" "$url" "$script")
-  cpu[$target]=$cpu_us
-  printf '%-22s %10s %9s %9s %9s %7s %12.2f\n' "$who $method" "$rps" "$p50" "$p99" "$requests" "$non2xx" "$cpu_us"
+  read -r rps p50 p99 requests non2xx cpu_us < <(TOKEN=${6:-} run "$pid" "$url" "$script")
+  cpu[$label $method]=$cpu_us
+  rate[$label $method]=$rps
+  printf '%-22s %10s %9s %9s %9s %7s %12.2f\n' "$label $method" "$rps" "$p50" "$p99" "$requests" "$non2xx" "$cpu_us"
+}
+
+port=$PORT_SERVER
+for store in $STORES; do
+  spec=$(server_store "$store")
+  start_server "server-$store" "$port" \
+    "$SERVER_BIN" --addr "127.0.0.1:$port" --store "$spec" "${server_args[@]}"
+  pid=$started_pid
+  registered=$(register_one "$port")
+  [ -n "$registered" ] || { echo "could not register a client on the $store server" >&2; exit 1; }
+  if [ "$SKIP_FLOOR" != 1 ] && [ "$store" = memory ]; then
+    measure floor "$floor_pid" "$PORT_FLOOR" POST
+  fi
+  measure "$store" "$pid" "$port" POST
+  if [ "$SKIP_FLOOR" != 1 ] && [ "$store" = memory ]; then
+    measure floor "$floor_pid" "$PORT_FLOOR" GET x y
+  fi
+  measure "$store" "$pid" "$port" GET "${registered% *}" "${registered#* }"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  port=$((port + 2))
 done
-printf 'server CPU per registration / floor POST: %.2fx (target <= 1.5x)\n' \
-  "$(echo "${cpu[server POST]} / ${cpu[floor POST]}" | bc -l)"
-printf 'server CPU per read / floor GET:          %.2fx (target <= 1.3x)\n' \
-  "$(echo "${cpu[server GET]} / ${cpu[floor GET]}" | bc -l)"
-printf 'server CPU per read / floor POST:         %.2fx\n' \
-  "$(echo "${cpu[server GET]} / ${cpu[floor POST]}" | bc -l)"
+
+ratio() { echo "$1 / $2" | bc -l; }
+if [ -n "${cpu[memory POST]:-}" ] && [ "$SKIP_FLOOR" != 1 ]; then
+  printf 'memory: CPU per registration / floor POST: %.2fx (target <= 1.5x)\n' "$(ratio "${cpu[memory POST]}" "${cpu[floor POST]}")"
+  printf 'memory: CPU per read / floor GET:          %.2fx (target <= 1.3x)\n' "$(ratio "${cpu[memory GET]}" "${cpu[floor GET]}")"
+fi
+for store in $STORES; do
+  [ "$store" = memory ] && continue
+  [ -n "${cpu[memory POST]:-}" ] || break
+  printf '%s: registrations/s %.0f%% of memory, CPU per registration %.2fx memory, CPU per read %.2fx memory, reads/s %.0f%% of memory\n' \
+    "$store" "$(ratio "100 * ${rate[$store POST]}" "${rate[memory POST]}")" \
+    "$(ratio "${cpu[$store POST]}" "${cpu[memory POST]}")" \
+    "$(ratio "${cpu[$store GET]}" "${cpu[memory GET]}")" \
+    "$(ratio "100 * ${rate[$store GET]}" "${rate[memory GET]}")"
+done

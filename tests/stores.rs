@@ -220,13 +220,24 @@ mod sqlite {
         store
     }
 
+    /// A writable pool on the file, as `SqliteStore::connect` configures it
+    /// (its own read pool is read-only).
+    async fn writable(path: &Path) -> SqlitePool {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        SqlitePool::connect_with(options).await.unwrap()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn sqlite_store_conforms() {
         let dir = tempfile::tempdir().unwrap();
-        let pool = open(&dir.path().join("conformance.db"))
-            .await
-            .pool()
-            .clone();
+        let path = dir.path().join("conformance.db");
+        open(&path).await.close().await;
+        let pool = writable(&path).await;
         let case = Arc::new(AtomicUsize::new(0));
         conformance::run_all(|| {
             let (pool, case) = (pool.clone(), Arc::clone(&case));
@@ -338,6 +349,7 @@ mod sqlite {
     async fn sqlite_corrupt_rows_are_errors_not_panics() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(&dir.path().join("corrupt.db")).await;
+        let raw = writable(&dir.path().join("corrupt.db")).await;
         let breakages = [
             "metadata = '{not json'",
             "metadata = '[1, 2]'",
@@ -362,7 +374,7 @@ mod sqlite {
                 "UPDATE clients SET {breakage} WHERE client_id = $1"
             )))
             .bind(&id)
-            .execute(store.pool())
+            .execute(&raw)
             .await
             .unwrap();
             match store.get(&id).await {
@@ -386,7 +398,7 @@ mod sqlite {
         sqlx::query(
             "INSERT INTO initial_access_tokens VALUES ('t', X'01', NULL, 1, NULL, NULL, -3)",
         )
-        .execute(store.pool())
+        .execute(&raw)
         .await
         .unwrap();
         assert!(tokens.list_initial_access_tokens().await.is_err());
@@ -400,7 +412,7 @@ mod sqlite {
         let store = open(&dir.path().join("closed.db")).await;
         let dcr = service(store.clone());
         let ok = common::registered(&dcr, common::web_client()).await;
-        store.pool().close().await;
+        store.close().await;
         let answer = common::register(&dcr, common::web_client()).await;
         answer.assert_error(503, "temporarily_unavailable");
         assert!(answer.header("retry-after").is_some());
@@ -1053,5 +1065,174 @@ mod postgres {
         let read = common::read(&dcr, &path, rat).await;
         assert_eq!(read.status, StatusCode::OK, "{:?}", read.json);
         assert_eq!(read.str("client_id"), before.str("client_id"));
+    }
+}
+
+/// Group commit on SQLite (issue 14): writes queued together commit in one
+/// transaction, and a statement that fails fails only its own request.
+#[cfg(feature = "sqlite")]
+mod sqlite_group_commit {
+    use std::sync::Arc;
+
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool};
+    use tower_dcr::store::{SqliteStore, conformance};
+    use tower_dcr::{ClientStore, StoreError};
+
+    /// A store with a trigger that fails every insert of a client whose id
+    /// starts with `poison`, with `action` (`ABORT` undoes the statement,
+    /// `ROLLBACK` the whole transaction, batch-mates' statements included).
+    async fn poisoned(dir: &std::path::Path, action: &str) -> SqliteStore {
+        let path = dir.join("poisoned.db");
+        let url = format!("sqlite:{}", path.display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let raw = SqlitePool::connect_with(
+            SqliteConnectOptions::new()
+                .filename(&path)
+                .journal_mode(SqliteJournalMode::Wal),
+        )
+        .await
+        .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE TRIGGER poison BEFORE INSERT ON clients \
+             WHEN NEW.client_id LIKE 'poison%' \
+             BEGIN SELECT RAISE({action}, 'poisoned'); END"
+        )))
+        .execute(&raw)
+        .await
+        .unwrap();
+        raw.close().await;
+        store
+    }
+
+    /// 96 concurrent creates, every eighth poisoned: those fail, every other
+    /// one succeeds and is stored, whichever batch it shared.
+    async fn only_the_poisoned_fail(store: SqliteStore) {
+        let creates = (0..96).map(|i| {
+            let store = store.clone();
+            let id = if i % 8 == 0 {
+                format!("poison-{i}")
+            } else {
+                format!("client-{i}")
+            };
+            tokio::spawn(async move {
+                let result = store
+                    .create(Arc::new(conformance::sample_record(&id)))
+                    .await;
+                (id, result)
+            })
+        });
+        let creates: Vec<_> = creates.collect();
+        for create in creates {
+            let (id, result) = create.await.unwrap();
+            if id.starts_with("poison") {
+                assert!(
+                    matches!(result, Err(StoreError::Unavailable(_))),
+                    "{id}: {result:?}"
+                );
+                assert!(store.get(&id).await.unwrap().is_none(), "{id} stored");
+            } else {
+                result.unwrap_or_else(|e| panic!("{id} failed with its batch-mate: {e}"));
+                assert!(store.get(&id).await.unwrap().is_some(), "{id} lost");
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_group_commit_failed_statement_fails_only_its_request() {
+        let dir = tempfile::tempdir().unwrap();
+        only_the_poisoned_fail(poisoned(dir.path(), "ABORT").await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_group_commit_rolled_back_transaction_fails_only_its_request() {
+        let dir = tempfile::tempdir().unwrap();
+        only_the_poisoned_fail(poisoned(dir.path(), "ROLLBACK").await).await;
+    }
+
+    /// Conflicts inside one batch: of many concurrent creates of one id,
+    /// exactly one succeeds; of concurrent updates from one revision, exactly
+    /// one wins.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_group_commit_keeps_conflicts_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("conflicts.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let creates: Vec<_> = (0..32)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .create(Arc::new(conformance::sample_record("same")))
+                        .await
+                })
+            })
+            .collect();
+        let mut created = 0;
+        for create in creates {
+            match create.await.unwrap() {
+                Ok(()) => created += 1,
+                Err(StoreError::Conflict) => {}
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(created, 1);
+        let stored = store.get("same").await.unwrap().unwrap();
+        let updates: Vec<_> = (0..32)
+            .map(|_| {
+                let (store, mut next) = (store.clone(), (*stored).clone());
+                next.revision = stored.revision + 1;
+                let expected = stored.revision;
+                tokio::spawn(async move { store.update(Arc::new(next), expected).await })
+            })
+            .collect();
+        let mut updated = 0;
+        for update in updates {
+            match update.await.unwrap() {
+                Ok(()) => updated += 1,
+                Err(StoreError::Stale) => {}
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(updated, 1);
+    }
+
+    /// Creates queued together go in as one multi-row insert: one whose id
+    /// exists gets its conflict, the others are stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_group_commit_multi_row_insert_reports_each_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("multi.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        for round in 0..3 {
+            let taken = format!("r{round}-c-5");
+            store
+                .create(Arc::new(conformance::sample_record(&taken)))
+                .await
+                .unwrap();
+            let creates: Vec<_> = (0..90)
+                .map(|i| {
+                    let store = store.clone();
+                    let id = format!("r{round}-c-{i}");
+                    tokio::spawn(async move {
+                        let result = store
+                            .create(Arc::new(conformance::sample_record(&id)))
+                            .await;
+                        (id, result)
+                    })
+                })
+                .collect();
+            for create in creates {
+                let (id, result) = create.await.unwrap();
+                if id == taken {
+                    assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}");
+                } else {
+                    result.unwrap();
+                    assert!(store.get(&id).await.unwrap().is_some(), "{id} lost");
+                }
+            }
+        }
     }
 }

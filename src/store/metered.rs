@@ -68,4 +68,8 @@ impl ClientStore for MeteredStore {
     fn lifecycle(&self) -> Option<&dyn ClientLifecycleStore> {
         self.0.lifecycle()
     }
+
+    fn quota_reservations(&self) -> Option<&dyn super::QuotaReservationStore> {
+        self.0.quota_reservations()
+    }
 }

@@ -1,19 +1,16 @@
 //! [`PostgresStore`]: clients in PostgreSQL, shared by several tower-dcr
+//! instances (feature `postgres`).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::Postgres;
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 
 use super::quota::QuotaTables;
-use super::sql::{self, ClientRow, Statements, limit, quote, sql, store_error, to_i64};
-use super::{
-    ClientFilter, ClientLifecycleStore, ClientRecord, ClientStore, InitialAccessToken,
-    InitialAccessTokenStore, QuotaReservationStore, StaleCriteria, StoreError,
-};
-use crate::credentials::SecretDigest;
+use super::sql::{Connections, Done, Read, Statements, Write, quote, sql, sql_store, store_error};
+use super::{QuotaReservationStore, StoreError};
 
 /// How long [`PostgresStore::connect`]'s pool waits for a connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -22,10 +19,8 @@ const RETRIES: u32 = 4;
 /// How many times `migrate` is retried after a concurrent migration's error.
 const MIGRATE_RETRIES: u32 = 5;
 
-/// A [`ClientStore`] in PostgreSQL (or CockroachDB), with every optional
+/// A [`ClientStore`](crate::ClientStore) in PostgreSQL (or CockroachDB), with every optional
 /// capability (initial access tokens and lifecycle). Cloning shares the pool.
-///
-/// instances (feature `postgres`).
 ///
 /// ```no_run
 /// # async fn setup() -> Result<(), tower_dcr::StoreError> {
@@ -59,9 +54,21 @@ const MIGRATE_RETRIES: u32 = 5;
 /// [`PostgresStore::connect`] makes a pool that waits at most 3 s for a
 /// connection. While the database is down, operations fail with
 /// [`StoreError::Unavailable`] (the service answers `503` with `Retry-After`)
-/// instead of hanging; the pool tests connections before use and reconnects by
-/// itself once the database is back. A store built with
-/// [`PostgresStore::new`] uses the pool as given.
+/// instead of hanging, and the store reconnects by itself once the database is
+/// back.
+///
+/// # Round trips
+///
+/// Each operation is one round trip: one prepared statement (prepared once per
+/// connection, then cached), no `SELECT` before an `UPDATE` (the revision check
+/// is in its `WHERE`). The store keeps the connections it used checked out of
+/// the pool it opened, because sqlx's pool pings a connection when it hands it
+/// out and again when it takes it back (two more round trips per statement);
+/// a kept connection idle for over a second is pinged before use, and one that
+/// failed below the SQL level is closed, so after a database restart each kept
+/// connection fails at most one operation. Close the store with
+/// [`PostgresStore::close`]. A store built with [`PostgresStore::new`] uses
+/// the pool as given, per operation.
 ///
 /// # Schema
 ///
@@ -74,7 +81,7 @@ const MIGRATE_RETRIES: u32 = 5;
 /// column's collation (bytewise under `C`, CockroachDB's default).
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
-    pool: PgPool,
+    connections: Arc<Connections<Postgres>>,
     schema: Option<String>,
     prefix: String,
     statements: Arc<Statements>,
@@ -82,10 +89,15 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     /// A store over an existing pool, with unprefixed tables in the connection's
-    /// `search_path`. Run [`migrate`](Self::migrate) once before use.
+    /// `search_path`; every operation checks a connection out of `pool` and
+    /// back in. Run [`migrate`](Self::migrate) once before use.
     pub fn new(pool: PgPool) -> Self {
+        Self::with(Connections::per_operation(pool))
+    }
+
+    fn with(connections: Connections<Postgres>) -> Self {
         Self {
-            pool,
+            connections: Arc::new(connections),
             schema: None,
             prefix: String::new(),
             statements: Arc::new(Statements::new(None, "", "BYTEA")),
@@ -93,14 +105,16 @@ impl PostgresStore {
     }
 
     /// Connects to the database at `url` with a pool that fails fast (3 s) when
-    /// the database is unreachable (see the [outage notes](PostgresStore#outages)).
+    /// the database is unreachable (see the [outage notes](PostgresStore#outages)),
+    /// and keeps its connections between operations (see
+    /// [round trips](PostgresStore#round-trips)).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await
             .map_err(store_error)?;
-        Ok(Self::new(pool))
+        Ok(Self::with(Connections::kept(pool)))
     }
 
     /// Keeps the tables in `schema`, which [`migrate`](Self::migrate) creates if
@@ -133,7 +147,13 @@ impl PostgresStore {
 
     /// The underlying pool.
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        self.connections.pool()
+    }
+
+    /// Closes the store's connections and its pool; operations fail with
+    /// [`StoreError::Unavailable`] afterwards.
+    pub async fn close(&self) {
+        self.connections.close().await;
     }
 
     /// Creates the schema (if configured), tables and indexes if they do not
@@ -152,41 +172,70 @@ impl PostgresStore {
     }
 
     async fn try_migrate(&self) -> Result<(), sqlx::Error> {
+        let mut lease = self.connections.acquire().await?;
+        let mut statements = Vec::new();
         if let Some(schema) = &self.schema {
-            let statement = format!("CREATE SCHEMA IF NOT EXISTS {}", quote(schema));
-            sqlx::query(sqlx::AssertSqlSafe(statement))
-                .execute(&self.pool)
-                .await?;
+            statements.push(Arc::from(format!(
+                "CREATE SCHEMA IF NOT EXISTS {}",
+                quote(schema)
+            )));
         }
-        for statement in &self.statements.schema {
-            sqlx::query(sql(statement)).execute(&self.pool).await?;
-        }
-        for statement in self.quota_tables().schema() {
-            sqlx::query(sqlx::AssertSqlSafe(statement))
-                .execute(&self.pool)
-                .await?;
+        statements.extend(self.statements.schema.iter().cloned());
+        statements.extend(self.quota_tables().schema().map(Arc::from));
+        for statement in &statements {
+            let result = sqlx::query(sql(statement)).execute(&mut *lease).await;
+            lease.finished(&result);
+            result?;
         }
         Ok(())
     }
 
-    async fn fetch_clients<'q>(
-        &self,
-        query: impl Fn() -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    ) -> Result<Vec<Arc<ClientRecord>>, StoreError> {
-        let rows = retry(|| query().fetch_all(&self.pool)).await?;
-        rows.iter()
-            .map(|row| sql::client_from_row(row).map(Arc::new))
-            .collect()
+    /// Keys cannot hold U+0000: PostgreSQL text cannot, so no stored
+    /// `client_id` or token id contains it, and a lookup by such a key (which a
+    /// client can send, say to the host's token endpoint) finds nothing rather
+    /// than failing.
+    const STORES_NUL: bool = false;
+
+    async fn write(&self, write: Write) -> Result<Done<PgRow>, StoreError> {
+        retry(|| async {
+            let mut lease = self.connections.acquire().await?;
+            let query = write.query::<Postgres>(&self.statements);
+            let result = if write.returns_row() {
+                query.fetch_optional(&mut *lease).await.map(|row| Done {
+                    affected: u64::from(row.is_some()),
+                    row,
+                })
+            } else {
+                query.execute(&mut *lease).await.map(|done| Done {
+                    affected: done.rows_affected(),
+                    row: None,
+                })
+            };
+            lease.finished(&result);
+            result
+        })
+        .await
+    }
+
+    async fn read(&self, read: Read<'_>) -> Result<Vec<PgRow>, StoreError> {
+        retry(|| async {
+            let mut lease = self.connections.acquire().await?;
+            let result = read
+                .query::<Postgres>(&self.statements)
+                .fetch_all(&mut *lease)
+                .await;
+            lease.finished(&result);
+            result
+        })
+        .await
     }
 }
 
-/// Whether a key can be stored: PostgreSQL text cannot hold U+0000, so no
-/// stored `client_id` or token id contains it, and a lookup by such a key
-/// (which a client can send, say to the host's token endpoint) finds nothing
-/// rather than failing.
-fn storable(key: &str) -> bool {
-    !key.contains('\0')
-}
+sql_store!(PostgresStore {
+    fn quota_reservations(&self) -> Option<&dyn QuotaReservationStore> {
+        Some(self)
+    }
+});
 
 /// Whether `error` is worth running the same statement again: a serialization
 /// failure (`40001`) or a deadlock (`40P01`) rolled it back.
@@ -227,262 +276,5 @@ where
             }
             result => return result.map_err(store_error),
         }
-    }
-}
-
-#[async_trait]
-impl ClientStore for PostgresStore {
-    async fn create(&self, record: Arc<ClientRecord>) -> Result<(), StoreError> {
-        let row = ClientRow::new(&record)?;
-        let done = retry(|| {
-            row.bind(sqlx::query(sql(&self.statements.insert_client)))
-                .execute(&self.pool)
-        })
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict);
-        }
-        Ok(())
-    }
-
-    async fn get(&self, client_id: &str) -> Result<Option<Arc<ClientRecord>>, StoreError> {
-        if !storable(client_id) {
-            return Ok(None);
-        }
-        let row = retry(|| {
-            sqlx::query(sql(&self.statements.get_client))
-                .bind(client_id)
-                .fetch_optional(&self.pool)
-        })
-        .await?;
-        row.map(|row| sql::client_from_row(&row).map(Arc::new))
-            .transpose()
-    }
-
-    async fn update(
-        &self,
-        record: Arc<ClientRecord>,
-        expected_revision: u64,
-    ) -> Result<(), StoreError> {
-        let Ok(expected_revision) = i64::try_from(expected_revision) else {
-            return Err(StoreError::Stale);
-        };
-        if !storable(&record.client_id) {
-            return Err(StoreError::Stale);
-        }
-        let row = ClientRow::new(&record)?;
-        let done = retry(|| {
-            row.bind(sqlx::query(sql(&self.statements.update_client)))
-                .bind(expected_revision)
-                .execute(&self.pool)
-        })
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Stale);
-        }
-        Ok(())
-    }
-
-    async fn delete(
-        &self,
-        client_id: &str,
-        expected_revision: Option<u64>,
-    ) -> Result<bool, StoreError> {
-        if !storable(client_id) {
-            return Ok(false);
-        }
-        let done = match expected_revision {
-            None => {
-                retry(|| {
-                    sqlx::query(sql(&self.statements.delete_client))
-                        .bind(client_id)
-                        .execute(&self.pool)
-                })
-                .await?
-            }
-            Some(revision) => {
-                let Ok(revision) = i64::try_from(revision) else {
-                    return Ok(false);
-                };
-                retry(|| {
-                    sqlx::query(sql(&self.statements.delete_client_at_revision))
-                        .bind(client_id)
-                        .bind(revision)
-                        .execute(&self.pool)
-                })
-                .await?
-            }
-        };
-        Ok(done.rows_affected() > 0)
-    }
-
-    fn initial_access_tokens(&self) -> Option<&dyn InitialAccessTokenStore> {
-        Some(self)
-    }
-
-    fn lifecycle(&self) -> Option<&dyn ClientLifecycleStore> {
-        Some(self)
-    }
-
-    fn quota_reservations(&self) -> Option<&dyn QuotaReservationStore> {
-        Some(self)
-    }
-}
-
-#[async_trait]
-impl InitialAccessTokenStore for PostgresStore {
-    async fn create_initial_access_token(
-        &self,
-        token: &InitialAccessToken,
-    ) -> Result<(), StoreError> {
-        let done = retry(|| {
-            sql::bind_token(token, sqlx::query(sql(&self.statements.insert_token)))
-                .execute(&self.pool)
-        })
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict);
-        }
-        Ok(())
-    }
-
-    async fn find_initial_access_token(
-        &self,
-        digest: &SecretDigest,
-    ) -> Result<Option<InitialAccessToken>, StoreError> {
-        let row = retry(|| {
-            sqlx::query(sql(&self.statements.find_token))
-                .bind(digest.as_bytes().as_slice())
-                .fetch_optional(&self.pool)
-        })
-        .await?;
-        row.map(|row| sql::token_from_row(&row)).transpose()
-    }
-
-    async fn consume_initial_access_token(
-        &self,
-        digest: &SecretDigest,
-        now: u64,
-    ) -> Result<Option<InitialAccessToken>, StoreError> {
-        let row = retry(|| {
-            sqlx::query(sql(&self.statements.consume_token))
-                .bind(digest.as_bytes().as_slice())
-                .bind(to_i64(now))
-                .fetch_optional(&self.pool)
-        })
-        .await?;
-        row.map(|row| sql::token_from_row(&row)).transpose()
-    }
-
-    async fn list_initial_access_tokens(&self) -> Result<Vec<InitialAccessToken>, StoreError> {
-        let rows =
-            retry(|| sqlx::query(sql(&self.statements.list_tokens)).fetch_all(&self.pool)).await?;
-        rows.iter().map(sql::token_from_row).collect()
-    }
-
-    async fn revoke_initial_access_token(&self, id: &str) -> Result<bool, StoreError> {
-        if !storable(id) {
-            return Ok(false);
-        }
-        let done = retry(|| {
-            sqlx::query(sql(&self.statements.revoke_token))
-                .bind(id)
-                .execute(&self.pool)
-        })
-        .await?;
-        Ok(done.rows_affected() > 0)
-    }
-}
-
-#[async_trait]
-impl ClientLifecycleStore for PostgresStore {
-    async fn record_use(&self, client_id: &str, at: u64) -> Result<(), StoreError> {
-        if !storable(client_id) {
-            return Ok(());
-        }
-        retry(|| {
-            sqlx::query(sql(&self.statements.record_use))
-                .bind(client_id)
-                .bind(to_i64(at))
-                .execute(&self.pool)
-        })
-        .await?;
-        Ok(())
-    }
-
-    async fn list_clients(
-        &self,
-        after: Option<&str>,
-        limit_to: usize,
-    ) -> Result<Vec<Arc<ClientRecord>>, StoreError> {
-        // Ids after "a\0b" are those after "a": none stored starts with "a\0".
-        let after = after.map(|a| a.find('\0').map_or(a, |nul| &a[..nul]));
-        self.fetch_clients(|| match after {
-            None => sqlx::query(sql(&self.statements.list_clients)).bind(limit(limit_to)),
-            Some(after) => sqlx::query(sql(&self.statements.list_clients_after))
-                .bind(after)
-                .bind(limit(limit_to)),
-        })
-        .await
-    }
-
-    async fn count_clients(&self, filter: &ClientFilter<'_>) -> Result<u64, StoreError> {
-        let (statement, binds) = self.statements.count_clients(filter);
-        let statement: Arc<str> = statement.into();
-        let count = retry(|| {
-            let mut query = sqlx::query_scalar::<_, i64>(sql(&statement));
-            for value in &binds {
-                query = query.bind(value.as_ref());
-            }
-            query.fetch_one(&self.pool)
-        })
-        .await?;
-        Ok(u64::try_from(count).unwrap_or_default())
-    }
-
-    async fn stale_clients(
-        &self,
-        criteria: &StaleCriteria,
-        limit_to: usize,
-    ) -> Result<Vec<Arc<ClientRecord>>, StoreError> {
-        self.fetch_clients(|| {
-            sqlx::query(sql(&self.statements.stale_clients))
-                .bind(criteria.unused_created_before.map(to_i64))
-                .bind(criteria.idle_since.map(to_i64))
-                .bind(limit(limit_to))
-        })
-        .await
-    }
-
-    async fn delete_if_stale(
-        &self,
-        client_id: &str,
-        criteria: &StaleCriteria,
-    ) -> Result<bool, StoreError> {
-        if !storable(client_id) {
-            return Ok(false);
-        }
-        let done = retry(|| {
-            sqlx::query(sql(&self.statements.delete_if_stale))
-                .bind(client_id)
-                .bind(criteria.unused_created_before.map(to_i64))
-                .bind(criteria.idle_since.map(to_i64))
-                .execute(&self.pool)
-        })
-        .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn expired_secrets(
-        &self,
-        now: u64,
-        limit_to: usize,
-    ) -> Result<Vec<Arc<ClientRecord>>, StoreError> {
-        self.fetch_clients(|| {
-            sqlx::query(sql(&self.statements.expired_secrets))
-                .bind(to_i64(now))
-                .bind(limit(limit_to))
-        })
-        .await
     }
 }

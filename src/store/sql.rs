@@ -1,10 +1,13 @@
 //! What the SQL stores share: the schema, the statements, and how a
-//! [`ClientRecord`] or an [`InitialAccessToken`] maps to a row and back.
+//! [`ClientRecord`](super::ClientRecord) or an
+//! [`InitialAccessToken`](super::InitialAccessToken) maps to a row and back.
 //!
 //! SQLite and PostgreSQL run the same statements (`$n` placeholders work in
-//! both); only the binary column type of the schema differs. Every statement is
-//! a single autocommitted statement, so a backend may retry one that failed with
-//! a serialization failure without leaving anything half done.
+//! both); only the binary column type of the schema differs. Every operation is
+//! a single statement ([`Write`], [`Read`]), so a backend may retry one that
+//! failed with a serialization failure without leaving anything half done, and
+//! SQLite can commit many in one transaction. The store traits are implemented
+//! once for both backends ([`sql_store!`]).
 //!
 //! Unsigned integers are stored as `BIGINT`: values above `i64::MAX` saturate
 //! (timestamps and counters that large mean "never"), and a negative value read
@@ -13,15 +16,19 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use sqlx::query::Query;
-use sqlx::{AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Row, Type};
-use zeroize::Zeroizing;
+use sqlx::AssertSqlSafe;
 
-use super::{
-    ClientFilter, ClientRecord, InitialAccessToken, RecordSource, StoreError, StoredSecret,
-};
-use crate::credentials::{Secret, SecretDigest};
-use crate::metadata::ClientMetadata;
+mod lease;
+mod ops;
+mod row;
+mod store_impl;
+
+pub(crate) use lease::{Connections, connection_lost};
+pub(crate) use ops::{Done, Read, Write};
+pub(crate) use row::{ClientRow, bind_token, client_from_row, token_from_row};
+pub(crate) use store_impl::sql_store;
+
+use super::{ClientFilter, StoreError};
 
 /// The columns of the clients table, in the order statements bind and read them.
 const CLIENT_COLUMNS: &str = "client_id, metadata, client_secret_kind, client_secret, \
@@ -38,6 +45,10 @@ const SECRET_DIGEST: &str = "digest";
 /// `client_secret_kind` of a `client_secret_jwt` HMAC key, kept as is.
 const SECRET_PLAIN: &str = "plain";
 
+/// The row counts of the multi-row inserts, largest first: a few fixed sizes,
+/// so each is prepared once per connection and cached.
+const MULTI_INSERT_ROWS: [usize; 3] = [64, 16, 4];
+
 /// Quotes an SQL identifier, so any table prefix or schema name is safe to
 /// splice into a statement.
 pub(crate) fn quote(identifier: &str) -> String {
@@ -51,6 +62,9 @@ pub(crate) struct Statements {
     pub(crate) schema: Vec<Arc<str>>,
     clients: String,
     pub(crate) insert_client: Arc<str>,
+    /// `insert_client` for several rows at once, `RETURNING client_id` of
+    /// those inserted: (rows, statement), largest first.
+    pub(crate) insert_clients: Vec<(usize, Arc<str>)>,
     pub(crate) get_client: Arc<str>,
     pub(crate) update_client: Arc<str>,
     pub(crate) delete_client: Arc<str>,
@@ -141,6 +155,26 @@ impl Statements {
                     )"
                 )),
             ],
+            insert_clients: MULTI_INSERT_ROWS
+                .iter()
+                .map(|&rows| {
+                    let values = (0..rows)
+                        .map(|row| {
+                            let columns = CLIENT_COLUMNS.split(',').count();
+                            let params = (1..=columns)
+                                .map(|column| format!("${}", row * columns + column))
+                                .collect::<Vec<_>>();
+                            format!("({})", params.join(", "))
+                        })
+                        .collect::<Vec<_>>();
+                    let sql = format!(
+                        "INSERT INTO {c} ({CLIENT_COLUMNS}) VALUES {} \
+                         ON CONFLICT DO NOTHING RETURNING client_id",
+                        values.join(", ")
+                    );
+                    (rows, s(sql))
+                })
+                .collect(),
             insert_client: s(format!(
                 "INSERT INTO {c} ({CLIENT_COLUMNS}) VALUES \
                  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
@@ -276,15 +310,6 @@ fn corrupt(key: &str, problem: impl Into<String>) -> StoreError {
     })
 }
 
-/// A record whose revision does not fit the `BIGINT` column. Revisions count
-/// updates, so this is a caller's bug, reported rather than stored wrongly.
-#[derive(Debug, thiserror::Error)]
-#[error("client {client_id:?}: revision {revision} exceeds the largest storable value")]
-pub(crate) struct RevisionOutOfRange {
-    client_id: String,
-    revision: u64,
-}
-
 /// A database error, keeping only its SQLSTATE and primary message: the
 /// driver's detail fields can quote row values.
 #[derive(Debug, thiserror::Error)]
@@ -320,280 +345,11 @@ pub(crate) fn limit(value: usize) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-fn to_u64(key: &str, column: &str, value: i64) -> Result<u64, StoreError> {
-    u64::try_from(value).map_err(|_| corrupt(key, format!("{column} is negative")))
-}
-
-fn digest(key: &str, column: &str, bytes: &[u8]) -> Result<SecretDigest, StoreError> {
-    SecretDigest::from_slice(bytes)
-        .ok_or_else(|| corrupt(key, format!("{column} is not a SHA-256 digest")))
-}
-
-/// The values of one row of the clients table.
-pub(crate) struct ClientRow {
-    client_id: String,
-    metadata: String,
-    client_secret_kind: Option<&'static str>,
-    client_secret: Option<Zeroizing<Vec<u8>>>,
-    registration_access_token: Option<[u8; 32]>,
-    revision: i64,
-    source: &'static str,
-    profile: Option<String>,
-    initial_access_token_id: Option<String>,
-    software_id: Option<String>,
-    client_id_issued_at: i64,
-    client_secret_expires_at: i64,
-    created_at: i64,
-    updated_at: i64,
-    last_used_at: Option<i64>,
-    registration_access_token_expires_at: i64,
-    previous_registration_access_token: Option<[u8; 32]>,
-    previous_registration_access_token_expires_at: Option<i64>,
-}
-
-impl ClientRow {
-    /// The row for `record`. A revision above `i64::MAX` cannot be stored.
-    pub(crate) fn new(record: &ClientRecord) -> Result<Self, StoreError> {
-        let revision = i64::try_from(record.revision).map_err(|_| {
-            StoreError::unavailable(RevisionOutOfRange {
-                client_id: record.client_id.clone(),
-                revision: record.revision,
-            })
-        })?;
-        let metadata = serde_json::to_string(&record.metadata).map_err(StoreError::unavailable)?;
-        let (client_secret_kind, client_secret) = match &record.client_secret {
-            None => (None, None),
-            Some(StoredSecret::Digest(d)) => (
-                Some(SECRET_DIGEST),
-                Some(Zeroizing::new(d.as_bytes().to_vec())),
-            ),
-            Some(StoredSecret::Plain(s)) => (
-                Some(SECRET_PLAIN),
-                Some(Zeroizing::new(s.secret().as_bytes().to_vec())),
-            ),
-        };
-        Ok(Self {
-            client_id: record.client_id.clone(),
-            metadata,
-            client_secret_kind,
-            client_secret,
-            registration_access_token: record.registration_access_token.map(|d| *d.as_bytes()),
-            revision,
-            source: record.source.as_str(),
-            profile: record.profile.clone(),
-            initial_access_token_id: record.initial_access_token_id.clone(),
-            software_id: record
-                .metadata
-                .software_id
-                .as_deref()
-                .map(|id| software_id_column(id).into_owned()),
-            client_id_issued_at: to_i64(record.client_id_issued_at),
-            client_secret_expires_at: to_i64(record.client_secret_expires_at),
-            created_at: to_i64(record.created_at),
-            updated_at: to_i64(record.updated_at),
-            last_used_at: record.last_used_at.map(to_i64),
-            registration_access_token_expires_at: to_i64(
-                record.registration_access_token_expires_at,
-            ),
-            previous_registration_access_token: record
-                .previous_registration_access_token
-                .map(|(d, _)| *d.as_bytes()),
-            previous_registration_access_token_expires_at: record
-                .previous_registration_access_token
-                .map(|(_, until)| to_i64(until)),
-        })
-    }
-
-    /// Binds the eighteen columns as `$1` to `$18`, in [`CLIENT_COLUMNS`] order.
-    pub(crate) fn bind<'q, DB>(
-        &self,
-        query: Query<'q, DB, DB::Arguments>,
-    ) -> Query<'q, DB, DB::Arguments>
-    where
-        DB: Database,
-        for<'a> &'a str: Encode<'a, DB> + Type<DB>,
-        for<'a> Option<&'a str>: Encode<'a, DB> + Type<DB>,
-        for<'a> Option<&'a [u8]>: Encode<'a, DB> + Type<DB>,
-        for<'a> i64: Encode<'a, DB> + Type<DB>,
-        for<'a> Option<i64>: Encode<'a, DB> + Type<DB>,
-    {
-        query
-            .bind(self.client_id.as_str())
-            .bind(self.metadata.as_str())
-            .bind(self.client_secret_kind)
-            .bind(self.client_secret.as_deref().map(Vec::as_slice))
-            .bind(
-                self.registration_access_token
-                    .as_ref()
-                    .map(<[u8; 32]>::as_slice),
-            )
-            .bind(self.revision)
-            .bind(self.source)
-            .bind(self.profile.as_deref())
-            .bind(self.initial_access_token_id.as_deref())
-            .bind(self.software_id.as_deref())
-            .bind(self.client_id_issued_at)
-            .bind(self.client_secret_expires_at)
-            .bind(self.created_at)
-            .bind(self.updated_at)
-            .bind(self.last_used_at)
-            .bind(self.registration_access_token_expires_at)
-            .bind(
-                self.previous_registration_access_token
-                    .as_ref()
-                    .map(<[u8; 32]>::as_slice),
-            )
-            .bind(self.previous_registration_access_token_expires_at)
-    }
-}
-
-/// Reads a row selected with [`CLIENT_COLUMNS`] back into a record.
-pub(crate) fn client_from_row<R>(row: &R) -> Result<ClientRecord, StoreError>
-where
-    R: Row,
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<Vec<u8>>: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let id: String = row.try_get("client_id").map_err(store_error)?;
-    let get_u64 = |column: &str| -> Result<u64, StoreError> {
-        let value: i64 = row.try_get(column).map_err(store_error)?;
-        to_u64(&id, column, value)
-    };
-    let get_text = |column: &str| -> Result<Option<String>, StoreError> {
-        row.try_get(column).map_err(store_error)
-    };
-
-    let metadata: String = row.try_get("metadata").map_err(store_error)?;
-    let metadata: ClientMetadata = serde_json::from_str(&metadata)
-        .map_err(|_| corrupt(&id, "metadata is not valid client metadata JSON"))?;
-
-    let secret: Option<Vec<u8>> = row.try_get("client_secret").map_err(store_error)?;
-    let secret = secret.map(Zeroizing::new);
-    let client_secret = match (get_text("client_secret_kind")?.as_deref(), secret) {
-        (None, None) => None,
-        (Some(SECRET_DIGEST), Some(bytes)) => {
-            Some(StoredSecret::Digest(digest(&id, "client_secret", &bytes)?))
-        }
-        (Some(SECRET_PLAIN), Some(bytes)) => {
-            let text = std::str::from_utf8(&bytes)
-                .map_err(|_| corrupt(&id, "client_secret is not UTF-8"))?;
-            Some(StoredSecret::Plain(Secret::new(text)))
-        }
-        _ => {
-            return Err(corrupt(
-                &id,
-                "client_secret_kind does not match client_secret",
-            ));
-        }
-    };
-
-    let rat: Option<Vec<u8>> = row
-        .try_get("registration_access_token")
-        .map_err(store_error)?;
-    let registration_access_token = rat
-        .map(|bytes| digest(&id, "registration_access_token", &bytes))
-        .transpose()?;
-
-    let previous: Option<Vec<u8>> = row
-        .try_get("previous_registration_access_token")
-        .map_err(store_error)?;
-    let previous_until: Option<i64> = row
-        .try_get("previous_registration_access_token_expires_at")
-        .map_err(store_error)?;
-    let previous_registration_access_token = match (previous, previous_until) {
-        (Some(bytes), Some(until)) => Some((
-            digest(&id, "previous_registration_access_token", &bytes)?,
-            to_u64(&id, "previous_registration_access_token_expires_at", until)?,
-        )),
-        _ => None,
-    };
-
-    let source: String = row.try_get("source").map_err(store_error)?;
-    let source = RecordSource::parse(&source).ok_or_else(|| corrupt(&id, "source is not known"))?;
-    let last_used_at: Option<i64> = row.try_get("last_used_at").map_err(store_error)?;
-
-    Ok(ClientRecord {
-        metadata,
-        client_secret,
-        client_id_issued_at: get_u64("client_id_issued_at")?,
-        client_secret_expires_at: get_u64("client_secret_expires_at")?,
-        registration_access_token,
-        registration_access_token_expires_at: get_u64("registration_access_token_expires_at")?,
-        previous_registration_access_token,
-        revision: get_u64("revision")?,
-        source,
-        profile: get_text("profile")?,
-        initial_access_token_id: get_text("initial_access_token_id")?,
-        created_at: get_u64("created_at")?,
-        updated_at: get_u64("updated_at")?,
-        last_used_at: last_used_at
-            .map(|at| to_u64(&id, "last_used_at", at))
-            .transpose()?,
-        client_id: id,
-    })
-}
-
-/// Binds an initial access token's columns as `$1` to `$7`.
-pub(crate) fn bind_token<'q, DB>(
-    token: &InitialAccessToken,
-    query: Query<'q, DB, DB::Arguments>,
-) -> Query<'q, DB, DB::Arguments>
-where
-    DB: Database,
-    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
-    for<'a> Option<&'a str>: Encode<'a, DB> + Type<DB>,
-    for<'a> &'a [u8]: Encode<'a, DB> + Type<DB>,
-    for<'a> i64: Encode<'a, DB> + Type<DB>,
-    for<'a> Option<i64>: Encode<'a, DB> + Type<DB>,
-{
-    query
-        .bind(token.id.as_str())
-        .bind(token.digest.as_bytes().as_slice())
-        .bind(token.profile.as_deref())
-        .bind(to_i64(token.created_at))
-        .bind(token.expires_at.map(to_i64))
-        .bind(token.max_uses.map(to_i64))
-        .bind(to_i64(token.uses))
-}
-
-/// Reads a row selected with [`TOKEN_COLUMNS`] back into a token.
-pub(crate) fn token_from_row<R>(row: &R) -> Result<InitialAccessToken, StoreError>
-where
-    R: Row,
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let id: String = row.try_get("id").map_err(store_error)?;
-    let get_u64 = |column: &str| -> Result<Option<u64>, StoreError> {
-        let value: Option<i64> = row.try_get(column).map_err(store_error)?;
-        value.map(|v| to_u64(&id, column, v)).transpose()
-    };
-    let bytes: Vec<u8> = row.try_get("digest").map_err(store_error)?;
-    let required = |column: &str| -> Result<u64, StoreError> {
-        get_u64(column)?.ok_or_else(|| corrupt(&id, format!("{column} is null")))
-    };
-    Ok(InitialAccessToken {
-        digest: digest(&id, "digest", &bytes)?,
-        profile: row.try_get("profile").map_err(store_error)?,
-        created_at: required("created_at")?,
-        expires_at: get_u64("expires_at")?,
-        max_uses: get_u64("max_uses")?,
-        uses: required("uses")?,
-        id,
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use super::row::to_u64;
     use super::*;
+    use crate::store::RecordSource;
 
     #[test]
     fn identifiers_are_quoted_so_a_prefix_cannot_inject() {
@@ -608,6 +364,18 @@ mod tests {
                 .get_client
                 .contains("FROM \"my\"\"schema\".\"p_clients\" WHERE")
         );
+    }
+
+    #[test]
+    fn a_multi_row_insert_binds_every_column_of_every_row() {
+        let statements = Statements::new(None, "", "BLOB");
+        let columns = CLIENT_COLUMNS.split(',').count();
+        for (rows, sql) in &statements.insert_clients {
+            let last = rows * columns;
+            assert!(sql.contains(&format!("${last})")), "{rows} rows");
+            assert!(!sql.contains(&format!("${}", last + 1)), "{rows} rows");
+            assert!(sql.ends_with("RETURNING client_id"));
+        }
     }
 
     #[test]

@@ -1,28 +1,31 @@
 //! [`SqliteStore`]: clients in an SQLite database file (feature `sqlite`).
 
+mod writer;
+
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
+use sqlx::Sqlite;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 
-use super::sql::{self, ClientRow, Statements, limit, sql, store_error, to_i64};
-use super::{
-    ClientFilter, ClientLifecycleStore, ClientRecord, ClientStore, InitialAccessToken,
-    InitialAccessTokenStore, StaleCriteria, StoreError,
-};
-use crate::credentials::SecretDigest;
+use super::StoreError;
+use super::sql::{Connections, Done, Read, Statements, Write, sql, sql_store, store_error};
+use writer::Writer;
 
-/// How long [`SqliteStore::connect`]'s pool waits for a connection.
+/// How long [`SqliteStore::connect`]'s pools wait for a connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a connection waits for another writer to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read connections [`SqliteStore::connect`] opens at most.
+const READERS: u32 = 4;
 
-/// A [`ClientStore`] in an SQLite database, with every optional capability
-/// (initial access tokens and lifecycle). Cloning shares the pool.
+/// A [`ClientStore`](crate::ClientStore) in an SQLite database, with every
+/// optional capability (initial access tokens and lifecycle). Cloning shares
+/// the connections and the writer.
 ///
 /// The embedded durable store: one file, no server to run.
 ///
@@ -33,26 +36,33 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// # Ok(()) }
 /// ```
 ///
-/// # Durability
+/// # Group commit and durability
 ///
-/// [`SqliteStore::connect`] opens the file in WAL mode with
-/// `synchronous = FULL`: every commit waits for the write-ahead log to reach the
-/// disk (`fsync`) before the store returns. So once the service has answered
-/// `201`, the registration survives the process being killed (`SIGKILL`, a
-/// crash) *and* the machine losing power, as far as the disk honours `fsync`.
-/// (`synchronous = NORMAL` would survive a killed process too, since the log is
-/// already in the operating system's cache, but could lose the last commits on
-/// power loss; registrations are rare enough that one `fsync` each is cheap.)
+/// Every write (create, update, delete, token use, last use, sweep) goes
+/// through one writer task, which commits everything queued in one
+/// transaction on one write connection: one `fsync` for many registrations,
+/// instead of one each with the writers of a pool queueing on SQLite's write
+/// lock. [`SqliteStore::connect`] opens the file in WAL mode with
+/// `synchronous = FULL`, so a commit returns only once the write-ahead log is
+/// on disk, and each write returns only after its commit: once the service has
+/// answered `201`, the registration survives the process being killed
+/// (`SIGKILL`, a crash) *and* the machine losing power, as far as the disk
+/// honours `fsync`. A statement that fails fails only its own request, never
+/// the others committed with it. At most 4 096 writes wait in the queue;
+/// beyond that a write waits up to 3 s for room, then fails with
+/// [`StoreError::Unavailable`].
 ///
-/// WAL mode lets readers run while one connection writes. Writers wait for each
-/// other up to the 5 s `busy_timeout` rather than failing at once; a pool
-/// connection is waited for at most 3 s, after which the operation fails with
-/// [`StoreError::Unavailable`] and the service answers `503`.
+/// Reads run on up to four read-only connections (WAL lets them run while the
+/// writer writes), kept between operations. A connection is waited for at most
+/// 3 s, another process's write lock at most 5 s (`busy_timeout`); then the
+/// operation fails with [`StoreError::Unavailable`] and the service answers
+/// `503`. Close the store with [`SqliteStore::close`] (closing
+/// [`pool`](Self::pool) alone waits for the connections the store keeps).
 ///
-/// A store built with [`SqliteStore::new`] uses the pool as given: set these
-/// options yourself on its [`SqliteConnectOptions`]. An in-memory database
-/// (`sqlite::memory:`) is not meant for this store; use
-/// [`MemoryStore`](super::MemoryStore).
+/// A store built with [`SqliteStore::new`] uses the pool as given, for its
+/// reads and for the writer's transactions: set the options above yourself on
+/// its [`SqliteConnectOptions`]. An in-memory database (`sqlite::memory:`) is
+/// not meant for this store; use [`MemoryStore`](super::MemoryStore).
 ///
 /// # Schema
 ///
@@ -64,23 +74,27 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// back exactly as written.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    reads: Arc<Connections<Sqlite>>,
+    writer: Arc<Writer>,
     statements: Arc<Statements>,
 }
 
 impl SqliteStore {
-    /// A store over an existing pool, with unprefixed table names. Run
+    /// A store over an existing pool, with unprefixed table names: reads and
+    /// the writer's transactions use connections of `pool`, per operation. Run
     /// [`migrate`](Self::migrate) once before use.
     pub fn new(pool: SqlitePool) -> Self {
         Self {
-            pool,
+            reads: Arc::new(Connections::per_operation(pool.clone())),
+            writer: Arc::new(Writer::new(Connections::per_operation(pool))),
             statements: Arc::new(Statements::new(None, "", "BLOB")),
         }
     }
 
     /// Opens (creating it if missing) the database at `url`, such as
-    /// `sqlite:clients.db`, in WAL mode with `synchronous = FULL` (see the
-    /// [durability notes](SqliteStore#durability)).
+    /// `sqlite:clients.db`: one write connection in WAL mode with
+    /// `synchronous = FULL`, and up to four read-only connections (see the
+    /// [durability notes](SqliteStore#group-commit-and-durability)).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(store_error)?
@@ -88,12 +102,23 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT);
-        let pool = SqlitePoolOptions::new()
+        let writes = SqlitePoolOptions::new()
+            .max_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(store_error)?;
-        Ok(Self::new(pool))
+        let reads = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(store_error)?;
+        Ok(Self {
+            reads: Arc::new(Connections::kept(reads)),
+            writer: Arc::new(Writer::new(Connections::kept(writes))),
+            statements: Arc::new(Statements::new(None, "", "BLOB")),
+        })
     }
 
     /// Prefixes the table and index names with `prefix` (for example
@@ -103,240 +128,52 @@ impl SqliteStore {
         self
     }
 
-    /// The underlying pool.
+    /// The pool reads use. A store opened with [`connect`](Self::connect)
+    /// reads on read-only connections, so this pool cannot write.
     pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        self.reads.pool()
+    }
+
+    /// Closes the store's connections; operations fail with
+    /// [`StoreError::Unavailable`] afterwards.
+    pub async fn close(&self) {
+        self.reads.close().await;
+        self.writer.connections().close().await;
     }
 
     /// Creates the tables and indexes if they do not exist. Idempotent, and safe
     /// when several processes run it at once (SQLite serializes the writers).
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        let mut lease = self
+            .writer
+            .connections()
+            .acquire()
+            .await
+            .map_err(store_error)?;
         for statement in &self.statements.schema {
-            sqlx::query(sql(statement))
-                .execute(&self.pool)
-                .await
-                .map_err(store_error)?;
+            let result = sqlx::query(sql(statement)).execute(&mut *lease).await;
+            lease.finished(&result);
+            result.map_err(store_error)?;
         }
         Ok(())
     }
 
-    async fn fetch_clients(
-        &self,
-        query: sqlx::query::Query<'_, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-    ) -> Result<Vec<Arc<ClientRecord>>, StoreError> {
-        let rows = query.fetch_all(&self.pool).await.map_err(store_error)?;
-        rows.iter()
-            .map(|row| sql::client_from_row(row).map(Arc::new))
-            .collect()
+    /// Keys may hold U+0000: SQLite text is counted, not terminated.
+    const STORES_NUL: bool = true;
+
+    async fn write(&self, write: Write) -> Result<Done<SqliteRow>, StoreError> {
+        self.writer.write(write, &self.statements).await
+    }
+
+    async fn read(&self, read: Read<'_>) -> Result<Vec<SqliteRow>, StoreError> {
+        let mut lease = self.reads.acquire().await.map_err(store_error)?;
+        let result = read
+            .query::<Sqlite>(&self.statements)
+            .fetch_all(&mut *lease)
+            .await;
+        lease.finished(&result);
+        result.map_err(store_error)
     }
 }
 
-#[async_trait]
-impl ClientStore for SqliteStore {
-    async fn create(&self, record: Arc<ClientRecord>) -> Result<(), StoreError> {
-        let row = ClientRow::new(&record)?;
-        let done = row
-            .bind(sqlx::query(sql(&self.statements.insert_client)))
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict);
-        }
-        Ok(())
-    }
-
-    async fn get(&self, client_id: &str) -> Result<Option<Arc<ClientRecord>>, StoreError> {
-        let row = sqlx::query(sql(&self.statements.get_client))
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?;
-        row.map(|row| sql::client_from_row(&row).map(Arc::new))
-            .transpose()
-    }
-
-    async fn update(
-        &self,
-        record: Arc<ClientRecord>,
-        expected_revision: u64,
-    ) -> Result<(), StoreError> {
-        let Ok(expected_revision) = i64::try_from(expected_revision) else {
-            return Err(StoreError::Stale);
-        };
-        let row = ClientRow::new(&record)?;
-        let done = row
-            .bind(sqlx::query(sql(&self.statements.update_client)))
-            .bind(expected_revision)
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Stale);
-        }
-        Ok(())
-    }
-
-    async fn delete(
-        &self,
-        client_id: &str,
-        expected_revision: Option<u64>,
-    ) -> Result<bool, StoreError> {
-        let query = match expected_revision {
-            None => sqlx::query(sql(&self.statements.delete_client)).bind(client_id),
-            Some(revision) => {
-                let Ok(revision) = i64::try_from(revision) else {
-                    return Ok(false);
-                };
-                sqlx::query(sql(&self.statements.delete_client_at_revision))
-                    .bind(client_id)
-                    .bind(revision)
-            }
-        };
-        let done = query.execute(&self.pool).await.map_err(store_error)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    fn initial_access_tokens(&self) -> Option<&dyn InitialAccessTokenStore> {
-        Some(self)
-    }
-
-    fn lifecycle(&self) -> Option<&dyn ClientLifecycleStore> {
-        Some(self)
-    }
-}
-
-#[async_trait]
-impl InitialAccessTokenStore for SqliteStore {
-    async fn create_initial_access_token(
-        &self,
-        token: &InitialAccessToken,
-    ) -> Result<(), StoreError> {
-        let done = sql::bind_token(token, sqlx::query(sql(&self.statements.insert_token)))
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict);
-        }
-        Ok(())
-    }
-
-    async fn find_initial_access_token(
-        &self,
-        digest: &SecretDigest,
-    ) -> Result<Option<InitialAccessToken>, StoreError> {
-        let row = sqlx::query(sql(&self.statements.find_token))
-            .bind(digest.as_bytes().as_slice())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?;
-        row.map(|row| sql::token_from_row(&row)).transpose()
-    }
-
-    async fn consume_initial_access_token(
-        &self,
-        digest: &SecretDigest,
-        now: u64,
-    ) -> Result<Option<InitialAccessToken>, StoreError> {
-        let row = sqlx::query(sql(&self.statements.consume_token))
-            .bind(digest.as_bytes().as_slice())
-            .bind(to_i64(now))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?;
-        row.map(|row| sql::token_from_row(&row)).transpose()
-    }
-
-    async fn list_initial_access_tokens(&self) -> Result<Vec<InitialAccessToken>, StoreError> {
-        let rows = sqlx::query(sql(&self.statements.list_tokens))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_error)?;
-        rows.iter().map(sql::token_from_row).collect()
-    }
-
-    async fn revoke_initial_access_token(&self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(sql(&self.statements.revoke_token))
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
-        Ok(done.rows_affected() > 0)
-    }
-}
-
-#[async_trait]
-impl ClientLifecycleStore for SqliteStore {
-    async fn record_use(&self, client_id: &str, at: u64) -> Result<(), StoreError> {
-        sqlx::query(sql(&self.statements.record_use))
-            .bind(client_id)
-            .bind(to_i64(at))
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
-        Ok(())
-    }
-
-    async fn list_clients(
-        &self,
-        after: Option<&str>,
-        limit_to: usize,
-    ) -> Result<Vec<Arc<ClientRecord>>, StoreError> {
-        let query = match after {
-            None => sqlx::query(sql(&self.statements.list_clients)).bind(limit(limit_to)),
-            Some(after) => sqlx::query(sql(&self.statements.list_clients_after))
-                .bind(after)
-                .bind(limit(limit_to)),
-        };
-        self.fetch_clients(query).await
-    }
-
-    async fn count_clients(&self, filter: &ClientFilter<'_>) -> Result<u64, StoreError> {
-        let (statement, binds) = self.statements.count_clients(filter);
-        let mut query = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(statement));
-        for value in &binds {
-            query = query.bind(value.as_ref());
-        }
-        let count = query.fetch_one(&self.pool).await.map_err(store_error)?;
-        Ok(u64::try_from(count).unwrap_or_default())
-    }
-
-    async fn stale_clients(
-        &self,
-        criteria: &StaleCriteria,
-        limit_to: usize,
-    ) -> Result<Vec<Arc<ClientRecord>>, StoreError> {
-        let query = sqlx::query(sql(&self.statements.stale_clients))
-            .bind(criteria.unused_created_before.map(to_i64))
-            .bind(criteria.idle_since.map(to_i64))
-            .bind(limit(limit_to));
-        self.fetch_clients(query).await
-    }
-
-    async fn delete_if_stale(
-        &self,
-        client_id: &str,
-        criteria: &StaleCriteria,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(sql(&self.statements.delete_if_stale))
-            .bind(client_id)
-            .bind(criteria.unused_created_before.map(to_i64))
-            .bind(criteria.idle_since.map(to_i64))
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn expired_secrets(
-        &self,
-        now: u64,
-        limit_to: usize,
-    ) -> Result<Vec<Arc<ClientRecord>>, StoreError> {
-        let query = sqlx::query(sql(&self.statements.expired_secrets))
-            .bind(to_i64(now))
-            .bind(limit(limit_to));
-        self.fetch_clients(query).await
-    }
-}
+sql_store!(SqliteStore);

@@ -1,0 +1,294 @@
+//! The store traits, implemented once for both SQL stores.
+//!
+//! [`sql_store!`] writes [`ClientStore`](crate::ClientStore),
+//! [`InitialAccessTokenStore`](crate::store::InitialAccessTokenStore) and
+//! [`ClientLifecycleStore`](crate::store::ClientLifecycleStore) for a store
+//! type over four things the backend provides (inherent items):
+//!
+//! - `async fn write(&self, Write) -> Result<Done<Row>, StoreError>`: run one
+//!   changing statement (SQLite queues it for the next group commit,
+//!   PostgreSQL runs it at once);
+//! - `async fn read(&self, Read<'_>) -> Result<Vec<Row>, StoreError>`;
+//! - `fn statements(&self) -> &Statements`;
+//! - `const STORES_NUL: bool`: whether keys can contain U+0000 (PostgreSQL
+//!   text cannot, so such a key is never stored and a lookup finds nothing).
+//!
+//! What a statement means (0 rows: a conflict, a stale revision, nothing
+//! deleted) is decided here, for every backend at once.
+
+/// Implements the three store traits for `$store` (see the module docs);
+/// items in braces after the type go into its `ClientStore` impl (another
+/// capability's accessor).
+macro_rules! sql_store {
+    ($store:ty) => {
+        $crate::store::sql::sql_store!($store {});
+    };
+    ($store:ty { $($client_store_extra:tt)* }) => {
+        impl $store {
+            fn key_storable(key: &str) -> bool {
+                Self::STORES_NUL || !key.contains('\0')
+            }
+
+            fn to_clients<R: sqlx::Row>(
+                rows: Vec<R>,
+            ) -> Result<Vec<std::sync::Arc<$crate::store::ClientRecord>>, $crate::StoreError>
+            where
+                for<'a> &'a str: sqlx::ColumnIndex<R>,
+                for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+                for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+            {
+                rows.iter()
+                    .map(|row| $crate::store::sql::client_from_row(row).map(std::sync::Arc::new))
+                    .collect()
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::ClientStore for $store {
+            async fn create(
+                &self,
+                record: std::sync::Arc<$crate::store::ClientRecord>,
+            ) -> Result<(), $crate::StoreError> {
+                let row = $crate::store::sql::ClientRow::new(&record)?;
+                let done = self
+                    .write($crate::store::sql::Write::CreateClient(Box::new(row)))
+                    .await?;
+                if done.affected == 0 {
+                    return Err($crate::StoreError::Conflict);
+                }
+                Ok(())
+            }
+
+            async fn get(
+                &self,
+                client_id: &str,
+            ) -> Result<Option<std::sync::Arc<$crate::store::ClientRecord>>, $crate::StoreError>
+            {
+                if !Self::key_storable(client_id) {
+                    return Ok(None);
+                }
+                let rows = self
+                    .read($crate::store::sql::Read::Client(client_id))
+                    .await?;
+                Ok(Self::to_clients(rows)?.pop())
+            }
+
+            async fn update(
+                &self,
+                record: std::sync::Arc<$crate::store::ClientRecord>,
+                expected_revision: u64,
+            ) -> Result<(), $crate::StoreError> {
+                let Ok(expected_revision) = i64::try_from(expected_revision) else {
+                    return Err($crate::StoreError::Stale);
+                };
+                if !Self::key_storable(&record.client_id) {
+                    return Err($crate::StoreError::Stale);
+                }
+                let row = $crate::store::sql::ClientRow::new(&record)?;
+                let done = self
+                    .write($crate::store::sql::Write::UpdateClient(
+                        Box::new(row),
+                        expected_revision,
+                    ))
+                    .await?;
+                if done.affected == 0 {
+                    return Err($crate::StoreError::Stale);
+                }
+                Ok(())
+            }
+
+            async fn delete(
+                &self,
+                client_id: &str,
+                expected_revision: Option<u64>,
+            ) -> Result<bool, $crate::StoreError> {
+                if !Self::key_storable(client_id) {
+                    return Ok(false);
+                }
+                let revision = match expected_revision.map(i64::try_from) {
+                    None => None,
+                    Some(Ok(revision)) => Some(revision),
+                    // No stored revision is that large.
+                    Some(Err(_)) => return Ok(false),
+                };
+                let done = self
+                    .write($crate::store::sql::Write::DeleteClient(
+                        client_id.to_owned(),
+                        revision,
+                    ))
+                    .await?;
+                Ok(done.affected > 0)
+            }
+
+            fn initial_access_tokens(&self) -> Option<&dyn $crate::store::InitialAccessTokenStore> {
+                Some(self)
+            }
+
+            fn lifecycle(&self) -> Option<&dyn $crate::store::ClientLifecycleStore> {
+                Some(self)
+            }
+
+            $($client_store_extra)*
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::InitialAccessTokenStore for $store {
+            async fn create_initial_access_token(
+                &self,
+                token: &$crate::store::InitialAccessToken,
+            ) -> Result<(), $crate::StoreError> {
+                let done = self
+                    .write($crate::store::sql::Write::CreateToken(Box::new(
+                        token.clone(),
+                    )))
+                    .await?;
+                if done.affected == 0 {
+                    return Err($crate::StoreError::Conflict);
+                }
+                Ok(())
+            }
+
+            async fn find_initial_access_token(
+                &self,
+                digest: &$crate::credentials::SecretDigest,
+            ) -> Result<Option<$crate::store::InitialAccessToken>, $crate::StoreError> {
+                let rows = self.read($crate::store::sql::Read::Token(digest)).await?;
+                rows.first()
+                    .map($crate::store::sql::token_from_row)
+                    .transpose()
+            }
+
+            async fn consume_initial_access_token(
+                &self,
+                digest: &$crate::credentials::SecretDigest,
+                now: u64,
+            ) -> Result<Option<$crate::store::InitialAccessToken>, $crate::StoreError> {
+                let done = self
+                    .write($crate::store::sql::Write::ConsumeToken(
+                        *digest,
+                        $crate::store::sql::to_i64(now),
+                    ))
+                    .await?;
+                done.row
+                    .as_ref()
+                    .map($crate::store::sql::token_from_row)
+                    .transpose()
+            }
+
+            async fn list_initial_access_tokens(
+                &self,
+            ) -> Result<Vec<$crate::store::InitialAccessToken>, $crate::StoreError> {
+                let rows = self.read($crate::store::sql::Read::Tokens).await?;
+                rows.iter()
+                    .map($crate::store::sql::token_from_row)
+                    .collect()
+            }
+
+            async fn revoke_initial_access_token(
+                &self,
+                id: &str,
+            ) -> Result<bool, $crate::StoreError> {
+                if !Self::key_storable(id) {
+                    return Ok(false);
+                }
+                let done = self
+                    .write($crate::store::sql::Write::RevokeToken(id.to_owned()))
+                    .await?;
+                Ok(done.affected > 0)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::ClientLifecycleStore for $store {
+            async fn record_use(&self, client_id: &str, at: u64) -> Result<(), $crate::StoreError> {
+                if !Self::key_storable(client_id) {
+                    return Ok(());
+                }
+                self.write($crate::store::sql::Write::RecordUse(
+                    client_id.to_owned(),
+                    $crate::store::sql::to_i64(at),
+                ))
+                .await?;
+                Ok(())
+            }
+
+            async fn list_clients(
+                &self,
+                after: Option<&str>,
+                limit_to: usize,
+            ) -> Result<Vec<std::sync::Arc<$crate::store::ClientRecord>>, $crate::StoreError> {
+                // Without U+0000 in stored keys, the ids after "a\0b" are
+                // those after "a".
+                let after = after.map(|a| match a.find('\0') {
+                    Some(nul) if !Self::STORES_NUL => &a[..nul],
+                    _ => a,
+                });
+                Self::to_clients(
+                    self.read($crate::store::sql::Read::Clients(after, limit_to))
+                        .await?,
+                )
+            }
+
+            async fn count_clients(
+                &self,
+                filter: &$crate::store::ClientFilter<'_>,
+            ) -> Result<u64, $crate::StoreError> {
+                let rows = self.read($crate::store::sql::Read::Count(filter)).await?;
+                let count: i64 = match rows.first() {
+                    Some(row) => {
+                        sqlx::Row::try_get(row, 0usize).map_err($crate::store::sql::store_error)?
+                    }
+                    None => 0,
+                };
+                Ok(u64::try_from(count).unwrap_or_default())
+            }
+
+            async fn stale_clients(
+                &self,
+                criteria: &$crate::store::StaleCriteria,
+                limit_to: usize,
+            ) -> Result<Vec<std::sync::Arc<$crate::store::ClientRecord>>, $crate::StoreError> {
+                Self::to_clients(
+                    self.read($crate::store::sql::Read::Stale(criteria, limit_to))
+                        .await?,
+                )
+            }
+
+            async fn delete_if_stale(
+                &self,
+                client_id: &str,
+                criteria: &$crate::store::StaleCriteria,
+            ) -> Result<bool, $crate::StoreError> {
+                if !Self::key_storable(client_id) {
+                    return Ok(false);
+                }
+                let done = self
+                    .write($crate::store::sql::Write::DeleteIfStale(
+                        client_id.to_owned(),
+                        criteria
+                            .unused_created_before
+                            .map($crate::store::sql::to_i64),
+                        criteria.idle_since.map($crate::store::sql::to_i64),
+                    ))
+                    .await?;
+                Ok(done.affected > 0)
+            }
+
+            async fn expired_secrets(
+                &self,
+                now: u64,
+                limit_to: usize,
+            ) -> Result<Vec<std::sync::Arc<$crate::store::ClientRecord>>, $crate::StoreError> {
+                Self::to_clients(
+                    self.read($crate::store::sql::Read::ExpiredSecrets(now, limit_to))
+                        .await?,
+                )
+            }
+        }
+    };
+}
+
+pub(crate) use sql_store;
