@@ -60,6 +60,55 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
 pub trait Fetcher: fmt::Debug + Send + Sync + 'static {
     /// Fetches `url` and returns the response body.
     async fn fetch(&self, url: &str) -> Result<Bytes, FetchError>;
+
+    /// Fetches `url` with a body limit of `max_bytes`, and returns the body
+    /// with the headers a cache and a JSON reader need. The default calls
+    /// [`fetch`](Self::fetch) and reports no headers (no content type, no
+    /// cache headers); [`GuardedFetcher`] reports them.
+    async fn fetch_response(
+        &self,
+        url: &str,
+        max_bytes: usize,
+    ) -> Result<FetchedResponse, FetchError> {
+        let body = self.fetch(url).await?;
+        if body.len() > max_bytes {
+            return Err(FetchError::TooLarge(max_bytes));
+        }
+        Ok(FetchedResponse {
+            body,
+            ..FetchedResponse::default()
+        })
+    }
+}
+
+/// A `200 OK` response: its body and the headers callers use.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct FetchedResponse {
+    /// The body, within the size limit.
+    pub body: Bytes,
+    /// `Content-Type`, if the fetcher reports it.
+    pub content_type: Option<String>,
+    /// `Cache-Control` (several fields joined with `, `).
+    pub cache_control: Option<String>,
+    /// `Expires`.
+    pub expires: Option<String>,
+    /// `Date`.
+    pub date: Option<String>,
+    /// `Age`.
+    pub age: Option<String>,
+}
+
+impl FetchedResponse {
+    /// A response with this body and content type, no cache headers (for
+    /// custom fetchers and tests).
+    pub fn new(body: impl Into<Bytes>, content_type: Option<&str>) -> Self {
+        Self {
+            body: body.into(),
+            content_type: content_type.map(str::to_owned),
+            ..Self::default()
+        }
+    }
 }
 
 /// Why a fetch failed. The `Display` text is short, names no address and is
@@ -92,6 +141,22 @@ pub enum FetchError {
     /// Connecting, TLS, or reading the response failed.
     #[error("the document could not be retrieved")]
     Transport(#[source] Box<dyn StdError + Send + Sync>),
+    /// The response is not JSON (`application/json` or `application/*+json`).
+    #[error("the response is not JSON")]
+    ContentType,
+}
+
+impl FetchError {
+    /// Whether the failure may pass by itself: no answer, a time-out, a DNS
+    /// failure or a `5xx`. A refused URL or address, or an answer that is not
+    /// the expected document, is not transient.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Timeout | Self::Transport(_) | Self::Unresolvable => true,
+            Self::Status(status) => *status >= 500,
+            _ => false,
+        }
+    }
 }
 
 impl FetchError {
@@ -233,6 +298,7 @@ pub struct GuardedFetcherBuilder {
     max_response_bytes: usize,
     allow_http: bool,
     allowed: HashSet<IpAddr>,
+    root_certificates: Vec<Vec<u8>>,
 }
 
 impl GuardedFetcherBuilder {
@@ -265,10 +331,24 @@ impl GuardedFetcherBuilder {
         self
     }
 
+    /// Trusts one more certificate authority (PEM), besides the WebPKI roots:
+    /// for a private CA in development or tests. Certificates are always
+    /// verified; an invalid one is never accepted.
+    pub fn add_root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates.push(pem.into());
+        self
+    }
+
     /// Builds the fetcher and its HTTP client.
     pub fn build(self) -> Result<GuardedFetcher, FetcherBuildError> {
         let allowed: Allowed = Arc::new(self.allowed);
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder();
+        for pem in &self.root_certificates {
+            client = client.add_root_certificate(
+                reqwest::Certificate::from_pem(pem).map_err(FetcherBuildError)?,
+            );
+        }
+        let client = client
             .dns_resolver(Arc::new(GuardedResolver {
                 allowed: Arc::clone(&allowed),
             }))
@@ -321,6 +401,7 @@ impl GuardedFetcher {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             allow_http: false,
             allowed: HashSet::new(),
+            root_certificates: Vec::new(),
         }
     }
 
@@ -344,8 +425,7 @@ impl GuardedFetcher {
         Ok(url)
     }
 
-    async fn get(&self, url: Url) -> Result<Bytes, FetchError> {
-        let max = self.inner.max_response_bytes;
+    async fn get(&self, url: Url, max: usize) -> Result<FetchedResponse, FetchError> {
         let mut response = self
             .inner
             .client
@@ -363,6 +443,23 @@ impl GuardedFetcher {
         {
             return Err(FetchError::TooLarge(max));
         }
+        let headers = response.headers();
+        let header = |name: reqwest::header::HeaderName| {
+            let values: Vec<&str> = headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            (!values.is_empty()).then(|| values.join(", "))
+        };
+        let mut fetched = FetchedResponse {
+            body: Bytes::new(),
+            content_type: header(reqwest::header::CONTENT_TYPE),
+            cache_control: header(reqwest::header::CACHE_CONTROL),
+            expires: header(reqwest::header::EXPIRES),
+            date: header(reqwest::header::DATE),
+            age: header(reqwest::header::AGE),
+        };
         let mut body = BytesMut::new();
         while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
             if body.len() + chunk.len() > max {
@@ -370,17 +467,45 @@ impl GuardedFetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body.freeze())
+        fetched.body = body.freeze();
+        Ok(fetched)
     }
 }
 
 #[async_trait]
 impl Fetcher for GuardedFetcher {
     async fn fetch(&self, url: &str) -> Result<Bytes, FetchError> {
+        Ok(self
+            .fetch_response(url, self.inner.max_response_bytes)
+            .await?
+            .body)
+    }
+
+    async fn fetch_response(
+        &self,
+        url: &str,
+        max_bytes: usize,
+    ) -> Result<FetchedResponse, FetchError> {
         let url = self.check_url(url)?;
-        tokio::time::timeout(self.inner.timeout, self.get(url))
+        tokio::time::timeout(self.inner.timeout, self.get(url, max_bytes))
             .await
             .unwrap_or(Err(FetchError::Timeout))
+    }
+}
+
+/// Whether `content_type` is JSON: `application/json` or `application/*+json`
+/// (RFC 6839 §3.1), parameters ignored, case-insensitive.
+pub fn is_json_content_type(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.split_once('/') {
+        Some(("application", "json")) => true,
+        Some(("application", subtype)) => subtype.len() > 5 && subtype.ends_with("+json"),
+        _ => false,
     }
 }
 

@@ -66,6 +66,9 @@
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
+#[cfg(feature = "client-assertion")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client-assertion")))]
+pub mod client_assertion;
 pub mod config;
 mod credentials;
 mod discovery;
@@ -75,8 +78,15 @@ pub mod events;
 #[cfg(feature = "fetch")]
 #[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
 pub mod fetch;
+#[cfg(any(feature = "client-id-metadata-document", feature = "client-assertion"))]
+mod fetch_cache;
 pub mod host;
+#[cfg(any(feature = "software-statement", feature = "client-assertion"))]
+mod jose;
 pub mod metadata;
+#[cfg(feature = "client-id-metadata-document")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client-id-metadata-document")))]
+pub mod metadata_document;
 pub mod policy;
 #[cfg(feature = "rate-limit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rate-limit")))]

@@ -24,6 +24,9 @@ mod memory;
 mod postgres;
 mod quota;
 mod record;
+mod replay;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod replay_sql;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
@@ -43,6 +46,11 @@ pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
 pub use quota::{QuotaCheck, QuotaReservation, QuotaReservationStore};
 pub use record::{ClientRecord, RecordSource, StoredSecret};
+pub use replay::{AssertionReplayStore, MemoryReplayStore};
+#[cfg(feature = "postgres")]
+pub use replay_sql::PostgresReplayStore;
+#[cfg(feature = "sqlite")]
+pub use replay_sql::SqliteReplayStore;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteStore;
@@ -130,6 +138,12 @@ pub trait ClientStore: Debug + Send + Sync + 'static {
         None
     }
 
+    /// The store's replay store for client assertion `jti` values, if it has
+    /// one.
+    fn assertion_replay(&self) -> Option<&dyn AssertionReplayStore> {
+        None
+    }
+
     /// The store's quota reservation capability, if it has one: quotas are
     /// then reserved atomically in the store, across every instance sharing
     /// it. Without it the service serializes its own registrations while
@@ -166,6 +180,9 @@ impl<S: ClientStore + ?Sized> ClientStore for Arc<S> {
     }
     fn lifecycle(&self) -> Option<&dyn ClientLifecycleStore> {
         (**self).lifecycle()
+    }
+    fn assertion_replay(&self) -> Option<&dyn AssertionReplayStore> {
+        (**self).assertion_replay()
     }
     fn quota_reservations(&self) -> Option<&dyn QuotaReservationStore> {
         (**self).quota_reservations()
