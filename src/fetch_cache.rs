@@ -189,6 +189,7 @@ where
     }
 
     /// The number of cached values, fresh or stale.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries
             .lock()
@@ -209,6 +210,7 @@ where
     }
 
     /// Drops the value cached for `key`, if any.
+    #[cfg_attr(not(feature = "client-assertion"), allow(dead_code))]
     pub(crate) fn invalidate(&self, key: &str) {
         self.entries
             .lock()

@@ -15,10 +15,14 @@ mod read;
 mod record;
 mod register;
 mod sector_identifier;
+#[cfg(feature = "client-id-metadata-document")]
+mod resolve;
 mod update;
 
 pub(crate) use delete::delete;
 pub(crate) use failure::{rng_failed, unavailable};
 pub(crate) use read::read;
 pub(crate) use register::register;
+#[cfg(feature = "client-id-metadata-document")]
+pub(crate) use resolve::UrlClients;
 pub(crate) use update::update;

@@ -11,6 +11,9 @@
 //!   language ([`Localized::best_match`](crate::Localized::best_match));
 //! - [`Registration::profile_of`]: the rules a client registered under, for
 //!   example whether it must use PKCE.
+//! - [`Registration::resolve_client`]: who a `client_id` is, a registered
+//!   client or a URL client (Client ID Metadata Documents); the helpers above
+//!   resolve through it, so they accept both.
 //!
 //! Both helpers record the client's last use (throttled) for the lifecycle
 //! reaper.
@@ -18,15 +21,19 @@
 //! [`Registration::authenticate_client`]: crate::Registration::authenticate_client
 //! [`Registration::check_redirect_uri`]: crate::Registration::check_redirect_uri
 //! [`Registration::profile_of`]: crate::Registration::profile_of
+//! [`Registration::resolve_client`]: crate::Registration::resolve_client
 
+mod client_assertion;
 mod client_auth;
 mod language;
 pub mod pkce;
 mod redirect;
+mod resolve;
 
 pub use client_auth::{ClientAuthError, ClientCredentials, CredentialsLocation};
 pub use language::preferred_languages;
 pub use redirect::RedirectError;
+pub use resolve::ResolveError;
 
 use crate::policy::Profile;
 use crate::service::Registration;

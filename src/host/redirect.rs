@@ -9,7 +9,8 @@ use crate::store::ClientRecord;
 
 impl Registration {
     /// The authorization endpoint's check of `client_id` and `redirect_uri`
-    /// (RFC 6749 §3.1.2.3, RFC 8252 §7.3): loads the client and matches the
+    /// (RFC 6749 §3.1.2.3, RFC 8252 §7.3): resolves the client (registered or
+    /// URL client, [`Registration::resolve_client`]) and matches the
     /// presented redirect URI against the registered ones. Without a presented
     /// URI, the single registered one is used (RFC 6749 §3.1.2.3); with several
     /// registered, one must be presented. Records the client's use.
@@ -22,10 +23,13 @@ impl Registration {
         presented: Option<&str>,
     ) -> Result<(Arc<ClientRecord>, String), RedirectError> {
         let record = self
-            .store()
-            .get(client_id)
+            .resolve_client(client_id)
             .await
-            .map_err(|_| RedirectError::Unavailable)?
+            .map_err(|e| match e {
+                super::ResolveError::Unavailable => RedirectError::Unavailable,
+                #[cfg(feature = "client-id-metadata-document")]
+                super::ResolveError::Document(_) => RedirectError::MetadataDocument,
+            })?
             .ok_or(RedirectError::UnknownClient)?;
         let uri = match (presented, record.metadata.redirect_uris()) {
             (Some(uri), _) if record.metadata.matches_redirect_uri(uri) => uri.to_owned(),
@@ -52,6 +56,10 @@ pub enum RedirectError {
     /// The client store could not answer.
     #[error("the client store is unavailable")]
     Unavailable,
+    /// A URL client's metadata document could not be fetched or is invalid
+    /// (draft-ietf-oauth-client-id-metadata-document §5.1: abort the request).
+    #[error("the client's metadata document could not be used")]
+    MetadataDocument,
 }
 
 impl ClientMetadata {
