@@ -209,13 +209,14 @@ where
         Some((Arc::clone(&entry.value), now < entry.fresh_until))
     }
 
-    /// Drops the value cached for `key`, if any.
+    /// Makes the value cached for `key`, if any, stale: the next lookup
+    /// fetches again (and the fetch sees the old value to compare).
     #[cfg_attr(not(feature = "client-assertion"), allow(dead_code))]
-    pub(crate) fn invalidate(&self, key: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
+    pub(crate) fn expire(&self, key: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = entries.get_mut(key) {
+            entry.fresh_until = Instant::now();
+        }
     }
 
     /// The value for `key`: a fresh cached one, or else the outcome of one

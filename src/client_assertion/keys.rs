@@ -88,7 +88,7 @@ impl JwksCache {
         if current.fetched_at.elapsed() < self.refetch_after {
             return None;
         }
-        self.cache.invalidate(uri);
+        self.cache.expire(uri);
         Some(self.keys(uri).await)
     }
 
