@@ -528,3 +528,43 @@ async fn the_sqlite_replay_store_refuses_replays() {
     );
     assert_eq!(store.purge_expired(400).await.unwrap(), 1);
 }
+
+/// Draft §8.6: URLs inside a document (`jwks_uri`) are never fetched when they
+/// point at a special-use address.
+#[tokio::test]
+async fn cimd_8_6_a_jwks_uri_on_a_special_use_address_is_never_fetched() {
+    for jwks_uri in ["https://10.1.2.3/jwks.json", "https://169.254.169.254/keys"] {
+        let server = DocServer::start().await;
+        let id = server.url(PATH);
+        let key = TestKey::p256("k1");
+        server.set(
+            PATH,
+            Reply::json(&json!({
+                "client_id": id, "redirect_uris": ["http://127.0.0.1/cb"],
+                "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": jwks_uri,
+            })),
+        );
+        let dcr = Registration::builder(ISSUER)
+            .open()
+            .metadata_documents(
+                MetadataDocuments::any_host()
+                    .loopback_documents(true)
+                    .root_certificate_pem(server.ca_pem.clone())
+                    .timeout(Duration::from_secs(2)),
+            )
+            .client_assertions(ClientAssertions::new())
+            .build()
+            .unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(
+            dcr.authenticate_client(&credentials(Some(&id), &key.sign(&claims(&id, ISSUER))))
+                .await
+                .unwrap_err(),
+            ClientAuthError::InvalidClient
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "refused before connecting"
+        );
+    }
+}

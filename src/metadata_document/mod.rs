@@ -11,6 +11,33 @@
 //! Off unless configured with [`MetadataDocuments`]: an allow-list of hosts or
 //! host patterns, or explicitly any host, with a profile per pattern.
 //!
+//! ```no_run
+//! use http::HeaderMap;
+//! use tower_dcr::host::ClientCredentials;
+//! use tower_dcr::metadata_document::MetadataDocuments;
+//! use tower_dcr::store::RecordSource;
+//! use tower_dcr::{MemoryStore, Registration};
+//!
+//! # async fn example(client_id: &str, headers: &HeaderMap) -> Result<(), Box<dyn std::error::Error>> {
+//! let dcr = Registration::builder("https://auth.example.com")
+//!     .open()
+//!     .metadata_documents(MetadataDocuments::hosts(["*.agents.example"]))
+//!     .store(MemoryStore::new())
+//!     .build()?;
+//!
+//! // The authorization endpoint, unchanged: registered and URL clients alike.
+//! let (client, redirect_uri) = dcr.check_redirect_uri(client_id, None).await?;
+//! if client.source == RecordSource::MetadataDocument {
+//!     // Show the client_id's host prominently on the consent page (draft §8.5).
+//! }
+//! // The token endpoint, unchanged too.
+//! let credentials = ClientCredentials::from_request(headers, Some(client_id), None)?;
+//! let client = dcr.authenticate_client(&credentials).await?;
+//! # let _ = (redirect_uri, client);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! - The URL (draft §3): [`parse_client_id_url`].
 //! - Fetching (draft §5, §8): through the SSRF-guarded fetcher; only `200`, no
 //!   redirect, 5 KiB, a time limit, a JSON content type; special-use addresses
