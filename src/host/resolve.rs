@@ -29,6 +29,10 @@ impl Registration {
     /// (also a URL that is not a valid Client Identifier URL, or from a host
     /// the policy does not allow).
     ///
+    /// With URL client ids enabled, a `client_id` starting with `https://` is
+    /// always a URL client and never looked up in the store (draft §7.1:
+    /// generated identifiers never start with `https://`).
+    ///
     /// A URL client's record has [`RecordSource::MetadataDocument`] as its
     /// source, the URL as its `client_id`, no secret and no registration access
     /// token; it is not in the client store.

@@ -19,8 +19,13 @@ pub enum DocumentError {
     HostNotAllowed,
     /// The document could not be fetched (draft §5: any status but 200, a
     /// redirect, too large, too slow, a special-use address, not JSON).
-    #[error("fetching the metadata document failed: {0}")]
-    Fetch(String, bool),
+    #[error("fetching the metadata document failed: {reason}")]
+    Fetch {
+        /// What went wrong.
+        reason: String,
+        /// Whether it may pass by itself ([`FetchError::is_transient`]).
+        transient: bool,
+    },
     /// The body is not a JSON object.
     #[error("the metadata document is not a JSON object")]
     NotJsonObject,
@@ -45,14 +50,23 @@ impl DocumentError {
     /// Whether the failure may pass by itself (no answer, a timeout, a `5xx`):
     /// a stale cached document may then still be served.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Fetch(_, true))
+        matches!(
+            self,
+            Self::Fetch {
+                transient: true,
+                ..
+            }
+        )
     }
 }
 
 impl From<FetchError> for DocumentError {
     fn from(error: FetchError) -> Self {
         let transient = error.is_transient();
-        Self::Fetch(error.to_string(), transient)
+        Self::Fetch {
+            reason: error.to_string(),
+            transient,
+        }
     }
 }
 
@@ -153,7 +167,7 @@ mod tests {
             "",
         ] {
             assert!(
-                matches!(check(doc(), Some(ct)), Err(DocumentError::Fetch(..))),
+                matches!(check(doc(), Some(ct)), Err(DocumentError::Fetch { .. })),
                 "{ct}"
             );
         }
