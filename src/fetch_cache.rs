@@ -122,6 +122,14 @@ impl CacheBounds {
     }
 }
 
+/// `at + by`, or about a century later when that overflows (bounds are the
+/// host's configuration and may be huge).
+fn later(at: Instant, by: Duration) -> Instant {
+    at.checked_add(by)
+        .or_else(|| at.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(at)
+}
+
 /// Why a fetch failed, as the cache needs to know it.
 #[derive(Clone, Debug)]
 pub(crate) struct Failure<E> {
@@ -282,7 +290,7 @@ where
                             key.to_owned(),
                             Entry {
                                 value: Arc::clone(&value),
-                                fresh_until: Instant::now() + lifetime,
+                                fresh_until: later(Instant::now(), lifetime),
                             },
                         );
                     }
@@ -295,7 +303,7 @@ where
                 let servable = failure.transient
                     && entries
                         .get(key)
-                        .is_some_and(|e| now < e.fresh_until + self.bounds.stale_if_error);
+                        .is_some_and(|e| now < later(e.fresh_until, self.bounds.stale_if_error));
                 match (servable, stale) {
                     (true, Some(stale)) => Ok((stale, Origin::StaleOnError)),
                     _ => {
