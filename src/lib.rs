@@ -53,11 +53,14 @@
 
 // Layers, lowest first: a module uses only its own layer's leaves and the
 // layers below it (`tests/layering.rs` checks this).
-//   leaves:   credentials, error, response, time, events, fetch, rate_limit
+//   leaves:   credentials, error, response, time, events, fetch, fetch_cache,
+//             jose, rate_limit
 //   metadata: the client metadata and the rules of the specifications
 //   policy:   profiles and their enforcement, the hook, software statements
 //   store:    where clients live
-//   config:   the builder and the runtime configuration
+//   config:   the builder and the runtime configuration; the policies and
+//             runtime state of URL clients (metadata_document) and client
+//             assertions (client_assertion)
 //   endpoint: the pipeline of the four operations (every fetch happens here)
 //   service:  the tower Service and Layer, the futures
 //   host:     helpers for the host's other endpoints, discovery

@@ -1,15 +1,16 @@
-//! The keys a client publishes at its `jwks_uri`, fetched through the guarded
-//! fetcher and cached by their HTTP headers.
+//! The keys of a client: decoded from its `jwks`, or from its `jwks_uri`
+//! (fetched by `endpoint::client_assertion` through the guarded fetcher) and
+//! cached by their HTTP headers.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use crate::fetch::{Fetcher, is_json_content_type};
-use crate::fetch_cache::{Cache, CacheBounds, CacheHeaders, Failure, Origin};
+use crate::fetch::Fetcher;
+use crate::fetch_cache::{Cache, CacheBounds};
 use crate::jose::{self, PublicKey};
 
 /// A client's decoded signing keys.
@@ -20,7 +21,7 @@ pub(crate) struct KeySet {
     pub(crate) digest: [u8; 32],
     /// Whether the digest differs from the set this one replaced.
     pub(crate) changed: bool,
-    fetched_at: Instant,
+    pub(crate) fetched_at: Instant,
 }
 
 impl KeySet {
@@ -38,10 +39,10 @@ impl KeySet {
 
 /// The cache of `jwks_uri` documents.
 pub(crate) struct JwksCache {
-    cache: Cache<KeySet, String>,
-    fetcher: Arc<dyn Fetcher>,
-    max_bytes: usize,
-    refetch_after: Duration,
+    pub(crate) cache: Cache<KeySet, String>,
+    pub(crate) fetcher: Arc<dyn Fetcher>,
+    pub(crate) max_bytes: usize,
+    pub(crate) refetch_after: Duration,
 }
 
 impl std::fmt::Debug for JwksCache {
@@ -68,78 +69,5 @@ impl JwksCache {
             max_bytes,
             refetch_after,
         }
-    }
-
-    /// The keys at `uri`, cached or fetched now.
-    pub(crate) async fn keys(&self, uri: &str) -> Result<(Arc<KeySet>, Origin), String> {
-        self.cache
-            .get_or_fetch(uri, |stale| self.fetch(uri, stale))
-            .await
-    }
-
-    /// The keys at `uri` fetched again, when `current` is older than the
-    /// refetch interval (a client that rotated its keys signs with one the
-    /// cache does not know yet); `None` when it is too recent.
-    pub(crate) async fn refetch(
-        &self,
-        uri: &str,
-        current: &KeySet,
-    ) -> Option<Result<(Arc<KeySet>, Origin), String>> {
-        if current.fetched_at.elapsed() < self.refetch_after {
-            return None;
-        }
-        self.cache.expire(uri);
-        Some(self.keys(uri).await)
-    }
-
-    async fn fetch(
-        &self,
-        uri: &str,
-        stale: Option<Arc<KeySet>>,
-    ) -> Result<(KeySet, crate::fetch_cache::Freshness), Failure<String>> {
-        let response = self
-            .fetcher
-            .fetch_response(uri, self.max_bytes)
-            .await
-            .map_err(|e| Failure {
-                transient: e.is_transient(),
-                error: format!("jwks_uri: {e}"),
-            })?;
-        let definitive = |error: &str| Failure {
-            error: format!("jwks_uri: {error}"),
-            transient: false,
-        };
-        if response
-            .content_type
-            .as_deref()
-            .is_some_and(|ct| !is_json_content_type(ct))
-        {
-            return Err(definitive("not JSON"));
-        }
-        let set: Value =
-            serde_json::from_slice(&response.body).map_err(|_| definitive("not JSON"))?;
-        let keys = jose::decode_jwk_set(&set).map_err(definitive)?;
-        if keys.is_empty() {
-            return Err(definitive("no usable signing key"));
-        }
-        let digest: [u8; 32] = Sha256::digest(&response.body).into();
-        let freshness = self.cache.bounds().freshness(
-            &CacheHeaders {
-                cache_control: response.cache_control,
-                expires: response.expires,
-                date: response.date,
-                age: response.age,
-            },
-            SystemTime::now(),
-        );
-        Ok((
-            KeySet {
-                keys,
-                digest,
-                changed: stale.is_some_and(|s| s.digest != digest),
-                fetched_at: Instant::now(),
-            },
-            freshness,
-        ))
     }
 }

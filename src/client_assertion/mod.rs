@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use keys::{JwksCache, KeySet};
-pub(crate) use verifier::{AssertionFailure, AssertionVerifier};
+pub(crate) use verifier::{AssertionFailure, AssertionVerifier, Verified};
 pub(crate) use verify::{ClaimRules, Parsed, check_alg, check_claims, parse};
 
 use crate::fetch::Fetcher;

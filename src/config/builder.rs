@@ -449,7 +449,10 @@ impl RegistrationBuilder {
                 for (name, profile) in policy.named_profiles() {
                     self.profiles.insert(name, profile.clone());
                 }
-                Some(crate::endpoint::UrlClients::new(policy, &issuer)?)
+                Some(
+                    crate::metadata_document::UrlClients::new(policy, &issuer)
+                        .map_err(ConfigError::InvalidMetadataDocuments)?,
+                )
             }
         };
         #[cfg(feature = "client-assertion")]

@@ -141,7 +141,7 @@ pub(crate) struct Config {
     #[cfg(feature = "fetch")]
     pub(crate) fetcher: Option<Arc<dyn crate::fetch::Fetcher>>,
     #[cfg(feature = "client-id-metadata-document")]
-    pub(crate) url_clients: Option<crate::endpoint::UrlClients>,
+    pub(crate) url_clients: Option<crate::metadata_document::UrlClients>,
     #[cfg(feature = "client-assertion")]
     pub(crate) assertions: Option<crate::client_assertion::AssertionVerifier>,
 }

@@ -4,6 +4,8 @@
 
 mod bearer;
 mod body;
+#[cfg(feature = "client-assertion")]
+mod client_assertion;
 mod client_information;
 mod delete;
 mod failure;
@@ -14,15 +16,14 @@ mod quotas;
 mod read;
 mod record;
 mod register;
-mod sector_identifier;
 #[cfg(feature = "client-id-metadata-document")]
 mod resolve;
+mod sector_identifier;
 mod update;
 
 pub(crate) use delete::delete;
 pub(crate) use failure::{rng_failed, unavailable};
 pub(crate) use read::read;
 pub(crate) use register::register;
-#[cfg(feature = "client-id-metadata-document")]
-pub(crate) use resolve::UrlClients;
+
 pub(crate) use update::update;

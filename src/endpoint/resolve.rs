@@ -3,99 +3,23 @@
 //! validator, profile and hook as `POST /register`), and cache the client
 //! (draft §5.2).
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
-use url::{Host, Url};
 
-use super::now;
 use super::prepare::prepare_metadata;
-use crate::config::{Config, ConfigError};
-use crate::events::EventKind;
-use crate::fetch::{FetchError, Fetcher, GuardedFetcher};
-use crate::fetch_cache::{Cache, CacheHeaders, Failure, Freshness, Origin};
+use crate::config::Config;
+use crate::events::{EventKind, Operation};
+use crate::fetch::FetchError;
+use crate::fetch_cache::{CacheHeaders, Failure, Freshness, Origin};
 use crate::metadata_document::{
-    ClientIdUrl, DocumentError, MetadataDocuments, check_document, parse_client_id_url,
+    ClientIdUrl, DocumentError, ResolvedDocument, UrlClients, check_document, parse_client_id_url,
     profile_name,
 };
 use crate::policy::RequestContext;
 use crate::store::{ClientRecord, RecordSource};
-
-/// A resolved URL client, as cached.
-pub(crate) struct ResolvedDocument {
-    pub(crate) record: Arc<ClientRecord>,
-    /// SHA-256 of the document as fetched.
-    digest: [u8; 32],
-    /// SHA-256 of its `jwks` and `jwks_uri` members.
-    keys_digest: [u8; 32],
-}
-
-/// The runtime state of URL clients: the policy, the fetcher and the cache.
-pub(crate) struct UrlClients {
-    pub(crate) policy: MetadataDocuments,
-    fetcher: Arc<dyn Fetcher>,
-    cache: Cache<ResolvedDocument, DocumentError>,
-}
-
-impl std::fmt::Debug for UrlClients {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UrlClients")
-            .field("policy", &self.policy)
-            .field("cache", &self.cache)
-            .finish_non_exhaustive()
-    }
-}
-
-impl UrlClients {
-    /// Checks the policy against the issuer and builds the fetcher: the
-    /// guarded one, letting through only the issuer's own loopback address
-    /// when loopback documents are allowed (draft §8.6).
-    pub(crate) fn new(policy: MetadataDocuments, issuer: &Url) -> Result<Self, ConfigError> {
-        let invalid = |e: &str| ConfigError::InvalidMetadataDocuments(e.to_owned());
-        let loopback: Vec<IpAddr> = match issuer.host() {
-            Some(Host::Ipv4(ip)) if ip.is_loopback() => vec![IpAddr::V4(ip)],
-            Some(Host::Ipv6(ip)) if ip.is_loopback() => vec![IpAddr::V6(ip)],
-            Some(Host::Domain("localhost")) => {
-                vec![
-                    "127.0.0.1".parse().expect("an address"),
-                    "::1".parse().expect("an address"),
-                ]
-            }
-            _ => Vec::new(),
-        };
-        if policy.loopback_documents && loopback.is_empty() {
-            return Err(invalid("loopback documents need an issuer on loopback"));
-        }
-        let fetcher: Arc<dyn Fetcher> = match &policy.fetcher {
-            Some(fetcher) => Arc::clone(fetcher),
-            None => {
-                let mut builder = GuardedFetcher::builder()
-                    .timeout(policy.timeout)
-                    .max_response_bytes(policy.max_document_bytes);
-                for pem in &policy.root_certificates {
-                    builder = builder.add_root_certificate_pem(pem.clone());
-                }
-                if policy.loopback_documents {
-                    builder = builder.dangerous_allow_addresses(loopback);
-                }
-                Arc::new(builder.build().map_err(|e| invalid(&e.to_string()))?)
-            }
-        };
-        Ok(Self {
-            cache: Cache::new(policy.max_cached, policy.cache),
-            policy,
-            fetcher,
-        })
-    }
-
-    /// The fetcher, shared with client assertions for `jwks_uri`.
-    #[cfg_attr(not(feature = "client-assertion"), allow(dead_code))]
-    pub(crate) fn fetcher(&self) -> Arc<dyn Fetcher> {
-        Arc::clone(&self.fetcher)
-    }
-}
+use crate::time::now;
 
 impl Config {
     /// The client a Client Identifier URL names: cached, or fetched, checked
@@ -124,7 +48,13 @@ impl Config {
                     Origin::StaleOnError => Some(EventKind::DocumentFetchFailed),
                 };
                 if let Some(kind) = kind {
-                    self.emit(kind, "resolve", None, Some(&resolved.record), None);
+                    self.emit(
+                        kind,
+                        Operation::ResolveDocument,
+                        None,
+                        Some(&resolved.record),
+                        None,
+                    );
                 }
                 Ok(Arc::clone(&resolved.record))
             }
@@ -132,7 +62,7 @@ impl Config {
                 tracing::debug!(client_id, %error, "URL client refused");
                 self.emit(
                     EventKind::DocumentFetchFailed,
-                    "resolve",
+                    Operation::ResolveDocument,
                     Some(client_id),
                     None,
                     None,
@@ -207,7 +137,7 @@ impl Config {
             if stale.digest != resolved.digest {
                 self.emit(
                     EventKind::DocumentChanged,
-                    "resolve",
+                    Operation::ResolveDocument,
                     None,
                     Some(&resolved.record),
                     None,
@@ -216,7 +146,7 @@ impl Config {
             if stale.keys_digest != resolved.keys_digest {
                 self.emit(
                     EventKind::KeysChanged,
-                    "resolve",
+                    Operation::ResolveDocument,
                     None,
                     Some(&resolved.record),
                     None,

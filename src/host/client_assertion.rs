@@ -18,7 +18,10 @@ impl Registration {
             use crate::client_assertion::AssertionFailure;
             let allowed = self
                 .profile_of(record)
-                .map(|p| p.algorithms.token_endpoint_auth_signing.as_slice())
+                .map(|p| {
+                    p.algorithms
+                        .allowed(crate::metadata::jose::JoseMember::TokenEndpointAuthSigning)
+                })
                 .unwrap_or_default();
             let replay = self.store().assertion_replay();
             return match verifier
@@ -27,7 +30,7 @@ impl Registration {
                     allowed,
                     assertion.secret(),
                     replay,
-                    crate::endpoint::now(),
+                    crate::time::now(),
                 )
                 .await
             {
@@ -35,7 +38,7 @@ impl Registration {
                     if verified.keys_changed {
                         self.config().emit(
                             crate::events::EventKind::KeysChanged,
-                            "authenticate",
+                            crate::events::Operation::Authenticate,
                             None,
                             Some(record),
                             None,

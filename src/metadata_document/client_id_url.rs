@@ -287,7 +287,7 @@ mod tests {
     #[test]
     fn cimd_7_1_generated_client_ids_are_never_urls() {
         for _ in 0..64 {
-            let id = crate::generate_client_id().unwrap();
+            let id = crate::credentials::generate_client_id().unwrap();
             assert!(!is_url_client_id(&id), "{id}");
         }
         assert!(is_url_client_id("https://a.example/c"));

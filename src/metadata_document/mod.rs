@@ -60,6 +60,7 @@
 
 mod client_id_url;
 mod document;
+mod state;
 
 use std::fmt;
 use std::sync::Arc;
@@ -72,6 +73,7 @@ pub use client_id_url::{
 pub use document::DocumentError;
 
 pub(crate) use document::check_document;
+pub(crate) use state::{ResolvedDocument, UrlClients};
 
 use crate::fetch::Fetcher;
 use crate::metadata::{GrantType, TokenEndpointAuthMethod};
