@@ -46,6 +46,10 @@ use bytes::{Bytes, BytesMut};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
 
+mod response;
+
+pub use response::{FetchedResponse, is_json_content_type};
+
 /// Default total time limit of one fetch.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -78,36 +82,6 @@ pub trait Fetcher: fmt::Debug + Send + Sync + 'static {
             body,
             ..FetchedResponse::default()
         })
-    }
-}
-
-/// A `200 OK` response: its body and the headers callers use.
-#[derive(Clone, Debug, Default)]
-#[non_exhaustive]
-pub struct FetchedResponse {
-    /// The body, within the size limit.
-    pub body: Bytes,
-    /// `Content-Type`, if the fetcher reports it.
-    pub content_type: Option<String>,
-    /// `Cache-Control` (several fields joined with `, `).
-    pub cache_control: Option<String>,
-    /// `Expires`.
-    pub expires: Option<String>,
-    /// `Date`.
-    pub date: Option<String>,
-    /// `Age`.
-    pub age: Option<String>,
-}
-
-impl FetchedResponse {
-    /// A response with this body and content type, no cache headers (for
-    /// custom fetchers and tests).
-    pub fn new(body: impl Into<Bytes>, content_type: Option<&str>) -> Self {
-        Self {
-            body: body.into(),
-            content_type: content_type.map(str::to_owned),
-            ..Self::default()
-        }
     }
 }
 
@@ -490,22 +464,6 @@ impl Fetcher for GuardedFetcher {
         tokio::time::timeout(self.inner.timeout, self.get(url, max_bytes))
             .await
             .unwrap_or(Err(FetchError::Timeout))
-    }
-}
-
-/// Whether `content_type` is JSON: `application/json` or `application/*+json`
-/// (RFC 6839 §3.1), parameters ignored, case-insensitive.
-pub fn is_json_content_type(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    match essence.split_once('/') {
-        Some(("application", "json")) => true,
-        Some(("application", subtype)) => subtype.len() > 5 && subtype.ends_with("+json"),
-        _ => false,
     }
 }
 
