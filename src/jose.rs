@@ -101,6 +101,7 @@ pub(crate) struct PublicKey {
     pub(crate) key: DecodingKey,
 }
 
+#[cfg_attr(not(feature = "client-assertion"), allow(dead_code))]
 impl PublicKey {
     /// Whether this key may check a signature made with `alg`, naming `kid`.
     pub(crate) fn fits(&self, alg: Algorithm, kid: Option<&str>) -> bool {
@@ -163,6 +164,7 @@ pub(crate) fn decode_public_key(jwk: &Jwk) -> Result<PublicKey, &'static str> {
     })
 }
 
+#[cfg_attr(not(feature = "client-assertion"), allow(dead_code))]
 /// Decodes the signing keys of a JWK Set, skipping keys that are not for
 /// signatures or of an unsupported type; an error when it is not a JWK Set.
 pub(crate) fn decode_jwk_set(set: &Value) -> Result<Vec<PublicKey>, &'static str> {
@@ -174,6 +176,7 @@ pub(crate) fn decode_jwk_set(set: &Value) -> Result<Vec<PublicKey>, &'static str
         .collect())
 }
 
+#[cfg_attr(not(feature = "client-assertion"), allow(dead_code))]
 /// Whether `signature` (base64url) over `signing_input` verifies with `key`
 /// under `alg`.
 pub(crate) fn verify(
@@ -186,6 +189,7 @@ pub(crate) fn verify(
         .is_ok_and(|v| v.verify(signing_input.as_bytes(), signature).is_ok())
 }
 
+#[cfg_attr(not(feature = "client-assertion"), allow(dead_code))]
 /// One part of a compact JWS, base64url-decoded and parsed as a JSON object.
 pub(crate) fn json_part(part: &str) -> Option<Map<String, Value>> {
     let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
@@ -195,6 +199,7 @@ pub(crate) fn json_part(part: &str) -> Option<Map<String, Value>> {
     }
 }
 
+#[cfg_attr(not(feature = "client-assertion"), allow(dead_code))]
 /// A NumericDate claim (RFC 7519 §2) in whole seconds: `Ok(None)` when absent,
 /// `Err` when not a non-negative number.
 pub(crate) fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, ()> {
