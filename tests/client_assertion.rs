@@ -12,12 +12,13 @@ use cimd_support::{DocServer, ISSUER, Reply, TestKey, claims, now, unsigned};
 use http::HeaderMap;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
+use tower_dcr::PostgresStore;
 use tower_dcr::client_assertion::{ClientAssertions, JWT_BEARER};
 use tower_dcr::events::{Event, EventKind};
 use tower_dcr::host::{ClientAuthError, ClientCredentials, CredentialsLocation};
 use tower_dcr::metadata_document::MetadataDocuments;
 use tower_dcr::store::PostgresReplayStore;
-use tower_dcr::{MemoryStore, Profile, Registration, TokenEndpointAuthMethod};
+use tower_dcr::{Profile, Registration, TokenEndpointAuthMethod};
 
 const PATH: &str = "/agent.json";
 const JWKS: &str = "/jwks.json";
@@ -484,21 +485,22 @@ async fn rfc7523_3_a_jti_replayed_on_another_instance_sharing_postgres_is_refuse
     .execute(&pool)
     .await
     .unwrap();
-    let replay = || PostgresReplayStore::new(pool.clone()).schema(&schema);
-    replay().migrate().await.unwrap();
-    replay().migrate().await.unwrap();
+    // Two service instances, each with its own PostgresStore on the shared
+    // schema: the replay store is the client store's capability.
+    let store = || PostgresStore::new(pool.clone()).schema(&schema);
+    store().migrate().await.unwrap();
+    store().migrate().await.unwrap();
     let key = TestKey::p256("k");
     let instance = || async {
-        let dcr = Registration::builder(ISSUER)
+        Registration::builder(ISSUER)
             .open()
-            .store(MemoryStore::new())
-            .client_assertions(ClientAssertions::new().replay_store(replay()))
+            .store(store())
+            .client_assertions(ClientAssertions::new())
             .build()
-            .unwrap();
-        host_client(&dcr, "shared-client", json!({"jwks": key.jwks()})).await;
-        dcr
+            .unwrap()
     };
     let (a, b) = (instance().await, instance().await);
+    host_client(&a, "shared-client", json!({"jwks": key.jwks()})).await;
     let assertion = key.sign(&claims("shared-client", ISSUER));
     a.authenticate_client(&credentials(Some("shared-client"), &assertion))
         .await
@@ -513,6 +515,36 @@ async fn rfc7523_3_a_jti_replayed_on_another_instance_sharing_postgres_is_refuse
     b.authenticate_client(&credentials(Some("shared-client"), &fresh))
         .await
         .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+/// The replay store on its own, in a schema of its own.
+#[tokio::test]
+async fn the_postgres_replay_store_alone() {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let Ok(pool) = sqlx::PgPool::connect(&url).await else {
+        assert!(std::env::var("TOWER_DCR_REQUIRE_POSTGRES").as_deref() != Ok("1"));
+        return;
+    };
+    use tower_dcr::store::AssertionReplayStore;
+    let schema = format!(
+        "cimd_replay_alone_{}",
+        now() ^ u64::from(std::process::id())
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let store = PostgresReplayStore::new(pool.clone()).schema(&schema);
+    store.migrate().await.unwrap();
+    let jti = format!("j{}", now());
+    assert!(store.first_use("c", &jti, now() + 60, now()).await.unwrap());
+    assert!(!store.first_use("c", &jti, now() + 60, now()).await.unwrap());
+    assert_eq!(store.purge_expired(now() + 120).await.unwrap(), 1);
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
         .execute(&pool)
         .await

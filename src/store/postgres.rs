@@ -78,6 +78,7 @@ pub struct PostgresStore {
     schema: Option<String>,
     prefix: String,
     statements: Arc<Statements>,
+    replay: super::PostgresReplayStore,
 }
 
 impl PostgresStore {
@@ -85,6 +86,7 @@ impl PostgresStore {
     /// `search_path`. Run [`migrate`](Self::migrate) once before use.
     pub fn new(pool: PgPool) -> Self {
         Self {
+            replay: super::PostgresReplayStore::new(pool.clone()),
             pool,
             schema: None,
             prefix: String::new(),
@@ -118,6 +120,9 @@ impl PostgresStore {
     }
 
     fn rebuild(mut self) -> Self {
+        self.replay = super::PostgresReplayStore::new(self.pool.clone())
+            .in_schema(self.schema.as_deref())
+            .table_prefix(&self.prefix);
         self.statements = Arc::new(Statements::new(
             self.schema.as_deref(),
             &self.prefix,
@@ -166,7 +171,7 @@ impl PostgresStore {
                 .execute(&self.pool)
                 .await?;
         }
-        Ok(())
+        self.replay.create_table().await
     }
 
     async fn fetch_clients<'q>(
@@ -322,6 +327,10 @@ impl ClientStore for PostgresStore {
 
     fn lifecycle(&self) -> Option<&dyn ClientLifecycleStore> {
         Some(self)
+    }
+
+    fn assertion_replay(&self) -> Option<&dyn super::AssertionReplayStore> {
+        Some(&self.replay)
     }
 
     fn quota_reservations(&self) -> Option<&dyn QuotaReservationStore> {

@@ -86,13 +86,17 @@ macro_rules! replay_store {
                 self
             }
 
-            /// Creates the table if it does not exist. Idempotent.
+            /// Creates the table if it does not exist. Idempotent. The
+            /// client store's `migrate` runs it too.
             pub async fn migrate(&self) -> Result<(), StoreError> {
+                self.create_table().await.map_err(unavailable)
+            }
+
+            pub(crate) async fn create_table(&self) -> Result<(), sqlx::Error> {
                 sqlx::query(AssertSqlSafe(self.statements.create.clone()))
                     .execute(&self.pool)
                     .await
                     .map(|_| ())
-                    .map_err(unavailable)
             }
         }
 
@@ -141,9 +145,13 @@ replay_store!(
 impl PostgresReplayStore {
     /// Keeps the table in `schema`, which must exist (the client store's
     /// `migrate` creates it).
-    pub fn schema(mut self, schema: &str) -> Self {
-        self.schema = Some(schema.to_owned());
-        self.statements = Statements::new(&table_name(Some(schema), &self.prefix), "BYTEA");
+    pub fn schema(self, schema: &str) -> Self {
+        self.in_schema(Some(schema))
+    }
+
+    pub(crate) fn in_schema(mut self, schema: Option<&str>) -> Self {
+        self.schema = schema.map(str::to_owned);
+        self.statements = Statements::new(&table_name(schema, &self.prefix), "BYTEA");
         self
     }
 }

@@ -66,6 +66,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteStore {
     pool: SqlitePool,
     statements: Arc<Statements>,
+    replay: super::SqliteReplayStore,
 }
 
 impl SqliteStore {
@@ -73,6 +74,7 @@ impl SqliteStore {
     /// [`migrate`](Self::migrate) once before use.
     pub fn new(pool: SqlitePool) -> Self {
         Self {
+            replay: super::SqliteReplayStore::new(pool.clone()),
             pool,
             statements: Arc::new(Statements::new(None, "", "BLOB")),
         }
@@ -100,6 +102,7 @@ impl SqliteStore {
     /// `"dcr_"`), so several stores or test runs can share one database.
     pub fn table_prefix(mut self, prefix: &str) -> Self {
         self.statements = Arc::new(Statements::new(None, prefix, "BLOB"));
+        self.replay = super::SqliteReplayStore::new(self.pool.clone()).table_prefix(prefix);
         self
     }
 
@@ -117,7 +120,7 @@ impl SqliteStore {
                 .await
                 .map_err(store_error)?;
         }
-        Ok(())
+        self.replay.create_table().await.map_err(store_error)
     }
 
     async fn fetch_clients(
@@ -203,6 +206,10 @@ impl ClientStore for SqliteStore {
 
     fn lifecycle(&self) -> Option<&dyn ClientLifecycleStore> {
         Some(self)
+    }
+
+    fn assertion_replay(&self) -> Option<&dyn super::AssertionReplayStore> {
+        Some(&self.replay)
     }
 }
 
