@@ -217,6 +217,16 @@ where
         Some((Arc::clone(&entry.value), now < entry.fresh_until))
     }
 
+    /// The value cached for `key`, if it is still fresh: the fast path, with no
+    /// flight bookkeeping.
+    #[cfg_attr(not(feature = "client-id-metadata-document"), allow(dead_code))]
+    pub(crate) fn fresh(&self, key: &str) -> Option<Arc<V>> {
+        match self.lookup(key, Instant::now()) {
+            Some((value, true)) => Some(value),
+            _ => None,
+        }
+    }
+
     /// Makes the value cached for `key`, if any, stale: the next lookup
     /// fetches again (and the fetch sees the old value to compare).
     #[cfg_attr(not(feature = "client-assertion"), allow(dead_code))]

@@ -114,6 +114,33 @@ async fn cimd_4_a_valid_document_resolves_to_a_client_used_like_a_registered_one
         ClientAuthError::InvalidClient
     );
     assert_eq!(server.hits(PATH), 1, "one fetch, then the cache");
+    // For the consent page (draft §8.5; MCP 2025-11-25).
+    assert_eq!(
+        record.metadata_document_host(),
+        Some(format!("127.0.0.1:{}", server.port).as_str())
+    );
+    assert!(!record.metadata.redirects_only_to_loopback());
+}
+
+#[tokio::test]
+async fn a_client_whose_redirects_are_all_loopback_is_flagged() {
+    let server = DocServer::start().await;
+    let mut doc = document(&server);
+    doc["redirect_uris"] = json!([
+        "http://127.0.0.1/cb",
+        "http://localhost:8080/cb",
+        "http://[::1]/cb"
+    ]);
+    server.set(PATH, Reply::json(&doc));
+    let dcr = service(policy(&server));
+    let record = dcr
+        .resolve_client(&server.url(PATH))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(record.metadata.redirects_only_to_loopback());
+    let registered = tower_dcr::ClientRecord::new_host_client("x", record.metadata.clone(), 0);
+    assert_eq!(registered.metadata_document_host(), None);
 }
 
 /// Draft §5: 200 is the only success; every other status is an error.

@@ -31,6 +31,12 @@ impl Config {
         let Some(clients) = &self.url_clients else {
             return Err(DocumentError::HostNotAllowed);
         };
+        // Only a valid URL from an allowed host is ever cached (the rules are a
+        // function of the string and the static policy): a fresh entry needs
+        // no second look.
+        if let Some(resolved) = clients.cache.fresh(client_id) {
+            return Ok(Arc::clone(&resolved.record));
+        }
         let url = parse_client_id_url(client_id, clients.policy.allow_query)?;
         if !clients.policy.allows_host(url.host()) {
             return Err(DocumentError::HostNotAllowed);

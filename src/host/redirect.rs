@@ -71,4 +71,19 @@ impl ClientMetadata {
             .iter()
             .any(|registered| redirect_uri::matches_registered(registered, presented))
     }
+
+    /// Whether every registered redirect URI is on a loopback host
+    /// (`localhost`, `127.0.0.1`, `[::1]`): such a client could be any program
+    /// on the user's machine, so a consent page should say so (MCP 2025-11-25
+    /// asks for a warning). `false` without redirect URIs.
+    pub fn redirects_only_to_loopback(&self) -> bool {
+        let uris = self.redirect_uris();
+        !uris.is_empty()
+            && uris.iter().all(|uri| {
+                redirect_uri::parse_absolute(uri)
+                    .ok()
+                    .and_then(|url| url.host().map(|h| redirect_uri::is_loopback(&h)))
+                    .unwrap_or(false)
+            })
+    }
 }
