@@ -63,6 +63,13 @@ pub async fn show(
                 "No application is registered with this client_id.",
             );
         }
+        Err(RedirectError::MetadataDocument) => {
+            return html::error(
+                StatusCode::BAD_REQUEST,
+                "Unknown application",
+                "The application's metadata document could not be retrieved or is invalid.",
+            );
+        }
         Err(RedirectError::Mismatch) => {
             return html::error(
                 StatusCode::BAD_REQUEST,
@@ -166,6 +173,8 @@ pub async fn show(
         redirect_uri,
         nonce: nonce.secret(),
         user: DEMO_USER,
+        client_host: client.metadata_document_host(),
+        loopback_only: metadata.redirects_only_to_loopback(),
     });
     html::response(StatusCode::OK, page)
 }
