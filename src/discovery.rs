@@ -112,7 +112,11 @@ impl Registration {
             let hmac = methods.contains(&TokenEndpointAuthMethod::ClientSecretJwt);
             let private_key = methods.contains(&TokenEndpointAuthMethod::PrivateKeyJwt);
             for alg in profile.algorithms.allowed(member) {
-                let usable = if alg.starts_with("HS") { hmac } else { private_key };
+                let usable = if alg.starts_with("HS") {
+                    hmac
+                } else {
+                    private_key
+                };
                 if usable && !signing.contains(&alg.as_str()) {
                     signing.push(alg);
                 }
