@@ -17,7 +17,7 @@
 //!   endpoint URL, when configured); an `exp` not past and at most the maximum
 //!   lifetime ahead; `nbf` and `iat` not in the future, within the leeway;
 //! - carry a `jti` never seen before: it is kept in the store's
-//!   [`AssertionReplayStore`](crate::store::AssertionReplayStore) until the
+//!   replay store ([`crate::store::AssertionReplayStore`]) until the
 //!   assertion expires, so several instances sharing a database refuse each
 //!   other's replays.
 //!

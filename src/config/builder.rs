@@ -408,7 +408,7 @@ impl RegistrationBuilder {
     }
 
     /// Verifies JWT client assertions (`private_key_jwt`, `client_secret_jwt`)
-    /// in [`Registration::authenticate_client`] with these rules. See
+    /// in [`Registration::authenticate_client`](crate::Registration::authenticate_client) with these rules. See
     /// [`crate::client_assertion`].
     #[cfg(feature = "client-assertion")]
     #[cfg_attr(docsrs, doc(cfg(feature = "client-assertion")))]
