@@ -5,7 +5,7 @@
 #
 # Starts the registration server (examples/server with `--store memory`, per
 # DESIGN.md §7; SERVER_EXAMPLE=bench_server uses the stand-in) and
-# examples/floor_server (parse the JSON, mint two tokens, answer 201), each on
+# benches/servers/floor_server (parse the JSON, mint two tokens, answer 201), each on
 # 127.0.0.1 only. Drives `POST /register` and `GET` on a
 # registration_client_uri with wrk for DURATION each, and reports requests/s,
 # p50/p99 latency, non-2xx responses and the server's CPU time per request
@@ -27,7 +27,7 @@ SERVER_LOG=${SERVER_LOG:-warn}
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
 if [ "$SERVER_EXAMPLE" = server ] && [ ! -e examples/server ] && [ ! -e examples/server.rs ]; then
-  echo "examples/server not found: using the stand-in examples/bench_server" >&2
+  echo "examples/server not found: using the stand-in benches/servers/bench_server" >&2
   SERVER_EXAMPLE=bench_server
 fi
 # shellcheck disable=SC2086

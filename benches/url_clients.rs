@@ -158,7 +158,7 @@ fn assertion_benches(c: &mut Criterion) {
                         Some("jwt-client"),
                         None,
                         Some(JWT_BEARER),
-                        Some(&assertion),
+                        Some(assertion.as_str()),
                     )
                     .unwrap();
                     dcr.authenticate_client(&credentials).await.unwrap();

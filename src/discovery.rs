@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::config::ServerKind;
 use crate::metadata::TokenEndpointAuthMethod;
 use crate::metadata::jose::{JOSE_MEMBERS, JoseMember};
 use crate::policy::Profile;
@@ -37,6 +38,15 @@ impl Registration {
     /// `*_supported` lists that registration really enforces (over every
     /// profile). Merge them into the host's own document. With URL client ids
     /// enabled, also `client_id_metadata_document_supported: true`.
+    ///
+    /// Which members depends on what the host said it is
+    /// ([`RegistrationBuilder::server_kind`](crate::RegistrationBuilder::server_kind)):
+    /// a plain OAuth authorization server gets no OpenID Connect member
+    /// (`subject_types_supported`, the `id_token_*`, `userinfo_*` and
+    /// `request_object_*` lists); an OpenID Provider (the default) gets them
+    /// too. Lists a profile leaves empty (encryption algorithms by default) and
+    /// the JWT client authentication algorithms without a JWT auth method are
+    /// left out.
     ///
     /// ```
     /// use tower_dcr::Registration;
@@ -78,11 +88,16 @@ impl Registration {
                 ),
             );
         }
-        m.insert(
-            "subject_types_supported".into(),
-            union(p, |p| &p.subject_types, |s| s.as_str()),
-        );
-        for spec in &JOSE_MEMBERS {
+        let openid = config.server_kind == ServerKind::OpenIdProvider;
+        if openid {
+            m.insert(
+                "subject_types_supported".into(),
+                union(p, |p| &p.subject_types, |s| s.as_str()),
+            );
+        }
+        // Every JOSE list but the client authentication one is an OpenID
+        // Connect member (ID token, userinfo, request object).
+        for spec in JOSE_MEMBERS.iter().filter(|_| openid) {
             if spec.member == JoseMember::TokenEndpointAuthSigning {
                 continue;
             }

@@ -29,7 +29,18 @@
 //!
 //! The same service mounts in front of any tower stack with
 //! [`Registration::layer`], and [`Registration::discovery_metadata`] gives the
-//! members to merge into the host's RFC 8414 metadata document.
+//! members to merge into the host's RFC 8414 metadata document (say what the
+//! host is with [`RegistrationBuilder::server_kind`]).
+//!
+//! # In the host's own endpoints
+//!
+//! [`host`] has what the token and authorization endpoints need for the
+//! clients registered here: [`Registration::authenticate_token_request`]
+//! authenticates a client as it registered (RFC 6749 §2.3.1) and answers
+//! failures with [`host::TokenError`], the RFC 6749 §5.2 error as an
+//! `http::Response` axum returns as is; [`Registration::check_redirect_uri`]
+//! matches redirect URIs (RFC 8252 §7.3). `examples/host_app.rs` is a small
+//! authorization server built this way.
 //!
 //! # Security
 //!
@@ -54,7 +65,7 @@
 // Layers, lowest first: a module uses only its own layer's leaves and the
 // layers below it (`tests/layering.rs` checks this).
 //   leaves:   credentials, error, response, time, events, fetch, fetch_cache,
-//             jose, rate_limit
+//             jose, rate_limit, metrics
 //   metadata: the client metadata and the rules of the specifications
 //   policy:   profiles and their enforcement, the hook, software statements
 //   store:    where clients live
@@ -90,6 +101,9 @@ pub mod metadata;
 #[cfg(feature = "client-id-metadata-document")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client-id-metadata-document")))]
 pub mod metadata_document;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 pub mod policy;
 #[cfg(feature = "rate-limit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rate-limit")))]
@@ -102,7 +116,19 @@ pub mod software_statement;
 pub mod store;
 mod time;
 
-pub use config::{ConfigError, Limits, Quotas, RatRotation, RegistrationBuilder};
+// The README's Rust snippets, compiled as doc tests (`cargo test --doc
+// --all-features`): every snippet a user copies compiles.
+#[cfg(all(
+    doctest,
+    feature = "sqlite",
+    feature = "client",
+    feature = "software-statement",
+    feature = "conformance"
+))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+pub use config::{ConfigError, Limits, Quotas, RatRotation, RegistrationBuilder, ServerKind};
 pub use credentials::{RandomError, Secret, SecretDigest, generate_client_id};
 pub use error::{BoxError, ErrorCode, RegistrationError, Rejection};
 pub use metadata::{
@@ -117,6 +143,7 @@ pub use service::{
     RegistrationService, SweepReport,
 };
 #[cfg(feature = "software-statement")]
+#[cfg_attr(docsrs, doc(cfg(feature = "software-statement")))]
 pub use software_statement::{SoftwareStatementVerifier, TrustedIssuer};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

@@ -374,7 +374,7 @@ async fn options_and_client_metadata_are_registered() {
     // client_secret_post: the secret works in the form fields.
     let credentials = ClientCredentials::from_request(
         &HeaderMap::new(),
-        Some(&client.client_id),
+        Some(client.client_id.as_str()),
         Some(client.client_secret.as_ref().unwrap().secret()),
     )
     .unwrap();

@@ -103,7 +103,8 @@ async fn rfc7523_2_2_a_valid_es256_assertion_authenticates_a_url_client() {
 #[tokio::test]
 async fn a_private_key_jwt_client_needs_an_assertion() {
     let s = url_client(ClientAssertions::new()).await;
-    let none = ClientCredentials::from_request(&HeaderMap::new(), Some(&s.id), None).unwrap();
+    let none =
+        ClientCredentials::from_request(&HeaderMap::new(), Some(s.id.as_str()), None).unwrap();
     assert_eq!(
         s.dcr.authenticate_client(&none).await.unwrap_err(),
         ClientAuthError::InvalidClient

@@ -99,7 +99,7 @@ async fn cimd_4_a_valid_document_resolves_to_a_client_used_like_a_registered_one
     );
     // A public client authenticates with its client_id only.
     let credentials =
-        ClientCredentials::from_request(&http::HeaderMap::new(), Some(&id), None).unwrap();
+        ClientCredentials::from_request(&http::HeaderMap::new(), Some(id.as_str()), None).unwrap();
     assert_eq!(
         dcr.authenticate_client(&credentials)
             .await
@@ -108,7 +108,8 @@ async fn cimd_4_a_valid_document_resolves_to_a_client_used_like_a_registered_one
         id
     );
     let with_secret =
-        ClientCredentials::from_request(&http::HeaderMap::new(), Some(&id), Some("s")).unwrap();
+        ClientCredentials::from_request(&http::HeaderMap::new(), Some(id.as_str()), Some("s"))
+            .unwrap();
     assert_eq!(
         dcr.authenticate_client(&with_secret).await.unwrap_err(),
         ClientAuthError::InvalidClient

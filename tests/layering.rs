@@ -29,6 +29,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "fetch_cache",
             "jose",
             "rate_limit",
+            "metrics",
         ],
     ),
     ("metadata", &["metadata"]),

@@ -3,21 +3,13 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
 use http::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use tower_dcr::host::{ClientAuthError, ClientCredentials};
-use tower_dcr::store::ClientLifecycleStore;
-use tower_dcr::{
-    ClientRecord, ClientStore, MemoryStore, Profile, RatRotation, Registration, StoreError,
-    TokenEndpointAuthMethod,
-};
+use tower_dcr::{Profile, RatRotation, Registration, TokenEndpointAuthMethod};
 
 /// The members of a client information response (RFC 7591 §3.2.1, RFC 7592 §3)
 /// as a sorted list of names.
@@ -44,15 +36,6 @@ async fn authenticate_basic(
     dcr.authenticate_client(&credentials).await.map(|_| ())
 }
 
-#[track_caller]
-fn assert_invalid_token(answer: &Answer) {
-    answer.assert_error(401, "invalid_token");
-    assert_eq!(
-        answer.header("www-authenticate"),
-        Some(r#"Bearer error="invalid_token""#)
-    );
-}
-
 // ---------------------------------------------------------------------------
 // RFC 7592 §3: the client information response of a registration.
 
@@ -60,7 +43,7 @@ fn assert_invalid_token(answer: &Answer) {
 /// `{issuer}/register/{client_id}` built from configuration, never from the
 /// request's `Host`, `X-Forwarded-*` or absolute-form URI.
 #[tokio::test]
-async fn registration_client_uri_comes_from_configuration_not_the_request() {
+async fn rfc7592_3_registration_client_uri_comes_from_configuration_not_the_request() {
     let dcr = open();
     let request = http::Request::builder()
         .method(Method::POST)
@@ -92,7 +75,7 @@ async fn registration_client_uri_comes_from_configuration_not_the_request() {
 /// encoded) reaches the client.
 #[tokio::test]
 
-async fn registration_client_uri_is_a_valid_url_for_any_client_id() {
+async fn rfc7592_3_registration_client_uri_is_a_valid_url_for_any_client_id() {
     let dcr = builder()
         .client_id_generator(|| "app:1%2 x".to_owned())
         .build()
@@ -111,7 +94,7 @@ async fn registration_client_uri_is_a_valid_url_for_any_client_id() {
 /// RFC 7592 §3 and DESIGN §5: the registration access token is 256 bits from
 /// the CSPRNG, base64url without padding (43 characters), fresh per client.
 #[tokio::test]
-async fn registration_access_token_is_256_bits_base64url() {
+async fn rfc7592_3_registration_access_token_is_256_bits_base64url() {
     let dcr = open();
     let a = registered(&dcr, web_client()).await;
     let b = registered(&dcr, web_client()).await;
@@ -123,37 +106,12 @@ async fn registration_access_token_is_256_bits_base64url() {
     assert_ne!(rat(&a), rat(&b));
 }
 
-/// DESIGN §5 (RFC 7592 §3 makes the token a bearer credential): the store
-/// keeps only the SHA-256 digest of the registration access token and of the
-/// client secret, and the record's `Debug` shows neither.
-#[tokio::test]
-async fn registration_access_token_and_secret_are_stored_as_digests() {
-    use sha2::Digest as _;
-    let dcr = open();
-    let created = registered(&dcr, web_client()).await;
-    let token = rat(&created);
-    let secret = created.str("client_secret");
-    let record = dcr.client(created.str("client_id")).await.unwrap().unwrap();
-    let stored = record.registration_access_token.expect("a token digest");
-    assert_eq!(
-        stored.as_bytes().as_slice(),
-        sha2::Sha256::digest(token.as_bytes()).as_slice()
-    );
-    match record.client_secret.as_ref().expect("a secret") {
-        tower_dcr::store::StoredSecret::Digest(digest) => assert!(digest.verify(secret)),
-        other => panic!("client_secret_basic secret kept as {other:?}"),
-    }
-    let debug = format!("{record:?}");
-    assert!(!debug.contains(&token), "{debug}");
-    assert!(!debug.contains(secret), "{debug}");
-}
-
 /// RFC 7592 §1 (management is optional) and RFC 7591 §3.2.1: with
 /// `issue_registration_access_token(false)` the response carries neither
 /// `registration_access_token` nor `registration_client_uri`, and no token
 /// opens the client configuration endpoint.
 #[tokio::test]
-async fn without_registration_access_token_the_client_cannot_be_managed() {
+async fn rfc7592_1_without_registration_access_token_the_client_cannot_be_managed() {
     let dcr = builder()
         .issue_registration_access_token(false)
         .build()
@@ -182,7 +140,7 @@ async fn without_registration_access_token_the_client_cannot_be_managed() {
 /// with the same values, less `client_secret` (stored as a digest, so it cannot
 /// be returned), with `Cache-Control: no-store` and `Pragma: no-cache`.
 #[tokio::test]
-async fn read_returns_the_client_information_without_caching() {
+async fn rfc7592_2_1_read_returns_the_client_information_without_caching() {
     let dcr = open();
     let created = registered(
         &dcr,
@@ -211,7 +169,7 @@ async fn read_returns_the_client_information_without_caching() {
 /// RFC 7592 §3 with OIDC Core §9: a `client_secret_jwt` client's secret is the
 /// HMAC key the server keeps, so `GET` returns it (the same value as issued).
 #[tokio::test]
-async fn read_returns_the_client_secret_of_a_client_secret_jwt_client() {
+async fn rfc7592_3_read_returns_the_client_secret_of_a_client_secret_jwt_client() {
     let dcr = builder()
         .profile(Profile::default().token_endpoint_auth_methods([
             TokenEndpointAuthMethod::ClientSecretBasic,
@@ -244,7 +202,7 @@ async fn read_returns_the_client_secret_of_a_client_secret_jwt_client() {
 /// client omits is deleted (or set to its default), both in the response and in
 /// what is stored.
 #[tokio::test]
-async fn update_replaces_every_member_and_omitted_members_are_removed() {
+async fn rfc7592_2_2_update_replaces_every_member_and_omitted_members_are_removed() {
     let dcr = open();
     let created = registered(
         &dcr,
@@ -291,7 +249,7 @@ async fn update_replaces_every_member_and_omitted_members_are_removed() {
 /// (RFC 7591 §3.2.2): a bad redirect URI is `400 invalid_redirect_uri`, and
 /// nothing changes (not even the registration access token).
 #[tokio::test]
-async fn update_validates_the_metadata_again() {
+async fn rfc7592_2_2_update_validates_the_metadata_again() {
     let dcr = open();
     let created = registered(&dcr, web_client()).await;
     let path = client_path(&created);
@@ -327,7 +285,7 @@ async fn update_validates_the_metadata_again() {
 
 /// RFC 7592 §2.2: "The client MUST include its client_id field in the request".
 #[tokio::test]
-async fn update_without_client_id_is_invalid_client_metadata() {
+async fn rfc7592_2_2_update_without_client_id_is_invalid_client_metadata() {
     let dcr = open();
     let created = registered(&dcr, web_client()).await;
     let mut body = update_body(&created.json);
@@ -344,7 +302,7 @@ async fn update_without_client_id_is_invalid_client_metadata() {
 /// RFC 7592 §2.2: the `client_id` "MUST be the same as its currently issued
 /// client identifier".
 #[tokio::test]
-async fn update_with_another_client_id_is_invalid_client_metadata() {
+async fn rfc7592_2_2_update_with_another_client_id_is_invalid_client_metadata() {
     let dcr = open();
     let created = registered(&dcr, web_client()).await;
     let other = registered(&dcr, web_client()).await;
@@ -365,7 +323,7 @@ async fn update_with_another_client_id_is_invalid_client_metadata() {
 /// RFC 7592 §2.2: a `client_secret` in the request "MUST match the currently
 /// issued client secret": the current one is accepted.
 #[tokio::test]
-async fn update_echoing_the_current_client_secret_is_accepted() {
+async fn rfc7592_2_2_update_echoing_the_current_client_secret_is_accepted() {
     let dcr = open();
     let created = registered(&dcr, web_client()).await;
     let mut body = update_body(&created.json);
@@ -382,7 +340,7 @@ async fn update_echoing_the_current_client_secret_is_accepted() {
 /// RFC 7592 §2.2: a `client_secret` that is not the current one is refused: a
 /// client cannot choose its own secret.
 #[tokio::test]
-async fn update_with_another_client_secret_is_invalid_client_metadata() {
+async fn rfc7592_2_2_update_with_another_client_secret_is_invalid_client_metadata() {
     let dcr = open();
     let created = registered(&dcr, web_client()).await;
     let mut body = update_body(&created.json);
@@ -418,7 +376,7 @@ async fn update_with_another_client_secret_is_invalid_client_metadata() {
 /// invalid_client_metadata` naming the field (equal ones are ignored:
 /// tests/hardening_management.rs).
 #[tokio::test]
-async fn update_including_a_server_issued_member_is_invalid_client_metadata() {
+async fn rfc7592_2_2_update_including_a_server_issued_member_is_invalid_client_metadata() {
     let dcr = open();
     let created = registered(&dcr, web_client()).await;
     let path = client_path(&created);
@@ -451,7 +409,7 @@ async fn update_including_a_server_issued_member_is_invalid_client_metadata() {
 /// issued a secret in the `200` response, with `client_secret_expires_at`, and
 /// the secret authenticates it.
 #[tokio::test]
-async fn update_from_public_to_confidential_issues_a_client_secret() {
+async fn rfc7592_2_2_update_from_public_to_confidential_issues_a_client_secret() {
     let dcr = open();
     let created = registered(
         &dcr,
@@ -481,7 +439,7 @@ async fn update_from_public_to_confidential_issues_a_client_secret() {
 /// `client_secret_expires_at` in the response or on read, and the old secret no
 /// longer authenticates.
 #[tokio::test]
-async fn update_from_confidential_to_public_drops_the_client_secret() {
+async fn rfc7592_2_2_update_from_confidential_to_public_drops_the_client_secret() {
     let dcr = open();
     let created = registered(&dcr, web_client()).await;
     let client_id = created.str("client_id");
@@ -514,7 +472,7 @@ async fn update_from_confidential_to_public_drops_the_client_secret() {
 /// with `rotate_client_secret_on_update(true)` it issues a new one and the old
 /// one stops working at once.
 #[tokio::test]
-async fn update_keeps_or_rotates_the_client_secret_as_configured() {
+async fn rfc7592_2_2_update_keeps_or_rotates_the_client_secret_as_configured() {
     let dcr = open();
     let created = registered(&dcr, web_client()).await;
     let client_id = created.str("client_id");
@@ -565,7 +523,7 @@ async fn update_keeps_or_rotates_the_client_secret_as_configured() {
 /// and `DELETE` with that token get `401 invalid_token`, and the secret no
 /// longer authenticates.
 #[tokio::test]
-async fn delete_answers_204_and_invalidates_every_credential() {
+async fn rfc7592_2_3_delete_answers_204_and_invalidates_every_credential() {
     let dcr = open();
     let created = registered(&dcr, web_client()).await;
     let path = client_path(&created);
@@ -593,7 +551,7 @@ async fn delete_answers_204_and_invalidates_every_credential() {
 
 /// RFC 6750 §2.1 with RFC 7235 §2.1: the auth scheme name is case-insensitive.
 #[tokio::test]
-async fn bearer_scheme_is_case_insensitive() {
+async fn rfc6750_2_1_bearer_scheme_is_case_insensitive() {
     let dcr = open();
     let created = registered(&dcr, web_client()).await;
     let path = client_path(&created);
@@ -610,7 +568,7 @@ async fn bearer_scheme_is_case_insensitive() {
 /// `WWW-Authenticate: Bearer` and no error code in the challenge (another
 /// scheme, such as `Basic`, counts as no token).
 #[tokio::test]
-async fn missing_token_gets_a_bare_bearer_challenge() {
+async fn rfc6750_3_1_missing_token_gets_a_bare_bearer_challenge() {
     let dcr = open();
     let created = registered(&dcr, web_client()).await;
     let path = client_path(&created);
@@ -638,7 +596,7 @@ async fn missing_token_gets_a_bare_bearer_challenge() {
 /// an unknown client and a deleted client all get `401` with
 /// `WWW-Authenticate: Bearer error="invalid_token"`.
 #[tokio::test]
-async fn invalid_tokens_get_the_invalid_token_challenge() {
+async fn rfc6750_3_1_invalid_tokens_get_the_invalid_token_challenge() {
     let dcr = open();
     let mine = registered(&dcr, web_client()).await;
     let theirs = registered(&dcr, web_client()).await;
@@ -684,7 +642,7 @@ async fn invalid_tokens_get_the_invalid_token_challenge() {
 /// responses (status, every header, body), for `GET`, `PUT` and `DELETE`, so
 /// nobody learns which client identifiers exist.
 #[tokio::test]
-async fn unknown_client_wrong_token_and_deleted_client_are_indistinguishable() {
+async fn rfc7592_2_1_unknown_client_wrong_token_and_deleted_client_are_indistinguishable() {
     let dcr = open();
     let live = registered(&dcr, web_client()).await;
     let gone = registered(&dcr, web_client()).await;
@@ -723,7 +681,7 @@ async fn unknown_client_wrong_token_and_deleted_client_are_indistinguishable() {
 /// MUST immediately discard its previous"): by default every successful `PUT`
 /// returns a new token; the old one is dead at once and the new one works.
 #[tokio::test]
-async fn registration_access_token_rotates_on_update_by_default() {
+async fn rfc7592_2_2_registration_access_token_rotates_on_update_by_default() {
     let dcr = open();
     let created = registered(&dcr, web_client()).await;
     let path = client_path(&created);
@@ -744,7 +702,7 @@ async fn registration_access_token_rotates_on_update_by_default() {
 /// RFC 7592 §3 with `RatRotation::Never`: `PUT` returns the same token, which
 /// keeps working.
 #[tokio::test]
-async fn registration_access_token_is_kept_when_rotation_is_never() {
+async fn rfc7592_3_registration_access_token_is_kept_when_rotation_is_never() {
     let dcr = builder()
         .registration_access_token_rotation(RatRotation::Never)
         .build()
@@ -765,291 +723,12 @@ async fn registration_access_token_is_kept_when_rotation_is_never() {
 }
 
 // ---------------------------------------------------------------------------
-// Concurrent management requests.
-
-/// A store whose reads take `get_delay` after looking up the record (like a slow
-/// database round trip) and whose deletes wait `delete_delay` first, to make
-/// concurrent requests interleave deterministically.
-#[derive(Debug, Clone)]
-struct SlowStore {
-    inner: MemoryStore,
-    get_delay: Duration,
-    delete_delay: Duration,
-    /// Notified each time a `get` has read the record.
-    got: Arc<tokio::sync::Notify>,
-}
-
-#[async_trait]
-impl ClientStore for SlowStore {
-    async fn create(&self, record: Arc<ClientRecord>) -> Result<(), StoreError> {
-        self.inner.create(record).await
-    }
-    async fn get(&self, client_id: &str) -> Result<Option<Arc<ClientRecord>>, StoreError> {
-        let record = self.inner.get(client_id).await;
-        self.got.notify_one();
-        tokio::time::sleep(self.get_delay).await;
-        record
-    }
-    async fn update(
-        &self,
-        record: Arc<ClientRecord>,
-        expected_revision: u64,
-    ) -> Result<(), StoreError> {
-        self.inner.update(record, expected_revision).await
-    }
-    async fn delete(
-        &self,
-        client_id: &str,
-        expected_revision: Option<u64>,
-    ) -> Result<bool, StoreError> {
-        tokio::time::sleep(self.delete_delay).await;
-        self.inner.delete(client_id, expected_revision).await
-    }
-    fn lifecycle(&self) -> Option<&dyn ClientLifecycleStore> {
-        Some(&self.inner)
-    }
-}
-
-fn slow(get_ms: u64, delete_ms: u64) -> SlowStore {
-    SlowStore {
-        inner: MemoryStore::new(),
-        get_delay: Duration::from_millis(get_ms),
-        delete_delay: Duration::from_millis(delete_ms),
-        got: Arc::new(tokio::sync::Notify::new()),
-    }
-}
-
-/// A client whose metadata takes a while to validate, which widens the window
-/// between a request's token check and its write.
-fn heavy_client() -> Value {
-    let redirect_uris: Vec<String> = (0..16)
-        .map(|i| format!("https://client{i}.example.org/callback/{}", "p".repeat(200)))
-        .collect();
-    let contacts: Vec<String> = (0..32)
-        .map(|i| format!("person{i}@client.example.org"))
-        .collect();
-    json!({
-        "redirect_uris": redirect_uris,
-        "contacts": contacts,
-        "client_name": "Heavy",
-        "client_uri": "https://client.example.org/",
-    })
-}
-
-/// Two `PUT`s with the same token, released together by a barrier. With
-/// `threads`, each runs on its own OS thread and runtime, so they truly run in
-/// parallel (two tasks of one runtime woken by the same barrier tend to run one
-/// after the other on the same worker).
-async fn racing_updates(
-    dcr: &Registration,
-    created: &Answer,
-    threads: bool,
-) -> [(Answer, &'static str); 2] {
-    let start = Arc::new(std::sync::Barrier::new(2));
-    let spawn_one = |name: &'static str| {
-        let dcr = dcr.clone();
-        let path = client_path(created);
-        let token = rat(created);
-        let mut body = update_body(&created.json);
-        body["client_name"] = json!(name);
-        let start = Arc::clone(&start);
-        let put = async move { (update(&dcr, &path, &token, body).await, name) };
-        if threads {
-            tokio::task::spawn_blocking(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_time()
-                    .build()
-                    .unwrap();
-                start.wait();
-                runtime.block_on(put)
-            })
-        } else {
-            tokio::spawn(put)
-        }
-    };
-    let a = spawn_one("A");
-    let b = spawn_one("B");
-    let (a, b) = tokio::join!(a, b);
-    [a.unwrap(), b.unwrap()]
-}
-
-/// Checks the outcome of two racing `PUT`s under token rotation: exactly one
-/// `200` and one `401 invalid_token`, and the stored record is the winner's
-/// (no lost update), reachable with the winner's new token only.
-async fn assert_one_winner(dcr: &Registration, created: &Answer, results: [(Answer, &str); 2]) {
-    let (winners, losers): (Vec<_>, Vec<_>) = results
-        .iter()
-        .partition(|(answer, _)| answer.status == StatusCode::OK);
-    assert_eq!(
-        (winners.len(), losers.len()),
-        (1, 1),
-        "{:?}",
-        results
-            .iter()
-            .map(|(a, n)| (n, a.status, a.json.clone()))
-            .collect::<Vec<_>>()
-    );
-    let (winner, name) = winners[0];
-    assert_invalid_token(&losers[0].0);
-    assert_eq!(winner.str("client_name"), *name);
-    let path = client_path(created);
-    assert_invalid_token(&read(dcr, &path, &rat(created)).await);
-    let stored = read(dcr, &path, &rat(winner)).await;
-    assert_eq!(stored.status, StatusCode::OK);
-    assert_eq!(stored.str("client_name"), *name, "lost update");
-}
-
-/// RFC 7592 §2.2 with token rotation: two concurrent `PUT`s presenting the same
-/// token cannot both succeed (the first one kills the token): exactly one `200`
-/// and one `401`, and the stored record is the winner's. Repeated 50 times, the two
-/// requests on two OS threads released by a barrier, with the in-memory store.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_updates_with_rotation_have_exactly_one_winner() {
-    let dcr = open();
-    for _ in 0..50 {
-        let created = registered(&dcr, heavy_client()).await;
-        let results = racing_updates(&dcr, &created, true).await;
-        assert_one_winner(&dcr, &created, results).await;
-    }
-}
-
-/// The same rule when both requests certainly authenticate before either
-/// writes (a slow store): the revision check must turn the second write into a
-/// `401`, not a second `200` nor a lost update.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_updates_with_rotation_have_exactly_one_winner_on_a_slow_store() {
-    let dcr = builder().store(slow(50, 0)).build().unwrap();
-    for _ in 0..5 {
-        let created = registered(&dcr, web_client()).await;
-        let results = racing_updates(&dcr, &created, false).await;
-        assert_one_winner(&dcr, &created, results).await;
-    }
-}
-
-/// RFC 7592 §2.2 with `RatRotation::Never`: two concurrent `PUT`s with the same
-/// token (on two OS threads) both succeed, and the stored configuration is exactly one of the two
-/// bodies (the last writer's), never a mix.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_updates_without_rotation_both_succeed_and_one_body_is_stored() {
-    for store in [slow(0, 0), slow(50, 0)] {
-        let dcr = builder()
-            .registration_access_token_rotation(RatRotation::Never)
-            .store(store)
-            .build()
-            .unwrap();
-        for _ in 0..10 {
-            let created = registered(&dcr, web_client()).await;
-            let results = racing_updates(&dcr, &created, true).await;
-            for (answer, name) in &results {
-                assert_eq!(answer.status, StatusCode::OK, "{name}: {:?}", answer.json);
-            }
-            let stored = read(&dcr, &client_path(&created), &rat(&created)).await;
-            assert_eq!(stored.status, StatusCode::OK);
-            let stored_body = update_body(&stored.json);
-            assert!(
-                results
-                    .iter()
-                    .any(|(answer, _)| update_body(&answer.json) == stored_body),
-                "stored {stored_body} is neither response"
-            );
-        }
-    }
-}
-
-/// RFC 7592 §2.2 and §2.3 under token rotation: a `DELETE` and a `PUT` race with
-/// the same token. Only one may succeed: if the `PUT` won (and rotated the
-/// token), the `DELETE` presented a dead token and must get `401` with the
-/// client left in place; if the `DELETE` won, the `PUT` must get `401`. Here the
-/// `DELETE`'s store call is slower, so the `PUT` commits first.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-
-async fn delete_racing_a_rotating_update_is_linearizable() {
-    let dcr = builder().store(slow(30, 100)).build().unwrap();
-    let created = registered(&dcr, web_client()).await;
-    let path = client_path(&created);
-    let token = rat(&created);
-    let put = {
-        let (dcr, path, token) = (dcr.clone(), path.clone(), token.clone());
-        let body = update_body(&created.json);
-        tokio::spawn(async move { update(&dcr, &path, &token, body).await })
-    };
-    let del = {
-        let (dcr, path, token) = (dcr.clone(), path.clone(), token.clone());
-        tokio::spawn(async move { delete(&dcr, &path, &token).await })
-    };
-    let (put, del) = tokio::join!(put, del);
-    let (put, del) = (put.unwrap(), del.unwrap());
-    match (put.status.as_u16(), del.status.as_u16()) {
-        (200, 401) => {
-            let stored = read(&dcr, &path, &rat(&put)).await;
-            assert_eq!(
-                stored.status,
-                StatusCode::OK,
-                "the updated client was deleted"
-            );
-        }
-        (401, 204) => assert!(
-            dcr.client(created.str("client_id"))
-                .await
-                .unwrap()
-                .is_none()
-        ),
-        outcome => panic!(
-            "PUT {} and DELETE {} cannot both succeed with one token under rotation; \
-             the client now exists: {}",
-            outcome.0,
-            outcome.1,
-            dcr.client(created.str("client_id"))
-                .await
-                .unwrap()
-                .is_some()
-        ),
-    }
-}
-
-/// RFC 7592 §2.2 (an update replaces the client's *metadata*) with the
-/// lifecycle store's contract ("records that the client was used ... without
-/// changing its revision"): a `PUT` must not write back the `last_used_at` it
-/// read before a concurrent `record_use`, or a client in active use looks idle
-/// to the stale-client sweep.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-
-async fn update_does_not_lose_a_concurrent_record_use() {
-    let store = slow(100, 0);
-    let dcr = builder().store(store.clone()).build().unwrap();
-    let created = registered(&dcr, web_client()).await;
-    let client_id = created.str("client_id").to_owned();
-    let put = {
-        let (dcr, path, token) = (dcr.clone(), client_path(&created), rat(&created));
-        let body = update_body(&created.json);
-        tokio::spawn(async move { update(&dcr, &path, &token, body).await })
-    };
-    // The PUT has read the record and is waiting on the store.
-    store.got.notified().await;
-    let used_at = 1_900_000_000;
-    store
-        .lifecycle()
-        .unwrap()
-        .record_use(&client_id, used_at)
-        .await
-        .unwrap();
-    let put = put.await.unwrap();
-    assert_eq!(put.status, StatusCode::OK, "{:?}", put.json);
-    let stored = dcr.client(&client_id).await.unwrap().unwrap();
-    assert_eq!(
-        stored.last_used_at,
-        Some(used_at),
-        "the recorded use was lost"
-    );
-}
-
-// ---------------------------------------------------------------------------
 // Methods.
 
 /// RFC 7592 §2 (GET, PUT, DELETE on the client configuration endpoint) with
 /// RFC 9110 §15.5.6: another method is `405` with `Allow: GET, PUT, DELETE`.
 #[tokio::test]
-async fn client_configuration_endpoint_allows_get_put_delete() {
+async fn rfc7592_2_client_configuration_endpoint_allows_get_put_delete() {
     let dcr = open();
     let created = registered(&dcr, web_client()).await;
     let path = client_path(&created);
@@ -1065,21 +744,4 @@ async fn client_configuration_endpoint_allows_get_put_delete() {
         assert_eq!(answer.header("allow"), Some("GET, PUT, DELETE"), "{method}");
     }
     assert_eq!(read(&dcr, &path, &token).await.status, StatusCode::OK);
-}
-
-/// RFC 7591 §3 (POST to the registration endpoint) with RFC 9110 §15.5.6: another
-/// method is `405` with `Allow: POST`.
-#[tokio::test]
-async fn registration_endpoint_allows_post_only() {
-    let dcr = open();
-    for method in [Method::GET, Method::PUT, Method::DELETE, Method::PATCH] {
-        let body: Option<Value> = (method == Method::PUT).then(web_client);
-        let answer = send(
-            &dcr,
-            request(method.clone(), "/register", None, body.as_ref()),
-        )
-        .await;
-        answer.assert_error(405, "invalid_request");
-        assert_eq!(answer.header("allow"), Some("POST"), "{method}");
-    }
 }

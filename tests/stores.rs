@@ -4,7 +4,8 @@
 //!
 //! PostgreSQL: `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
 //! Each test works in its own schema and drops it afterwards. When the database
-//! is unreachable the PostgreSQL tests are skipped, unless
+//! is unreachable (checked once per test binary) the PostgreSQL tests are
+//! skipped with one `SKIPPED` line on stderr, unless
 //! `TOWER_DCR_REQUIRE_POSTGRES=1`, when they fail.
 #![cfg(feature = "conformance")]
 
@@ -497,9 +498,10 @@ mod sqlite {
 #[cfg(feature = "postgres")]
 mod postgres {
     use std::future::Future;
+    use std::io::Write as _;
     use std::path::{Path, PathBuf};
     use std::process::Command;
-    use std::sync::{Arc, Mutex};
+    use std::sync::{Arc, Mutex, OnceLock};
     use std::time::Duration;
 
     use http::StatusCode;
@@ -516,12 +518,23 @@ mod postgres {
     }
 
     /// Skips the test (returns from it) with a message, or fails it when
-    /// PostgreSQL is required.
+    /// PostgreSQL is required. Each message is written once per test binary,
+    /// straight to stderr: the test harness captures `eprintln!`, and a skip
+    /// must show in a plain `cargo test`.
     fn unavailable(what: &str) {
         if required() {
             panic!("{what}, and TOWER_DCR_REQUIRE_POSTGRES=1");
         }
-        eprintln!("SKIPPED: {what} (set TOWER_DCR_REQUIRE_POSTGRES=1 to fail instead)");
+        static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
+        let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+        if !said.iter().any(|s| s == what) {
+            said.push(what.to_owned());
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: {what}; the PostgreSQL tests pass without running \
+                 (set TOWER_DCR_REQUIRE_POSTGRES=1 to fail instead)"
+            );
+        }
     }
 
     async fn connect(url: &str) -> Result<PgPool, sqlx::Error> {
@@ -532,10 +545,49 @@ mod postgres {
             .await
     }
 
+    fn database_url() -> String {
+        std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    }
+
+    /// Whether PostgreSQL answers, asked once per test binary with one plain
+    /// connection and a short timeout (a pool would retry for its whole
+    /// acquire timeout, in every test).
+    fn reachable() -> Result<(), String> {
+        static REACHABLE: OnceLock<Result<(), String>> = OnceLock::new();
+        REACHABLE
+            .get_or_init(|| {
+                let url = database_url();
+                std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a runtime for the reachability check");
+                    runtime.block_on(async {
+                        use sqlx::Connection as _;
+                        let connect = sqlx::PgConnection::connect(&url);
+                        match tokio::time::timeout(Duration::from_secs(3), connect).await {
+                            Ok(Ok(connection)) => {
+                                let _ = connection.close().await;
+                                Ok(())
+                            }
+                            Ok(Err(e)) => Err(e.to_string()),
+                            Err(_) => Err("no answer within 3 s".into()),
+                        }
+                    })
+                })
+                .join()
+                .unwrap_or_else(|_| Err("the reachability check panicked".into()))
+            })
+            .clone()
+    }
+
     async fn shared_database() -> Option<PgPool> {
-        let url = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        match connect(&url).await {
+        if let Err(e) = reachable() {
+            unavailable(&format!("PostgreSQL (DATABASE_URL) is unreachable: {e}"));
+            return None;
+        }
+        match connect(&database_url()).await {
             Ok(pool) => Some(pool),
             Err(e) => {
                 unavailable(&format!("PostgreSQL (DATABASE_URL) is unreachable: {e}"));

@@ -7,11 +7,17 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use criterion::Criterion;
-use http::{Method, Request, header};
+use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use tower_dcr::{ClientStore, MemoryStore, Registration};
 use tower_service::Service;
+
+#[path = "../../tests/common/requests.rs"]
+mod requests;
+
+pub use requests::ISSUER;
+use requests::{request, with_content_length};
 
 /// A realistic registration: a name with a language variant, two redirect
 /// URIs, grant and response types, a scope and two contacts.
@@ -36,8 +42,6 @@ pub fn update_body(client_id: &str) -> String {
     value["client_name"] = Value::String("Example Photo Printing Service (renamed)".into());
     serde_json::to_string(&value).unwrap()
 }
-
-pub const ISSUER: &str = "https://auth.example.com";
 
 /// Short measurements: 2 shared cores, and ratios, not absolute times.
 pub fn criterion() -> Criterion {
@@ -68,13 +72,8 @@ pub fn memory_service() -> Registration {
 }
 
 pub fn register_request(body: &str) -> Request<Full<Bytes>> {
-    Request::builder()
-        .method(Method::POST)
-        .uri("/register")
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CONTENT_LENGTH, body.len())
-        .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
-        .unwrap()
+    let body = Some(body.as_bytes().to_vec());
+    with_content_length(request(Method::POST, "/register", None, body))
 }
 
 pub fn manage_request(
@@ -83,20 +82,9 @@ pub fn manage_request(
     token: &str,
     body: Option<&str>,
 ) -> Request<Full<Bytes>> {
-    let mut builder = Request::builder()
-        .method(method)
-        .uri(format!("/register/{client_id}"))
-        .header(header::AUTHORIZATION, format!("Bearer {token}"));
-    if let Some(body) = body {
-        builder = builder
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::CONTENT_LENGTH, body.len());
-    }
-    builder
-        .body(Full::new(body.map_or_else(Bytes::new, |b| {
-            Bytes::copy_from_slice(b.as_bytes())
-        })))
-        .unwrap()
+    let path = format!("/register/{client_id}");
+    let body = body.map(|body| body.as_bytes().to_vec());
+    with_content_length(request(method, &path, Some(token), body))
 }
 
 /// Sends one request and returns the status and body.

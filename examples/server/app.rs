@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use tower_dcr::Registration;
 
 use crate::grants::Grants;
-use crate::{authorize, discovery, introspect, logging, token};
+use crate::{authorize, discovery, introspect, logging, observability, token};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -61,6 +61,7 @@ pub fn router(app: App) -> Router {
         .route("/authorize", get(authorize::show).post(authorize::decide))
         .route("/token", post(token::token))
         .route("/introspect", post(introspect::introspect))
+        .route("/openapi.yaml", get(observability::openapi))
         .nest_service("/register", dcr)
         .with_state(app);
     logging::add_http_layers(routes)

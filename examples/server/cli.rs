@@ -59,6 +59,11 @@ pub struct ServeArgs {
     /// `jwks_uri` (development and tests; certificates are always verified).
     #[arg(long, value_name = "PEM_FILE")]
     pub metadata_document_ca: Option<std::path::PathBuf>,
+
+    /// Serve Prometheus metrics at `GET /metrics` on this address, a listener
+    /// apart from `--addr` (default: no metrics listener).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Subcommands.

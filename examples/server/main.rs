@@ -26,6 +26,7 @@ mod grants;
 mod html;
 mod introspect;
 mod logging;
+mod observability;
 mod params;
 mod registration;
 mod scope;
@@ -129,9 +130,13 @@ async fn serve(args: ServeArgs, store_spec: StoreSpec) -> Result<(), Error> {
             format!("invalid configuration: {e}{hint}")
         },
     )?;
+    let metrics = match args.metrics_addr {
+        Some(addr) => Some(observability::serve_metrics(addr).await?),
+        None => None,
+    };
     let app = App::new(dcr);
     app.spawn_sweeper();
-    print_banner(&issuer, &access, &store_spec, local);
+    print_banner(&issuer, &access, &store_spec, local, metrics);
     tracing::info!(%local, %issuer, "listening");
 
     let (signalled, on_signal) = tokio::sync::oneshot::channel();
@@ -178,7 +183,13 @@ async fn shutdown_signal() {
     }
 }
 
-fn print_banner(issuer: &str, access: &Access, store: &StoreSpec, local: std::net::SocketAddr) {
+fn print_banner(
+    issuer: &str,
+    access: &Access,
+    store: &StoreSpec,
+    local: std::net::SocketAddr,
+    metrics: Option<std::net::SocketAddr>,
+) {
     let access = match access {
         Access::Open => "OPEN: anyone may register a client".to_owned(),
         Access::Protected { static_tokens } if static_tokens.is_empty() => {
@@ -205,6 +216,10 @@ fn print_banner(issuer: &str, access: &Access, store: &StoreSpec, local: std::ne
     println!("  introspect:    {issuer}/introspect");
     println!("  metadata:      {issuer}/.well-known/oauth-authorization-server");
     println!("                 {issuer}/.well-known/openid-configuration");
+    println!("  openapi:       {issuer}/openapi.yaml");
     println!("  store:         {store}{store_note}");
+    if let Some(metrics) = metrics {
+        println!("  metrics:       http://{metrics}/metrics (a listener of its own)");
+    }
     println!("Listening on {local}; Ctrl-C to stop.");
 }

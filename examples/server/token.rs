@@ -119,7 +119,7 @@ pub async fn authenticate(
             description: "client authentication failed".into(),
             basic_challenge: tried_basic,
         },
-        ClientAuthError::Unavailable => TokenError {
+        ClientAuthError::Store(_) => TokenError {
             status: StatusCode::SERVICE_UNAVAILABLE,
             code: "temporarily_unavailable",
             description: "the client store is unavailable".into(),

@@ -6,12 +6,16 @@
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use serde_json::{Map, Value};
 use tower_dcr::Registration;
 
-/// The issuer every fuzzed service is configured with.
-pub const ISSUER: &str = "https://auth.example.com";
+#[path = "../../tests/common/requests.rs"]
+mod requests;
+
+/// The issuer every fuzzed service is configured with, and the request builder
+/// the integration tests and benches use too.
+pub use requests::{ISSUER, request};
 
 /// The members of a client information response that are not metadata.
 pub const RESPONSE_ONLY_MEMBERS: [&str; 6] = [
@@ -81,28 +85,6 @@ where
             body,
         }
     })
-}
-
-/// A request with an optional bearer token and an optional body declared as
-/// `application/json`.
-pub fn request(
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Vec<u8>>,
-) -> Request<Full<Bytes>> {
-    let mut builder = Request::builder().method(method).uri(path);
-    if let Some(token) = token {
-        builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    let bytes = match body {
-        Some(body) => {
-            builder = builder.header(header::CONTENT_TYPE, "application/json");
-            Bytes::from(body)
-        }
-        None => Bytes::new(),
-    };
-    builder.body(Full::new(bytes)).expect("a valid request")
 }
 
 /// The invariants of every response (DESIGN.md §5): never a 5xx (the memory

@@ -12,8 +12,8 @@ use crate::store::AssertionReplayStore;
 pub(crate) enum AssertionFailure {
     /// Refused, with the reason for the log.
     Invalid(String),
-    /// The replay store could not answer.
-    Unavailable,
+    /// The replay store could not answer (or there is none).
+    Store(crate::store::StoreError),
 }
 
 impl From<&'static str> for AssertionFailure {

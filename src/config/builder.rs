@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::{Access, ClientIdGenerator, Config, PeerAddress, Quotas, RatRotation, StaticToken};
+use super::{
+    Access, ClientIdGenerator, Config, PeerAddress, Quotas, RatRotation, ServerKind, StaticToken,
+};
 use crate::events::EventHook;
 use crate::metadata::Limits;
 use crate::metadata::jose::JoseMember;
@@ -47,10 +49,18 @@ pub enum ConfigError {
     /// A token or hook refers to a profile that is not configured.
     #[error("no profile named \"{0}\" is configured")]
     UnknownProfile(String),
-    /// A static initial access token cannot be sent as a Bearer token (it is
-    /// empty or has characters outside RFC 6750's `b64token`): no request could
-    /// ever match it. The token itself is not repeated here.
-    #[error("static initial access token {0} is not a valid bearer token (RFC 6750 §2.1 b64token)")]
+    /// A static initial access token cannot be sent as a Bearer token: it is
+    /// empty or has a character outside RFC 6750 §2.1's `b64token` (letters,
+    /// digits, `-` `.` `_` `~` `+` `/`, then optional trailing `=`; so no space,
+    /// quote, comma or colon), and no request could ever present it. The token
+    /// is named by its identifier, `static-N` for the N-th static token given
+    /// to the builder counting from 0, never by its value.
+    #[error(
+        "static initial access token {0} (static-N: the N-th static token given to the builder, from 0) \
+         is not a b64token, so no request could present it in `Authorization: Bearer` (RFC 6750 §2.1): \
+         use only letters, digits, - . _ ~ + / and trailing =, \
+         for example a random base64url string such as tower_dcr::Secret::generate() makes"
+    )]
     InvalidInitialAccessToken(String),
     /// Quotas are configured but the store cannot count clients.
     #[error("quotas need a store with the lifecycle capability")]
@@ -107,6 +117,7 @@ pub struct RegistrationBuilder {
     last_used_interval: Option<Duration>,
     events: Option<Arc<dyn EventHook>>,
     peer_address: Option<PeerAddress>,
+    server_kind: ServerKind,
     #[cfg(feature = "rate-limit")]
     rate_limit: Option<crate::rate_limit::RateLimit>,
     #[cfg(feature = "software-statement")]
@@ -151,6 +162,7 @@ impl RegistrationBuilder {
             last_used_interval: Some(Duration::from_secs(300)),
             events: None,
             peer_address: None,
+            server_kind: ServerKind::default(),
             #[cfg(feature = "rate-limit")]
             rate_limit: None,
             #[cfg(feature = "software-statement")]
@@ -203,6 +215,11 @@ impl RegistrationBuilder {
 
     /// Protected registration with these static initial access tokens, which
     /// register under the default profile. Only their SHA-256 digests are kept.
+    ///
+    /// Each token must be a `b64token` (RFC 6750 §2.1), the only form a client
+    /// can send in `Authorization: Bearer`: letters, digits, `-` `.` `_` `~`
+    /// `+` `/`, then optional trailing `=`. Otherwise [`build`](Self::build)
+    /// fails with [`ConfigError::InvalidInitialAccessToken`].
     pub fn initial_access_tokens<I, S>(mut self, tokens: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -217,7 +234,8 @@ impl RegistrationBuilder {
     }
 
     /// Protected registration with a static initial access token whose
-    /// registrations get the named profile.
+    /// registrations get the named profile. The token must be a `b64token`,
+    /// as for [`initial_access_tokens`](Self::initial_access_tokens).
     pub fn initial_access_token_for_profile(
         mut self,
         token: impl AsRef<str>,
@@ -332,6 +350,16 @@ impl RegistrationBuilder {
     /// until the reaper or a deletion frees room.
     pub fn quotas(mut self, quotas: Quotas) -> Self {
         self.quotas = quotas;
+        self
+    }
+
+    /// What the host is: a plain OAuth 2.0 authorization server, or an OpenID
+    /// Provider (the default). It decides which members
+    /// [`discovery_metadata`](crate::Registration::discovery_metadata) lists:
+    /// only an OpenID Provider gets `subject_types_supported` and the ID token,
+    /// userinfo and request object algorithm lists.
+    pub fn server_kind(mut self, kind: ServerKind) -> Self {
+        self.server_kind = kind;
         self
     }
 
@@ -510,6 +538,8 @@ impl RegistrationBuilder {
         }
         let origin = issuer.origin().ascii_serialization();
         let registration_endpoint = format!("{origin}{endpoint}");
+        #[cfg(feature = "metrics")]
+        let store: Arc<dyn ClientStore> = Arc::new(crate::store::metered::MeteredStore(store));
         Ok(Config {
             issuer: self.issuer,
             endpoint,
@@ -531,6 +561,7 @@ impl RegistrationBuilder {
             last_used_interval: self.last_used_interval,
             events: self.events,
             peer_address: self.peer_address,
+            server_kind: self.server_kind,
             #[cfg(feature = "rate-limit")]
             rate_limiter: self.rate_limit.map(crate::rate_limit::RateLimiter::new),
             #[cfg(feature = "software-statement")]

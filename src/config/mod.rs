@@ -42,6 +42,22 @@ pub enum RatRotation {
     OnUpdate,
 }
 
+/// What the host is, for its discovery document
+/// ([`RegistrationBuilder::server_kind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ServerKind {
+    /// A plain OAuth 2.0 authorization server (RFC 8414): discovery lists the
+    /// registration endpoint, auth methods, grant and response types, scopes
+    /// and the JWT client authentication algorithms, no OpenID Connect member.
+    OAuthAuthorizationServer,
+    /// An OpenID Provider (OpenID Connect Discovery 1.0 §3): also
+    /// `subject_types_supported` and the ID token, userinfo and request object
+    /// algorithm lists. The default, as before the choice existed.
+    #[default]
+    OpenIdProvider,
+}
+
 /// Limits on how many dynamically registered clients may exist. Clients the
 /// host created itself are never counted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -134,6 +150,7 @@ pub(crate) struct Config {
     pub(crate) last_used_interval: Option<Duration>,
     pub(crate) events: Option<Arc<dyn EventHook>>,
     pub(crate) peer_address: Option<PeerAddress>,
+    pub(crate) server_kind: ServerKind,
     #[cfg(feature = "rate-limit")]
     pub(crate) rate_limiter: Option<crate::rate_limit::RateLimiter>,
     #[cfg(feature = "software-statement")]

@@ -61,8 +61,9 @@ impl AssertionVerifier {
         }
         let accepted = check_claims(&parsed.claims, &record.client_id, &self.rules, now)?;
         let replay = self.replay.as_deref().or(store_replay).ok_or_else(|| {
-            tracing::error!("client assertions need a replay store: the client store has none");
-            AssertionFailure::Unavailable
+            AssertionFailure::Store(crate::store::StoreError::unavailable(
+                "client assertions need a replay store, and the client store has none",
+            ))
         })?;
         let until = accepted.exp.saturating_add(self.rules.leeway.as_secs());
         match replay
@@ -71,10 +72,7 @@ impl AssertionVerifier {
         {
             Ok(true) => Ok(verified),
             Ok(false) => Err("jti replayed".into()),
-            Err(error) => {
-                tracing::warn!(%error, "assertion replay store failed");
-                Err(AssertionFailure::Unavailable)
-            }
+            Err(error) => Err(AssertionFailure::Store(error)),
         }
     }
 

@@ -50,7 +50,9 @@ impl Registration {
                     tracing::debug!(client_id = %record.client_id, reason, "client assertion refused");
                     Err(ClientAuthError::InvalidClient)
                 }
-                Err(AssertionFailure::Unavailable) => Err(ClientAuthError::Unavailable),
+                Err(AssertionFailure::Store(error)) => Err(ClientAuthError::Store(
+                    super::client_auth::store_failed(error, "client assertion replay check"),
+                )),
             };
         }
         let _ = (record, assertion);

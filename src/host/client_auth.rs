@@ -9,6 +9,8 @@ use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, header};
 use percent_encoding::percent_decode_str;
 
+use super::form::FormField;
+use super::token_error::TokenError;
 use crate::credentials::{Secret, SecretDigest};
 use crate::metadata::TokenEndpointAuthMethod;
 use crate::service::Registration;
@@ -44,7 +46,9 @@ pub struct ClientCredentials {
 }
 
 /// Why a client could not be authenticated.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// [`TokenError::from_client_auth`] turns it into the RFC 6749 §5.2 answer.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientAuthError {
     /// RFC 6749 §5.2 `invalid_request`: credentials are malformed, or presented
@@ -56,9 +60,11 @@ pub enum ClientAuthError {
     /// cause, so nothing is learned about which clients exist.
     #[error("invalid_client: client authentication failed")]
     InvalidClient,
-    /// The client store could not answer.
-    #[error("the client store is unavailable")]
-    Unavailable,
+    /// The client store failed (already logged, with its cause, at error
+    /// level). Answer `503` (`temporarily_unavailable`): the client may be
+    /// fine, and a retry may succeed.
+    #[error("the client store failed")]
+    Store(#[source] Arc<StoreError>),
 }
 
 impl ClientAuthError {
@@ -67,9 +73,47 @@ impl ClientAuthError {
         match self {
             Self::InvalidRequest => "invalid_request",
             Self::InvalidClient => "invalid_client",
-            Self::Unavailable => "temporarily_unavailable",
+            Self::Store(_) => "temporarily_unavailable",
         }
     }
+}
+
+/// Equal kinds; two store errors are equal only if they are the same error.
+impl PartialEq for ClientAuthError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::InvalidRequest, Self::InvalidRequest)
+            | (Self::InvalidClient, Self::InvalidClient) => true,
+            (Self::Store(a), Self::Store(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ClientAuthError {}
+
+/// Whether the request carries `Authorization: Basic` credentials (RFC 6749
+/// §5.2 then wants `401` with a Basic challenge for `invalid_client`).
+pub(super) fn tried_basic(headers: &HeaderMap) -> bool {
+    headers.get_all(header::AUTHORIZATION).iter().any(|value| {
+        let value = value.as_bytes();
+        value.len() >= 5
+            && value[..5].eq_ignore_ascii_case(b"basic")
+            && value.get(5).is_none_or(|b| *b == b' ')
+    })
+}
+
+/// Logs a store failure at error level with its cause chain, and wraps it.
+pub(super) fn store_failed(error: StoreError, what: &str) -> Arc<StoreError> {
+    let mut cause = String::new();
+    let mut source = std::error::Error::source(&error);
+    while let Some(e) = source {
+        cause.push_str(": ");
+        cause.push_str(&e.to_string());
+        source = e.source();
+    }
+    tracing::error!(error = %error, cause, "{what}: the client store failed");
+    Arc::new(error)
 }
 
 /// Decodes one `application/x-www-form-urlencoded` component (RFC 6749
@@ -106,12 +150,21 @@ impl ClientCredentials {
     /// Base64 (RFC 6749 §2.3.1), so `:` and `%` in them arrive as `%3A` and
     /// `%25`. Credentials in more than one place are an `invalid_request`
     /// (RFC 6749 §2.3).
-    pub fn from_request(
+    ///
+    /// The form fields are `Option<&str>` or `&Option<String>` (a field of the
+    /// host's deserialized form), see [`FormField`].
+    pub fn from_request<'a>(
         headers: &HeaderMap,
-        form_client_id: Option<&str>,
-        form_client_secret: Option<&str>,
+        form_client_id: impl FormField<'a>,
+        form_client_secret: impl FormField<'a>,
     ) -> Result<Self, ClientAuthError> {
-        Self::from_request_with_assertion(headers, form_client_id, form_client_secret, None, None)
+        Self::from_request_with_assertion(
+            headers,
+            form_client_id,
+            form_client_secret,
+            None::<&str>,
+            None::<&str>,
+        )
     }
 
     /// [`from_request`](Self::from_request), also reading the
@@ -121,14 +174,16 @@ impl ClientCredentials {
     /// other than JWT bearer is an `invalid_client`. Without a `client_id`
     /// field, the client is the assertion's `sub` (checked with its
     /// signature).
-    pub fn from_request_with_assertion(
+    pub fn from_request_with_assertion<'a>(
         headers: &HeaderMap,
-        form_client_id: Option<&str>,
-        form_client_secret: Option<&str>,
-        client_assertion_type: Option<&str>,
-        client_assertion: Option<&str>,
+        form_client_id: impl FormField<'a>,
+        form_client_secret: impl FormField<'a>,
+        client_assertion_type: impl FormField<'a>,
+        client_assertion: impl FormField<'a>,
     ) -> Result<Self, ClientAuthError> {
-        match (client_assertion_type, client_assertion) {
+        let (form_client_id, form_client_secret) =
+            (form_client_id.field(), form_client_secret.field());
+        match (client_assertion_type.field(), client_assertion.field()) {
             (None, None) => {}
             (Some(kind), Some(assertion)) => {
                 if form_client_secret.is_some() || headers.contains_key(header::AUTHORIZATION) {
@@ -253,6 +308,9 @@ impl Registration {
     ///
     /// URL clients (Client ID Metadata Documents) authenticate the same way:
     /// the client is found with [`resolve_client`](Self::resolve_client).
+    ///
+    /// A store failure is logged at error level and returned as
+    /// [`ClientAuthError::Store`].
     pub async fn authenticate_client(
         &self,
         credentials: &ClientCredentials,
@@ -261,7 +319,7 @@ impl Registration {
             .resolve_client(&credentials.client_id)
             .await
             .map_err(|e| match e {
-                super::ResolveError::Unavailable => ClientAuthError::Unavailable,
+                super::ResolveError::Store(e) => ClientAuthError::Store(e),
                 #[cfg(feature = "client-id-metadata-document")]
                 super::ResolveError::Document(_) => ClientAuthError::InvalidClient,
             })?;
@@ -311,6 +369,38 @@ impl Registration {
         } else {
             Err(ClientAuthError::InvalidClient)
         }
+    }
+
+    /// The token endpoint's client authentication in one call:
+    /// [`ClientCredentials::from_request`], then
+    /// [`authenticate_client`](Registration::authenticate_client), with any
+    /// failure as the RFC 6749 §5.2 answer ([`TokenError::from_client_auth`]):
+    /// `invalid_client` is `401` with `WWW-Authenticate: Basic` when the client
+    /// tried Basic, `400` otherwise.
+    ///
+    /// ```
+    /// # async fn handler(dcr: tower_dcr::Registration, headers: http::HeaderMap) {
+    /// let client_id: Option<String> = Some("unknown".into());
+    /// let client_secret: Option<String> = None;
+    /// let error = dcr
+    ///     .authenticate_token_request(&headers, &client_id, &client_secret)
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(error.error_code(), "invalid_client");
+    /// # }
+    /// ```
+    pub async fn authenticate_token_request<'a>(
+        &self,
+        headers: &HeaderMap,
+        form_client_id: impl FormField<'a>,
+        form_client_secret: impl FormField<'a>,
+    ) -> Result<Arc<ClientRecord>, TokenError> {
+        let result =
+            match ClientCredentials::from_request(headers, form_client_id, form_client_secret) {
+                Ok(credentials) => self.authenticate_client(&credentials).await,
+                Err(error) => Err(error),
+            };
+        result.map_err(|error| TokenError::from_client_auth(&error, headers))
     }
 }
 

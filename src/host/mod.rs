@@ -1,9 +1,11 @@
 //! Helpers for the host's own endpoints, so that a client that just
 //! registered can use them:
 //!
-//! - the token endpoint: [`ClientCredentials`] and
-//!   [`Registration::authenticate_client`] (RFC 6749 §2.3.1), one store lookup,
-//!   one SHA-256 and a constant-time compare;
+//! - the token endpoint: [`Registration::authenticate_token_request`]
+//!   (RFC 6749 §2.3.1: one store lookup, one SHA-256 and a constant-time
+//!   compare), or its two steps [`ClientCredentials`] and
+//!   [`Registration::authenticate_client`]; [`TokenError`] answers the
+//!   endpoint's errors as RFC 6749 §5.2 says, as an `http::Response`;
 //! - the authorization endpoint: [`Registration::check_redirect_uri`] and
 //!   [`ClientMetadata::matches_redirect_uri`](crate::ClientMetadata::matches_redirect_uri)
 //!   (exact match, any port on loopback: RFC 8252 §7.3), [`pkce`] (RFC 7636,
@@ -19,21 +21,26 @@
 //! reaper.
 //!
 //! [`Registration::authenticate_client`]: crate::Registration::authenticate_client
+//! [`Registration::authenticate_token_request`]: crate::Registration::authenticate_token_request
 //! [`Registration::check_redirect_uri`]: crate::Registration::check_redirect_uri
 //! [`Registration::profile_of`]: crate::Registration::profile_of
 //! [`Registration::resolve_client`]: crate::Registration::resolve_client
 
 mod client_assertion;
 mod client_auth;
+mod form;
 mod language;
 pub mod pkce;
 mod redirect;
 mod resolve;
+mod token_error;
 
 pub use client_auth::{ClientAuthError, ClientCredentials, CredentialsLocation};
+pub use form::FormField;
 pub use language::preferred_languages;
 pub use redirect::RedirectError;
 pub use resolve::ResolveError;
+pub use token_error::TokenError;
 
 use crate::policy::Profile;
 use crate::service::Registration;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::form::FormField;
 use crate::metadata::{ClientMetadata, redirect_uri};
 use crate::service::Registration;
 use crate::store::ClientRecord;
@@ -17,16 +18,20 @@ impl Registration {
     ///
     /// Returns the client and the redirect URI to send the user back to. On
     /// error, do not redirect: show the error to the user (RFC 6749 §4.1.2.1).
-    pub async fn check_redirect_uri(
+    ///
+    /// `presented` is an `Option<&str>` or a `&Option<String>` (see
+    /// [`FormField`]). A store failure is logged at error level.
+    pub async fn check_redirect_uri<'a>(
         &self,
         client_id: &str,
-        presented: Option<&str>,
+        presented: impl FormField<'a>,
     ) -> Result<(Arc<ClientRecord>, String), RedirectError> {
+        let presented = presented.field();
         let record = self
             .resolve_client(client_id)
             .await
             .map_err(|e| match e {
-                super::ResolveError::Unavailable => RedirectError::Unavailable,
+                super::ResolveError::Store(_) => RedirectError::Unavailable,
                 #[cfg(feature = "client-id-metadata-document")]
                 super::ResolveError::Document(_) => RedirectError::MetadataDocument,
             })?

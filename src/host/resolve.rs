@@ -3,15 +3,16 @@
 use std::sync::Arc;
 
 use crate::service::Registration;
-use crate::store::{ClientRecord, RecordSource};
+use crate::store::{ClientRecord, RecordSource, StoreError};
 
 /// Why [`Registration::resolve_client`] could not answer.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ResolveError {
-    /// The client store could not answer.
-    #[error("the client store is unavailable")]
-    Unavailable,
+    /// The client store failed (already logged, with its cause, at error
+    /// level).
+    #[error("the client store failed")]
+    Store(#[source] Arc<StoreError>),
     /// A URL client's metadata document could not be fetched, or is invalid
     /// (the reason is for the log; draft §5.1: abort the request).
     #[cfg(feature = "client-id-metadata-document")]
@@ -56,7 +57,7 @@ impl Registration {
         self.store()
             .get(client_id)
             .await
-            .map_err(|_| ResolveError::Unavailable)
+            .map_err(|e| ResolveError::Store(super::client_auth::store_failed(e, "client lookup")))
     }
 }
 

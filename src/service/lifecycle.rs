@@ -116,6 +116,8 @@ impl Reaper {
             for record in store.stale_clients(&criteria, self.config.batch).await? {
                 if store.delete_if_stale(&record.client_id, &criteria).await? {
                     self.emit(EventKind::Reaped, &record);
+                    #[cfg(feature = "metrics")]
+                    crate::metrics::reaped();
                     report.reaped.push(record.client_id.clone());
                 }
             }

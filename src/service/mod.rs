@@ -183,6 +183,8 @@ impl Registration {
             Some(Route::Client(id)) => Some(id.as_ref()),
             _ => None,
         };
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
         let span =
             tracing::debug_span!("dcr", operation = operation.as_str(), client_id = ?client_id);
         // Registration and update hold the request's metadata across their
@@ -223,6 +225,8 @@ impl Registration {
             };
             config.emit(kind, operation, client_id, None, peer);
         }
+        #[cfg(feature = "metrics")]
+        crate::metrics::request(operation, result.as_ref().err(), started.elapsed());
         result
     }
 }

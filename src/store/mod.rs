@@ -20,6 +20,10 @@
 pub mod conformance;
 mod extensions;
 mod memory;
+#[cfg(feature = "metrics")]
+pub(crate) mod metered;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod missing_table;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod quota;

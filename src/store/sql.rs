@@ -299,6 +299,9 @@ pub(crate) struct DatabaseError {
 pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
     match error {
         sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict,
+        sqlx::Error::Database(e) if super::missing_table::is(&*e) => {
+            super::missing_table::error(&*e)
+        }
         sqlx::Error::Database(e) => StoreError::unavailable(DatabaseError {
             code: e.code().map(|c| c.into_owned()).unwrap_or_default(),
             message: e.message().to_owned(),

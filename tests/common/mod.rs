@@ -9,7 +9,9 @@ use serde_json::Value;
 use tower::ServiceExt;
 use tower_dcr::{Registration, RegistrationBuilder};
 
-pub const ISSUER: &str = "https://auth.example.com";
+mod requests;
+
+pub use requests::ISSUER;
 
 /// An open registration service with the default profile and a memory store.
 pub fn open() -> Registration {
@@ -80,18 +82,8 @@ pub fn request(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> Request<Full<Bytes>> {
-    let mut builder = Request::builder().method(method).uri(path);
-    if let Some(token) = token {
-        builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
-    }
-    let bytes = match body {
-        Some(body) => {
-            builder = builder.header(header::CONTENT_TYPE, "application/json");
-            Bytes::from(serde_json::to_vec(body).unwrap())
-        }
-        None => Bytes::new(),
-    };
-    builder.body(Full::new(bytes)).unwrap()
+    let body = body.map(|body| serde_json::to_vec(body).unwrap());
+    requests::request(method, path, token, body)
 }
 
 /// `POST /register` with a JSON body.
@@ -175,6 +167,16 @@ pub fn update_body(information: &Value) -> Value {
 /// The registration access token of a 201 or 200 answer.
 pub fn rat(answer: &Answer) -> String {
     answer.str("registration_access_token").to_owned()
+}
+
+/// Asserts RFC 6750 §3.1 `401 invalid_token` with its `Bearer` challenge.
+#[track_caller]
+pub fn assert_invalid_token(answer: &Answer) {
+    answer.assert_error(401, "invalid_token");
+    assert_eq!(
+        answer.header("www-authenticate"),
+        Some(r#"Bearer error="invalid_token""#)
+    );
 }
 
 /// Sends a request with arbitrary headers (name, value) and an optional JSON

@@ -1,0 +1,190 @@
+//! Error responses of the host's token endpoint (RFC 6749 §5.2).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+
+use super::client_auth::{ClientAuthError, tried_basic};
+use crate::response::ResponseBody;
+
+/// The `WWW-Authenticate` challenge of an `invalid_client` answer to a client
+/// that tried Basic authentication (RFC 7617: `realm` is required; `charset`
+/// says credentials are read as UTF-8).
+const BASIC_CHALLENGE: &str = "Basic realm=\"token endpoint\", charset=\"UTF-8\"";
+
+/// An error of the host's token endpoint (RFC 6749 §5.2), ready to send as an
+/// `http::Response`: a JSON body with `error` and `error_description`,
+/// `Cache-Control: no-store` and `Pragma: no-cache`, and the status §5.2 asks
+/// for:
+///
+/// | `error` | status |
+/// |---|---|
+/// | `invalid_client`, client tried `Authorization: Basic` | `401` with `WWW-Authenticate: Basic` |
+/// | `invalid_client`, credentials in the form (or none) | `400` (a `401` needs a challenge the client did not use) |
+/// | `temporarily_unavailable` (the client store failed) | `503` with `Retry-After` |
+/// | `invalid_request`, `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, any other | `400` |
+///
+/// axum returns an `http::Response` as is, so a handler can return
+/// `Result<_, axum::response::Response>` and use `?` on a `TokenError`
+/// (`From` is implemented for `http::Response<B>` with any body `B: From<Bytes>`);
+/// [`TokenError::into_response`] gives one with this crate's [`ResponseBody`].
+///
+/// ```
+/// use tower_dcr::host::TokenError;
+///
+/// let error = TokenError::unsupported_grant_type("only client_credentials is supported");
+/// let response: http::Response<tower_dcr::ResponseBody> = error.into_response();
+/// assert_eq!(response.status(), 400);
+/// assert_eq!(response.headers()["cache-control"], "no-store");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenError {
+    code: Cow<'static, str>,
+    description: Cow<'static, str>,
+    status: StatusCode,
+    basic_challenge: bool,
+}
+
+impl TokenError {
+    /// An error with any code (an extension such as RFC 8628's
+    /// `authorization_pending`), answered `400`. The code must be printable
+    /// ASCII without `"` and `\` (RFC 6749 §5.2).
+    pub fn new(
+        code: impl Into<Cow<'static, str>>,
+        description: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            code: code.into(),
+            description: description.into(),
+            status: StatusCode::BAD_REQUEST,
+            basic_challenge: false,
+        }
+    }
+
+    /// `invalid_request`: a missing, repeated or malformed parameter.
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new("invalid_request", description)
+    }
+
+    /// `invalid_client`: client authentication failed. `tried_basic`: the
+    /// client sent `Authorization: Basic`, so the answer is `401` with
+    /// `WWW-Authenticate: Basic`; otherwise `400`.
+    pub fn invalid_client(tried_basic: bool) -> Self {
+        Self {
+            status: if tried_basic {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::BAD_REQUEST
+            },
+            basic_challenge: tried_basic,
+            ..Self::new("invalid_client", "client authentication failed")
+        }
+    }
+
+    /// `invalid_grant`: the grant (code, refresh token, …) is invalid, expired,
+    /// revoked or was issued to another client.
+    pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new("invalid_grant", description)
+    }
+
+    /// `unauthorized_client`: this client may not use this grant type.
+    pub fn unauthorized_client(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new("unauthorized_client", description)
+    }
+
+    /// `unsupported_grant_type`: the server does not support the grant type.
+    pub fn unsupported_grant_type(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new("unsupported_grant_type", description)
+    }
+
+    /// `invalid_scope`: the scope is invalid, unknown, or beyond what the
+    /// client may have.
+    pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new("invalid_scope", description)
+    }
+
+    /// `temporarily_unavailable`: `503` with `Retry-After`, for a backend (the
+    /// client store) that cannot answer now.
+    pub fn temporarily_unavailable(description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            ..Self::new("temporarily_unavailable", description)
+        }
+    }
+
+    /// The answer to a failed client authentication: `invalid_request` for
+    /// malformed or repeated credentials, `invalid_client` (`401` with
+    /// `WWW-Authenticate: Basic` when `headers` hold Basic credentials, else
+    /// `400`), `temporarily_unavailable` when the store failed.
+    /// [`Registration::authenticate_token_request`](crate::Registration::authenticate_token_request)
+    /// does this for you.
+    pub fn from_client_auth(error: &ClientAuthError, headers: &HeaderMap) -> Self {
+        match error {
+            ClientAuthError::InvalidRequest => Self::invalid_request(
+                "malformed client credentials, or credentials sent in more than one way",
+            ),
+            ClientAuthError::InvalidClient => Self::invalid_client(tried_basic(headers)),
+            ClientAuthError::Store(_) => {
+                Self::temporarily_unavailable("the client registry is unavailable; retry later")
+            }
+        }
+    }
+
+    /// The `error` code.
+    pub fn error_code(&self) -> &str {
+        &self.code
+    }
+
+    /// The `error_description`.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The HTTP status of the answer.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The response, with this crate's body type.
+    pub fn into_response(self) -> http::Response<ResponseBody> {
+        self.into()
+    }
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.description)
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+impl<B: From<Bytes>> From<TokenError> for http::Response<B> {
+    fn from(error: TokenError) -> Self {
+        let body = serde_json::json!({
+            "error": error.code,
+            "error_description": error.description,
+        });
+        let mut response = http::Response::new(B::from(Bytes::from(body.to_string())));
+        *response.status_mut() = error.status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if error.basic_challenge {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(BASIC_CHALLENGE),
+            );
+        }
+        if error.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

@@ -1,0 +1,468 @@
+//! What a host that embeds the crate meets first: the token endpoint's error
+//! answers (RFC 6749 §5.2) as `http::Response`s axum returns as is, form
+//! fields as axum hands them out, exports at the crate root, failures that say
+//! why (a store never migrated, a store that fails during client
+//! authentication, a static initial access token that is not a b64token), and
+//! a discovery fragment that lists only what the host serves.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::extract::{Form, State};
+use axum::response::Response;
+use axum::routing::post;
+use common::*;
+use http::{HeaderMap, Request, StatusCode, header};
+use serde::Deserialize;
+use tower::ServiceExt as _;
+use tower_dcr::host::{ClientAuthError, ClientCredentials, TokenError};
+use tower_dcr::{
+    ClientRecord, ClientStore, ConfigError, MemoryStore, Registration, ServerKind, SqliteStore,
+    StoreError,
+};
+
+/// Log lines written while `f` runs on this thread, at every level.
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        #[derive(Clone)]
+        struct Writer(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Writer {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = Writer(buffer.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        (Self(buffer), tracing::subscriber::set_default(subscriber))
+    }
+
+    fn lines(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// A store whose every call fails as unavailable.
+#[derive(Debug)]
+struct DownStore;
+
+#[async_trait]
+impl ClientStore for DownStore {
+    async fn create(&self, _: Arc<ClientRecord>) -> Result<(), StoreError> {
+        Err(StoreError::unavailable("connection refused"))
+    }
+    async fn get(&self, _: &str) -> Result<Option<Arc<ClientRecord>>, StoreError> {
+        Err(StoreError::unavailable("connection refused"))
+    }
+    async fn update(&self, _: Arc<ClientRecord>, _: u64) -> Result<(), StoreError> {
+        Err(StoreError::unavailable("connection refused"))
+    }
+    async fn delete(&self, _: &str, _: Option<u64>) -> Result<bool, StoreError> {
+        Err(StoreError::unavailable("connection refused"))
+    }
+}
+
+/// A registered confidential client: (service, client_id, client_secret).
+async fn confidential_client(method: &str) -> (Registration, String, String) {
+    let dcr = open();
+    let mut body = web_client();
+    body["token_endpoint_auth_method"] = method.into();
+    let a = registered(&dcr, body).await;
+    let (id, secret) = (
+        a.str("client_id").to_owned(),
+        a.str("client_secret").to_owned(),
+    );
+    (dcr, id, secret)
+}
+
+async fn answer(response: http::Response<tower_dcr::ResponseBody>) -> Answer {
+    let (parts, body) = response.into_parts();
+    let raw = http_body_util::BodyExt::collect(body)
+        .await
+        .unwrap()
+        .to_bytes();
+    let json = serde_json::from_slice(&raw).unwrap_or(serde_json::Value::Null);
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        raw,
+        json,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The token endpoint's errors (RFC 6749 §5.2)
+// ---------------------------------------------------------------------------
+
+/// RFC 6749 §5.2: a client that tried `Authorization: Basic` and failed gets
+/// `401 invalid_client` with a `WWW-Authenticate: Basic` challenge.
+#[tokio::test]
+async fn rfc6749_5_2_invalid_client_over_basic_is_401_with_a_basic_challenge() {
+    let (dcr, id, _) = confidential_client("client_secret_basic").await;
+    let headers = authorization_header(&basic_authorization(&id, "wrong"));
+    let error = dcr
+        .authenticate_token_request(&headers, None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
+    let a = answer(error.into_response()).await;
+    a.assert_error(401, "invalid_client");
+    let challenge = a.header("www-authenticate").unwrap();
+    assert!(challenge.starts_with("Basic realm="), "{challenge}");
+    assert_eq!(a.header("cache-control"), Some("no-store"));
+    assert_eq!(a.header("content-type"), Some("application/json"));
+}
+
+/// RFC 6749 §5.2: credentials in the form that fail are `invalid_client`
+/// without a challenge, answered `400` (a `401` needs a challenge, and the
+/// client did not use HTTP authentication).
+#[tokio::test]
+async fn rfc6749_5_2_invalid_client_in_the_form_is_400_without_a_challenge() {
+    let (dcr, id, _) = confidential_client("client_secret_post").await;
+    let (client_id, secret) = (Some(id), Some("wrong".to_owned()));
+    let error = dcr
+        .authenticate_token_request(&HeaderMap::new(), &client_id, &secret)
+        .await
+        .unwrap_err();
+    let a = answer(error.into_response()).await;
+    a.assert_error(400, "invalid_client");
+    assert!(a.header("www-authenticate").is_none());
+}
+
+/// RFC 6749 §2.3 and §5.2: credentials sent two ways are `invalid_request`.
+#[tokio::test]
+async fn rfc6749_2_3_credentials_two_ways_are_invalid_request() {
+    let (dcr, id, secret) = confidential_client("client_secret_basic").await;
+    let headers = authorization_header(&basic_authorization(&id, &secret));
+    let error = dcr
+        .authenticate_token_request(&headers, Some(id.as_str()), Some(secret.as_str()))
+        .await
+        .unwrap_err();
+    answer(error.into_response())
+        .await
+        .assert_error(400, "invalid_request");
+}
+
+/// The right credentials authenticate through the one-call helper, with the
+/// form fields as a deserialized form holds them (`&Option<String>`).
+#[tokio::test]
+async fn authenticate_token_request_accepts_the_fields_of_a_deserialized_form() {
+    let (dcr, id, secret) = confidential_client("client_secret_post").await;
+    let (client_id, client_secret) = (Some(id.clone()), Some(secret));
+    let client = dcr
+        .authenticate_token_request(&HeaderMap::new(), &client_id, &client_secret)
+        .await
+        .unwrap();
+    assert_eq!(client.client_id, id);
+    let credentials =
+        ClientCredentials::from_request(&HeaderMap::new(), &client_id, &client_secret).unwrap();
+    assert_eq!(credentials.client_id(), id);
+}
+
+/// A store failure during client authentication is its own error, carrying
+/// the store error, logged at error level, and answered `503` with
+/// `Retry-After` (`temporarily_unavailable`), never `invalid_client`.
+#[tokio::test]
+async fn authenticate_client_surfaces_and_logs_a_store_failure() {
+    let dcr = builder().store(DownStore).build().unwrap();
+    let (logs, _guard) = Logs::capture();
+    let credentials = ClientCredentials::from_request(
+        &authorization_header(&basic_authorization("app", "secret")),
+        None,
+        None,
+    )
+    .unwrap();
+    let error = dcr.authenticate_client(&credentials).await.unwrap_err();
+    let ClientAuthError::Store(store_error) = &error else {
+        panic!("expected a store error, got {error:?}");
+    };
+    assert!(matches!(**store_error, StoreError::Unavailable(_)));
+    assert_eq!(error.error_code(), "temporarily_unavailable");
+    let line = logs
+        .lines()
+        .into_iter()
+        .find(|l| l.contains("ERROR"))
+        .expect("an error-level log line");
+    assert!(line.contains("client store failed"), "{line}");
+    assert!(line.contains("connection refused"), "{line}");
+
+    let headers = authorization_header(&basic_authorization("app", "secret"));
+    let a = answer(TokenError::from_client_auth(&error, &headers).into_response()).await;
+    a.assert_error(503, "temporarily_unavailable");
+    assert!(a.header("retry-after").is_some());
+}
+
+/// RFC 6749 §3.1.2.3: the authorization endpoint's check takes the
+/// `redirect_uri` as a deserialized query holds it, and a store failure is
+/// logged at error level rather than dropped.
+#[tokio::test]
+async fn check_redirect_uri_takes_form_fields_and_logs_store_failures() {
+    let dcr = open();
+    let a = registered(&dcr, web_client()).await;
+    let id = a.str("client_id").to_owned();
+    let registered_uri = a.json["redirect_uris"][0].as_str().unwrap().to_owned();
+    let presented = Some(registered_uri.clone());
+    let (_, uri) = dcr.check_redirect_uri(&id, &presented).await.unwrap();
+    assert_eq!(uri, registered_uri);
+
+    let down = builder().store(DownStore).build().unwrap();
+    let (logs, _guard) = Logs::capture();
+    let error = down.check_redirect_uri(&id, &presented).await.unwrap_err();
+    assert_eq!(error, tower_dcr::host::RedirectError::Unavailable);
+    assert!(
+        logs.lines()
+            .iter()
+            .any(|l| l.contains("ERROR") && l.contains("connection refused")),
+        "{:?}",
+        logs.lines()
+    );
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    grant_type: String,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// The README's handler shape: axum hands out `Form<T>`, `?` turns a
+/// `TokenError` into the `http::Response` axum sends as is.
+async fn token(
+    State(dcr): State<Registration>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Result<String, Response> {
+    let client = dcr
+        .authenticate_token_request(&headers, &form.client_id, &form.client_secret)
+        .await?;
+    if form.grant_type != "client_credentials" {
+        return Err(TokenError::unsupported_grant_type("only client_credentials").into());
+    }
+    Ok(client.client_id.clone())
+}
+
+/// In an axum router, `?` on the helper's error answers RFC 6749 §5.2 as is:
+/// `401 invalid_client` + `WWW-Authenticate: Basic` for a bad Basic secret,
+/// `400 unsupported_grant_type` from the host's own check.
+#[tokio::test]
+async fn rfc6749_5_2_errors_pass_through_an_axum_handler_with_question_mark() {
+    let (dcr, id, secret) = confidential_client("client_secret_basic").await;
+    let app = Router::new().route("/token", post(token)).with_state(dcr);
+    let send = |authorization: String, form: &'static str| {
+        let app = app.clone();
+        async move {
+            let request = Request::post("/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::AUTHORIZATION, authorization)
+                .body(axum::body::Body::from(form))
+                .unwrap();
+            let response = app.oneshot(request).await.unwrap();
+            let (parts, body) = response.into_parts();
+            let raw = axum::body::to_bytes(body, 1 << 16).await.unwrap();
+            (parts, raw)
+        }
+    };
+    let (parts, raw) = send(
+        basic_authorization(&id, "wrong"),
+        "grant_type=client_credentials",
+    )
+    .await;
+    assert_eq!(parts.status, StatusCode::UNAUTHORIZED);
+    assert!(parts.headers.contains_key(header::WWW_AUTHENTICATE));
+    let body: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(body["error"], "invalid_client");
+
+    let (parts, raw) = send(basic_authorization(&id, &secret), "grant_type=password").await;
+    assert_eq!(parts.status, StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(body["error"], "unsupported_grant_type");
+
+    let (parts, raw) = send(
+        basic_authorization(&id, &secret),
+        "grant_type=client_credentials",
+    )
+    .await;
+    assert_eq!(parts.status, StatusCode::OK);
+    assert_eq!(raw, id.as_bytes());
+}
+
+/// RFC 6749 §5.2: each host-side error code with its status; the JSON escapes
+/// the description.
+#[tokio::test]
+async fn rfc6749_5_2_host_error_codes_and_statuses() {
+    for (error, status, code) in [
+        (TokenError::invalid_request("x"), 400, "invalid_request"),
+        (TokenError::invalid_grant("x"), 400, "invalid_grant"),
+        (
+            TokenError::unauthorized_client("x"),
+            400,
+            "unauthorized_client",
+        ),
+        (
+            TokenError::unsupported_grant_type("x"),
+            400,
+            "unsupported_grant_type",
+        ),
+        (TokenError::invalid_scope("x"), 400, "invalid_scope"),
+        (TokenError::invalid_client(true), 401, "invalid_client"),
+        (TokenError::invalid_client(false), 400, "invalid_client"),
+        (
+            TokenError::new("authorization_pending", "x"),
+            400,
+            "authorization_pending",
+        ),
+        (
+            TokenError::temporarily_unavailable("x"),
+            503,
+            "temporarily_unavailable",
+        ),
+    ] {
+        answer(error.into_response())
+            .await
+            .assert_error(status, code);
+    }
+    let a = answer(TokenError::invalid_grant("a \"quoted\" code").into_response()).await;
+    assert_eq!(a.description(), "a \"quoted\" code");
+}
+
+// ---------------------------------------------------------------------------
+// Exports
+// ---------------------------------------------------------------------------
+
+/// Every store and every type the builder takes is nameable from the root.
+#[test]
+fn stores_and_builder_types_are_at_the_root() {
+    fn is_store<S: ClientStore>() {}
+    is_store::<MemoryStore>();
+    is_store::<SqliteStore>();
+    is_store::<tower_dcr::PostgresStore>();
+    let _ = ServerKind::OAuthAuthorizationServer;
+    let _: Option<tower_dcr::Quotas> = None;
+}
+
+// ---------------------------------------------------------------------------
+// Failures that say why
+// ---------------------------------------------------------------------------
+
+/// A SQLite store whose `migrate()` was never run: registration answers `503`
+/// (a retry may work once the operator migrates), and one error-level log
+/// line names the missing table and `migrate()`.
+#[tokio::test]
+async fn a_store_never_migrated_logs_the_missing_table_and_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("dcr.db").display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    let dcr = builder().store(store).build().unwrap();
+    let (logs, _guard) = Logs::capture();
+    let a = register(&dcr, web_client()).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(a.header("retry-after").is_some());
+    let errors: Vec<String> = logs
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("ERROR"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].contains("table clients does not exist"),
+        "{}",
+        errors[0]
+    );
+    assert!(errors[0].contains("migrate()"), "{}", errors[0]);
+}
+
+/// RFC 6750 §2.1: a static initial access token that is not a b64token fails
+/// `build()`, and the message says why and how to fix it, without the token.
+#[test]
+fn rfc6750_2_1_a_static_token_outside_b64token_fails_build_saying_why() {
+    let error = Registration::builder(ISSUER)
+        .initial_access_tokens(["good-token", "has a space"])
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        error,
+        ConfigError::InvalidInitialAccessToken("static-1".into())
+    );
+    let message = error.to_string();
+    for expected in [
+        "static-1",
+        "b64token",
+        "RFC 6750 §2.1",
+        "letters, digits",
+        "Bearer",
+    ] {
+        assert!(message.contains(expected), "{expected:?} in {message}");
+    }
+    assert!(!message.contains("has a space"), "{message}");
+}
+
+// ---------------------------------------------------------------------------
+// Discovery
+// ---------------------------------------------------------------------------
+
+/// The OpenID Connect members of the discovery fragment.
+const OPENID_MEMBERS: [&str; 4] = [
+    "subject_types_supported",
+    "id_token_signing_alg_values_supported",
+    "userinfo_signing_alg_values_supported",
+    "request_object_signing_alg_values_supported",
+];
+
+/// RFC 8414 §2: a plain OAuth authorization server lists only members it
+/// serves: no OpenID Connect member.
+#[test]
+fn rfc8414_2_a_plain_oauth_server_lists_no_openid_member() {
+    let dcr = builder()
+        .server_kind(ServerKind::OAuthAuthorizationServer)
+        .build()
+        .unwrap();
+    let d = dcr.discovery_metadata();
+    for member in OPENID_MEMBERS {
+        assert!(d.get(member).is_none(), "{member}: {d:?}");
+    }
+    assert!(d.keys().all(|k| !k.starts_with("id_token")
+        && !k.starts_with("userinfo")
+        && !k.starts_with("request_object")));
+    for member in [
+        "registration_endpoint",
+        "token_endpoint_auth_methods_supported",
+        "grant_types_supported",
+        "response_types_supported",
+    ] {
+        assert!(d.contains_key(member), "{member}");
+    }
+}
+
+/// OpenID Connect Discovery 1.0 §3: an OpenID Provider (the default) lists the
+/// OpenID members registration enforces.
+#[test]
+fn openid_discovery_3_an_openid_provider_lists_the_openid_members() {
+    for dcr in [
+        open(),
+        builder()
+            .server_kind(ServerKind::OpenIdProvider)
+            .build()
+            .unwrap(),
+    ] {
+        let d = dcr.discovery_metadata();
+        for member in OPENID_MEMBERS {
+            assert!(d.contains_key(member), "{member}: {d:?}");
+        }
+    }
+}
