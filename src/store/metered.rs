@@ -68,4 +68,12 @@ impl ClientStore for MeteredStore {
     fn lifecycle(&self) -> Option<&dyn ClientLifecycleStore> {
         self.0.lifecycle()
     }
+
+    fn assertion_replay(&self) -> Option<&dyn super::AssertionReplayStore> {
+        self.0.assertion_replay()
+    }
+
+    fn quota_reservations(&self) -> Option<&dyn super::QuotaReservationStore> {
+        self.0.quota_reservations()
+    }
 }
