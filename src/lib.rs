@@ -123,7 +123,9 @@ mod time;
     feature = "sqlite",
     feature = "client",
     feature = "software-statement",
-    feature = "conformance"
+    feature = "conformance",
+    feature = "client-id-metadata-document",
+    feature = "client-assertion"
 ))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
