@@ -36,7 +36,8 @@ impl Registration {
     /// The members this service contributes to the host's RFC 8414 / OpenID
     /// Connect discovery document: `registration_endpoint` and the
     /// `*_supported` lists that registration really enforces (over every
-    /// profile). Merge them into the host's own document.
+    /// profile). Merge them into the host's own document. With URL client ids
+    /// enabled, also `client_id_metadata_document_supported: true`.
     ///
     /// Which members depends on what the host said it is
     /// ([`RegistrationBuilder::server_kind`](crate::RegistrationBuilder::server_kind)):
@@ -111,6 +112,11 @@ impl Registration {
                 "software_statement_signing_alg_values_supported".into(),
                 Value::from(verifier.signing_alg_values()),
             );
+        }
+        // Draft-ietf-oauth-client-id-metadata-document §6: only when enabled.
+        #[cfg(feature = "client-id-metadata-document")]
+        if config.url_clients.is_some() {
+            m.insert("client_id_metadata_document_supported".into(), true.into());
         }
         // Only what an enabled method can use: HMAC with client_secret_jwt
         // (whose secret is kept), asymmetric algorithms with private_key_jwt.

@@ -27,6 +27,21 @@ pub enum EventKind {
     },
     /// A registration was refused by the rate limit.
     RateLimited,
+    /// A URL client's metadata document was fetched and accepted for the
+    /// first time (or after it had left the cache).
+    DocumentResolved,
+    /// A URL client's cached document was fetched again and accepted.
+    DocumentRefreshed,
+    /// A URL client's document could not be fetched or was invalid; the reason
+    /// is in the log.
+    DocumentFetchFailed,
+    /// A URL client's document differs from the one fetched before
+    /// (draft-ietf-oauth-client-id-metadata-document §8.4): the host may want
+    /// to ask for consent again.
+    DocumentChanged,
+    /// A client's keys (`jwks`, `jwks_uri` or the keys at it) changed (draft
+    /// §8.4.1): the host may want to revoke its tokens.
+    KeysChanged,
 }
 
 /// An operation of the registration endpoints (or of the reaper).
@@ -45,11 +60,16 @@ pub enum Operation {
     Reap,
     /// A request that matched no operation (unknown path or method).
     Other,
+    /// Resolving a URL client from its Client ID Metadata Document (a hook
+    /// reviewing a fetched document sees this operation).
+    ResolveDocument,
+    /// Authenticating a client at the host's token endpoint.
+    Authenticate,
 }
 
 impl Operation {
-    /// The operation's name: `register`, `read`, `update`, `delete`, `reap` or
-    /// `other`.
+    /// The operation's name: `register`, `read`, `update`, `delete`, `reap`,
+    /// `other`, `resolve` or `authenticate`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Register => "register",
@@ -58,6 +78,8 @@ impl Operation {
             Self::Delete => "delete",
             Self::Reap => "reap",
             Self::Other => "other",
+            Self::ResolveDocument => "resolve",
+            Self::Authenticate => "authenticate",
         }
     }
 }
@@ -143,6 +165,11 @@ impl fmt::Display for EventKind {
             Self::SecretExpired => f.write_str("secret_expired"),
             Self::Rejected { status, error } => write!(f, "rejected ({status} {error})"),
             Self::RateLimited => f.write_str("rate_limited"),
+            Self::DocumentResolved => f.write_str("document_resolved"),
+            Self::DocumentRefreshed => f.write_str("document_refreshed"),
+            Self::DocumentFetchFailed => f.write_str("document_fetch_failed"),
+            Self::DocumentChanged => f.write_str("document_changed"),
+            Self::KeysChanged => f.write_str("keys_changed"),
         }
     }
 }

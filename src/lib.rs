@@ -64,11 +64,14 @@
 
 // Layers, lowest first: a module uses only its own layer's leaves and the
 // layers below it (`tests/layering.rs` checks this).
-//   leaves:   credentials, error, response, time, events, fetch, rate_limit, metrics
+//   leaves:   credentials, error, response, time, events, fetch, fetch_cache,
+//             jose, rate_limit, metrics
 //   metadata: the client metadata and the rules of the specifications
 //   policy:   profiles and their enforcement, the hook, software statements
 //   store:    where clients live
-//   config:   the builder and the runtime configuration
+//   config:   the builder and the runtime configuration; the policies and
+//             runtime state of URL clients (metadata_document) and client
+//             assertions (client_assertion)
 //   endpoint: the pipeline of the four operations (every fetch happens here)
 //   service:  the tower Service and Layer, the futures
 //   host:     helpers for the host's other endpoints, discovery
@@ -77,6 +80,9 @@
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod client;
+#[cfg(feature = "client-assertion")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client-assertion")))]
+pub mod client_assertion;
 pub mod config;
 mod credentials;
 mod discovery;
@@ -86,8 +92,15 @@ pub mod events;
 #[cfg(feature = "fetch")]
 #[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
 pub mod fetch;
+#[cfg(any(feature = "client-id-metadata-document", feature = "client-assertion"))]
+mod fetch_cache;
 pub mod host;
+#[cfg(any(feature = "software-statement", feature = "client-assertion"))]
+mod jose;
 pub mod metadata;
+#[cfg(feature = "client-id-metadata-document")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client-id-metadata-document")))]
+pub mod metadata_document;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
@@ -110,7 +123,9 @@ mod time;
     feature = "sqlite",
     feature = "client",
     feature = "software-statement",
-    feature = "conformance"
+    feature = "conformance",
+    feature = "client-id-metadata-document",
+    feature = "client-assertion"
 ))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

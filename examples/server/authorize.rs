@@ -68,6 +68,13 @@ pub async fn show(
                 "No application is registered with this client_id.",
             );
         }
+        Err(RedirectError::MetadataDocument) => {
+            return html::error(
+                StatusCode::BAD_REQUEST,
+                "Unknown application",
+                "The application's metadata document could not be retrieved or is invalid.",
+            );
+        }
         Err(RedirectError::Mismatch) => {
             return html::error(
                 StatusCode::BAD_REQUEST,
@@ -237,6 +244,8 @@ pub async fn show(
         redirect_uri,
         nonce: consent.secret(),
         user: DEMO_USER,
+        client_host: client.metadata_document_host(),
+        loopback_only: metadata.redirects_only_to_loopback(),
     });
     html::response(StatusCode::OK, page)
 }

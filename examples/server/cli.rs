@@ -64,6 +64,17 @@ pub struct ServeArgs {
     #[arg(long)]
     pub protected: bool,
 
+    /// Accept URL client ids (OAuth Client ID Metadata Documents) from any
+    /// host (`any`) or from these hosts (`*.example.com` for subdomains).
+    /// Off by default.
+    #[arg(long, value_name = "any|HOST[,HOST…]")]
+    pub client_id_metadata_documents: Option<String>,
+
+    /// Trust one more CA (PEM file) when fetching metadata documents and
+    /// `jwks_uri` (development and tests; certificates are always verified).
+    #[arg(long, value_name = "PEM_FILE")]
+    pub metadata_document_ca: Option<std::path::PathBuf>,
+
     /// Serve Prometheus metrics at `GET /metrics` on this address, a listener
     /// apart from `--addr` (default: no metrics listener).
     #[arg(long, value_name = "ADDR")]

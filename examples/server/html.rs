@@ -66,6 +66,11 @@ pub struct Consent<'a> {
     pub nonce: &'a str,
     /// The user (this example has one demo user and no login).
     pub user: &'a str,
+    /// For a URL client, the host of its `client_id` (shown prominently).
+    pub client_host: Option<&'a str>,
+    /// Every redirect URI is on loopback: any program on the machine could be
+    /// this client.
+    pub loopback_only: bool,
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;line-height:1.45;color:#1b1b1b}\
@@ -101,6 +106,20 @@ pub fn consent_page(c: &Consent<'_>) -> String {
         "<h1><span class=\"client-name\">{}</span> wants to access your account</h1>",
         Escape(name)
     );
+    if let Some(host) = c.client_host {
+        let _ = writeln!(
+            body,
+            "<p class=\"client-host\">Application published at <strong>{}</strong></p>",
+            Escape(host)
+        );
+    }
+    if c.loopback_only {
+        body.push_str(
+            "<p class=\"warning\" role=\"note\"><strong>Local application.</strong> It will \
+receive your authorization on this computer only (a loopback address): make sure you started \
+it yourself.</p>\n",
+        );
+    }
     let _ = writeln!(
         body,
         "<p>Signed in as <b>{}</b> (this example server has a single demo user and no login).</p>",

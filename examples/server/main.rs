@@ -168,14 +168,32 @@ async fn serve(
     let keys = tokio::task::spawn_blocking(move || Keys::open(key_file)).await??;
     let keys = Arc::new(keys);
     keys.spawn_reloader();
-    let dcr = registration::build(&issuer, &access, store, abuse).map_err(|e| {
-        let hint = if args.issuer.is_none() {
-            "; when listening on a non-loopback address, pass --issuer https://your.host"
-        } else {
-            ""
-        };
-        format!("invalid configuration: {e}{hint}")
-    })?;
+    let url_clients = match &args.client_id_metadata_documents {
+        None => None,
+        Some(hosts) => {
+            let ca = match &args.metadata_document_ca {
+                Some(path) => Some(
+                    std::fs::read(path)
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+                ),
+                None => None,
+            };
+            let on_loopback = url::Url::parse(&issuer)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .is_some_and(|h| matches!(h.as_str(), "127.0.0.1" | "[::1]" | "localhost"));
+            Some(registration::url_client_policy(hosts, ca, on_loopback))
+        }
+    };
+    let dcr = registration::build_with_url_clients(&issuer, &access, store, abuse, url_clients)
+        .map_err(|e| {
+            let hint = if args.issuer.is_none() {
+                "; when listening on a non-loopback address, pass --issuer https://your.host"
+            } else {
+                ""
+            };
+            format!("invalid configuration: {e}{hint}")
+        })?;
     let metrics = match args.metrics_addr {
         Some(addr) => Some(observability::serve_metrics(addr).await?),
         None => None,

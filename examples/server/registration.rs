@@ -5,6 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tower_dcr::client_assertion::ClientAssertions;
+use tower_dcr::metadata_document::MetadataDocuments;
+
 use tower_dcr::rate_limit::RateLimit;
 use tower_dcr::{
     ClientRecord, ClientStore, ConfigError, GrantType, Limits, Profile, Quotas, Registration,
@@ -97,6 +100,38 @@ pub fn build(
     store: Arc<dyn ClientStore>,
     abuse: Abuse,
 ) -> Result<Registration, ConfigError> {
+    build_with_url_clients(issuer, access, store, abuse, None)
+}
+
+/// The URL-client policy of `--client-id-metadata-documents any|HOST[,HOST…]`
+/// and `--metadata-document-ca PEM_FILE`; loopback documents only when the
+/// server itself is on loopback (development).
+pub fn url_client_policy(
+    hosts: &str,
+    ca_pem: Option<Vec<u8>>,
+    issuer_on_loopback: bool,
+) -> MetadataDocuments {
+    let mut policy = if hosts == "any" {
+        MetadataDocuments::any_host()
+    } else {
+        MetadataDocuments::hosts(hosts.split(',').map(str::trim).filter(|h| !h.is_empty()))
+    };
+    if let Some(pem) = ca_pem {
+        policy = policy.root_certificate_pem(pem);
+    }
+    policy.loopback_documents(issuer_on_loopback)
+}
+
+/// [`build`], with URL client ids when `url_clients` is given. JWT client
+/// assertions (`private_key_jwt`, `client_secret_jwt`) are verified with `aud`
+/// the issuer or `{issuer}/token`.
+pub fn build_with_url_clients(
+    issuer: &str,
+    access: &Access,
+    store: Arc<dyn ClientStore>,
+    abuse: Abuse,
+    url_clients: Option<MetadataDocuments>,
+) -> Result<Registration, ConfigError> {
     let mut builder = Registration::builder(issuer)
         .endpoint("/register")
         .shared_store(store)
@@ -123,5 +158,13 @@ pub fn build(
         Access::Protected { static_tokens } if static_tokens.is_empty() => builder.protected(),
         Access::Protected { static_tokens } => builder.initial_access_tokens(static_tokens),
     };
-    builder.build()
+    if let Some(policy) = url_clients {
+        builder = builder.metadata_documents(policy);
+    }
+    builder
+        .client_assertions(
+            ClientAssertions::new()
+                .token_endpoint(format!("{}/token", issuer.trim_end_matches('/'))),
+        )
+        .build()
 }

@@ -104,10 +104,12 @@ pub async fn authenticate(
         .get_all(header::AUTHORIZATION)
         .iter()
         .any(|v| v.as_bytes().len() >= 6 && v.as_bytes()[..6].eq_ignore_ascii_case(b"basic "));
-    let result = match ClientCredentials::from_request(
+    let result = match ClientCredentials::from_request_with_assertion(
         headers,
         params.get("client_id"),
         params.get("client_secret"),
+        params.get("client_assertion_type"),
+        params.get("client_assertion"),
     ) {
         Ok(credentials) => app.dcr.authenticate_client(&credentials).await,
         Err(error) => Err(error),

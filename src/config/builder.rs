@@ -71,6 +71,13 @@ pub enum ConfigError {
     /// The profile cannot work (for example its default auth method is not allowed).
     #[error("invalid profile: {0}")]
     InvalidProfile(String),
+    /// The URL client policy cannot work (for example loopback documents with
+    /// an issuer that is not on loopback), or its fetcher could not be built.
+    #[error("invalid metadata document policy: {0}")]
+    InvalidMetadataDocuments(String),
+    /// The client assertion fetcher could not be built.
+    #[error("invalid client assertion configuration: {0}")]
+    InvalidClientAssertions(String),
 }
 
 /// Builds a [`Registration`](crate::Registration) service. Start with
@@ -117,6 +124,10 @@ pub struct RegistrationBuilder {
     software_statements: Option<crate::software_statement::SoftwareStatementVerifier>,
     #[cfg(feature = "fetch")]
     fetcher: Option<Arc<dyn crate::fetch::Fetcher>>,
+    #[cfg(feature = "client-id-metadata-document")]
+    metadata_documents: Option<crate::metadata_document::MetadataDocuments>,
+    #[cfg(feature = "client-assertion")]
+    client_assertions: Option<crate::client_assertion::ClientAssertions>,
 }
 
 impl fmt::Debug for RegistrationBuilder {
@@ -158,6 +169,10 @@ impl RegistrationBuilder {
             software_statements: None,
             #[cfg(feature = "fetch")]
             fetcher: None,
+            #[cfg(feature = "client-id-metadata-document")]
+            metadata_documents: None,
+            #[cfg(feature = "client-assertion")]
+            client_assertions: None,
         }
     }
 
@@ -408,8 +423,31 @@ impl RegistrationBuilder {
         self
     }
 
+    /// Accepts URL client ids (OAuth Client ID Metadata Documents) under this
+    /// policy; off by default. See [`crate::metadata_document`].
+    #[cfg(feature = "client-id-metadata-document")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client-id-metadata-document")))]
+    pub fn metadata_documents(
+        mut self,
+        policy: crate::metadata_document::MetadataDocuments,
+    ) -> Self {
+        self.metadata_documents = Some(policy);
+        self
+    }
+
+    /// Verifies JWT client assertions (`private_key_jwt`, `client_secret_jwt`)
+    /// in [`Registration::authenticate_client`](crate::Registration::authenticate_client) with these rules. See
+    /// [`crate::client_assertion`].
+    #[cfg(feature = "client-assertion")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client-assertion")))]
+    pub fn client_assertions(mut self, rules: crate::client_assertion::ClientAssertions) -> Self {
+        self.client_assertions = Some(rules);
+        self
+    }
+
     /// Checks the configuration; [`build`](Self::build) wraps it in the service.
-    pub(crate) fn into_config(self) -> Result<Config, ConfigError> {
+    #[allow(unused_mut)]
+    pub(crate) fn into_config(mut self) -> Result<Config, ConfigError> {
         let issuer = parse_issuer(&self.issuer)?;
         let issuer_path = issuer.path().trim_end_matches('/');
         let endpoint = match self.endpoint {
@@ -432,6 +470,49 @@ impl RegistrationBuilder {
                 return Err(ConfigError::ReservedExtensionMember(name.clone()));
             }
         }
+        #[cfg(feature = "client-id-metadata-document")]
+        let url_clients = match self.metadata_documents.take() {
+            None => None,
+            Some(policy) => {
+                for (name, profile) in policy.named_profiles() {
+                    self.profiles.insert(name, profile.clone());
+                }
+                Some(
+                    crate::metadata_document::UrlClients::new(policy, &issuer)
+                        .map_err(ConfigError::InvalidMetadataDocuments)?,
+                )
+            }
+        };
+        #[cfg(feature = "client-assertion")]
+        let assertions = match self.client_assertions.take() {
+            None => None,
+            Some(rules) => {
+                #[cfg(feature = "client-id-metadata-document")]
+                let shared = url_clients.as_ref().map(|u| u.fetcher());
+                #[cfg(not(feature = "client-id-metadata-document"))]
+                let shared = None;
+                let fetcher = match (&rules.fetcher, shared) {
+                    (Some(fetcher), _) => Arc::clone(fetcher),
+                    (None, Some(fetcher)) if rules.root_certificates.is_empty() => fetcher,
+                    (None, _) => {
+                        let mut builder = crate::fetch::GuardedFetcher::builder();
+                        for pem in &rules.root_certificates {
+                            builder = builder.add_root_certificate_pem(pem.clone());
+                        }
+                        Arc::new(
+                            builder
+                                .build()
+                                .map_err(|e| ConfigError::InvalidClientAssertions(e.to_string()))?,
+                        )
+                    }
+                };
+                Some(crate::client_assertion::AssertionVerifier::new(
+                    &rules,
+                    &self.issuer,
+                    fetcher,
+                ))
+            }
+        };
         check_profile(&self.profile)?;
         for profile in self.profiles.values() {
             check_profile(profile)?;
@@ -487,6 +568,10 @@ impl RegistrationBuilder {
             software_statements: self.software_statements,
             #[cfg(feature = "fetch")]
             fetcher: self.fetcher,
+            #[cfg(feature = "client-id-metadata-document")]
+            url_clients,
+            #[cfg(feature = "client-assertion")]
+            assertions,
         })
     }
 }

@@ -157,6 +157,10 @@ pub(crate) struct Config {
     pub(crate) software_statements: Option<crate::software_statement::SoftwareStatementVerifier>,
     #[cfg(feature = "fetch")]
     pub(crate) fetcher: Option<Arc<dyn crate::fetch::Fetcher>>,
+    #[cfg(feature = "client-id-metadata-document")]
+    pub(crate) url_clients: Option<crate::metadata_document::UrlClients>,
+    #[cfg(feature = "client-assertion")]
+    pub(crate) assertions: Option<crate::client_assertion::AssertionVerifier>,
 }
 
 impl Config {

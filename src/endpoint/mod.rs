@@ -4,6 +4,8 @@
 
 mod bearer;
 mod body;
+#[cfg(feature = "client-assertion")]
+mod client_assertion;
 mod client_information;
 mod delete;
 mod failure;
@@ -14,6 +16,8 @@ mod quotas;
 mod read;
 mod record;
 mod register;
+#[cfg(feature = "client-id-metadata-document")]
+mod resolve;
 mod sector_identifier;
 mod update;
 
@@ -21,4 +25,5 @@ pub(crate) use delete::delete;
 pub(crate) use failure::{rng_failed, unavailable};
 pub(crate) use read::read;
 pub(crate) use register::register;
+
 pub(crate) use update::update;

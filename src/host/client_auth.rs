@@ -26,7 +26,13 @@ pub enum CredentialsLocation {
     RequestBody,
     /// Only a `client_id` form field, no secret (`none`).
     ClientIdOnly,
+    /// A JWT in `client_assertion` (`private_key_jwt`, `client_secret_jwt`;
+    /// RFC 7523 §2.2).
+    Assertion,
 }
+
+/// `client_assertion_type` of a JWT assertion (RFC 7523 §2.2).
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The client credentials of a token request, as presented.
 ///
@@ -35,6 +41,7 @@ pub enum CredentialsLocation {
 pub struct ClientCredentials {
     client_id: String,
     client_secret: Option<Secret>,
+    client_assertion: Option<Secret>,
     location: CredentialsLocation,
 }
 
@@ -151,8 +158,53 @@ impl ClientCredentials {
         form_client_id: impl FormField<'a>,
         form_client_secret: impl FormField<'a>,
     ) -> Result<Self, ClientAuthError> {
+        Self::from_request_with_assertion(
+            headers,
+            form_client_id,
+            form_client_secret,
+            None::<&str>,
+            None::<&str>,
+        )
+    }
+
+    /// [`from_request`](Self::from_request), also reading the
+    /// `client_assertion_type` and `client_assertion` form fields (RFC 7521
+    /// §4.2, RFC 7523 §2.2). An assertion next to another credential, or one
+    /// field without the other, is an `invalid_request`; an assertion type
+    /// other than JWT bearer is an `invalid_client`. Without a `client_id`
+    /// field, the client is the assertion's `sub` (checked with its
+    /// signature).
+    pub fn from_request_with_assertion<'a>(
+        headers: &HeaderMap,
+        form_client_id: impl FormField<'a>,
+        form_client_secret: impl FormField<'a>,
+        client_assertion_type: impl FormField<'a>,
+        client_assertion: impl FormField<'a>,
+    ) -> Result<Self, ClientAuthError> {
         let (form_client_id, form_client_secret) =
             (form_client_id.field(), form_client_secret.field());
+        match (client_assertion_type.field(), client_assertion.field()) {
+            (None, None) => {}
+            (Some(kind), Some(assertion)) => {
+                if form_client_secret.is_some() || headers.contains_key(header::AUTHORIZATION) {
+                    return Err(ClientAuthError::InvalidRequest);
+                }
+                if kind != JWT_BEARER {
+                    return Err(ClientAuthError::InvalidClient);
+                }
+                let client_id = match form_client_id {
+                    Some(id) => id.to_owned(),
+                    None => assertion_subject(assertion).ok_or(ClientAuthError::InvalidClient)?,
+                };
+                return Ok(Self {
+                    client_id,
+                    client_secret: None,
+                    client_assertion: Some(Secret::new(assertion)),
+                    location: CredentialsLocation::Assertion,
+                });
+            }
+            _ => return Err(ClientAuthError::InvalidRequest),
+        }
         let mut basic = None;
         for value in headers.get_all(header::AUTHORIZATION) {
             let value = value
@@ -175,11 +227,13 @@ impl ClientCredentials {
             (None, Some(id), Some(secret)) => Ok(Self {
                 client_id: id.to_owned(),
                 client_secret: Some(Secret::new(secret)),
+                client_assertion: None,
                 location: CredentialsLocation::RequestBody,
             }),
             (None, Some(id), None) => Ok(Self {
                 client_id: id.to_owned(),
                 client_secret: None,
+                client_assertion: None,
                 location: CredentialsLocation::ClientIdOnly,
             }),
             (None, None, _) => Err(ClientAuthError::InvalidClient),
@@ -204,6 +258,7 @@ impl ClientCredentials {
         Ok(Self {
             client_id,
             client_secret: Some(Secret::new(client_secret)),
+            client_assertion: None,
             location: CredentialsLocation::BasicHeader,
         })
     }
@@ -219,8 +274,20 @@ impl ClientCredentials {
     }
 }
 
+/// The unverified `sub` of a JWT, to know which client's keys check it.
+fn assertion_subject(assertion: &str) -> Option<String> {
+    let payload = assertion.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("sub")?.as_str().map(str::to_owned)
+}
+
 impl Registration {
-    /// Loads a client by identifier, for the host's own endpoints.
+    /// Loads a client from the client store by identifier (registered clients
+    /// only; [`resolve_client`](Self::resolve_client) answers for URL clients
+    /// too).
     pub async fn client(&self, client_id: &str) -> Result<Option<Arc<ClientRecord>>, StoreError> {
         self.store().get(client_id).await
     }
@@ -232,8 +299,15 @@ impl Registration {
     /// give [`ClientAuthError::InvalidClient`].
     ///
     /// The check is one store lookup, one SHA-256 and a constant-time compare.
-    /// Clients registered with `client_secret_jwt`, `private_key_jwt` or a TLS
-    /// method are refused here: the host verifies those itself.
+    /// Clients registered with `client_secret_jwt` or `private_key_jwt` present
+    /// a JWT assertion ([`ClientCredentials::from_request_with_assertion`]),
+    /// verified when the service is configured with
+    /// `RegistrationBuilder::client_assertions` (RFC 7523 §2.2; see
+    /// `tower_dcr::client_assertion`); TLS methods are refused here: the host
+    /// verifies those itself.
+    ///
+    /// URL clients (Client ID Metadata Documents) authenticate the same way:
+    /// the client is found with [`resolve_client`](Self::resolve_client).
     ///
     /// A store failure is logged at error level and returned as
     /// [`ClientAuthError::Store`].
@@ -242,10 +316,13 @@ impl Registration {
         credentials: &ClientCredentials,
     ) -> Result<Arc<ClientRecord>, ClientAuthError> {
         let record = self
-            .store()
-            .get(&credentials.client_id)
+            .resolve_client(&credentials.client_id)
             .await
-            .map_err(|e| ClientAuthError::Store(store_failed(e, "client authentication")))?;
+            .map_err(|e| match e {
+                super::ResolveError::Store(e) => ClientAuthError::Store(e),
+                #[cfg(feature = "client-id-metadata-document")]
+                super::ResolveError::Document(_) => ClientAuthError::InvalidClient,
+            })?;
         let Some(record) = record else {
             // Same digest work as for a known client.
             if let Some(secret) = &credentials.client_secret {
@@ -254,6 +331,18 @@ impl Registration {
             return Err(ClientAuthError::InvalidClient);
         };
         let method = record.metadata.auth_method();
+        let jwt_method = matches!(
+            method,
+            TokenEndpointAuthMethod::PrivateKeyJwt | TokenEndpointAuthMethod::ClientSecretJwt
+        );
+        if let Some(assertion) = &credentials.client_assertion {
+            if !jwt_method {
+                return Err(ClientAuthError::InvalidClient);
+            }
+            self.verify_client_assertion(&record, assertion).await?;
+            self.record_use(&record).await;
+            return Ok(record);
+        }
         let location_ok = matches!(
             (method, credentials.location),
             (
@@ -321,6 +410,7 @@ impl fmt::Display for CredentialsLocation {
             Self::BasicHeader => "client_secret_basic",
             Self::RequestBody => "client_secret_post",
             Self::ClientIdOnly => "none",
+            Self::Assertion => "client_assertion",
         })
     }
 }

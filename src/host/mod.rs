@@ -13,6 +13,9 @@
 //!   language ([`Localized::best_match`](crate::Localized::best_match));
 //! - [`Registration::profile_of`]: the rules a client registered under, for
 //!   example whether it must use PKCE.
+//! - [`Registration::resolve_client`]: who a `client_id` is, a registered
+//!   client or a URL client (Client ID Metadata Documents); the helpers above
+//!   resolve through it, so they accept both.
 //!
 //! Both helpers record the client's last use (throttled) for the lifecycle
 //! reaper.
@@ -21,18 +24,22 @@
 //! [`Registration::authenticate_token_request`]: crate::Registration::authenticate_token_request
 //! [`Registration::check_redirect_uri`]: crate::Registration::check_redirect_uri
 //! [`Registration::profile_of`]: crate::Registration::profile_of
+//! [`Registration::resolve_client`]: crate::Registration::resolve_client
 
+mod client_assertion;
 mod client_auth;
 mod form;
 mod language;
 pub mod pkce;
 mod redirect;
+mod resolve;
 mod token_error;
 
 pub use client_auth::{ClientAuthError, ClientCredentials, CredentialsLocation};
 pub use form::FormField;
 pub use language::preferred_languages;
 pub use redirect::RedirectError;
+pub use resolve::ResolveError;
 pub use token_error::TokenError;
 
 use crate::policy::Profile;

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use super::client_auth::store_failed;
 use super::form::FormField;
 use crate::metadata::{ClientMetadata, redirect_uri};
 use crate::service::Registration;
@@ -11,7 +10,8 @@ use crate::store::ClientRecord;
 
 impl Registration {
     /// The authorization endpoint's check of `client_id` and `redirect_uri`
-    /// (RFC 6749 §3.1.2.3, RFC 8252 §7.3): loads the client and matches the
+    /// (RFC 6749 §3.1.2.3, RFC 8252 §7.3): resolves the client (registered or
+    /// URL client, [`Registration::resolve_client`]) and matches the
     /// presented redirect URI against the registered ones. Without a presented
     /// URI, the single registered one is used (RFC 6749 §3.1.2.3); with several
     /// registered, one must be presented. Records the client's use.
@@ -28,12 +28,12 @@ impl Registration {
     ) -> Result<(Arc<ClientRecord>, String), RedirectError> {
         let presented = presented.field();
         let record = self
-            .store()
-            .get(client_id)
+            .resolve_client(client_id)
             .await
-            .map_err(|e| {
-                store_failed(e, "redirect URI check");
-                RedirectError::Unavailable
+            .map_err(|e| match e {
+                super::ResolveError::Store(_) => RedirectError::Unavailable,
+                #[cfg(feature = "client-id-metadata-document")]
+                super::ResolveError::Document(_) => RedirectError::MetadataDocument,
             })?
             .ok_or(RedirectError::UnknownClient)?;
         let uri = match (presented, record.metadata.redirect_uris()) {
@@ -61,6 +61,10 @@ pub enum RedirectError {
     /// The client store could not answer.
     #[error("the client store is unavailable")]
     Unavailable,
+    /// A URL client's metadata document could not be fetched or is invalid
+    /// (draft-ietf-oauth-client-id-metadata-document §5.1: abort the request).
+    #[error("the client's metadata document could not be used")]
+    MetadataDocument,
 }
 
 impl ClientMetadata {
@@ -71,5 +75,20 @@ impl ClientMetadata {
         self.redirect_uris()
             .iter()
             .any(|registered| redirect_uri::matches_registered(registered, presented))
+    }
+
+    /// Whether every registered redirect URI is on a loopback host
+    /// (`localhost`, `127.0.0.1`, `[::1]`): such a client could be any program
+    /// on the user's machine, so a consent page should say so (MCP 2025-11-25
+    /// asks for a warning). `false` without redirect URIs.
+    pub fn redirects_only_to_loopback(&self) -> bool {
+        let uris = self.redirect_uris();
+        !uris.is_empty()
+            && uris.iter().all(|uri| {
+                redirect_uri::parse_absolute(uri)
+                    .ok()
+                    .and_then(|url| url.host().map(|h| redirect_uri::is_loopback(&h)))
+                    .unwrap_or(false)
+            })
     }
 }

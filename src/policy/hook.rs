@@ -49,6 +49,21 @@ impl RequestContext {
     }
 }
 
+#[cfg(feature = "client-id-metadata-document")]
+impl RequestContext {
+    /// The context of a fetched metadata document.
+    pub(crate) fn for_document(client_id: &str, profile: Option<String>) -> Self {
+        Self {
+            operation: Operation::ResolveDocument,
+            headers: HeaderMap::new(),
+            peer_addr: None,
+            profile,
+            initial_access_token_id: None,
+            client_id: Some(client_id.to_owned()),
+        }
+    }
+}
+
 impl fmt::Debug for RequestContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequestContext")

@@ -74,6 +74,9 @@ impl Registration {
     /// host helpers; errors are logged, never returned, so the hot path never
     /// fails because of bookkeeping.
     pub async fn record_use(&self, record: &ClientRecord) {
+        if record.source == crate::store::RecordSource::MetadataDocument {
+            return;
+        }
         let config = self.config();
         let (Some(interval), Some(store)) = (config.last_used_interval, config.store.lifecycle())
         else {

@@ -5,22 +5,12 @@ use std::collections::HashSet;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicKeyUse};
+use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey};
 
 use crate::error::RegistrationError;
 
 use super::*;
-
-/// One decoded public key of an issuer.
-#[derive(Clone)]
-pub(super) struct PublicKey {
-    pub(super) kid: Option<String>,
-    /// The JWK's `alg`, when it names one; the key is then used only with it.
-    pub(super) alg: Option<Algorithm>,
-    pub(super) kind: KeyKind,
-    pub(super) key: DecodingKey,
-}
 
 /// An issuer with its keys decoded.
 #[derive(Clone)]
@@ -79,59 +69,6 @@ impl IssuerKeys {
                 .any(|k| k.kind == kind && k.alg.is_none_or(|a| a == alg)),
         }
     }
-}
-
-/// Decodes one public key of a JWK Set.
-pub(super) fn decode_public_key(jwk: &Jwk) -> Result<PublicKey, &'static str> {
-    if matches!(
-        &jwk.common.public_key_use,
-        Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))
-    ) {
-        return Err("a key whose \"use\" is not \"sig\"");
-    }
-    let alg = match jwk.common.key_algorithm {
-        None => None,
-        Some(a) => Some(parse_alg(&a.to_string()).ok_or("a key whose \"alg\" is not allowed")?),
-    };
-    let kind = match &jwk.algorithm {
-        AlgorithmParameters::RSA(rsa) => {
-            let n = URL_SAFE_NO_PAD
-                .decode(rsa.n.trim_end_matches('='))
-                .map_err(|_| "an RSA key whose modulus is not base64url")?;
-            let bits = n.iter().position(|b| *b != 0).map_or(0, |first| {
-                (n.len() - first) * 8 - n[first].leading_zeros() as usize
-            });
-            if bits < MIN_RSA_BITS {
-                return Err("an RSA key smaller than 2048 bits (RFC 7518 §3.3)");
-            }
-            KeyKind::Rsa
-        }
-        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
-            EllipticCurve::P256 => KeyKind::P256,
-            EllipticCurve::P384 => KeyKind::P384,
-            _ => return Err("an EC key on an unsupported curve"),
-        },
-        AlgorithmParameters::OctetKeyPair(okp) => match okp.curve {
-            EllipticCurve::Ed25519 => KeyKind::Ed25519,
-            _ => return Err("an OKP key on an unsupported curve"),
-        },
-        AlgorithmParameters::OctetKey(_) => {
-            return Err("a symmetric (\"oct\") key in a JWK Set; use hmac_key");
-        }
-        _ => return Err("a key of an unsupported type"),
-    };
-    if let Some(a) = alg
-        && KeyKind::for_alg(a) != Some(kind)
-    {
-        return Err("a key whose \"alg\" does not match its type");
-    }
-    let key = DecodingKey::from_jwk(jwk).map_err(|_| "a key that cannot be decoded")?;
-    Ok(PublicKey {
-        kid: jwk.common.key_id.clone(),
-        alg,
-        kind,
-        key,
-    })
 }
 
 /// Checks the signature with the issuer's keys for `alg` (the `kid` one when

@@ -46,14 +46,15 @@
 
 use std::time::Duration;
 
-use jsonwebtoken::Algorithm;
-
-mod algorithms;
 mod issuer;
 mod keys;
 mod verifier;
 
-use algorithms::*;
+// One table of algorithms and key kinds, shared with client assertions
+// (`crate::jose`): `signing_alg_values` lists the allow-list in its order.
+use crate::jose::{
+    ALLOW_LIST, KeyKind, PublicKey, alg_name, decode_public_key, min_hmac_bytes, parse_alg,
+};
 pub use issuer::{SoftwareStatementConfigError, SoftwareStatementVerifierBuilder, TrustedIssuer};
 use keys::*;
 pub use verifier::SoftwareStatementVerifier;
@@ -84,28 +85,8 @@ pub const NEVER_OVERRIDDEN: [&str; 14] = [
     "jti",
 ];
 
-/// Every algorithm a statement may ever be signed with, in the order
-/// [`SoftwareStatementVerifier::signing_alg_values`] lists them.
-pub(super) const ALLOW_LIST: [Algorithm; 12] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-    Algorithm::HS256,
-    Algorithm::HS384,
-    Algorithm::HS512,
-];
-
 /// The default clock leeway for `exp` and `nbf`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
-
-/// Smallest RSA modulus accepted for an issuer key (RFC 7518 §3.3).
-pub(super) const MIN_RSA_BITS: usize = 2048;
 
 /// Smallest shared HMAC key (RFC 7518 §3.2: at least the size of the HS256 hash).
 pub(super) const MIN_HMAC_BYTES: usize = 32;

@@ -23,6 +23,7 @@ use crate::credentials::SecretDigest;
 pub struct MemoryStore {
     clients: Arc<DashMap<String, Arc<ClientRecord>>>,
     initial_access_tokens: Arc<DashMap<[u8; 32], InitialAccessToken>>,
+    replay: super::MemoryReplayStore,
 }
 
 impl MemoryStore {
@@ -114,6 +115,10 @@ impl ClientStore for MemoryStore {
 
     fn lifecycle(&self) -> Option<&dyn ClientLifecycleStore> {
         Some(self)
+    }
+
+    fn assertion_replay(&self) -> Option<&dyn super::AssertionReplayStore> {
+        Some(&self.replay)
     }
 }
 

@@ -69,6 +69,10 @@ impl ClientStore for MeteredStore {
         self.0.lifecycle()
     }
 
+    fn assertion_replay(&self) -> Option<&dyn super::AssertionReplayStore> {
+        self.0.assertion_replay()
+    }
+
     fn quota_reservations(&self) -> Option<&dyn super::QuotaReservationStore> {
         self.0.quota_reservations()
     }

@@ -28,6 +28,9 @@ mod missing_table;
 mod postgres;
 mod quota;
 mod record;
+mod replay;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod replay_sql;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
@@ -47,6 +50,11 @@ pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
 pub use quota::{QuotaCheck, QuotaReservation, QuotaReservationStore};
 pub use record::{ClientRecord, RecordSource, StoredSecret};
+pub use replay::{AssertionReplayStore, MemoryReplayStore};
+#[cfg(feature = "postgres")]
+pub use replay_sql::PostgresReplayStore;
+#[cfg(feature = "sqlite")]
+pub use replay_sql::SqliteReplayStore;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteStore;
@@ -134,6 +142,12 @@ pub trait ClientStore: Debug + Send + Sync + 'static {
         None
     }
 
+    /// The store's replay store for client assertion `jti` values, if it has
+    /// one.
+    fn assertion_replay(&self) -> Option<&dyn AssertionReplayStore> {
+        None
+    }
+
     /// The store's quota reservation capability, if it has one: quotas are
     /// then reserved atomically in the store, across every instance sharing
     /// it. Without it the service serializes its own registrations while
@@ -170,6 +184,9 @@ impl<S: ClientStore + ?Sized> ClientStore for Arc<S> {
     }
     fn lifecycle(&self) -> Option<&dyn ClientLifecycleStore> {
         (**self).lifecycle()
+    }
+    fn assertion_replay(&self) -> Option<&dyn AssertionReplayStore> {
+        (**self).assertion_replay()
     }
     fn quota_reservations(&self) -> Option<&dyn QuotaReservationStore> {
         (**self).quota_reservations()

@@ -85,6 +85,7 @@ pub struct PostgresStore {
     schema: Option<String>,
     prefix: String,
     statements: Arc<Statements>,
+    replay: super::PostgresReplayStore,
 }
 
 impl PostgresStore {
@@ -97,6 +98,7 @@ impl PostgresStore {
 
     fn with(connections: Connections<Postgres>) -> Self {
         Self {
+            replay: super::PostgresReplayStore::new(connections.pool().clone()),
             connections: Arc::new(connections),
             schema: None,
             prefix: String::new(),
@@ -132,6 +134,11 @@ impl PostgresStore {
     }
 
     fn rebuild(mut self) -> Self {
+        self.replay = self
+            .replay
+            .clone()
+            .in_schema(self.schema.as_deref())
+            .table_prefix(&self.prefix);
         self.statements = Arc::new(Statements::new(
             self.schema.as_deref(),
             &self.prefix,
@@ -187,7 +194,8 @@ impl PostgresStore {
             lease.finished(&result);
             result?;
         }
-        Ok(())
+        drop(lease);
+        self.replay.create_table().await
     }
 
     /// Keys cannot hold U+0000: PostgreSQL text cannot, so no stored
@@ -232,6 +240,10 @@ impl PostgresStore {
 }
 
 sql_store!(PostgresStore {
+    fn assertion_replay(&self) -> Option<&dyn super::AssertionReplayStore> {
+        Some(&self.replay)
+    }
+
     fn quota_reservations(&self) -> Option<&dyn QuotaReservationStore> {
         Some(self)
     }

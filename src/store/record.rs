@@ -34,6 +34,9 @@ pub enum RecordSource {
     /// Created by the host application itself. Such a client has no registration
     /// access token, cannot be managed through RFC 7592, and is never reaped.
     Host,
+    /// A URL client: resolved from its Client ID Metadata Document, never
+    /// stored (see `tower_dcr::metadata_document`).
+    MetadataDocument,
 }
 
 impl RecordSource {
@@ -42,6 +45,7 @@ impl RecordSource {
         match self {
             Self::Dynamic => "dynamic",
             Self::Host => "host",
+            Self::MetadataDocument => "document",
         }
     }
 
@@ -50,6 +54,7 @@ impl RecordSource {
         match value {
             "dynamic" => Some(Self::Dynamic),
             "host" => Some(Self::Host),
+            "document" => Some(Self::MetadataDocument),
             _ => None,
         }
     }

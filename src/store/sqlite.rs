@@ -77,6 +77,7 @@ pub struct SqliteStore {
     reads: Arc<Connections<Sqlite>>,
     writer: Arc<Writer>,
     statements: Arc<Statements>,
+    replay: super::SqliteReplayStore,
 }
 
 impl SqliteStore {
@@ -86,6 +87,7 @@ impl SqliteStore {
     pub fn new(pool: SqlitePool) -> Self {
         Self {
             reads: Arc::new(Connections::per_operation(pool.clone())),
+            replay: super::SqliteReplayStore::new(pool.clone()),
             writer: Arc::new(Writer::new(Connections::per_operation(pool))),
             statements: Arc::new(Statements::new(None, "", "BLOB")),
         }
@@ -102,8 +104,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT);
+        // The writer keeps one connection; the jti replay store (rare writes
+        // at the token endpoint) takes the other.
         let writes = SqlitePoolOptions::new()
-            .max_connections(1)
+            .max_connections(2)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options.clone())
             .await
@@ -116,6 +120,7 @@ impl SqliteStore {
             .map_err(store_error)?;
         Ok(Self {
             reads: Arc::new(Connections::kept(reads)),
+            replay: super::SqliteReplayStore::new(writes.clone()),
             writer: Arc::new(Writer::new(Connections::kept(writes))),
             statements: Arc::new(Statements::new(None, "", "BLOB")),
         })
@@ -125,6 +130,7 @@ impl SqliteStore {
     /// `"dcr_"`), so several stores or test runs can share one database.
     pub fn table_prefix(mut self, prefix: &str) -> Self {
         self.statements = Arc::new(Statements::new(None, prefix, "BLOB"));
+        self.replay = self.replay.clone().table_prefix(prefix);
         self
     }
 
@@ -155,7 +161,8 @@ impl SqliteStore {
             lease.finished(&result);
             result.map_err(store_error)?;
         }
-        Ok(())
+        drop(lease);
+        self.replay.create_table().await.map_err(store_error)
     }
 
     /// Keys may hold U+0000: SQLite text is counted, not terminated.
@@ -176,4 +183,8 @@ impl SqliteStore {
     }
 }
 
-sql_store!(SqliteStore);
+sql_store!(SqliteStore {
+    fn assertion_replay(&self) -> Option<&dyn super::AssertionReplayStore> {
+        Some(&self.replay)
+    }
+});

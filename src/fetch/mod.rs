@@ -46,6 +46,10 @@ use bytes::{Bytes, BytesMut};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
 
+mod response;
+
+pub use response::{FetchedResponse, is_json_content_type};
+
 /// Default total time limit of one fetch.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -60,6 +64,25 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
 pub trait Fetcher: fmt::Debug + Send + Sync + 'static {
     /// Fetches `url` and returns the response body.
     async fn fetch(&self, url: &str) -> Result<Bytes, FetchError>;
+
+    /// Fetches `url` with a body limit of `max_bytes`, and returns the body
+    /// with the headers a cache and a JSON reader need. The default calls
+    /// [`fetch`](Self::fetch) and reports no headers (no content type, no
+    /// cache headers); [`GuardedFetcher`] reports them.
+    async fn fetch_response(
+        &self,
+        url: &str,
+        max_bytes: usize,
+    ) -> Result<FetchedResponse, FetchError> {
+        let body = self.fetch(url).await?;
+        if body.len() > max_bytes {
+            return Err(FetchError::TooLarge(max_bytes));
+        }
+        Ok(FetchedResponse {
+            body,
+            ..FetchedResponse::default()
+        })
+    }
 }
 
 /// Why a fetch failed. The `Display` text is short, names no address and is
@@ -92,6 +115,22 @@ pub enum FetchError {
     /// Connecting, TLS, or reading the response failed.
     #[error("the document could not be retrieved")]
     Transport(#[source] Box<dyn StdError + Send + Sync>),
+    /// The response is not JSON (`application/json` or `application/*+json`).
+    #[error("the response is not JSON")]
+    ContentType,
+}
+
+impl FetchError {
+    /// Whether the failure may pass by itself: no answer, a time-out, a DNS
+    /// failure or a `5xx`. A refused URL or address, or an answer that is not
+    /// the expected document, is not transient.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Timeout | Self::Transport(_) | Self::Unresolvable => true,
+            Self::Status(status) => *status >= 500,
+            _ => false,
+        }
+    }
 }
 
 impl FetchError {
@@ -233,6 +272,7 @@ pub struct GuardedFetcherBuilder {
     max_response_bytes: usize,
     allow_http: bool,
     allowed: HashSet<IpAddr>,
+    root_certificates: Vec<Vec<u8>>,
 }
 
 impl GuardedFetcherBuilder {
@@ -265,10 +305,24 @@ impl GuardedFetcherBuilder {
         self
     }
 
+    /// Trusts one more certificate authority (PEM), besides the WebPKI roots:
+    /// for a private CA in development or tests. Certificates are always
+    /// verified; an invalid one is never accepted.
+    pub fn add_root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates.push(pem.into());
+        self
+    }
+
     /// Builds the fetcher and its HTTP client.
     pub fn build(self) -> Result<GuardedFetcher, FetcherBuildError> {
         let allowed: Allowed = Arc::new(self.allowed);
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder();
+        for pem in &self.root_certificates {
+            client = client.add_root_certificate(
+                reqwest::Certificate::from_pem(pem).map_err(FetcherBuildError)?,
+            );
+        }
+        let client = client
             .dns_resolver(Arc::new(GuardedResolver {
                 allowed: Arc::clone(&allowed),
             }))
@@ -321,6 +375,7 @@ impl GuardedFetcher {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             allow_http: false,
             allowed: HashSet::new(),
+            root_certificates: Vec::new(),
         }
     }
 
@@ -344,8 +399,7 @@ impl GuardedFetcher {
         Ok(url)
     }
 
-    async fn get(&self, url: Url) -> Result<Bytes, FetchError> {
-        let max = self.inner.max_response_bytes;
+    async fn get(&self, url: Url, max: usize) -> Result<FetchedResponse, FetchError> {
         let mut response = self
             .inner
             .client
@@ -363,6 +417,23 @@ impl GuardedFetcher {
         {
             return Err(FetchError::TooLarge(max));
         }
+        let headers = response.headers();
+        let header = |name: reqwest::header::HeaderName| {
+            let values: Vec<&str> = headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            (!values.is_empty()).then(|| values.join(", "))
+        };
+        let mut fetched = FetchedResponse {
+            body: Bytes::new(),
+            content_type: header(reqwest::header::CONTENT_TYPE),
+            cache_control: header(reqwest::header::CACHE_CONTROL),
+            expires: header(reqwest::header::EXPIRES),
+            date: header(reqwest::header::DATE),
+            age: header(reqwest::header::AGE),
+        };
         let mut body = BytesMut::new();
         while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
             if body.len() + chunk.len() > max {
@@ -370,15 +441,27 @@ impl GuardedFetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body.freeze())
+        fetched.body = body.freeze();
+        Ok(fetched)
     }
 }
 
 #[async_trait]
 impl Fetcher for GuardedFetcher {
     async fn fetch(&self, url: &str) -> Result<Bytes, FetchError> {
+        Ok(self
+            .fetch_response(url, self.inner.max_response_bytes)
+            .await?
+            .body)
+    }
+
+    async fn fetch_response(
+        &self,
+        url: &str,
+        max_bytes: usize,
+    ) -> Result<FetchedResponse, FetchError> {
         let url = self.check_url(url)?;
-        tokio::time::timeout(self.inner.timeout, self.get(url))
+        tokio::time::timeout(self.inner.timeout, self.get(url, max_bytes))
             .await
             .unwrap_or(Err(FetchError::Timeout))
     }

@@ -1,0 +1,181 @@
+//! JWT client authentication at the host's token endpoint (RFC 7523 §2.2,
+//! OIDC Core §9): `private_key_jwt` and `client_secret_jwt`, for registered and
+//! URL clients alike.
+//!
+//! The client sends `client_assertion_type` = [`JWT_BEARER`] and a signed JWT
+//! in `client_assertion`; the host reads them with
+//! [`ClientCredentials::from_request`](crate::host::ClientCredentials::from_request)
+//! and calls `authenticate_client` as for a secret. The assertion must:
+//!
+//! - be signed with the client's registered `token_endpoint_auth_signing_alg`,
+//!   or else an algorithm its profile allows; asymmetric for `private_key_jwt`,
+//!   HMAC over the client secret for `client_secret_jwt`; never `none`;
+//! - verify with a key of the client: its `jwks`, or its `jwks_uri` fetched
+//!   through the SSRF guard and cached (fetched again, at most once per
+//!   interval, when no cached key verifies: the client may have rotated them);
+//! - carry `iss` = `sub` = `client_id`; an `aud` naming the issuer (or the token
+//!   endpoint URL, when configured); an `exp` not past and at most the maximum
+//!   lifetime ahead; `nbf` and `iat` not in the future, within the leeway;
+//! - carry a `jti` never seen before: it is kept in the store's
+//!   replay store ([`crate::store::AssertionReplayStore`]) until the
+//!   assertion expires, so several instances sharing a database refuse each
+//!   other's replays.
+//!
+//! Every failure is `invalid_client`; the reason goes to the log at debug
+//! level, never to the client.
+
+mod keys;
+mod verifier;
+mod verify;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) use keys::{JwksCache, KeySet};
+pub(crate) use verifier::{AssertionFailure, AssertionVerifier, Verified};
+pub(crate) use verify::{ClaimRules, Parsed, check_alg, check_claims, parse};
+
+use crate::fetch::Fetcher;
+use crate::fetch_cache::CacheBounds;
+use crate::store::AssertionReplayStore;
+
+/// `client_assertion_type` of a JWT assertion (RFC 7523 §2.2).
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The default longest lifetime of an assertion (`exp` - now, `exp` - `iat`).
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(300);
+
+/// The default clock skew allowed on `exp`, `nbf` and `iat`.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
+
+/// The rules of client assertions, given to
+/// [`RegistrationBuilder::client_assertions`](crate::RegistrationBuilder::client_assertions).
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_dcr::client_assertion::ClientAssertions;
+///
+/// let rules = ClientAssertions::new()
+///     .token_endpoint("https://auth.example.com/token")
+///     .max_lifetime(Duration::from_secs(120));
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct ClientAssertions {
+    pub(crate) token_endpoint: Option<String>,
+    pub(crate) issuer_audience: bool,
+    pub(crate) max_lifetime: Duration,
+    pub(crate) leeway: Duration,
+    pub(crate) jwks_max_bytes: usize,
+    pub(crate) jwks_cache: CacheBounds,
+    pub(crate) jwks_refetch_interval: Duration,
+    pub(crate) replay_store: Option<Arc<dyn AssertionReplayStore>>,
+    pub(crate) root_certificates: Vec<Vec<u8>>,
+    pub(crate) fetcher: Option<Arc<dyn Fetcher>>,
+}
+
+impl std::fmt::Debug for ClientAssertions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAssertions")
+            .field("token_endpoint", &self.token_endpoint)
+            .field("issuer_audience", &self.issuer_audience)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("leeway", &self.leeway)
+            .field("jwks_refetch_interval", &self.jwks_refetch_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ClientAssertions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ClientAssertions {
+    /// The defaults: `aud` must name the issuer; at most 5 minutes of lifetime;
+    /// 30 s of leeway; `jwks_uri` documents up to 16 KiB, cached by their
+    /// headers, fetched again at most once a minute for an unknown key; the
+    /// client store's replay store.
+    pub fn new() -> Self {
+        Self {
+            token_endpoint: None,
+            issuer_audience: true,
+            max_lifetime: DEFAULT_MAX_LIFETIME,
+            leeway: DEFAULT_LEEWAY,
+            jwks_max_bytes: 16 * 1024,
+            jwks_cache: CacheBounds::default(),
+            jwks_refetch_interval: Duration::from_secs(60),
+            replay_store: None,
+            root_certificates: Vec::new(),
+            fetcher: None,
+        }
+    }
+
+    /// Also accepts the token endpoint URL as `aud` (RFC 7523 §3 allows it).
+    pub fn token_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.token_endpoint = Some(url.into());
+        self
+    }
+
+    /// Whether the issuer identifier is accepted as `aud` (default `true`).
+    /// Turn it off to accept only the token endpoint URL.
+    pub fn issuer_audience(mut self, accept: bool) -> Self {
+        self.issuer_audience = accept;
+        self
+    }
+
+    /// The longest lifetime of an assertion (default 5 minutes).
+    pub fn max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_lifetime = lifetime;
+        self
+    }
+
+    /// The clock skew allowed on `exp`, `nbf` and `iat` (default 30 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway;
+        self
+    }
+
+    /// Cache bounds of `jwks_uri` documents.
+    pub fn jwks_cache_bounds(mut self, bounds: CacheBounds) -> Self {
+        self.jwks_cache = bounds;
+        self
+    }
+
+    /// How soon a `jwks_uri` is fetched again when no cached key verifies an
+    /// assertion (default 60 s).
+    pub fn jwks_refetch_interval(mut self, interval: Duration) -> Self {
+        self.jwks_refetch_interval = interval;
+        self
+    }
+
+    /// The replay store of `jti` values, instead of the client store's
+    /// capability (for a store without one, or a shared one elsewhere).
+    pub fn replay_store(mut self, store: impl AssertionReplayStore + 'static) -> Self {
+        self.replay_store = Some(Arc::new(store));
+        self
+    }
+
+    /// Trusts one more certificate authority (PEM) when fetching `jwks_uri`.
+    pub fn root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates.push(pem.into());
+        self
+    }
+
+    /// Fetches `jwks_uri` with this fetcher instead of the built-in guarded one.
+    pub fn fetcher(mut self, fetcher: impl Fetcher) -> Self {
+        self.fetcher = Some(Arc::new(fetcher));
+        self
+    }
+
+    /// The accepted `aud` values for `issuer`.
+    pub(crate) fn audiences(&self, issuer: &str) -> Vec<String> {
+        let mut audiences = Vec::new();
+        if self.issuer_audience {
+            audiences.push(issuer.to_owned());
+        }
+        audiences.extend(self.token_endpoint.iter().cloned());
+        audiences
+    }
+}

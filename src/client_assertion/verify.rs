@@ -1,0 +1,316 @@
+//! The checks of one client assertion (RFC 7523 §3, OIDC Core §9), apart from
+//! where its keys come from and the replay store.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::{Map, Value};
+
+use crate::jose::{self, KeyKind};
+use crate::metadata::TokenEndpointAuthMethod;
+
+/// The longest `jti` accepted, in bytes.
+const MAX_JTI_BYTES: usize = 256;
+
+/// Why an assertion was refused: a short reason for the log, never sent to the
+/// client (which gets `invalid_client`).
+pub(crate) type Reason = &'static str;
+
+/// A compact JWS split and decoded, its signature not yet checked.
+pub(crate) struct Parsed<'a> {
+    pub(crate) alg: Algorithm,
+    pub(crate) kid: Option<String>,
+    pub(crate) claims: Map<String, Value>,
+    signing_input: &'a str,
+    signature: Vec<u8>,
+}
+
+impl Parsed<'_> {
+    /// Whether the signature verifies with one of `keys`.
+    pub(crate) fn verifies_with<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k DecodingKey>,
+    ) -> bool {
+        keys.into_iter()
+            .any(|key| jose::verify(self.alg, key, self.signing_input, &self.signature))
+    }
+}
+
+/// Splits and decodes `assertion` (RFC 7515 §7.1). Refuses `alg` outside the
+/// allow-list (so `none`), `crit` headers, and anything not a signed JWT.
+pub(crate) fn parse(assertion: &str) -> Result<Parsed<'_>, Reason> {
+    let mut parts = assertion.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("not a JWS in compact serialization");
+    };
+    if signature.is_empty() {
+        return Err("unsigned assertion");
+    }
+    let header_map = jose::json_part(header).ok_or("header is not a base64url JSON object")?;
+    let alg = header_map
+        .get("alg")
+        .and_then(Value::as_str)
+        .and_then(jose::parse_alg)
+        .ok_or("alg not allowed")?;
+    if header_map.contains_key("crit") {
+        return Err("crit header not supported");
+    }
+    let kid = match header_map.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err("kid is not a string"),
+    };
+    let claims = jose::json_part(payload).ok_or("claims are not a base64url JSON object")?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| "signature is not base64url")?;
+    Ok(Parsed {
+        alg,
+        kid,
+        claims,
+        signing_input: &assertion[..header.len() + 1 + payload.len()],
+        signature,
+    })
+}
+
+/// The algorithm check: the client's registered
+/// `token_endpoint_auth_signing_alg` if it has one, else one of the profile's
+/// allowed algorithms; asymmetric for `private_key_jwt`, HMAC for
+/// `client_secret_jwt` (so never an HS algorithm with a public key).
+pub(crate) fn check_alg(
+    alg: Algorithm,
+    method: TokenEndpointAuthMethod,
+    registered: Option<&str>,
+    allowed: &[String],
+) -> Result<(), Reason> {
+    let asymmetric = KeyKind::for_alg(alg).is_some();
+    match method {
+        TokenEndpointAuthMethod::PrivateKeyJwt if !asymmetric => {
+            return Err("an HMAC alg for a private_key_jwt client");
+        }
+        TokenEndpointAuthMethod::ClientSecretJwt if asymmetric => {
+            return Err("an asymmetric alg for a client_secret_jwt client");
+        }
+        TokenEndpointAuthMethod::PrivateKeyJwt | TokenEndpointAuthMethod::ClientSecretJwt => {}
+        _ => return Err("the client is not registered for JWT authentication"),
+    }
+    let name = jose::alg_name(alg);
+    let ok = match registered {
+        Some(registered) => registered == name,
+        // HS256 for client_secret_jwt when the profile lists no HMAC alg.
+        None => {
+            allowed.iter().any(|a| a == name)
+                || (!asymmetric
+                    && alg == Algorithm::HS256
+                    && !allowed.iter().any(|a| a.starts_with("HS")))
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err("alg is not the registered or an allowed one")
+    }
+}
+
+/// The claim rules.
+#[derive(Clone, Debug)]
+pub(crate) struct ClaimRules {
+    /// Accepted `aud` values.
+    pub(crate) audiences: Vec<String>,
+    /// Longest accepted lifetime (`exp` - `iat`, and `exp` - now).
+    pub(crate) max_lifetime: Duration,
+    /// Clock skew allowed on `exp`, `nbf` and `iat`.
+    pub(crate) leeway: Duration,
+}
+
+/// What the replay check needs from valid claims.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Accepted {
+    pub(crate) jti: String,
+    pub(crate) exp: u64,
+}
+
+/// RFC 7523 §3: `iss` = `sub` = `client_id`; `aud` names this server; `exp`
+/// required, not past, not too far; `nbf` and `iat` not in the future; `jti`
+/// required (OIDC Core §9).
+pub(crate) fn check_claims(
+    claims: &Map<String, Value>,
+    client_id: &str,
+    rules: &ClaimRules,
+    now: u64,
+) -> Result<Accepted, Reason> {
+    let leeway = rules.leeway.as_secs();
+    let max_lifetime = rules.max_lifetime.as_secs();
+    if claims.get("iss").and_then(Value::as_str) != Some(client_id) {
+        return Err("iss is not the client_id");
+    }
+    if claims.get("sub").and_then(Value::as_str) != Some(client_id) {
+        return Err("sub is not the client_id");
+    }
+    let aud_ok = match claims.get("aud") {
+        Some(Value::String(aud)) => rules.audiences.iter().any(|a| a == aud),
+        Some(Value::Array(list)) => list.iter().any(|aud| {
+            aud.as_str()
+                .is_some_and(|aud| rules.audiences.iter().any(|a| a == aud))
+        }),
+        _ => false,
+    };
+    if !aud_ok {
+        return Err("aud does not name this server");
+    }
+    let date =
+        |name| jose::numeric_date(claims, name).map_err(|()| "a date claim is not a NumericDate");
+    let exp = date("exp")?.ok_or("no exp")?;
+    if now > exp.saturating_add(leeway) {
+        return Err("expired");
+    }
+    if exp > now.saturating_add(max_lifetime).saturating_add(leeway) {
+        return Err("exp is too far in the future");
+    }
+    if let Some(nbf) = date("nbf")?
+        && nbf > now.saturating_add(leeway)
+    {
+        return Err("not yet valid (nbf)");
+    }
+    if let Some(iat) = date("iat")? {
+        if iat > now.saturating_add(leeway) {
+            return Err("iat is in the future");
+        }
+        if exp.saturating_sub(iat) > max_lifetime {
+            return Err("lifetime (exp - iat) too long");
+        }
+    }
+    let jti = match claims.get("jti") {
+        Some(Value::String(jti)) if !jti.is_empty() && jti.len() <= MAX_JTI_BYTES => jti.clone(),
+        _ => return Err("no jti, or not a string of at most 256 bytes"),
+    };
+    Ok(Accepted { jti, exp })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn rules() -> ClaimRules {
+        ClaimRules {
+            audiences: vec!["https://as.example".into()],
+            max_lifetime: Duration::from_secs(300),
+            leeway: Duration::from_secs(30),
+        }
+    }
+
+    fn claims(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!(),
+        }
+    }
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn valid() -> Value {
+        json!({"iss": "c", "sub": "c", "aud": "https://as.example", "exp": NOW + 60, "iat": NOW, "jti": "j"})
+    }
+
+    #[test]
+    fn rfc7523_3_valid_claims() {
+        assert_eq!(
+            check_claims(&claims(valid()), "c", &rules(), NOW),
+            Ok(Accepted {
+                jti: "j".into(),
+                exp: NOW + 60
+            })
+        );
+        let mut array_aud = valid();
+        array_aud["aud"] = json!(["x", "https://as.example"]);
+        assert!(check_claims(&claims(array_aud), "c", &rules(), NOW).is_ok());
+    }
+
+    #[test]
+    fn rfc7523_3_each_claim_rule() {
+        let cases: [(&str, Value, Reason); 10] = [
+            ("iss", json!("other"), "iss is not the client_id"),
+            ("sub", json!("other"), "sub is not the client_id"),
+            (
+                "aud",
+                json!("https://evil.example"),
+                "aud does not name this server",
+            ),
+            ("aud", json!(["a", "b"]), "aud does not name this server"),
+            ("exp", json!(NOW - 31), "expired"),
+            ("exp", json!(NOW + 400), "exp is too far in the future"),
+            ("exp", json!("soon"), "a date claim is not a NumericDate"),
+            ("nbf", json!(NOW + 31), "not yet valid (nbf)"),
+            ("iat", json!(NOW + 31), "iat is in the future"),
+            (
+                "jti",
+                json!(""),
+                "no jti, or not a string of at most 256 bytes",
+            ),
+        ];
+        for (claim, value, reason) in cases {
+            let mut c = valid();
+            c[claim] = value;
+            assert_eq!(
+                check_claims(&claims(c), "c", &rules(), NOW),
+                Err(reason),
+                "{claim}"
+            );
+        }
+        for claim in ["exp", "jti", "aud", "iss", "sub"] {
+            let mut c = valid();
+            c.as_object_mut().unwrap().remove(claim);
+            assert!(
+                check_claims(&claims(c), "c", &rules(), NOW).is_err(),
+                "{claim}"
+            );
+        }
+        let mut long = valid();
+        long["iat"] = json!(NOW - 400);
+        assert_eq!(
+            check_claims(&claims(long), "c", &rules(), NOW),
+            Err("lifetime (exp - iat) too long")
+        );
+    }
+
+    #[test]
+    fn algorithms_follow_the_method_and_registration() {
+        let allowed: Vec<String> = ["ES256", "EdDSA"].map(String::from).to_vec();
+        let pkj = TokenEndpointAuthMethod::PrivateKeyJwt;
+        let csj = TokenEndpointAuthMethod::ClientSecretJwt;
+        assert!(check_alg(Algorithm::ES256, pkj, None, &allowed).is_ok());
+        assert!(check_alg(Algorithm::RS256, pkj, None, &allowed).is_err());
+        assert!(check_alg(Algorithm::HS256, pkj, None, &allowed).is_err());
+        assert!(check_alg(Algorithm::ES256, pkj, Some("EdDSA"), &allowed).is_err());
+        assert!(check_alg(Algorithm::EdDSA, pkj, Some("EdDSA"), &allowed).is_ok());
+        assert!(check_alg(Algorithm::HS256, csj, None, &allowed).is_ok());
+        assert!(check_alg(Algorithm::ES256, csj, None, &allowed).is_err());
+        assert!(check_alg(Algorithm::HS512, csj, None, &allowed).is_err());
+        assert!(check_alg(Algorithm::HS512, csj, Some("HS512"), &allowed).is_ok());
+        let none = TokenEndpointAuthMethod::None;
+        assert!(check_alg(Algorithm::ES256, none, None, &allowed).is_err());
+    }
+
+    #[test]
+    fn alg_none_and_malformed_assertions_are_refused() {
+        let b64 = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        let none = format!("{}.{}.", b64(json!({"alg": "none"})), b64(valid()));
+        assert!(parse(&none).is_err());
+        let none_signed = format!("{}.{}.c2ln", b64(json!({"alg": "none"})), b64(valid()));
+        assert_eq!(parse(&none_signed).err(), Some("alg not allowed"));
+        let crit = format!(
+            "{}.{}.c2ln",
+            b64(json!({"alg": "ES256", "crit": ["x"]})),
+            b64(valid())
+        );
+        assert_eq!(parse(&crit).err(), Some("crit header not supported"));
+        assert!(parse("a.b").is_err());
+        assert!(parse("a.b.c.d").is_err());
+    }
+}

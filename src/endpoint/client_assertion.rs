@@ -1,0 +1,196 @@
+//! Client assertions checked end to end (RFC 7523 §3, OIDC Core §9):
+//! algorithm, key (the client's `jwks`, or its `jwks_uri` fetched here through
+//! the guarded fetcher and cached), signature, claims, then the replay store.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use jsonwebtoken::DecodingKey;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use crate::client_assertion::{
+    AssertionFailure, AssertionVerifier, JwksCache, KeySet, Parsed, Verified, check_alg,
+    check_claims, parse,
+};
+use crate::fetch::is_json_content_type;
+use crate::fetch_cache::{CacheHeaders, Failure, Origin};
+use crate::jose::{self, min_hmac_bytes};
+use crate::metadata::TokenEndpointAuthMethod;
+use crate::store::{AssertionReplayStore, ClientRecord, StoredSecret};
+
+impl AssertionVerifier {
+    /// Checks `assertion` for `record`. `allowed` is the profile's
+    /// `token_endpoint_auth_signing_alg` list; `store_replay` the client store's
+    /// replay capability, used unless one was configured.
+    pub(crate) async fn verify(
+        &self,
+        record: &ClientRecord,
+        allowed: &[String],
+        assertion: &str,
+        store_replay: Option<&dyn AssertionReplayStore>,
+        now: u64,
+    ) -> Result<Verified, AssertionFailure> {
+        let parsed = parse(assertion)?;
+        let metadata = &record.metadata;
+        let method = metadata.auth_method();
+        check_alg(
+            parsed.alg,
+            method,
+            metadata
+                .algorithms()
+                .token_endpoint_auth_signing_alg
+                .as_deref(),
+            allowed,
+        )?;
+        let mut verified = Verified::default();
+        if method == TokenEndpointAuthMethod::ClientSecretJwt {
+            let Some(StoredSecret::Plain(secret)) = &record.client_secret else {
+                return Err("no client secret kept for client_secret_jwt".into());
+            };
+            let bytes = secret.secret().as_bytes();
+            if bytes.len() < min_hmac_bytes(parsed.alg) || record.secret_expired(now) {
+                return Err("client secret too short for the alg, or expired".into());
+            }
+            if !parsed.verifies_with([&DecodingKey::from_secret(bytes)]) {
+                return Err("signature does not verify".into());
+            }
+        } else {
+            verified.keys_changed = self.verify_with_public_keys(record, &parsed).await?;
+        }
+        let accepted = check_claims(&parsed.claims, &record.client_id, &self.rules, now)?;
+        let replay = self.replay.as_deref().or(store_replay).ok_or_else(|| {
+            AssertionFailure::Store(crate::store::StoreError::unavailable(
+                "client assertions need a replay store, and the client store has none",
+            ))
+        })?;
+        let until = accepted.exp.saturating_add(self.rules.leeway.as_secs());
+        match replay
+            .first_use(&record.client_id, &accepted.jti, until, now)
+            .await
+        {
+            Ok(true) => Ok(verified),
+            Ok(false) => Err("jti replayed".into()),
+            Err(error) => Err(AssertionFailure::Store(error)),
+        }
+    }
+
+    /// The signature against the client's `jwks`, or its `jwks_uri` (fetched
+    /// again once when no cached key verifies). `true` when the fetched keys
+    /// changed.
+    async fn verify_with_public_keys(
+        &self,
+        record: &ClientRecord,
+        parsed: &Parsed<'_>,
+    ) -> Result<bool, AssertionFailure> {
+        let fits = |set: &KeySet| {
+            parsed.verifies_with(
+                set.keys
+                    .iter()
+                    .filter(|k| k.fits(parsed.alg, parsed.kid.as_deref()))
+                    .map(|k| &k.key),
+            )
+        };
+        if let Some(jwks) = &record.metadata.jwks {
+            let set = KeySet::inline(jwks)?;
+            return if fits(&set) {
+                Ok(false)
+            } else {
+                Err("signature does not verify with the client's jwks".into())
+            };
+        }
+        let Some(uri) = &record.metadata.jwks_uri else {
+            return Err("the client has neither jwks nor jwks_uri".into());
+        };
+        let (set, origin) = self
+            .jwks
+            .keys(uri)
+            .await
+            .map_err(AssertionFailure::Invalid)?;
+        let changed = |set: &KeySet, origin| set.changed && origin != Origin::Cached;
+        if fits(&set) {
+            return Ok(changed(&set, origin));
+        }
+        match self.jwks.refetch(uri, &set).await {
+            Some(Ok((set, origin))) if fits(&set) => Ok(changed(&set, origin)),
+            Some(Err(error)) => Err(AssertionFailure::Invalid(error)),
+            _ => Err("signature does not verify with the keys at jwks_uri".into()),
+        }
+    }
+}
+
+impl JwksCache {
+    /// The keys at `uri`, cached or fetched now.
+    pub(crate) async fn keys(&self, uri: &str) -> Result<(Arc<KeySet>, Origin), String> {
+        self.cache
+            .get_or_fetch(uri, |stale| self.fetch(uri, stale))
+            .await
+    }
+
+    /// The keys at `uri` fetched again, when `current` is older than the
+    /// refetch interval (a client that rotated its keys signs with one the
+    /// cache does not know yet); `None` when it is too recent.
+    pub(crate) async fn refetch(
+        &self,
+        uri: &str,
+        current: &KeySet,
+    ) -> Option<Result<(Arc<KeySet>, Origin), String>> {
+        if current.fetched_at.elapsed() < self.refetch_after {
+            return None;
+        }
+        self.cache.expire(uri);
+        Some(self.keys(uri).await)
+    }
+
+    async fn fetch(
+        &self,
+        uri: &str,
+        stale: Option<Arc<KeySet>>,
+    ) -> Result<(KeySet, crate::fetch_cache::Freshness), Failure<String>> {
+        let response = self
+            .fetcher
+            .fetch_response(uri, self.max_bytes)
+            .await
+            .map_err(|e| Failure {
+                transient: e.is_transient(),
+                error: format!("jwks_uri: {e}"),
+            })?;
+        let definitive = |error: &str| Failure {
+            error: format!("jwks_uri: {error}"),
+            transient: false,
+        };
+        if response
+            .content_type
+            .as_deref()
+            .is_some_and(|ct| !is_json_content_type(ct))
+        {
+            return Err(definitive("not JSON"));
+        }
+        let set: Value =
+            serde_json::from_slice(&response.body).map_err(|_| definitive("not JSON"))?;
+        let keys = jose::decode_jwk_set(&set).map_err(definitive)?;
+        if keys.is_empty() {
+            return Err(definitive("no usable signing key"));
+        }
+        let digest: [u8; 32] = Sha256::digest(&response.body).into();
+        let freshness = self.cache.bounds().freshness(
+            &CacheHeaders {
+                cache_control: response.cache_control,
+                expires: response.expires,
+                date: response.date,
+                age: response.age,
+            },
+            SystemTime::now(),
+        );
+        Ok((
+            KeySet {
+                keys,
+                digest,
+                changed: stale.is_some_and(|s| s.digest != digest),
+                fetched_at: Instant::now(),
+            },
+            freshness,
+        ))
+    }
+}

@@ -1,0 +1,62 @@
+//! JWT client authentication (RFC 7523 §2.2) inside `authenticate_client`.
+
+use crate::credentials::Secret;
+use crate::host::ClientAuthError;
+use crate::service::Registration;
+use crate::store::ClientRecord;
+
+impl Registration {
+    /// Verifies a client assertion for `record`. Every failure is
+    /// `invalid_client`; the reason goes to the log only.
+    pub(crate) async fn verify_client_assertion(
+        &self,
+        record: &ClientRecord,
+        assertion: &Secret,
+    ) -> Result<(), ClientAuthError> {
+        #[cfg(feature = "client-assertion")]
+        if let Some(verifier) = &self.config().assertions {
+            use crate::client_assertion::AssertionFailure;
+            let allowed = self
+                .profile_of(record)
+                .map(|p| {
+                    p.algorithms
+                        .allowed(crate::metadata::jose::JoseMember::TokenEndpointAuthSigning)
+                })
+                .unwrap_or_default();
+            let replay = self.store().assertion_replay();
+            return match verifier
+                .verify(
+                    record,
+                    allowed,
+                    assertion.secret(),
+                    replay,
+                    crate::time::now(),
+                )
+                .await
+            {
+                Ok(verified) => {
+                    if verified.keys_changed {
+                        self.config().emit(
+                            crate::events::EventKind::KeysChanged,
+                            crate::events::Operation::Authenticate,
+                            None,
+                            Some(record),
+                            None,
+                        );
+                    }
+                    Ok(())
+                }
+                Err(AssertionFailure::Invalid(reason)) => {
+                    tracing::debug!(client_id = %record.client_id, reason, "client assertion refused");
+                    Err(ClientAuthError::InvalidClient)
+                }
+                Err(AssertionFailure::Store(error)) => Err(ClientAuthError::Store(
+                    super::client_auth::store_failed(error, "client assertion replay check"),
+                )),
+            };
+        }
+        let _ = (record, assertion);
+        tracing::debug!("client assertion refused: client assertions are not configured");
+        Err(ClientAuthError::InvalidClient)
+    }
+}

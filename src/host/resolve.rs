@@ -1,0 +1,76 @@
+//! "Who is this client?": one answer for registered clients and URL clients.
+
+use std::sync::Arc;
+
+use crate::service::Registration;
+use crate::store::{ClientRecord, RecordSource, StoreError};
+
+/// Why [`Registration::resolve_client`] could not answer.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// The client store failed (already logged, with its cause, at error
+    /// level).
+    #[error("the client store failed")]
+    Store(#[source] Arc<StoreError>),
+    /// A URL client's metadata document could not be fetched, or is invalid
+    /// (the reason is for the log; draft §5.1: abort the request).
+    #[cfg(feature = "client-id-metadata-document")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client-id-metadata-document")))]
+    #[error(transparent)]
+    Document(crate::metadata_document::DocumentError),
+}
+
+impl Registration {
+    /// The client a `client_id` names, whichever kind it is: a stored
+    /// registration (RFC 7591, or one the host created), or, when URL client
+    /// ids are enabled and the `client_id` is an `https` URL, the client its
+    /// metadata document describes (fetched, validated and cached; see
+    /// [`crate::metadata_document`]). `Ok(None)` when there is no such client
+    /// (also a URL that is not a valid Client Identifier URL, or from a host
+    /// the policy does not allow).
+    ///
+    /// With URL client ids enabled, a `client_id` starting with `https://` is
+    /// always a URL client and never looked up in the store (draft §7.1:
+    /// generated identifiers never start with `https://`).
+    ///
+    /// A URL client's record has [`RecordSource::MetadataDocument`] as its
+    /// source, the URL as its `client_id`, no secret and no registration access
+    /// token; it is not in the client store.
+    ///
+    /// [`RecordSource::MetadataDocument`]: crate::store::RecordSource::MetadataDocument
+    pub async fn resolve_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<Arc<ClientRecord>>, ResolveError> {
+        #[cfg(feature = "client-id-metadata-document")]
+        if self.config().url_clients.is_some()
+            && crate::metadata_document::is_url_client_id(client_id)
+        {
+            use crate::metadata_document::DocumentError;
+            return match self.config().resolve_url_client(client_id).await {
+                Ok(record) => Ok(Some(record)),
+                Err(DocumentError::HostNotAllowed | DocumentError::InvalidUrl(_)) => Ok(None),
+                Err(error) => Err(ResolveError::Document(error)),
+            };
+        }
+        self.store()
+            .get(client_id)
+            .await
+            .map_err(|e| ResolveError::Store(super::client_auth::store_failed(e, "client lookup")))
+    }
+}
+
+impl ClientRecord {
+    /// For a URL client, the host of its `client_id`, to show prominently on a
+    /// consent page (draft-ietf-oauth-client-id-metadata-document §8.5: the
+    /// user should see which site the client is); `None` for other clients.
+    pub fn metadata_document_host(&self) -> Option<&str> {
+        if self.source != RecordSource::MetadataDocument {
+            return None;
+        }
+        let authority = self.client_id.strip_prefix("https://")?;
+        let end = authority.find(['/', '?', '#']).unwrap_or(authority.len());
+        Some(&authority[..end])
+    }
+}

@@ -1,0 +1,252 @@
+//! The example server with URL client ids (`--client-id-metadata-documents`,
+//! `--metadata-document-ca`), as a black box: a client named by the URL of
+//! its metadata document, served over https by a test server with a test CA,
+//! runs the code flow with PKCE and refreshes; a `private_key_jwt` document
+//! client authenticates at `/token` with an ES256 assertion.
+//!
+//! Like `tests/server.rs`, it runs the built example binary (`cargo test`
+//! builds it). Unix only.
+#![cfg(all(
+    unix,
+    feature = "client-id-metadata-document",
+    feature = "client-assertion"
+))]
+
+mod cimd_support;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use cimd_support::{DocServer, Reply, TestKey, claims};
+use oauth2::reqwest;
+use serde_json::{Value, json};
+use tower_dcr::client_assertion::JWT_BEARER;
+use url::Url;
+
+struct Server {
+    child: Child,
+    issuer: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(args: &[&str]) -> Server {
+    let exe = std::env::current_exe().unwrap();
+    let binary = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .unwrap()
+        .join("examples")
+        .join("server");
+    assert!(binary.exists(), "run `cargo build --example server` first");
+    let mut child = Command::new(binary)
+        .args(["--addr", "127.0.0.1:0", "--store", "memory"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(issuer) = line.trim_start().strip_prefix("issuer:") {
+                let _ = tx.send(issuer.trim().to_owned());
+            }
+        }
+    });
+    let issuer = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the server printed its issuer");
+    Server { child, issuer }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn query(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// `/authorize` with PKCE, then "approve"; returns the consent page and the
+/// code.
+async fn authorize(
+    server: &Server,
+    client_id: &str,
+    redirect_uri: &str,
+) -> (String, String, String) {
+    let verifier = "a-long-enough-code-verifier-for-pkce-s256-0123456789";
+    let challenge = {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
+    };
+    let mut url = Url::parse(&format!("{}/authorize", server.issuer)).unwrap();
+    url.query_pairs_mut().extend_pairs([
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect_uri),
+        ("state", "s1"),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ]);
+    let response = http().get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let page = response.text().await.unwrap();
+    let start = page.find("name=\"nonce\" value=\"").expect("nonce") + 20;
+    let nonce = &page[start..start + page[start..].find('"').unwrap()];
+    let back = http()
+        .post(format!("{}/authorize", server.issuer))
+        .form(&[("nonce", nonce), ("decision", "approve")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), 302);
+    let location = Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
+    let code = query(&location, "code").expect("code");
+    (page, code, verifier.to_owned())
+}
+
+async fn token(server: &Server, form: &[(&str, &str)]) -> (u16, Value) {
+    let response = http()
+        .post(format!("{}/token", server.issuer))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn setup() -> (DocServer, Server, tempfile::TempDir) {
+    let docs = DocServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &docs.ca_pem).unwrap();
+    let server = start(&[
+        "--client-id-metadata-documents",
+        "any",
+        "--metadata-document-ca",
+        ca.to_str().unwrap(),
+    ]);
+    (docs, server, dir)
+}
+
+#[tokio::test]
+async fn a_url_client_runs_the_code_flow_with_pkce_and_refreshes() {
+    let (docs, server, _dir) = setup().await;
+    let id = docs.url("/app.json");
+    let redirect = "http://127.0.0.1:9/callback";
+    docs.set(
+        "/app.json",
+        Reply::json(&json!({
+            "client_id": id,
+            "client_name": "Docs Agent",
+            "redirect_uris": [redirect],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "none",
+        })),
+    );
+    let discovery: Value = serde_json::from_str(
+        &http()
+            .get(format!(
+                "{}/.well-known/oauth-authorization-server",
+                server.issuer
+            ))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(discovery["client_id_metadata_document_supported"], true);
+
+    let (page, code, verifier) = authorize(&server, &id, redirect).await;
+    assert!(page.contains("Docs Agent"));
+    assert!(
+        page.contains(&format!("127.0.0.1:{}", docs.port)),
+        "the client_id host is shown"
+    );
+    assert!(
+        page.contains("Local application"),
+        "a loopback-only warning"
+    );
+    let (status, tokens) = token(
+        &server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("client_id", &id),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let refresh = tokens["refresh_token"].as_str().expect("a refresh token");
+    let (status, refreshed) = token(
+        &server,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", &id),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{refreshed}");
+    assert!(refreshed["access_token"].is_string());
+}
+
+#[tokio::test]
+async fn a_private_key_jwt_url_client_authenticates_with_an_es256_assertion() {
+    let (docs, server, _dir) = setup().await;
+    let id = docs.url("/confidential.json");
+    let redirect = "https://agent.example/cb";
+    let key = TestKey::p256("k1");
+    docs.set("/jwks.json", Reply::json(&key.jwks()));
+    docs.set(
+        "/confidential.json",
+        Reply::json(&json!({
+            "client_id": id,
+            "client_name": "Confidential Agent",
+            "redirect_uris": [redirect],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks_uri": docs.url("/jwks.json"),
+        })),
+    );
+    let (page, code, verifier) = authorize(&server, &id, redirect).await;
+    assert!(!page.contains("Local application"));
+    let assertion = key.sign(&claims(&id, &server.issuer));
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", redirect),
+        ("code_verifier", verifier.as_str()),
+        ("client_assertion_type", JWT_BEARER),
+        ("client_assertion", assertion.as_str()),
+    ];
+    let (status, tokens) = token(&server, &form).await;
+    assert_eq!(status, 200, "{tokens}");
+    // The same assertion again is a replay: invalid_client.
+    let (status, error) = token(&server, &form).await;
+    assert_eq!(status, 401, "{error}");
+    assert_eq!(error["error"], "invalid_client");
+}
