@@ -325,6 +325,11 @@ fn valid_document() -> impl Strategy<Value = (Map<String, Value>, bool)> {
                     jwks,
                     explicit_type,
                 ) = rest;
+                // Repeated redirect URIs are refused (RFC 7591 §2, issue 15):
+                // a valid document lists each once.
+                let mut uris = uris;
+                let mut seen = std::collections::HashSet::new();
+                uris.retain(|u| seen.insert(u.clone()));
                 let mut doc = Map::new();
                 doc.insert("redirect_uris".into(), json!(uris));
                 if native || explicit_type {
