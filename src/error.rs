@@ -14,6 +14,19 @@ use crate::response::{self, ResponseBody};
 /// The error type of backends that wrap a driver error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// The `source()` chain of `error`, each cause after `": "`, for a log line
+/// (the error itself is logged in its own field).
+pub(crate) fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut chain = String::new();
+    let mut source = error.source();
+    while let Some(e) = source {
+        chain.push_str(": ");
+        chain.push_str(&e.to_string());
+        source = e.source();
+    }
+    chain
+}
+
 /// An error code from RFC 7591 §3.2.2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -9,13 +9,7 @@ use crate::store::StoreError;
 /// store is unavailable; a `500` (logged at error level) for a corrupt record,
 /// which no retry would fix.
 pub(crate) fn unavailable(error: StoreError) -> Rejection {
-    let mut cause = String::new();
-    let mut source = std::error::Error::source(&error);
-    while let Some(e) = source {
-        cause.push_str(": ");
-        cause.push_str(&e.to_string());
-        source = e.source();
-    }
+    let cause = crate::error::cause_chain(&error);
     if matches!(error, StoreError::Corrupt(_)) {
         tracing::error!(error = %error, cause, "client store holds a corrupt record");
         return Rejection::StoreCorrupt;

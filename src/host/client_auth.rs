@@ -105,13 +105,7 @@ pub(super) fn tried_basic(headers: &HeaderMap) -> bool {
 
 /// Logs a store failure at error level with its cause chain, and wraps it.
 pub(super) fn store_failed(error: StoreError, what: &str) -> Arc<StoreError> {
-    let mut cause = String::new();
-    let mut source = std::error::Error::source(&error);
-    while let Some(e) = source {
-        cause.push_str(": ");
-        cause.push_str(&e.to_string());
-        source = e.source();
-    }
+    let cause = crate::error::cause_chain(&error);
     tracing::error!(error = %error, cause, "{what}: the client store failed");
     Arc::new(error)
 }
