@@ -16,11 +16,13 @@ const RESPONSE_TYPES: [&str; 1] = ["code"];
 const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
 const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
 
-/// The members of the registration service's list that this server serves;
-/// any other (request objects, encryption, JWT client authentication) is left
-/// out, since nothing here would honour it.
-const FROM_REGISTRATION: [&str; 8] = [
+/// The members of the registration service's list that this server serves
+/// (URL client ids when `--client-id-metadata-documents` is on); any other
+/// (request objects, encryption) is left out, since nothing here would honour
+/// it.
+const FROM_REGISTRATION: [&str; 9] = [
     "registration_endpoint",
+    "client_id_metadata_document_supported",
     "response_types_supported",
     "grant_types_supported",
     "token_endpoint_auth_methods_supported",
