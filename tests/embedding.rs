@@ -9,7 +9,6 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
 use axum::Router;
 use axum::extract::{Form, State};
 use axum::response::Response;
@@ -20,8 +19,7 @@ use serde::Deserialize;
 use tower::ServiceExt as _;
 use tower_dcr::host::{ClientAuthError, ClientCredentials, TokenError};
 use tower_dcr::{
-    ClientRecord, ClientStore, ConfigError, MemoryStore, Registration, ServerKind, SqliteStore,
-    StoreError,
+    ClientStore, ConfigError, MemoryStore, Registration, ServerKind, SqliteStore, StoreError,
 };
 
 /// Log lines written while `f` runs on this thread, at every level.
@@ -55,26 +53,6 @@ impl Logs {
             .lines()
             .map(str::to_owned)
             .collect()
-    }
-}
-
-/// A store whose every call fails as unavailable.
-#[derive(Debug)]
-struct DownStore;
-
-#[async_trait]
-impl ClientStore for DownStore {
-    async fn create(&self, _: Arc<ClientRecord>) -> Result<(), StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
-    async fn get(&self, _: &str) -> Result<Option<Arc<ClientRecord>>, StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
-    async fn update(&self, _: Arc<ClientRecord>, _: u64) -> Result<(), StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
-    async fn delete(&self, _: &str, _: Option<u64>) -> Result<bool, StoreError> {
-        Err(StoreError::unavailable("connection refused"))
     }
 }
 

@@ -13,15 +13,6 @@ use serde_json::json;
 use tower_dcr::policy::RequestContext;
 use tower_dcr::{ClientMetadata, MemoryStore, Profile, Registration};
 
-#[track_caller]
-fn assert_invalid_token(answer: &Answer) {
-    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{:?}", answer.json);
-    assert_eq!(
-        answer.header("www-authenticate"),
-        Some(r#"Bearer error="invalid_token""#)
-    );
-}
-
 // ---- 12. No credentials, no error information ------------------------------
 
 /// RFC 6750 §3.1: "If the request lacks any authentication information ...

@@ -8,9 +8,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use common::*;
 use http::{Method, Request};
@@ -18,7 +16,7 @@ use http_body_util::Full;
 use jsonschema::Validator;
 use serde_json::{Value, json};
 use tower_dcr::Quotas;
-use tower_dcr::{ClientRecord, ClientStore, Registration, StoreError, TokenEndpointAuthMethod};
+use tower_dcr::{Registration, TokenEndpointAuthMethod};
 
 const CLIENT_PATH: &str = "/register/{client_id}";
 const IAT: &str = "openapi-initial-access-token";
@@ -172,25 +170,6 @@ impl Checker {
             body,
             &format!("request body of {method} {path}"),
         );
-    }
-}
-
-#[derive(Debug)]
-struct UnavailableStore;
-
-#[async_trait]
-impl ClientStore for UnavailableStore {
-    async fn create(&self, _: Arc<ClientRecord>) -> Result<(), StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
-    async fn get(&self, _: &str) -> Result<Option<Arc<ClientRecord>>, StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
-    async fn update(&self, _: Arc<ClientRecord>, _: u64) -> Result<(), StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
-    async fn delete(&self, _: &str, _: Option<u64>) -> Result<bool, StoreError> {
-        Err(StoreError::unavailable("connection refused"))
     }
 }
 
@@ -364,7 +343,7 @@ async fn every_response_matches_the_document() {
         c.check("/register", "post", &answer);
     }
 
-    let down = builder().store(UnavailableStore).build().unwrap();
+    let down = builder().store(DownStore).build().unwrap();
     let answer = register(&down, web_client()).await;
     answer.assert_error(503, "temporarily_unavailable");
     c.check("/register", "post", &answer);

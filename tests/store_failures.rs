@@ -10,29 +10,10 @@ use async_trait::async_trait;
 use common::*;
 use tower_dcr::store::{ClientRecord, ClientStore, StoreError};
 
-#[derive(Debug)]
-struct FailingStore;
-
-#[async_trait]
-impl ClientStore for FailingStore {
-    async fn create(&self, _: Arc<ClientRecord>) -> Result<(), StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
-    async fn get(&self, _: &str) -> Result<Option<Arc<ClientRecord>>, StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
-    async fn update(&self, _: Arc<ClientRecord>, _: u64) -> Result<(), StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
-    async fn delete(&self, _: &str, _: Option<u64>) -> Result<bool, StoreError> {
-        Err(StoreError::unavailable("connection refused"))
-    }
-}
-
 /// A failing store gives 503 with a JSON error body and Retry-After.
 #[tokio::test]
 async fn store_failure_is_503_with_retry_after() {
-    let dcr = builder().store(FailingStore).build().unwrap();
+    let dcr = builder().store(DownStore).build().unwrap();
     let a = register(&dcr, web_client()).await;
     a.assert_error(503, "temporarily_unavailable");
     assert!(a.header("retry-after").is_some());

@@ -348,3 +348,42 @@ pub fn http_request(
     *request.uri_mut() = format!("{origin}{path}").parse().unwrap();
     request
 }
+
+/// A store whose every call fails as unavailable (a database that is down).
+#[derive(Debug)]
+pub struct DownStore;
+
+#[async_trait::async_trait]
+impl tower_dcr::store::ClientStore for DownStore {
+    async fn create(
+        &self,
+        _: std::sync::Arc<tower_dcr::store::ClientRecord>,
+    ) -> Result<(), tower_dcr::store::StoreError> {
+        Err(tower_dcr::store::StoreError::unavailable(
+            "connection refused",
+        ))
+    }
+    async fn get(
+        &self,
+        _: &str,
+    ) -> Result<Option<std::sync::Arc<tower_dcr::store::ClientRecord>>, tower_dcr::store::StoreError>
+    {
+        Err(tower_dcr::store::StoreError::unavailable(
+            "connection refused",
+        ))
+    }
+    async fn update(
+        &self,
+        _: std::sync::Arc<tower_dcr::store::ClientRecord>,
+        _: u64,
+    ) -> Result<(), tower_dcr::store::StoreError> {
+        Err(tower_dcr::store::StoreError::unavailable(
+            "connection refused",
+        ))
+    }
+    async fn delete(&self, _: &str, _: Option<u64>) -> Result<bool, tower_dcr::store::StoreError> {
+        Err(tower_dcr::store::StoreError::unavailable(
+            "connection refused",
+        ))
+    }
+}
