@@ -310,6 +310,7 @@ async fn rfc6749_5_2_host_error_codes_and_statuses() {
             503,
             "temporarily_unavailable",
         ),
+        (TokenError::server_error("x"), 500, "server_error"),
     ] {
         answer(error.into_response())
             .await

@@ -245,8 +245,11 @@ async fn a_private_key_jwt_url_client_authenticates_with_an_es256_assertion() {
     ];
     let (status, tokens) = token(&server, &form).await;
     assert_eq!(status, 200, "{tokens}");
-    // The same assertion again is a replay: invalid_client.
+    // The same assertion again is a replay: invalid_client (RFC 7523 §3,
+    // `jti`). RFC 6749 §5.2 asks for a 401 only when the client used the
+    // Authorization header; a 401 needs a challenge (RFC 9110 §15.5.2) that an
+    // assertion has none of, so this is a 400.
     let (status, error) = token(&server, &form).await;
-    assert_eq!(status, 401, "{error}");
+    assert_eq!(status, 400, "{error}");
     assert_eq!(error["error"], "invalid_client");
 }

@@ -14,11 +14,11 @@ use crate::token::{authenticate, form, no_store};
 pub async fn introspect(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     let params = match form(&headers, &body) {
         Ok(params) => params,
-        Err(error) => return error.into_response(),
+        Err(error) => return Response::from(error),
     };
     let client = match authenticate(&app, &headers, &params).await {
         Ok(client) => client,
-        Err(error) => return error.into_response(),
+        Err(error) => return Response::from(error),
     };
     let info = params
         .get("token")

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
-use tower_dcr::host::{ClientAuthError, ClientCredentials};
+use tower_dcr::host::{ClientCredentials, TokenError};
 use tower_dcr::{ClientRecord, GrantType, TokenEndpointAuthMethod};
 
 use crate::app::App;
@@ -18,46 +18,6 @@ use crate::params::Params;
 use tower_dcr::host::pkce;
 
 use crate::{oidc, scope};
-
-/// An error response of the token endpoint (RFC 6749 §5.2).
-pub struct TokenError {
-    status: StatusCode,
-    code: &'static str,
-    description: String,
-    /// Answer `WWW-Authenticate: Basic`: the client tried Basic authentication.
-    basic_challenge: bool,
-}
-
-impl TokenError {
-    /// A `400` error.
-    pub fn new(code: &'static str, description: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            code,
-            description: description.into(),
-            basic_challenge: false,
-        }
-    }
-}
-
-impl IntoResponse for TokenError {
-    fn into_response(self) -> Response {
-        let body = json!({ "error": self.code, "error_description": self.description });
-        let mut response = (self.status, no_store(), axum::Json(body)).into_response();
-        if self.basic_challenge {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"tower-dcr\""),
-            );
-        }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
-        }
-        response
-    }
-}
 
 /// `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
 pub fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
@@ -79,31 +39,28 @@ pub fn form(headers: &HeaderMap, body: &Bytes) -> Result<Params, TokenError> {
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
     if !form_type {
-        return Err(TokenError::new(
-            "invalid_request",
+        return Err(TokenError::invalid_request(
             "the body must be application/x-www-form-urlencoded",
         ));
     }
     let params = Params::parse(body);
     if let Some(name) = params.first_repeated() {
-        return Err(TokenError::new(
-            "invalid_request",
-            format!("{name} was sent more than once"),
-        ));
+        return Err(TokenError::invalid_request(format!(
+            "{name} was sent more than once"
+        )));
     }
     Ok(params)
 }
 
-/// Authenticates the client with its registered method (RFC 6749 §2.3.1).
+/// Authenticates the client with its registered method (RFC 6749 §2.3.1):
+/// a failure is the library's RFC 6749 §5.2 answer (`invalid_client` is `401`
+/// with `WWW-Authenticate: Basic` only when the client tried Basic; a `401`
+/// without a challenge would break RFC 9110 §15.5.2).
 pub async fn authenticate(
     app: &App,
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Arc<ClientRecord>, TokenError> {
-    let tried_basic = headers
-        .get_all(header::AUTHORIZATION)
-        .iter()
-        .any(|v| v.as_bytes().len() >= 6 && v.as_bytes()[..6].eq_ignore_ascii_case(b"basic "));
     let result = match ClientCredentials::from_request_with_assertion(
         headers,
         params.get("client_id"),
@@ -114,34 +71,16 @@ pub async fn authenticate(
         Ok(credentials) => app.dcr.authenticate_client(&credentials).await,
         Err(error) => Err(error),
     };
-    if let Ok(client) = &result {
-        tracing::Span::current().record("client_id", tracing::field::display(&client.client_id));
-    }
-    result.map_err(|error| match error {
-        ClientAuthError::InvalidClient => TokenError {
-            status: StatusCode::UNAUTHORIZED,
-            code: "invalid_client",
-            description: "client authentication failed".into(),
-            basic_challenge: tried_basic,
-        },
-        ClientAuthError::Store(_) => TokenError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "temporarily_unavailable",
-            description: "the client store is unavailable".into(),
-            basic_challenge: false,
-        },
-        _ => TokenError::new(
-            "invalid_request",
-            "malformed client credentials, or credentials sent in more than one way",
-        ),
-    })
+    let client = result.map_err(|error| TokenError::from_client_auth(&error, headers))?;
+    tracing::Span::current().record("client_id", tracing::field::display(&client.client_id));
+    Ok(client)
 }
 
 /// `POST /token`.
 pub async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     match grant(&app, &headers, &body).await {
         Ok(issued) => issued.into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => Response::from(error),
     }
 }
 
@@ -176,22 +115,20 @@ async fn grant(app: &App, headers: &HeaderMap, body: &Bytes) -> Result<TokenResp
     let params = form(headers, body)?;
     let client = authenticate(app, headers, &params).await?;
     let grant_type = match params.get("grant_type") {
-        None => return Err(TokenError::new("invalid_request", "grant_type is required")),
+        None => return Err(TokenError::invalid_request("grant_type is required")),
         Some("authorization_code") => GrantType::AUTHORIZATION_CODE,
         Some("refresh_token") => GrantType::REFRESH_TOKEN,
         Some("client_credentials") => GrantType::CLIENT_CREDENTIALS,
         Some(_) => {
-            return Err(TokenError::new(
-                "unsupported_grant_type",
+            return Err(TokenError::unsupported_grant_type(
                 "supported: authorization_code, refresh_token, client_credentials",
             ));
         }
     };
     if !client.metadata.has_grant_type(&grant_type) {
-        return Err(TokenError::new(
-            "unauthorized_client",
-            format!("the client did not register the {grant_type} grant"),
-        ));
+        return Err(TokenError::unauthorized_client(format!(
+            "the client did not register the {grant_type} grant"
+        )));
     }
     // `authenticate_client` has recorded the use (throttled) for the reaper.
     if grant_type == GrantType::AUTHORIZATION_CODE {
@@ -211,8 +148,8 @@ fn authorization_code(
 ) -> Result<TokenResponse, TokenError> {
     let code = params
         .get("code")
-        .ok_or_else(|| TokenError::new("invalid_request", "code is required"))?;
-    let invalid = |description: &str| TokenError::new("invalid_grant", description);
+        .ok_or_else(|| TokenError::invalid_request("code is required"))?;
+    let invalid = |description: &'static str| TokenError::invalid_grant(description);
     // The client is checked before the code is marked used (inside
     // `redeem_code`): another client's attempt changes nothing.
     let (approved, grant) = app
@@ -251,12 +188,7 @@ fn authorization_code(
         Some(
             oidc::id_token(app, client, &authentication).map_err(|error| {
                 tracing::error!(%error, "cannot sign the ID token");
-                TokenError {
-                    status: StatusCode::INTERNAL_SERVER_ERROR,
-                    code: "server_error",
-                    description: "the ID token could not be signed".into(),
-                    basic_challenge: false,
-                }
+                TokenError::server_error("the ID token could not be signed")
             })?,
         )
     } else {
@@ -289,27 +221,22 @@ fn refresh_token(
 ) -> Result<TokenResponse, TokenError> {
     let token = params
         .get("refresh_token")
-        .ok_or_else(|| TokenError::new("invalid_request", "refresh_token is required"))?;
+        .ok_or_else(|| TokenError::invalid_request("refresh_token is required"))?;
     let original = app
         .grants
         .use_refresh_token(token, &client.client_id)
         .map_err(|refused| {
             tracing::warn!(?refused, "refresh token refused");
-            TokenError::new(
-                "invalid_grant",
-                "the refresh token is invalid, expired or already used",
-            )
+            TokenError::invalid_grant("the refresh token is invalid, expired or already used")
         })?;
     let scope = match (params.get("scope"), original.scope.as_deref()) {
         (Some(_), None) => {
-            return Err(TokenError::new(
-                "invalid_scope",
-                "the original grant had no scope",
-            ));
+            return Err(TokenError::invalid_scope("the original grant had no scope"));
         }
         (None, None) => None,
-        (requested, Some(original)) => scope::grant(requested, Some(original))
-            .map_err(|d| TokenError::new("invalid_scope", d))?,
+        (requested, Some(original)) => {
+            scope::grant(requested, Some(original)).map_err(TokenError::invalid_scope)?
+        }
     };
     let issued = app
         .grants
@@ -336,15 +263,14 @@ fn client_credentials(
     params: &Params,
 ) -> Result<TokenResponse, TokenError> {
     if client.metadata.auth_method() == TokenEndpointAuthMethod::None {
-        return Err(TokenError::new(
-            "unauthorized_client",
+        return Err(TokenError::unauthorized_client(
             "client_credentials is for confidential clients",
         ));
     }
     // The client's registered scope, or the profile's default scope for a
     // client that registered none: never more than the allow-list.
     let scope = scope::grant(params.get("scope"), client.metadata.scope.as_deref())
-        .map_err(|d| TokenError::new("invalid_scope", d))?;
+        .map_err(TokenError::invalid_scope)?;
     let grant = app.grants.new_grant();
     let issued = app
         .grants
@@ -364,18 +290,8 @@ fn busy(busy: Busy) -> TokenError {
     match busy {
         Busy::Full(full) => {
             tracing::warn!(?full, "too many live tokens");
-            TokenError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                code: "temporarily_unavailable",
-                description: "too many live tokens for this client; retry later".into(),
-                basic_challenge: false,
-            }
+            TokenError::temporarily_unavailable("too many live tokens for this client; retry later")
         }
-        Busy::Random => TokenError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "server_error",
-            description: "random number generator failure".into(),
-            basic_challenge: false,
-        },
+        Busy::Random => TokenError::server_error("random number generator failure"),
     }
 }

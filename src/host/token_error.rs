@@ -24,6 +24,7 @@ const BASIC_CHALLENGE: &str = "Basic realm=\"token endpoint\", charset=\"UTF-8\"
 /// | `invalid_client`, client tried `Authorization: Basic` | `401` with `WWW-Authenticate: Basic` |
 /// | `invalid_client`, credentials in the form (or none) | `400` (a `401` needs a challenge the client did not use) |
 /// | `temporarily_unavailable` (the client store failed) | `503` with `Retry-After` |
+/// | `server_error` (the host failed, e.g. could not sign an ID token) | `500` |
 /// | `invalid_request`, `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, any other | `400` |
 ///
 /// axum returns an `http::Response` as is, so a handler can return
@@ -111,6 +112,18 @@ impl TokenError {
         Self {
             status: StatusCode::SERVICE_UNAVAILABLE,
             ..Self::new("temporarily_unavailable", description)
+        }
+    }
+
+    /// `server_error`: `500`, for a failure of the host itself (a key that
+    /// cannot sign, a random number generator that fails), never for a bad
+    /// request. RFC 6749 §5.2 has no code for this; `server_error` is the one
+    /// §4.1.2.1 defines for the authorization endpoint, and what token
+    /// endpoints commonly send with a `500`.
+    pub fn server_error(description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            ..Self::new("server_error", description)
         }
     }
 
