@@ -92,34 +92,59 @@ impl Readers {
         let sql = sql.into_owned();
         let values: Vec<Value<'static>> = values.into_iter().map(Value::into_owned).collect();
         let readers = Arc::clone(self);
-        tokio::task::spawn_blocking(move || readers.run(lock(&readers.slots[index]), &sql, &values))
-            .await
-            .map_err(StoreError::unavailable)?
+        // The error is mapped here, on the caller's task: what that logs (a
+        // missing table) goes to the caller's subscriber and span.
+        tokio::task::spawn_blocking(move || {
+            readers.query(lock(&readers.slots[index]), &sql, &values)
+        })
+        .await
+        .map_err(StoreError::unavailable)?
+        .map_err(Failed::into_store_error)
     }
 
     fn run(
         &self,
-        mut slot: MutexGuard<'_, Option<Connection>>,
+        slot: MutexGuard<'_, Option<Connection>>,
         sql: &str,
         values: &[Value<'_>],
     ) -> Result<Vec<SqliteRow>, StoreError> {
+        self.query(slot, sql, values)
+            .map_err(Failed::into_store_error)
+    }
+
+    fn query(
+        &self,
+        mut slot: MutexGuard<'_, Option<Connection>>,
+        sql: &str,
+        values: &[Value<'_>],
+    ) -> Result<Vec<SqliteRow>, Failed> {
         if self.closed.load(Ordering::SeqCst) {
-            return Err(StoreError::unavailable(Closed));
+            return Err(Failed::Closed);
         }
         if slot.is_none() {
-            *slot = Some(self.database.open_reader().map_err(store_error)?);
+            *slot = Some(self.database.open_reader().map_err(Failed::Sqlite)?);
         }
-        let connection = slot
-            .as_ref()
-            .ok_or_else(|| StoreError::unavailable(Closed))?;
-        match connection::query(connection, sql, values) {
-            Ok(rows) => Ok(rows),
-            Err(error) => {
-                if connection_lost(&error) {
-                    *slot = None;
-                }
-                Err(store_error(error))
+        let connection = slot.as_ref().ok_or(Failed::Closed)?;
+        connection::query(connection, sql, values).map_err(|error| {
+            if connection_lost(&error) {
+                *slot = None;
             }
+            Failed::Sqlite(error)
+        })
+    }
+}
+
+/// Why a read failed, before it is a [`StoreError`].
+enum Failed {
+    Closed,
+    Sqlite(rusqlite::Error),
+}
+
+impl Failed {
+    fn into_store_error(self) -> StoreError {
+        match self {
+            Self::Closed => StoreError::unavailable(Closed),
+            Self::Sqlite(error) => store_error(error),
         }
     }
 }

@@ -54,7 +54,17 @@ const QUEUE_WAIT: Duration = Duration::from_secs(3);
 struct Job {
     write: Write,
     statements: Arc<Statements>,
-    reply: oneshot::Sender<Result<Done<SqliteRow>, StoreError>>,
+    reply: oneshot::Sender<Result<Done<SqliteRow>, Failure>>,
+}
+
+/// Why a write failed, as the writer thread reports it. A statement's own
+/// error is turned into a [`StoreError`] by the caller, on its task, so what
+/// that logs (a missing table) goes to the caller's subscriber and span.
+enum Failure {
+    /// The write's statement failed.
+    Statement(rusqlite::Error),
+    /// The write's batch failed, or the writer is gone.
+    Store(StoreError),
 }
 
 /// The queue into the writer thread. The thread ends once every handle to the
@@ -113,9 +123,12 @@ impl Writer {
             }
         }
         drop(queue);
-        answer
-            .await
-            .unwrap_or_else(|_| Err(StoreError::unavailable(WriterGone)))
+        match answer.await {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(Failure::Statement(error))) => Err(store_error(error)),
+            Ok(Err(Failure::Store(error))) => Err(error),
+            Err(_) => Err(StoreError::unavailable(WriterGone)),
+        }
     }
 
     /// Stops taking writes; the thread commits what is queued, closes the
@@ -210,7 +223,7 @@ fn commit(connection: &Connection, jobs: &mut Vec<Job>) -> Result<(), rusqlite::
             Attempt::OperationFailed(index, error) => {
                 rollback(connection);
                 let job = jobs.remove(index);
-                let _ = job.reply.send(Err(store_error(error)));
+                let _ = job.reply.send(Err(Failure::Statement(error)));
                 failed_statements += 1;
             }
             Attempt::ChunkFailed(_) => {
@@ -229,21 +242,20 @@ fn one_by_one(connection: &Connection, jobs: &mut Vec<Job>) -> Result<(), rusqli
         let job = jobs.remove(0);
         match attempt(connection, std::slice::from_ref(&job)) {
             Attempt::Committed(mut results) => {
-                let _ =
-                    job.reply.send(results.pop().ok_or_else(|| {
-                        StoreError::unavailable(BatchFailed(Arc::from("no result")))
-                    }));
+                let _ = job.reply.send(results.pop().ok_or_else(|| {
+                    Failure::Store(StoreError::unavailable(BatchFailed(Arc::from("no result"))))
+                }));
             }
             Attempt::OperationFailed(_, error) | Attempt::ChunkFailed(error) => {
                 rollback(connection);
-                let _ = job.reply.send(Err(store_error(error)));
+                let _ = job.reply.send(Err(Failure::Statement(error)));
             }
             Attempt::Failed(error) => {
                 rollback(connection);
                 let _ = job
                     .reply
-                    .send(Err(StoreError::unavailable(BatchFailed(Arc::from(
-                        error_text(&error),
+                    .send(Err(Failure::Store(StoreError::unavailable(BatchFailed(
+                        Arc::from(error_text(&error)),
                     )))));
                 if connection_lost(&error) {
                     fail_all(jobs, &error);
@@ -387,6 +399,8 @@ fn fail_all(jobs: &mut Vec<Job>, error: &rusqlite::Error) {
     for job in jobs.drain(..) {
         let _ = job
             .reply
-            .send(Err(StoreError::unavailable(BatchFailed(Arc::clone(&text)))));
+            .send(Err(Failure::Store(StoreError::unavailable(BatchFailed(
+                Arc::clone(&text),
+            )))));
     }
 }
