@@ -1,5 +1,7 @@
 //! SQLite and PostgreSQL: `create` and `get` through the store next to a raw
-//! INSERT and SELECT of a row of the same size through the same pool, and
+//! INSERT and SELECT of a row of the same size through the same driver
+//! (SQLite: rusqlite on a connection of its own, run on the calling thread;
+//! PostgreSQL: the store's pool), and
 //! `get`/`create` latency as the table grows (1 k and 10 k clients; 200 k with
 //! `TOWER_DCR_BENCH_LARGE=1`).
 //!

@@ -32,9 +32,9 @@ pub(crate) use writer::Writer as SqliteWriter;
 ///
 /// Every write (create, update, delete, token use, last use, sweep, and the
 /// jti replay store's) goes through one writer thread, which owns the write
-/// connection and commits everything queued in one transaction: one `fsync` for many registrations,
-/// instead of one each with the writers of a pool queueing on SQLite's write
-/// lock. [`SqliteStore::connect`] opens the file in WAL mode with
+/// connection and commits everything queued in one transaction: one `fsync`
+/// for many registrations, instead of one each with the writers of a pool
+/// queueing on SQLite's write lock. [`SqliteStore::connect`] opens the file in WAL mode with
 /// `synchronous = FULL`, so a commit returns only once the write-ahead log is
 /// on disk, and each write returns only after its commit: once the service has
 /// answered `201`, the registration survives the process being killed
@@ -59,9 +59,9 @@ pub(crate) use writer::Writer as SqliteWriter;
 ///
 /// # Schema
 ///
-/// [`SqliteStore::migrate`] creates two tables, `{prefix}clients` and
-/// `{prefix}initial_access_tokens` (see [`SqliteStore::table_prefix`]), if they
-/// do not exist. Credentials are stored as SHA-256 digests (`BLOB`); only the
+/// [`SqliteStore::migrate`] creates three tables, `{prefix}clients`,
+/// `{prefix}initial_access_tokens` and `{prefix}assertion_jtis` (see
+/// [`SqliteStore::table_prefix`]), if they do not exist. Credentials are stored as SHA-256 digests (`BLOB`); only the
 /// HMAC key of a `client_secret_jwt` client is kept as is. Metadata is stored
 /// as the JSON text of [`ClientMetadata`](crate::ClientMetadata), which reads
 /// back exactly as written.
