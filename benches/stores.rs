@@ -1,5 +1,7 @@
 //! SQLite and PostgreSQL: `create` and `get` through the store next to a raw
-//! INSERT and SELECT of a row of the same size through the same pool, and
+//! INSERT and SELECT of a row of the same size through the same driver
+//! (SQLite: rusqlite on a connection of its own, run on the calling thread;
+//! PostgreSQL: the store's pool), and
 //! `get`/`create` latency as the table grows (1 k and 10 k clients; 200 k with
 //! `TOWER_DCR_BENCH_LARGE=1`).
 //!
@@ -70,10 +72,9 @@ trait Backend {
 
 struct Sqlite {
     store: SqliteStore,
-    /// Raw statements: a pool with the store's settings (WAL, synchronous =
-    /// FULL); the store's own read connections are read-only.
-    raw: sqlx::SqlitePool,
-    fast: SqliteStore,
+    /// Raw statements: a connection of its own with the store's settings (WAL,
+    /// synchronous = FULL), run on the calling thread as rusqlite does.
+    raw: std::sync::Mutex<rusqlite::Connection>,
 }
 
 impl Backend for Sqlite {
@@ -81,33 +82,36 @@ impl Backend for Sqlite {
         &self.store
     }
     async fn raw_insert(&self, id: &str, body: &[u8]) {
-        sqlx::query("INSERT INTO raw_clients (client_id, body) VALUES ($1, $2)")
-            .bind(id)
-            .bind(body)
-            .execute(&self.raw)
-            .await
+        let raw = self.raw.lock().unwrap();
+        let mut statement = raw
+            .prepare_cached("INSERT INTO raw_clients (client_id, body) VALUES (?1, ?2)")
             .unwrap();
+        statement.execute(rusqlite::params![id, body]).unwrap();
     }
     async fn raw_select(&self, id: &str) -> Vec<u8> {
-        sqlx::query_scalar("SELECT body FROM raw_clients WHERE client_id = $1")
-            .bind(id)
-            .fetch_one(&self.raw)
-            .await
-            .unwrap()
+        let raw = self.raw.lock().unwrap();
+        let mut statement = raw
+            .prepare_cached("SELECT body FROM raw_clients WHERE client_id = ?1")
+            .unwrap();
+        statement.query_row([id], |row| row.get(0)).unwrap()
     }
     async fn raw_delete(&self, id: &str) {
-        sqlx::query("DELETE FROM raw_clients WHERE client_id = $1")
-            .bind(id)
-            .execute(&self.raw)
-            .await
+        let raw = self.raw.lock().unwrap();
+        let mut statement = raw
+            .prepare_cached("DELETE FROM raw_clients WHERE client_id = ?1")
             .unwrap();
+        statement.execute([id]).unwrap();
     }
     async fn fill(&self, template: &ClientRecord, n: usize) -> Vec<String> {
-        let mut ids = Vec::with_capacity(n);
-        for _ in 0..n {
-            let record = copy(template);
-            ids.push(record.client_id.clone());
-            self.fast.create(record).await.unwrap();
+        // 256 at a time: the store's group commit takes them in one
+        // transaction, one fsync.
+        let records: Vec<_> = (0..n).map(|_| copy(template)).collect();
+        let ids = records.iter().map(|r| r.client_id.clone()).collect();
+        for chunk in records.chunks(256) {
+            let creates = chunk.iter().map(|r| self.store.create(Arc::clone(r)));
+            for result in futures_util::future::join_all(creates).await {
+                result.unwrap();
+            }
         }
         ids
     }
@@ -293,20 +297,17 @@ fn sqlite_benches(c: &mut Criterion) {
         // The store as the server opens it: WAL, synchronous = FULL.
         let store = SqliteStore::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(dir.path().join("bench.db"))
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(5));
-        let raw = sqlx::SqlitePool::connect_with(options.clone())
-            .await
-            .unwrap();
-        raw.execute("CREATE TABLE raw_clients (client_id TEXT PRIMARY KEY, body BLOB NOT NULL)")
-            .await
-            .unwrap();
-        let options = options.synchronous(sqlx::sqlite::SqliteSynchronous::Off);
-        let fast = SqliteStore::new(sqlx::SqlitePool::connect_with(options).await.unwrap());
-        Sqlite { store, raw, fast }
+        let raw = rusqlite::Connection::open(dir.path().join("bench.db")).unwrap();
+        raw.busy_timeout(Duration::from_secs(5)).unwrap();
+        raw.execute_batch(
+            "PRAGMA synchronous = FULL; \
+             CREATE TABLE raw_clients (client_id TEXT PRIMARY KEY, body BLOB NOT NULL)",
+        )
+        .unwrap();
+        Sqlite {
+            store,
+            raw: std::sync::Mutex::new(raw),
+        }
     });
     bench_backend(c, &rt, "sqlite", &backend, &template);
 }

@@ -558,8 +558,10 @@ async fn the_sqlite_replay_store_refuses_replays() {
     use tower_dcr::store::{AssertionReplayStore, SqliteReplayStore};
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("r.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let store = SqliteReplayStore::new(pool).table_prefix("t_");
+    let store = SqliteReplayStore::connect(&url)
+        .await
+        .unwrap()
+        .table_prefix("t_");
     store.migrate().await.unwrap();
     assert!(store.first_use("c", "j", 100, 10).await.unwrap());
     assert!(!store.first_use("c", "j", 100, 50).await.unwrap());

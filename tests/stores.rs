@@ -203,9 +203,8 @@ mod sqlite {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use http::StatusCode;
+    use rusqlite::Connection;
     use serde_json::json;
-    use sqlx::Row;
-    use sqlx::sqlite::SqlitePool;
     use tower_dcr::store::{SqliteStore, conformance};
     use tower_dcr::{ClientStore, StoreError};
 
@@ -220,30 +219,29 @@ mod sqlite {
         store
     }
 
-    /// A writable pool on the file, as `SqliteStore::connect` configures it
-    /// (its own read pool is read-only).
-    async fn writable(path: &Path) -> SqlitePool {
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
-            .busy_timeout(std::time::Duration::from_secs(5));
-        SqlitePool::connect_with(options).await.unwrap()
+    /// A connection of another program on the file (the store's own are
+    /// not reachable), waiting for the store's writer when it must.
+    fn writable(path: &Path) -> Connection {
+        let connection = Connection::open(path).unwrap();
+        connection
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        connection
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn sqlite_store_conforms() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("conformance.db");
-        open(&path).await.close().await;
-        let pool = writable(&path).await;
         let case = Arc::new(AtomicUsize::new(0));
         conformance::run_all(|| {
-            let (pool, case) = (pool.clone(), Arc::clone(&case));
+            let (path, case) = (path.clone(), Arc::clone(&case));
             async move {
                 let prefix = format!("case{}_", case.fetch_add(1, Ordering::Relaxed));
-                let store = SqliteStore::new(pool).table_prefix(&prefix);
+                let store = SqliteStore::open(&path)
+                    .await
+                    .expect("open")
+                    .table_prefix(&prefix);
                 store.migrate().await.expect("migrate");
                 store
             }
@@ -258,16 +256,14 @@ mod sqlite {
         assert!(!path.exists());
         let store = open(&path).await;
         assert!(path.exists(), "connect must create a missing database file");
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(store.pool())
-            .await
+        // WAL is a property of the file; `synchronous = FULL` is one of the
+        // store's write connection, checked by the crate's unit tests
+        // (`a_write_connection_is_wal_with_full_sync`).
+        let mode: String = writable(&path)
+            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
-        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-        assert_eq!(sync, 2, "synchronous = FULL");
+        store.close().await;
     }
 
     /// Two pools on one file, like two processes starting at once, migrate
@@ -294,35 +290,27 @@ mod sqlite {
     }
 
     /// Every row of every table as text, blobs as `X'HEX'`.
-    async fn dump(pool: &SqlitePool) -> String {
-        let tables: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
-                .fetch_all(pool)
-                .await
-                .unwrap();
+    fn dump(connection: &Connection) -> String {
+        let strings = |sql: &str| -> Vec<String> {
+            let mut statement = connection.prepare(sql).unwrap();
+            statement
+                .query_map([], |row| row.get::<_, String>(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let tables = strings("SELECT name FROM sqlite_master WHERE type = 'table'");
         assert!(tables.len() >= 2, "tables: {tables:?}");
         let mut out = String::new();
         for table in tables {
             let quoted = format!("\"{}\"", table.replace('"', "\"\""));
-            let columns: Vec<String> =
-                sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA table_info({quoted})")))
-                    .fetch_all(pool)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|row| row.get::<String, _>("name"))
-                    .collect();
+            let columns = strings(&format!("SELECT name FROM pragma_table_info('{table}')"));
             let select = columns
                 .iter()
                 .map(|c| format!("quote(\"{c}\")"))
                 .collect::<Vec<_>>()
                 .join(" || '|' || ");
-            let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT {select} FROM {quoted}"
-            )))
-            .fetch_all(pool)
-            .await
-            .unwrap();
+            let rows = strings(&format!("SELECT {select} FROM {quoted}"));
             out.push_str(&format!("{table}: {}\n", columns.join("|")));
             for row in rows {
                 out.push_str(&row);
@@ -338,9 +326,10 @@ mod sqlite {
     #[tokio::test]
     async fn sqlite_tables_hold_no_issued_secret() {
         let dir = tempfile::tempdir().unwrap();
-        let store = open(&dir.path().join("dump.db")).await;
+        let path = dir.path().join("dump.db");
+        let store = open(&path).await;
         let issued = issue_everything(store.clone()).await;
-        assert_no_secret_in(&dump(store.pool()).await, &issued);
+        assert_no_secret_in(&dump(&writable(&path)), &issued);
     }
 
     /// Rows a person or another program broke come back as errors, never as a
@@ -349,7 +338,7 @@ mod sqlite {
     async fn sqlite_corrupt_rows_are_errors_not_panics() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(&dir.path().join("corrupt.db")).await;
-        let raw = writable(&dir.path().join("corrupt.db")).await;
+        let raw = writable(&dir.path().join("corrupt.db"));
         let breakages = [
             "metadata = '{not json'",
             "metadata = '[1, 2]'",
@@ -370,12 +359,10 @@ mod sqlite {
                 .create(Arc::new(conformance::sample_record(&id)))
                 .await
                 .unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE clients SET {breakage} WHERE client_id = $1"
-            )))
-            .bind(&id)
-            .execute(&raw)
-            .await
+            raw.execute(
+                &format!("UPDATE clients SET {breakage} WHERE client_id = ?1"),
+                [&id],
+            )
             .unwrap();
             match store.get(&id).await {
                 Err(StoreError::Corrupt(e)) => {
@@ -395,11 +382,10 @@ mod sqlite {
             store.delete(&id, None).await.unwrap();
         }
         let tokens = store.initial_access_tokens().unwrap();
-        sqlx::query(
+        raw.execute(
             "INSERT INTO initial_access_tokens VALUES ('t', X'01', NULL, 1, NULL, NULL, -3)",
+            [],
         )
-        .execute(&raw)
-        .await
         .unwrap();
         assert!(tokens.list_initial_access_tokens().await.is_err());
     }
@@ -1074,7 +1060,6 @@ mod postgres {
 mod sqlite_group_commit {
     use std::sync::Arc;
 
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool};
     use tower_dcr::store::{SqliteStore, conformance};
     use tower_dcr::{ClientStore, StoreError};
 
@@ -1086,22 +1071,14 @@ mod sqlite_group_commit {
         let url = format!("sqlite:{}", path.display());
         let store = SqliteStore::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
-        let raw = SqlitePool::connect_with(
-            SqliteConnectOptions::new()
-                .filename(&path)
-                .journal_mode(SqliteJournalMode::Wal),
-        )
-        .await
-        .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute_batch(&format!(
             "CREATE TRIGGER poison BEFORE INSERT ON clients \
              WHEN NEW.client_id LIKE 'poison%' \
              BEGIN SELECT RAISE({action}, 'poisoned'); END"
-        )))
-        .execute(&raw)
-        .await
+        ))
         .unwrap();
-        raw.close().await;
+        drop(raw);
         store
     }
 

@@ -12,22 +12,17 @@ pub(crate) struct MissingTable {
     table: String,
 }
 
-/// Whether a database error says a table does not exist.
-pub(crate) fn is(error: &dyn sqlx::error::DatabaseError) -> bool {
-    table(error.code().as_deref(), error.message()).is_some()
-}
-
-/// The store error for a missing table, logged at error level.
-pub(crate) fn error(error: &dyn sqlx::error::DatabaseError) -> StoreError {
-    let table = table(error.code().as_deref(), error.message())
-        .unwrap_or_default()
-        .to_owned();
+/// The store error for a database error (its SQLSTATE or SQLite code, and
+/// message) that says a table does not exist, logged at error level; `None`
+/// for any other error.
+pub(crate) fn error(code: Option<&str>, message: &str) -> Option<StoreError> {
+    let table = table(code, message)?.to_owned();
     tracing::error!(
         table = %table,
         "the client store's table {table} does not exist: \
          call migrate() on the store (SqliteStore::migrate, PostgresStore::migrate) before serving"
     );
-    StoreError::unavailable(MissingTable { table })
+    Some(StoreError::unavailable(MissingTable { table }))
 }
 
 /// The table a "no such table" error names: SQLite's `no such table: NAME`,

@@ -9,7 +9,9 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 
 use super::quota::QuotaTables;
-use super::sql::{Connections, Done, Read, Statements, Write, quote, sql, sql_store, store_error};
+use super::sql::{
+    Connections, Dialect, Done, Read, Statements, Write, bind, quote, sql, sql_store, store_error,
+};
 use super::{QuotaReservationStore, StoreError};
 
 /// How long [`PostgresStore::connect`]'s pool waits for a connection.
@@ -102,7 +104,7 @@ impl PostgresStore {
             connections: Arc::new(connections),
             schema: None,
             prefix: String::new(),
-            statements: Arc::new(Statements::new(None, "", "BYTEA")),
+            statements: Arc::new(Statements::new(None, "", Dialect::Postgres)),
         }
     }
 
@@ -142,7 +144,7 @@ impl PostgresStore {
         self.statements = Arc::new(Statements::new(
             self.schema.as_deref(),
             &self.prefix,
-            "BYTEA",
+            Dialect::Postgres,
         ));
         self
     }
@@ -205,9 +207,12 @@ impl PostgresStore {
     const STORES_NUL: bool = false;
 
     async fn write(&self, write: Write) -> Result<Done<PgRow>, StoreError> {
+        let mut values = Vec::new();
+        write.values(&mut values);
+        let statement = write.statement(&self.statements);
         retry(|| async {
             let mut lease = self.connections.acquire().await?;
-            let query = write.query::<Postgres>(&self.statements);
+            let query = bind(sqlx::query(sql(statement)), &values);
             let result = if write.returns_row() {
                 query.fetch_optional(&mut *lease).await.map(|row| Done {
                     affected: u64::from(row.is_some()),
@@ -226,12 +231,15 @@ impl PostgresStore {
     }
 
     async fn read(&self, read: Read<'_>) -> Result<Vec<PgRow>, StoreError> {
+        let (statement, values) = read.statement(&self.statements);
         retry(|| async {
             let mut lease = self.connections.acquire().await?;
-            let result = read
-                .query::<Postgres>(&self.statements)
-                .fetch_all(&mut *lease)
-                .await;
+            let result = bind(
+                sqlx::query(sqlx::AssertSqlSafe(statement.as_ref())),
+                &values,
+            )
+            .fetch_all(&mut *lease)
+            .await;
             lease.finished(&result);
             result
         })

@@ -2,12 +2,16 @@
 //! [`ClientRecord`](super::ClientRecord) or an
 //! [`InitialAccessToken`](super::InitialAccessToken) maps to a row and back.
 //!
-//! SQLite and PostgreSQL run the same statements (`$n` placeholders work in
-//! both); only the binary column type of the schema differs. Every operation is
-//! a single statement ([`Write`], [`Read`]), so a backend may retry one that
-//! failed with a serialization failure without leaving anything half done, and
-//! SQLite can commit many in one transaction. The store traits are implemented
-//! once for both backends ([`sql_store!`]).
+//! SQLite and PostgreSQL run the same statement texts: each is written once
+//! with `$n` placeholders, which the SQLite dialect turns into `?n` (SQLite
+//! reads `$1` as a *named* parameter, numbered by first appearance); only the
+//! binary column type of the schema differs. Every operation is a single
+//! statement ([`Write`], [`Read`]) that carries its bind values ([`Value`]),
+//! so a backend may retry one that failed with a serialization failure
+//! without leaving anything half done, and SQLite can commit many in one
+//! transaction. The store traits are implemented once for both backends
+//! ([`sql_store!`]); each backend binds values and reads columns ([`SqlRow`])
+//! with its own driver: sqlx for PostgreSQL, rusqlite for SQLite.
 //!
 //! Unsigned integers are stored as `BIGINT`: values above `i64::MAX` saturate
 //! (timestamps and counters that large mean "never"), and a negative value read
@@ -16,19 +20,71 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use sqlx::AssertSqlSafe;
-
+#[cfg(feature = "postgres")]
 mod lease;
 mod ops;
 mod row;
 mod store_impl;
+mod value;
 
-pub(crate) use lease::{Connections, connection_lost};
+#[cfg(feature = "postgres")]
+pub(crate) use lease::Connections;
 pub(crate) use ops::{Done, Read, Write};
-pub(crate) use row::{ClientRow, bind_token, client_from_row, token_from_row};
+pub(crate) use row::{ClientRow, client_from_row, token_from_row};
 pub(crate) use store_impl::sql_store;
+#[cfg(feature = "sqlite")]
+pub(crate) use value::SqliteRow;
+#[cfg(feature = "postgres")]
+pub(crate) use value::bind;
+pub(crate) use value::{SqlRow, Value, WrongType};
 
 use super::{ClientFilter, StoreError};
+
+/// The SQL dialect a store's statements are written for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// SQLite: `BLOB`, `?n` placeholders.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    Sqlite,
+    /// PostgreSQL and CockroachDB: `BYTEA`, `$n` placeholders.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Postgres,
+}
+
+impl Dialect {
+    /// The binary column type.
+    fn blob(self) -> &'static str {
+        match self {
+            Self::Sqlite => "BLOB",
+            Self::Postgres => "BYTEA",
+        }
+    }
+
+    /// `sql`, written with `$n` placeholders, in this dialect: SQLite's
+    /// numbered parameters are `?n`. Our statements hold no `$` elsewhere (no
+    /// literal holds one; identifiers are quoted and may, so only a `$`
+    /// followed by a digit outside double quotes is a placeholder).
+    pub(crate) fn placeholders(self, sql: String) -> String {
+        if self == Self::Postgres {
+            return sql;
+        }
+        let mut out = String::with_capacity(sql.len());
+        let mut quoted = false;
+        let mut chars = sql.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => quoted = !quoted,
+                '$' if !quoted && chars.peek().is_some_and(char::is_ascii_digit) => {
+                    out.push('?');
+                    continue;
+                }
+                _ => {}
+            }
+            out.push(c);
+        }
+        out
+    }
+}
 
 /// The columns of the clients table, in the order statements bind and read them.
 const CLIENT_COLUMNS: &str = "client_id, metadata, client_secret_kind, client_secret, \
@@ -37,8 +93,41 @@ const CLIENT_COLUMNS: &str = "client_id, metadata, client_secret_kind, client_se
      last_used_at, registration_access_token_expires_at, previous_registration_access_token, \
      previous_registration_access_token_expires_at";
 
+/// [`CLIENT_COLUMNS`] one by one: a row is read by position.
+const CLIENT_COLUMN_NAMES: [&str; 18] = [
+    "client_id",
+    "metadata",
+    "client_secret_kind",
+    "client_secret",
+    "registration_access_token",
+    "revision",
+    "source",
+    "profile",
+    "initial_access_token_id",
+    "software_id",
+    "client_id_issued_at",
+    "client_secret_expires_at",
+    "created_at",
+    "updated_at",
+    "last_used_at",
+    "registration_access_token_expires_at",
+    "previous_registration_access_token",
+    "previous_registration_access_token_expires_at",
+];
+
 /// The columns of the initial access token table.
 const TOKEN_COLUMNS: &str = "id, digest, profile, created_at, expires_at, max_uses, uses";
+
+/// [`TOKEN_COLUMNS`] one by one.
+const TOKEN_COLUMN_NAMES: [&str; 7] = [
+    "id",
+    "digest",
+    "profile",
+    "created_at",
+    "expires_at",
+    "max_uses",
+    "uses",
+];
 
 /// `client_secret_kind` of a SHA-256 digest.
 const SECRET_DIGEST: &str = "digest";
@@ -58,6 +147,7 @@ pub(crate) fn quote(identifier: &str) -> String {
 /// The statements of one store, built once for its table names.
 #[derive(Debug)]
 pub(crate) struct Statements {
+    dialect: Dialect,
     /// `CREATE TABLE IF NOT EXISTS` and `CREATE INDEX IF NOT EXISTS`, in order.
     pub(crate) schema: Vec<Arc<str>>,
     clients: String,
@@ -84,9 +174,9 @@ pub(crate) struct Statements {
 
 impl Statements {
     /// Statements for the tables `{prefix}clients` and
-    /// `{prefix}initial_access_tokens`, in `schema` if given. `blob` is the
-    /// backend's binary type (`BLOB`, `BYTEA`).
-    pub(crate) fn new(schema: Option<&str>, prefix: &str, blob: &str) -> Self {
+    /// `{prefix}initial_access_tokens`, in `schema` if given, in `dialect`.
+    pub(crate) fn new(schema: Option<&str>, prefix: &str, dialect: Dialect) -> Self {
+        let blob = dialect.blob();
         let table = |name: &str| match schema {
             Some(schema) => format!("{}.{}", quote(schema), quote(&format!("{prefix}{name}"))),
             None => quote(&format!("{prefix}{name}")),
@@ -102,8 +192,9 @@ impl Statements {
                  ((last_used_at IS NULL AND created_at < ${unused}) OR last_used_at < ${idle})"
             )
         };
-        let s = |sql: String| -> Arc<str> { sql.into() };
+        let s = |sql: String| -> Arc<str> { dialect.placeholders(sql).into() };
         Self {
+            dialect,
             schema: vec![
                 s(format!(
                     "CREATE TABLE IF NOT EXISTS {c} (
@@ -271,7 +362,7 @@ impl Statements {
             sql.push_str(" WHERE ");
             sql.push_str(&conditions.join(" AND "));
         }
-        (sql, binds)
+        (self.dialect.placeholders(sql), binds)
     }
 }
 
@@ -289,8 +380,9 @@ pub(crate) fn software_id_column(software_id: &str) -> Cow<'_, str> {
 
 /// A statement text as sqlx takes it. Our statements splice only quoted
 /// identifiers from the store's configuration; every value is a bind parameter.
-pub(crate) fn sql(statement: &Arc<str>) -> AssertSqlSafe<Arc<str>> {
-    AssertSqlSafe(Arc::clone(statement))
+#[cfg(feature = "postgres")]
+pub(crate) fn sql(statement: &Arc<str>) -> sqlx::AssertSqlSafe<Arc<str>> {
+    sqlx::AssertSqlSafe(Arc::clone(statement))
 }
 
 /// A stored row that cannot be turned back into a record. The message names the
@@ -319,20 +411,42 @@ pub(crate) struct DatabaseError {
     message: String,
 }
 
-/// Maps a driver error: a unique violation is a [`StoreError::Conflict`], any
-/// other failure makes the store [`StoreError::Unavailable`].
+impl DatabaseError {
+    /// The error for a database's answer: a unique violation is a
+    /// [`StoreError::Conflict`], a missing table names `migrate()` (see
+    /// `missing_table`), any other makes the store [`StoreError::Unavailable`].
+    pub(crate) fn store_error(code: String, message: &str, unique_violation: bool) -> StoreError {
+        if unique_violation {
+            return StoreError::Conflict;
+        }
+        if let Some(error) = super::missing_table::error(Some(&code), message) {
+            return error;
+        }
+        StoreError::unavailable(Self {
+            code,
+            message: message.to_owned(),
+        })
+    }
+}
+
+/// Maps a sqlx error: see [`DatabaseError::store_error`]; a failure other than
+/// the database's answer makes the store [`StoreError::Unavailable`].
+#[cfg(feature = "postgres")]
 pub(crate) fn store_error(error: sqlx::Error) -> StoreError {
     match error {
-        sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict,
-        sqlx::Error::Database(e) if super::missing_table::is(&*e) => {
-            super::missing_table::error(&*e)
-        }
-        sqlx::Error::Database(e) => StoreError::unavailable(DatabaseError {
-            code: e.code().map(|c| c.into_owned()).unwrap_or_default(),
-            message: e.message().to_owned(),
-        }),
+        sqlx::Error::Database(e) => DatabaseError::store_error(
+            e.code().map(|c| c.into_owned()).unwrap_or_default(),
+            e.message(),
+            e.is_unique_violation(),
+        ),
         other => StoreError::unavailable(other),
     }
+}
+
+/// A column that does not hold what the store wrote there is a corrupt row.
+fn wrong_type(key: &str, columns: &[&str], error: WrongType) -> StoreError {
+    let column = columns.get(error.0).copied().unwrap_or("?");
+    corrupt(key, format!("{column} has an unexpected type"))
 }
 
 /// A `u64` as stored: values above `i64::MAX` saturate.
@@ -358,7 +472,7 @@ mod tests {
             quote("x\"; DROP TABLE y; --"),
             "\"x\"\"; DROP TABLE y; --\""
         );
-        let statements = Statements::new(Some("my\"schema"), "p_", "BYTEA");
+        let statements = Statements::new(Some("my\"schema"), "p_", Dialect::Postgres);
         assert!(
             statements
                 .get_client
@@ -368,7 +482,7 @@ mod tests {
 
     #[test]
     fn a_multi_row_insert_binds_every_column_of_every_row() {
-        let statements = Statements::new(None, "", "BLOB");
+        let statements = Statements::new(None, "", Dialect::Postgres);
         let columns = CLIENT_COLUMNS.split(',').count();
         for (rows, sql) in &statements.insert_clients {
             let last = rows * columns;
@@ -376,6 +490,30 @@ mod tests {
             assert!(!sql.contains(&format!("${}", last + 1)), "{rows} rows");
             assert!(sql.ends_with("RETURNING client_id"));
         }
+    }
+
+    #[test]
+    fn column_lists_match_the_names_rows_are_read_by() {
+        let split = |list: &str| {
+            list.split(',')
+                .map(|c| c.trim().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(split(CLIENT_COLUMNS), CLIENT_COLUMN_NAMES);
+        assert_eq!(split(TOKEN_COLUMNS), TOKEN_COLUMN_NAMES);
+    }
+
+    #[test]
+    fn sqlite_placeholders_are_numbered_not_named() {
+        let sql = "UPDATE \"a$1\" SET x = $2 WHERE id = $1 AND y = $10 AND z = '$'";
+        assert_eq!(
+            Dialect::Sqlite.placeholders(sql.to_owned()),
+            "UPDATE \"a$1\" SET x = ?2 WHERE id = ?1 AND y = ?10 AND z = '$'"
+        );
+        assert_eq!(Dialect::Postgres.placeholders(sql.to_owned()), sql);
+        let statements = Statements::new(None, "", Dialect::Sqlite);
+        assert!(statements.update_client.contains("revision = ?19"));
+        assert!(!statements.update_client.contains('$'));
     }
 
     #[test]
@@ -399,7 +537,7 @@ mod tests {
 
     #[test]
     fn count_binds_only_present_filters_in_order() {
-        let statements = Statements::new(None, "", "BLOB");
+        let statements = Statements::new(None, "", Dialect::Postgres);
         let (sql, binds) = statements.count_clients(&ClientFilter::default());
         assert_eq!(sql, "SELECT COUNT(*) FROM \"clients\"");
         assert!(binds.is_empty());

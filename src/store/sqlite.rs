@@ -1,27 +1,19 @@
 //! [`SqliteStore`]: clients in an SQLite database file (feature `sqlite`).
 
+mod connection;
+mod readers;
 mod writer;
 
-use std::str::FromStr;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
-
-use sqlx::Sqlite;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
 
 use super::StoreError;
-use super::sql::{Connections, Done, Read, Statements, Write, sql, sql_store, store_error};
+use super::sql::{Dialect, Done, Read, SqliteRow, Statements, Write, sql_store};
+use connection::Database;
+use readers::Readers;
 use writer::Writer;
 
-/// How long [`SqliteStore::connect`]'s pools wait for a connection.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long a connection waits for another writer to finish.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Read connections [`SqliteStore::connect`] opens at most.
-const READERS: u32 = 4;
+pub(crate) use writer::Writer as SqliteWriter;
 
 /// A [`ClientStore`](crate::ClientStore) in an SQLite database, with every
 /// optional capability (initial access tokens and lifecycle). Cloning shares
@@ -38,11 +30,11 @@ const READERS: u32 = 4;
 ///
 /// # Group commit and durability
 ///
-/// Every write (create, update, delete, token use, last use, sweep) goes
-/// through one writer task, which commits everything queued in one
-/// transaction on one write connection: one `fsync` for many registrations,
-/// instead of one each with the writers of a pool queueing on SQLite's write
-/// lock. [`SqliteStore::connect`] opens the file in WAL mode with
+/// Every write (create, update, delete, token use, last use, sweep, and the
+/// jti replay store's) goes through one writer thread, which owns the write
+/// connection and commits everything queued in one transaction: one `fsync`
+/// for many registrations, instead of one each with the writers of a pool
+/// queueing on SQLite's write lock. [`SqliteStore::connect`] opens the file in WAL mode with
 /// `synchronous = FULL`, so a commit returns only once the write-ahead log is
 /// on disk, and each write returns only after its commit: once the service has
 /// answered `201`, the registration survives the process being killed
@@ -53,116 +45,96 @@ const READERS: u32 = 4;
 /// [`StoreError::Unavailable`].
 ///
 /// Reads run on up to four read-only connections (WAL lets them run while the
-/// writer writes), kept between operations. A connection is waited for at most
-/// 3 s, another process's write lock at most 5 s (`busy_timeout`); then the
-/// operation fails with [`StoreError::Unavailable`] and the service answers
-/// `503`. Close the store with [`SqliteStore::close`] (closing
-/// [`pool`](Self::pool) alone waits for the connections the store keeps).
+/// writer writes). A lookup by key (a client, a token) runs on the calling
+/// task when a connection is idle, since it takes a few microseconds; reads
+/// that scan run on tokio's blocking pool. Another process's write lock is
+/// waited for at most 5 s (`busy_timeout`); then the operation fails with
+/// [`StoreError::Unavailable`] and the service answers `503`. Close the store
+/// with [`SqliteStore::close`]; dropping every clone closes it too. An
+/// in-memory database (`sqlite::memory:`) cannot back this store (each
+/// connection would see its own); use [`MemoryStore`](super::MemoryStore).
 ///
-/// A store built with [`SqliteStore::new`] uses the pool as given, for its
-/// reads and for the writer's transactions: set the options above yourself on
-/// its [`SqliteConnectOptions`]. An in-memory database (`sqlite::memory:`) is
-/// not meant for this store; use [`MemoryStore`](super::MemoryStore).
+/// SQLite runs in the process through
+/// [rusqlite](https://docs.rs/rusqlite) with a bundled libsqlite3.
 ///
 /// # Schema
 ///
-/// [`SqliteStore::migrate`] creates two tables, `{prefix}clients` and
-/// `{prefix}initial_access_tokens` (see [`SqliteStore::table_prefix`]), if they
-/// do not exist. Credentials are stored as SHA-256 digests (`BLOB`); only the
+/// [`SqliteStore::migrate`] creates three tables, `{prefix}clients`,
+/// `{prefix}initial_access_tokens` and `{prefix}assertion_jtis` (see
+/// [`SqliteStore::table_prefix`]), if they do not exist. Credentials are stored as SHA-256 digests (`BLOB`); only the
 /// HMAC key of a `client_secret_jwt` client is kept as is. Metadata is stored
 /// as the JSON text of [`ClientMetadata`](crate::ClientMetadata), which reads
 /// back exactly as written.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
-    reads: Arc<Connections<Sqlite>>,
+    reads: Arc<Readers>,
     writer: Arc<Writer>,
     statements: Arc<Statements>,
     replay: super::SqliteReplayStore,
 }
 
 impl SqliteStore {
-    /// A store over an existing pool, with unprefixed table names: reads and
-    /// the writer's transactions use connections of `pool`, per operation. Run
-    /// [`migrate`](Self::migrate) once before use.
-    pub fn new(pool: SqlitePool) -> Self {
-        Self {
-            reads: Arc::new(Connections::per_operation(pool.clone())),
-            replay: super::SqliteReplayStore::new(pool.clone()),
-            writer: Arc::new(Writer::new(Connections::per_operation(pool))),
-            statements: Arc::new(Statements::new(None, "", "BLOB")),
-        }
-    }
-
     /// Opens (creating it if missing) the database at `url`, such as
-    /// `sqlite:clients.db`: one write connection in WAL mode with
-    /// `synchronous = FULL`, and up to four read-only connections (see the
+    /// `sqlite:clients.db` or `sqlite:///var/lib/dcr/clients.db` (options
+    /// after `?` are ignored): one write connection in WAL mode with
+    /// `synchronous = FULL` on its own thread, and up to four read-only
+    /// connections (see the
     /// [durability notes](SqliteStore#group-commit-and-durability)).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(store_error)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(BUSY_TIMEOUT);
-        // The writer keeps one connection; the jti replay store (rare writes
-        // at the token endpoint) takes the other.
-        let writes = SqlitePoolOptions::new()
-            .max_connections(2)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options.clone())
+        let database = Database::from_url(url).map_err(StoreError::unavailable)?;
+        Self::with(database).await
+    }
+
+    /// [`connect`](Self::connect) to the database file at `path`.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::with(Database::at(path.as_ref())).await
+    }
+
+    async fn with(database: Database) -> Result<Self, StoreError> {
+        // Opening may wait for another process's lock (WAL mode): off the
+        // runtime's threads.
+        let opening = database.clone();
+        let writer = tokio::task::spawn_blocking(move || Writer::start(opening))
             .await
-            .map_err(store_error)?;
-        let reads = SqlitePoolOptions::new()
-            .max_connections(READERS)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options.read_only(true))
-            .await
-            .map_err(store_error)?;
+            .map_err(StoreError::unavailable)??;
+        let writer = Arc::new(writer);
+        let statements = Arc::new(Statements::new(None, "", Dialect::Sqlite));
         Ok(Self {
-            reads: Arc::new(Connections::kept(reads)),
-            replay: super::SqliteReplayStore::new(writes.clone()),
-            writer: Arc::new(Writer::new(Connections::kept(writes))),
-            statements: Arc::new(Statements::new(None, "", "BLOB")),
+            reads: Arc::new(Readers::new(database)),
+            replay: super::SqliteReplayStore::on(Arc::clone(&writer), Arc::clone(&statements)),
+            writer,
+            statements,
         })
     }
 
     /// Prefixes the table and index names with `prefix` (for example
     /// `"dcr_"`), so several stores or test runs can share one database.
     pub fn table_prefix(mut self, prefix: &str) -> Self {
-        self.statements = Arc::new(Statements::new(None, prefix, "BLOB"));
+        self.statements = Arc::new(Statements::new(None, prefix, Dialect::Sqlite));
         self.replay = self.replay.clone().table_prefix(prefix);
         self
     }
 
-    /// The pool reads use. A store opened with [`connect`](Self::connect)
-    /// reads on read-only connections, so this pool cannot write.
-    pub fn pool(&self) -> &SqlitePool {
-        self.reads.pool()
-    }
-
-    /// Closes the store's connections; operations fail with
-    /// [`StoreError::Unavailable`] afterwards.
+    /// Closes the store's connections (the writer commits what is queued
+    /// first); operations fail with [`StoreError::Unavailable`] afterwards.
     pub async fn close(&self) {
-        self.reads.close().await;
-        self.writer.connections().close().await;
+        self.reads.close();
+        self.writer.close().await;
     }
 
     /// Creates the tables and indexes if they do not exist. Idempotent, and safe
     /// when several processes run it at once (SQLite serializes the writers).
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let mut lease = self
-            .writer
-            .connections()
-            .acquire()
-            .await
-            .map_err(store_error)?;
         for statement in &self.statements.schema {
-            let result = sqlx::query(sql(statement)).execute(&mut *lease).await;
-            lease.finished(&result);
-            result.map_err(store_error)?;
+            self.write(Write::Other(Arc::clone(statement), Vec::new()))
+                .await?;
         }
-        drop(lease);
-        self.replay.create_table().await.map_err(store_error)
+        self.replay.migrate().await
+    }
+
+    /// The store's jti replay store, on its writer.
+    pub(crate) fn replay_store(&self) -> super::SqliteReplayStore {
+        self.replay.clone()
     }
 
     /// Keys may hold U+0000: SQLite text is counted, not terminated.
@@ -173,13 +145,7 @@ impl SqliteStore {
     }
 
     async fn read(&self, read: Read<'_>) -> Result<Vec<SqliteRow>, StoreError> {
-        let mut lease = self.reads.acquire().await.map_err(store_error)?;
-        let result = read
-            .query::<Sqlite>(&self.statements)
-            .fetch_all(&mut *lease)
-            .await;
-        lease.finished(&result);
-        result.map_err(store_error)
+        self.reads.read(read, &self.statements).await
     }
 }
 

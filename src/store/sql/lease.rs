@@ -1,10 +1,10 @@
-//! Connections kept checked out of a store's own pool between operations.
+//! Connections kept checked out of the PostgreSQL store's own pool between
+//! operations.
 //!
 //! sqlx 0.9's pool pings a connection when it hands it out
 //! (`test_before_acquire`) and again, from a spawned task, when it takes it
-//! back: two extra round trips (a network round trip on PostgreSQL, a hop to
-//! the connection's worker thread on SQLite) and a task per statement, more
-//! CPU than the statement itself. A store that opened its pool itself keeps
+//! back: two extra network round trips and a task per statement, more CPU than
+//! the statement itself. A store that opened its pool itself keeps
 //! the connections it has used in a last-in-first-out stack instead, so a
 //! statement costs one round trip. A connection idle for more than
 //! [`IDLE_CHECK`] is pinged before use (a database restarted in the meantime
@@ -13,8 +13,8 @@
 //! At most as many are out as the pool allows, so waiting for one is bounded
 //! by the pool's acquire timeout as before.
 //!
-//! A pool given by the caller (`SqliteStore::new`, `PostgresStore::new`) is
-//! used per operation, as given.
+//! A pool given by the caller (`PostgresStore::new`) is used per operation, as
+//! given.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;

@@ -6,10 +6,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use sqlx::query::Query;
-use sqlx::{Database, Encode, Type};
-
-use super::{ClientRow, Statements, limit, sql, to_i64};
+use super::{ClientRow, Statements, Value, limit, to_i64};
 use crate::credentials::SecretDigest;
 use crate::store::{ClientFilter, InitialAccessToken, StaleCriteria};
 
@@ -32,11 +29,15 @@ pub(crate) enum Write {
     ConsumeToken(SecretDigest, i64),
     /// `DELETE` of a token by id.
     RevokeToken(String),
+    /// A statement of another table or the schema (the jti replay store,
+    /// `migrate`), with its text and values: the number of rows it changed.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    Other(Arc<str>, Vec<Value<'static>>),
 }
 
 impl Write {
     /// The statement text, from `statements`.
-    pub(crate) fn statement<'s>(&self, statements: &'s Statements) -> &'s Arc<str> {
+    pub(crate) fn statement<'s>(&'s self, statements: &'s Statements) -> &'s Arc<str> {
         match self {
             Self::CreateClient(_) => &statements.insert_client,
             Self::UpdateClient(..) => &statements.update_client,
@@ -47,6 +48,7 @@ impl Write {
             Self::CreateToken(_) => &statements.insert_token,
             Self::ConsumeToken(..) => &statements.consume_token,
             Self::RevokeToken(_) => &statements.revoke_token,
+            Self::Other(statement, _) => statement,
         }
     }
 
@@ -56,32 +58,29 @@ impl Write {
         matches!(self, Self::ConsumeToken(..))
     }
 
-    /// The statement with its values bound.
-    pub(crate) fn query<'q, DB>(
-        &'q self,
-        statements: &Statements,
-    ) -> Query<'q, DB, <DB as Database>::Arguments>
-    where
-        DB: Database,
-        for<'a> &'a str: Encode<'a, DB> + Type<DB>,
-        for<'a> Option<&'a str>: Encode<'a, DB> + Type<DB>,
-        for<'a> &'a [u8]: Encode<'a, DB> + Type<DB>,
-        for<'a> Option<&'a [u8]>: Encode<'a, DB> + Type<DB>,
-        for<'a> i64: Encode<'a, DB> + Type<DB>,
-        for<'a> Option<i64>: Encode<'a, DB> + Type<DB>,
-    {
-        let query = sqlx::query(sql(self.statement(statements)));
+    /// The values the statement binds, in order (`$1`, `$2`, …), appended
+    /// to `out`.
+    pub(crate) fn values<'a>(&'a self, out: &mut Vec<Value<'a>>) {
+        let id = |id: &'a String| Value::text(id);
         match self {
-            Self::CreateClient(row) => row.bind(query),
-            Self::UpdateClient(row, revision) => row.bind(query).bind(*revision),
-            Self::DeleteClient(id, None) | Self::RevokeToken(id) => query.bind(id.as_str()),
-            Self::DeleteClient(id, Some(revision)) => query.bind(id.as_str()).bind(*revision),
-            Self::RecordUse(id, at) => query.bind(id.as_str()).bind(*at),
-            Self::DeleteIfStale(id, unused, idle) => {
-                query.bind(id.as_str()).bind(*unused).bind(*idle)
+            Self::CreateClient(row) => row.values(out),
+            Self::UpdateClient(row, revision) => {
+                row.values(out);
+                out.push(Value::Int(Some(*revision)));
             }
-            Self::CreateToken(token) => super::bind_token(token, query),
-            Self::ConsumeToken(digest, now) => query.bind(digest.as_bytes().as_slice()).bind(*now),
+            Self::DeleteClient(key, None) | Self::RevokeToken(key) => out.push(id(key)),
+            Self::DeleteClient(key, Some(revision)) => {
+                out.extend([id(key), Value::Int(Some(*revision))]);
+            }
+            Self::RecordUse(key, at) => out.extend([id(key), Value::Int(Some(*at))]),
+            Self::DeleteIfStale(key, unused, idle) => {
+                out.extend([id(key), Value::Int(*unused), Value::Int(*idle)]);
+            }
+            Self::CreateToken(token) => super::row::token_values(token, out),
+            Self::ConsumeToken(digest, now) => {
+                out.extend([Value::blob(digest.as_bytes()), Value::Int(Some(*now))]);
+            }
+            Self::Other(_, values) => out.extend(values.iter().cloned()),
         }
     }
 }
@@ -114,45 +113,53 @@ pub(crate) enum Read<'a> {
     Count(&'a ClientFilter<'a>),
 }
 
-impl Read<'_> {
-    /// The statement with its values bound. Counting builds its statement for
-    /// the filter, which is why the text is returned owned.
-    pub(crate) fn query<'q, DB>(
-        &'q self,
-        statements: &Statements,
-    ) -> Query<'q, DB, <DB as Database>::Arguments>
+impl<'a> Read<'a> {
+    /// The statement text and its values. Counting builds its statement for
+    /// the filter, which is why the text may be owned.
+    pub(crate) fn statement<'s>(&self, statements: &'s Statements) -> (Cow<'s, str>, Vec<Value<'a>>)
     where
-        DB: Database,
-        for<'a> &'a str: Encode<'a, DB> + Type<DB>,
-        for<'a> String: Encode<'a, DB> + Type<DB>,
-        for<'a> &'a [u8]: Encode<'a, DB> + Type<DB>,
-        for<'a> i64: Encode<'a, DB> + Type<DB>,
-        for<'a> Option<i64>: Encode<'a, DB> + Type<DB>,
+        'a: 's,
     {
-        let query = |text: &Arc<str>| sqlx::query(sql(text));
+        let text = |statement: &'s Arc<str>| Cow::Borrowed(&**statement);
         match *self {
-            Self::Client(id) => query(&statements.get_client).bind(id),
-            Self::Clients(None, n) => query(&statements.list_clients).bind(limit(n)),
-            Self::Clients(Some(after), n) => query(&statements.list_clients_after)
-                .bind(after)
-                .bind(limit(n)),
-            Self::Stale(criteria, n) => query(&statements.stale_clients)
-                .bind(criteria.unused_created_before.map(to_i64))
-                .bind(criteria.idle_since.map(to_i64))
-                .bind(limit(n)),
-            Self::ExpiredSecrets(now, n) => query(&statements.expired_secrets)
-                .bind(to_i64(now))
-                .bind(limit(n)),
-            Self::Token(digest) => query(&statements.find_token).bind(digest.as_bytes().as_slice()),
-            Self::Tokens => query(&statements.list_tokens),
+            Self::Client(id) => (text(&statements.get_client), vec![Value::text(id)]),
+            Self::Clients(None, n) => (
+                text(&statements.list_clients),
+                vec![Value::Int(Some(limit(n)))],
+            ),
+            Self::Clients(Some(after), n) => (
+                text(&statements.list_clients_after),
+                vec![Value::text(after), Value::Int(Some(limit(n)))],
+            ),
+            Self::Stale(criteria, n) => (
+                text(&statements.stale_clients),
+                vec![
+                    Value::Int(criteria.unused_created_before.map(to_i64)),
+                    Value::Int(criteria.idle_since.map(to_i64)),
+                    Value::Int(Some(limit(n))),
+                ],
+            ),
+            Self::ExpiredSecrets(now, n) => (
+                text(&statements.expired_secrets),
+                vec![Value::Int(Some(to_i64(now))), Value::Int(Some(limit(n)))],
+            ),
+            Self::Token(digest) => (
+                text(&statements.find_token),
+                vec![Value::blob(digest.as_bytes())],
+            ),
+            Self::Tokens => (text(&statements.list_tokens), Vec::new()),
             Self::Count(filter) => {
                 let (text, binds) = statements.count_clients(filter);
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-                for value in binds {
-                    query = query.bind(Cow::into_owned(value));
-                }
-                query
+                let values = binds.into_iter().map(|v| Value::Text(Some(v))).collect();
+                (Cow::Owned(text), values)
             }
         }
+    }
+
+    /// Whether this is a point lookup by key (one B-tree seek, a few
+    /// microseconds when cached), rather than a scan.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn is_point(&self) -> bool {
+        matches!(self, Self::Client(_) | Self::Token(_))
     }
 }

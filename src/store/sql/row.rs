@@ -1,10 +1,11 @@
 //! How a [`ClientRecord`] or an [`InitialAccessToken`] maps to a row and back.
 
-use sqlx::query::Query;
-use sqlx::{ColumnIndex, Database, Decode, Encode, Row, Type};
 use zeroize::Zeroizing;
 
-use super::{SECRET_DIGEST, SECRET_PLAIN, corrupt, software_id_column, store_error, to_i64};
+use super::{
+    CLIENT_COLUMN_NAMES, SECRET_DIGEST, SECRET_PLAIN, SqlRow, TOKEN_COLUMN_NAMES, Value, corrupt,
+    software_id_column, to_i64, wrong_type,
+};
 use crate::credentials::{Secret, SecretDigest};
 use crate::metadata::ClientMetadata;
 use crate::store::{ClientRecord, InitialAccessToken, RecordSource, StoreError, StoredSecret};
@@ -108,75 +109,67 @@ impl ClientRow {
         })
     }
 
-    /// Binds the eighteen columns as `$1` to `$18`, in [`CLIENT_COLUMNS`](super::CLIENT_COLUMNS) order.
-    pub(crate) fn bind<'q, DB>(
-        &self,
-        query: Query<'q, DB, DB::Arguments>,
-    ) -> Query<'q, DB, DB::Arguments>
-    where
-        DB: Database,
-        for<'a> &'a str: Encode<'a, DB> + Type<DB>,
-        for<'a> Option<&'a str>: Encode<'a, DB> + Type<DB>,
-        for<'a> Option<&'a [u8]>: Encode<'a, DB> + Type<DB>,
-        for<'a> i64: Encode<'a, DB> + Type<DB>,
-        for<'a> Option<i64>: Encode<'a, DB> + Type<DB>,
-    {
-        query
-            .bind(self.client_id.as_str())
-            .bind(self.metadata.as_str())
-            .bind(self.client_secret_kind)
-            .bind(self.client_secret.as_deref().map(Vec::as_slice))
-            .bind(
-                self.registration_access_token
-                    .as_ref()
-                    .map(<[u8; 32]>::as_slice),
-            )
-            .bind(self.revision)
-            .bind(self.source)
-            .bind(self.profile.as_deref())
-            .bind(self.initial_access_token_id.as_deref())
-            .bind(self.software_id.as_deref())
-            .bind(self.client_id_issued_at)
-            .bind(self.client_secret_expires_at)
-            .bind(self.created_at)
-            .bind(self.updated_at)
-            .bind(self.last_used_at)
-            .bind(self.registration_access_token_expires_at)
-            .bind(
-                self.previous_registration_access_token
-                    .as_ref()
-                    .map(<[u8; 32]>::as_slice),
-            )
-            .bind(self.previous_registration_access_token_expires_at)
+    /// The eighteen column values, `$1` to `$18`, in
+    /// [`CLIENT_COLUMNS`](super::CLIENT_COLUMNS) order.
+    pub(crate) fn values<'a>(&'a self, out: &mut Vec<Value<'a>>) {
+        fn digest(d: &Option<[u8; 32]>) -> Value<'_> {
+            Value::opt_blob(d.as_ref().map(<[u8; 32]>::as_slice))
+        }
+        out.extend([
+            Value::text(&self.client_id),
+            Value::text(&self.metadata),
+            Value::opt_text(self.client_secret_kind),
+            Value::opt_blob(self.client_secret.as_deref().map(Vec::as_slice)),
+            digest(&self.registration_access_token),
+            Value::Int(Some(self.revision)),
+            Value::text(self.source),
+            Value::opt_text(self.profile.as_deref()),
+            Value::opt_text(self.initial_access_token_id.as_deref()),
+            Value::opt_text(self.software_id.as_deref()),
+            Value::Int(Some(self.client_id_issued_at)),
+            Value::Int(Some(self.client_secret_expires_at)),
+            Value::Int(Some(self.created_at)),
+            Value::Int(Some(self.updated_at)),
+            Value::Int(self.last_used_at),
+            Value::Int(Some(self.registration_access_token_expires_at)),
+            digest(&self.previous_registration_access_token),
+            Value::Int(self.previous_registration_access_token_expires_at),
+        ]);
     }
 }
 
 /// Reads a row selected with [`CLIENT_COLUMNS`](super::CLIENT_COLUMNS) back into a record.
-pub(crate) fn client_from_row<R>(row: &R) -> Result<ClientRecord, StoreError>
-where
-    R: Row,
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<Vec<u8>>: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let id: String = row.try_get("client_id").map_err(store_error)?;
-    let get_u64 = |column: &str| -> Result<u64, StoreError> {
-        let value: i64 = row.try_get(column).map_err(store_error)?;
-        to_u64(&id, column, value)
+pub(crate) fn client_from_row(row: &impl SqlRow) -> Result<ClientRecord, StoreError> {
+    let column = |name: &str| {
+        CLIENT_COLUMN_NAMES
+            .iter()
+            .position(|c| *c == name)
+            .unwrap_or(usize::MAX)
     };
-    let get_text = |column: &str| -> Result<Option<String>, StoreError> {
-        row.try_get(column).map_err(store_error)
+    let id = match row.text(0) {
+        Ok(Some(id)) => id,
+        Ok(None) => return Err(corrupt("", "client_id is null")),
+        Err(e) => return Err(wrong_type("", &CLIENT_COLUMN_NAMES, e)),
+    };
+    let wrong = |e| wrong_type(&id, &CLIENT_COLUMN_NAMES, e);
+    let get_i64 =
+        |name: &str| -> Result<Option<i64>, StoreError> { row.int(column(name)).map_err(wrong) };
+    let get_u64 = |name: &str| -> Result<u64, StoreError> {
+        let value = get_i64(name)?.ok_or_else(|| corrupt(&id, format!("{name} is null")))?;
+        to_u64(&id, name, value)
+    };
+    let get_text = |name: &str| -> Result<Option<String>, StoreError> {
+        row.text(column(name)).map_err(wrong)
+    };
+    let get_blob = |name: &str| -> Result<Option<Vec<u8>>, StoreError> {
+        row.blob(column(name)).map_err(wrong)
     };
 
-    let metadata: String = row.try_get("metadata").map_err(store_error)?;
+    let metadata = get_text("metadata")?.ok_or_else(|| corrupt(&id, "metadata is null"))?;
     let metadata: ClientMetadata = serde_json::from_str(&metadata)
         .map_err(|_| corrupt(&id, "metadata is not valid client metadata JSON"))?;
 
-    let secret: Option<Vec<u8>> = row.try_get("client_secret").map_err(store_error)?;
-    let secret = secret.map(Zeroizing::new);
+    let secret = get_blob("client_secret")?.map(Zeroizing::new);
     let client_secret = match (get_text("client_secret_kind")?.as_deref(), secret) {
         (None, None) => None,
         (Some(SECRET_DIGEST), Some(bytes)) => {
@@ -195,19 +188,13 @@ where
         }
     };
 
-    let rat: Option<Vec<u8>> = row
-        .try_get("registration_access_token")
-        .map_err(store_error)?;
+    let rat = get_blob("registration_access_token")?;
     let registration_access_token = rat
         .map(|bytes| digest(&id, "registration_access_token", &bytes))
         .transpose()?;
 
-    let previous: Option<Vec<u8>> = row
-        .try_get("previous_registration_access_token")
-        .map_err(store_error)?;
-    let previous_until: Option<i64> = row
-        .try_get("previous_registration_access_token_expires_at")
-        .map_err(store_error)?;
+    let previous = get_blob("previous_registration_access_token")?;
+    let previous_until = get_i64("previous_registration_access_token_expires_at")?;
     let previous_registration_access_token = match (previous, previous_until) {
         (Some(bytes), Some(until)) => Some((
             digest(&id, "previous_registration_access_token", &bytes)?,
@@ -216,9 +203,9 @@ where
         _ => None,
     };
 
-    let source: String = row.try_get("source").map_err(store_error)?;
+    let source = get_text("source")?.unwrap_or_default();
     let source = RecordSource::parse(&source).ok_or_else(|| corrupt(&id, "source is not known"))?;
-    let last_used_at: Option<i64> = row.try_get("last_used_at").map_err(store_error)?;
+    let last_used_at = get_i64("last_used_at")?;
 
     Ok(ClientRecord {
         metadata,
@@ -241,52 +228,47 @@ where
     })
 }
 
-/// Binds an initial access token's columns as `$1` to `$7`.
-pub(crate) fn bind_token<'q, DB>(
-    token: &InitialAccessToken,
-    query: Query<'q, DB, DB::Arguments>,
-) -> Query<'q, DB, DB::Arguments>
-where
-    DB: Database,
-    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
-    for<'a> Option<&'a str>: Encode<'a, DB> + Type<DB>,
-    for<'a> &'a [u8]: Encode<'a, DB> + Type<DB>,
-    for<'a> i64: Encode<'a, DB> + Type<DB>,
-    for<'a> Option<i64>: Encode<'a, DB> + Type<DB>,
-{
-    query
-        .bind(token.id.as_str())
-        .bind(token.digest.as_bytes().as_slice())
-        .bind(token.profile.as_deref())
-        .bind(to_i64(token.created_at))
-        .bind(token.expires_at.map(to_i64))
-        .bind(token.max_uses.map(to_i64))
-        .bind(to_i64(token.uses))
+/// An initial access token's column values, `$1` to `$7`.
+pub(crate) fn token_values<'t>(token: &'t InitialAccessToken, out: &mut Vec<Value<'t>>) {
+    out.extend([
+        Value::text(&token.id),
+        Value::blob(token.digest.as_bytes()),
+        Value::opt_text(token.profile.as_deref()),
+        Value::Int(Some(to_i64(token.created_at))),
+        Value::Int(token.expires_at.map(to_i64)),
+        Value::Int(token.max_uses.map(to_i64)),
+        Value::Int(Some(to_i64(token.uses))),
+    ]);
 }
 
 /// Reads a row selected with [`TOKEN_COLUMNS`](super::TOKEN_COLUMNS) back into a token.
-pub(crate) fn token_from_row<R>(row: &R) -> Result<InitialAccessToken, StoreError>
-where
-    R: Row,
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let id: String = row.try_get("id").map_err(store_error)?;
-    let get_u64 = |column: &str| -> Result<Option<u64>, StoreError> {
-        let value: Option<i64> = row.try_get(column).map_err(store_error)?;
-        value.map(|v| to_u64(&id, column, v)).transpose()
+pub(crate) fn token_from_row(row: &impl SqlRow) -> Result<InitialAccessToken, StoreError> {
+    let column = |name: &str| {
+        TOKEN_COLUMN_NAMES
+            .iter()
+            .position(|c| *c == name)
+            .unwrap_or(usize::MAX)
     };
-    let bytes: Vec<u8> = row.try_get("digest").map_err(store_error)?;
-    let required = |column: &str| -> Result<u64, StoreError> {
-        get_u64(column)?.ok_or_else(|| corrupt(&id, format!("{column} is null")))
+    let id = match row.text(0) {
+        Ok(Some(id)) => id,
+        Ok(None) => return Err(corrupt("", "id is null")),
+        Err(e) => return Err(wrong_type("", &TOKEN_COLUMN_NAMES, e)),
+    };
+    let wrong = |e| wrong_type(&id, &TOKEN_COLUMN_NAMES, e);
+    let get_u64 = |name: &str| -> Result<Option<u64>, StoreError> {
+        let value = row.int(column(name)).map_err(wrong)?;
+        value.map(|v| to_u64(&id, name, v)).transpose()
+    };
+    let bytes = row
+        .blob(column("digest"))
+        .map_err(wrong)?
+        .ok_or_else(|| corrupt(&id, "digest is null"))?;
+    let required = |name: &str| -> Result<u64, StoreError> {
+        get_u64(name)?.ok_or_else(|| corrupt(&id, format!("{name} is null")))
     };
     Ok(InitialAccessToken {
         digest: digest(&id, "digest", &bytes)?,
-        profile: row.try_get("profile").map_err(store_error)?,
+        profile: row.text(column("profile")).map_err(wrong)?,
         created_at: required("created_at")?,
         expires_at: get_u64("expires_at")?,
         max_uses: get_u64("max_uses")?,

@@ -29,17 +29,9 @@ macro_rules! sql_store {
                 Self::STORES_NUL || !key.contains('\0')
             }
 
-            fn to_clients<R: sqlx::Row>(
+            fn to_clients<R: $crate::store::sql::SqlRow>(
                 rows: Vec<R>,
-            ) -> Result<Vec<std::sync::Arc<$crate::store::ClientRecord>>, $crate::StoreError>
-            where
-                for<'a> &'a str: sqlx::ColumnIndex<R>,
-                for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-                for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-                for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-                for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-                for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-            {
+            ) -> Result<Vec<std::sync::Arc<$crate::store::ClientRecord>>, $crate::StoreError> {
                 rows.iter()
                     .map(|row| $crate::store::sql::client_from_row(row).map(std::sync::Arc::new))
                     .collect()
@@ -237,10 +229,10 @@ macro_rules! sql_store {
                 filter: &$crate::store::ClientFilter<'_>,
             ) -> Result<u64, $crate::StoreError> {
                 let rows = self.read($crate::store::sql::Read::Count(filter)).await?;
-                let count: i64 = match rows.first() {
-                    Some(row) => {
-                        sqlx::Row::try_get(row, 0usize).map_err($crate::store::sql::store_error)?
-                    }
+                let count = match rows.first() {
+                    Some(row) => $crate::store::sql::SqlRow::int(row, 0)
+                        .map_err($crate::StoreError::unavailable)?
+                        .unwrap_or_default(),
                     None => 0,
                 };
                 Ok(u64::try_from(count).unwrap_or_default())

@@ -1,4 +1,4 @@
-//! Group commit: one task owns the SQLite store's write connection and
+//! Group commit: one thread owns the SQLite store's write connection and
 //! commits every queued write in one transaction.
 //!
 //! SQLite has one writer at a time, and with `synchronous = FULL` each commit
@@ -6,9 +6,11 @@
 //! far more than the statement). One commit per operation caps a store near
 //! 1/fsync operations per second, and connections of a pool queue on the write
 //! lock, which shows as long tails. Instead, every write ([`Write`]) goes
-//! through a bounded queue to one task, which takes everything queued (up to
-//! [`MAX_BATCH`]) into one `BEGIN IMMEDIATE … COMMIT`; while that commit waits
-//! for the disk, the next batch queues. Each caller gets its own result only
+//! through a bounded queue to one dedicated OS thread, which takes everything
+//! queued (up to [`MAX_BATCH`]) into one `BEGIN IMMEDIATE … COMMIT`; while that
+//! commit waits for the disk, the next batch queues. The thread runs SQLite
+//! itself (rusqlite): a batch costs no hop per statement, only the wakeup of
+//! each caller when its answer is ready. Each caller gets its own result only
 //! once the commit has returned, so an acknowledged write is durable.
 //! Consecutive creates go in as one multi-row `INSERT … RETURNING client_id`
 //! (64, 16 or 4 rows: a few fixed sizes, each prepared once), so a batch of
@@ -17,7 +19,7 @@
 //! A statement that fails fails only its own operation. SQLite undoes a failed
 //! statement, but some errors (I/O, `RAISE(ROLLBACK)` in a trigger, a full
 //! disk) undo the whole transaction, and which one happened is not visible
-//! through the driver; so on any statement error the transaction is rolled
+//! from the error alone; so on any statement error the transaction is rolled
 //! back, the failing operation gets its error, and the rest of the batch runs
 //! again in a new transaction (each of them answers only after a commit, so a
 //! rolled-back attempt was never acknowledged). Every operation is one
@@ -26,17 +28,19 @@
 //! transaction each (slower, but a batch of many failing statements costs no
 //! more than running them one by one). If the connection itself fails, or
 //! `BEGIN` or `COMMIT` does, every operation still in the batch fails with
-//! [`StoreError::Unavailable`].
+//! [`StoreError::Unavailable`]; a connection that failed below SQL (I/O, a
+//! file that is no database) is closed and opened again for the next batch.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite};
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::connection::{self, Database, connection_lost, error_text, store_error};
 use crate::store::StoreError;
-use crate::store::sql::{Connections, Done, Statements, Write, connection_lost, sql, store_error};
+use crate::store::sql::{Done, SqliteRow, Statements, Write};
 
 /// At most this many writes wait for the writer; callers wait for room (up to
 /// [`QUEUE_WAIT`]) beyond that.
@@ -50,29 +54,40 @@ const QUEUE_WAIT: Duration = Duration::from_secs(3);
 struct Job {
     write: Write,
     statements: Arc<Statements>,
-    reply: oneshot::Sender<Result<Done<SqliteRow>, StoreError>>,
+    reply: oneshot::Sender<Result<Done<SqliteRow>, Failure>>,
 }
 
-/// The queue into the writer task, started on the first write (on the runtime
-/// that makes it). The task ends when every handle to the queue is gone.
+/// Why a write failed, as the writer thread reports it. A statement's own
+/// error is turned into a [`StoreError`] by the caller, on its task, so what
+/// that logs (a missing table) goes to the caller's subscriber and span.
+enum Failure {
+    /// The write's statement failed.
+    Statement(rusqlite::Error),
+    /// The write's batch failed, or the writer is gone.
+    Store(StoreError),
+}
+
+/// The queue into the writer thread. The thread ends once every handle to the
+/// queue is gone, or the writer is closed.
 #[derive(Debug)]
 pub(crate) struct Writer {
-    connections: Arc<Connections<Sqlite>>,
-    queue: OnceLock<mpsc::Sender<Job>>,
+    queue: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Writer {
-    /// A writer whose transactions run on connections from `connections`.
-    pub(crate) fn new(connections: Connections<Sqlite>) -> Self {
-        Self {
-            connections: Arc::new(connections),
-            queue: OnceLock::new(),
-        }
-    }
-
-    /// The connections the writer uses.
-    pub(crate) fn connections(&self) -> &Connections<Sqlite> {
-        &self.connections
+    /// Opens the write connection of `database` and starts the writer thread.
+    pub(crate) fn start(database: Database) -> Result<Self, StoreError> {
+        let connection = database.open_writer().map_err(store_error)?;
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("tower-dcr-sqlite-writer".into())
+            .spawn(move || run(receiver, database, Some(connection)))
+            .map_err(StoreError::unavailable)?;
+        Ok(Self {
+            queue: Mutex::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+        })
     }
 
     /// Runs `write` in the next group commit; returns once it is committed.
@@ -81,31 +96,64 @@ impl Writer {
         write: Write,
         statements: &Arc<Statements>,
     ) -> Result<Done<SqliteRow>, StoreError> {
-        let queue = self.queue.get_or_init(|| {
-            let (sender, receiver) = mpsc::channel(QUEUE);
-            tokio::spawn(run(receiver, Arc::clone(&self.connections)));
-            sender
-        });
+        let queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| StoreError::unavailable(WriterGone))?;
         let (reply, answer) = oneshot::channel();
         let job = Job {
             write,
             statements: Arc::clone(statements),
             reply,
         };
-        match tokio::time::timeout(QUEUE_WAIT, queue.send(job)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(StoreError::unavailable(WriterGone)),
-            Err(_) => return Err(StoreError::unavailable(QueueFull)),
+        // Room in the queue, most of the time: no timer then.
+        match queue.try_send(job) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(StoreError::unavailable(WriterGone));
+            }
+            Err(mpsc::error::TrySendError::Full(job)) => {
+                match tokio::time::timeout(QUEUE_WAIT, queue.send(job)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return Err(StoreError::unavailable(WriterGone)),
+                    Err(_) => return Err(StoreError::unavailable(QueueFull)),
+                }
+            }
         }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(StoreError::unavailable(WriterGone)))
+        drop(queue);
+        match answer.await {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(Failure::Statement(error))) => Err(store_error(error)),
+            Ok(Err(Failure::Store(error))) => Err(error),
+            Err(_) => Err(StoreError::unavailable(WriterGone)),
+        }
+    }
+
+    /// Stops taking writes; the thread commits what is queued, closes the
+    /// connection and ends, which this waits for.
+    pub(crate) async fn close(&self) {
+        drop(
+            self.queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
     }
 }
 
-/// The writer task is gone (its runtime shut down).
+/// The writer was closed, or its thread is gone.
 #[derive(Debug, thiserror::Error)]
-#[error("the SQLite writer task is not running")]
+#[error("the SQLite writer is closed")]
 struct WriterGone;
 
 /// The write queue stayed full.
@@ -118,87 +166,96 @@ struct QueueFull;
 #[error("the batch's transaction failed: {0}")]
 struct BatchFailed(Arc<str>);
 
-async fn run(mut queue: mpsc::Receiver<Job>, connections: Arc<Connections<Sqlite>>) {
+fn run(mut queue: mpsc::Receiver<Job>, database: Database, mut connection: Option<Connection>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+    while let Some(job) = queue.blocking_recv() {
+        jobs.push(job);
+        while jobs.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
         // A caller that stopped waiting (its request was dropped) gets nothing
         // done: its operation may or may not happen, and here it does not.
         jobs.retain(|job| !job.reply.is_closed());
-        commit(&connections, &mut jobs).await;
-        jobs.clear();
+        if jobs.is_empty() {
+            continue;
+        }
+        if connection.is_none() {
+            match database.open_writer() {
+                Ok(opened) => connection = Some(opened),
+                Err(error) => {
+                    fail_all(&mut jobs, &error);
+                    continue;
+                }
+            }
+        }
+        if let Some(open) = &connection
+            && let Err(error) = commit(open, &mut jobs)
+            && connection_lost(&error)
+        {
+            connection = None;
+        }
     }
 }
 
 /// Commits `jobs` and answers each of them: all in one transaction; after a
 /// failed statement, the others again in one transaction; after a second, each
-/// in its own.
-async fn commit(connections: &Connections<Sqlite>, jobs: &mut Vec<Job>) {
-    if jobs.is_empty() {
-        return;
-    }
-    let mut lease = match connections.acquire().await {
-        Ok(lease) => lease,
-        Err(error) => return fail_all(jobs, &error),
-    };
+/// in its own. Returns the error that failed the whole batch, if one did.
+fn commit(connection: &Connection, jobs: &mut Vec<Job>) -> Result<(), rusqlite::Error> {
     let mut failed_statements = 0;
     while !jobs.is_empty() {
         if failed_statements >= 2 {
-            let result = one_by_one(&mut lease, jobs).await;
-            lease.finished(&result);
-            return;
+            return one_by_one(connection, jobs);
         }
-        match attempt(&mut lease, jobs).await {
+        match attempt(connection, jobs) {
             Attempt::Committed(results) => {
                 for (job, result) in jobs.drain(..).zip(results) {
                     let _ = job.reply.send(Ok(result));
                 }
             }
             Attempt::Failed(error) => {
-                rollback(&mut lease).await;
+                rollback(connection);
                 fail_all(jobs, &error);
-                lease.finished::<()>(&Err(error));
-                return;
+                return Err(error);
             }
             Attempt::OperationFailed(index, error) => {
-                rollback(&mut lease).await;
+                rollback(connection);
                 let job = jobs.remove(index);
-                let _ = job.reply.send(Err(store_error(error)));
+                let _ = job.reply.send(Err(Failure::Statement(error)));
                 failed_statements += 1;
             }
             Attempt::ChunkFailed(_) => {
-                rollback(&mut lease).await;
+                rollback(connection);
                 failed_statements = 2;
             }
         }
     }
-    lease.finished::<()>(&Ok(()));
+    Ok(())
 }
 
 /// Commits each job in its own transaction. Stops at an error of the
 /// connection itself, which fails the rest and is returned.
-async fn one_by_one(
-    connection: &mut sqlx::SqliteConnection,
-    jobs: &mut Vec<Job>,
-) -> Result<(), sqlx::Error> {
+fn one_by_one(connection: &Connection, jobs: &mut Vec<Job>) -> Result<(), rusqlite::Error> {
     while !jobs.is_empty() {
         let job = jobs.remove(0);
-        match attempt(connection, std::slice::from_ref(&job)).await {
+        match attempt(connection, std::slice::from_ref(&job)) {
             Attempt::Committed(mut results) => {
-                let _ =
-                    job.reply.send(results.pop().ok_or_else(|| {
-                        StoreError::unavailable(BatchFailed(Arc::from("no result")))
-                    }));
+                let _ = job.reply.send(results.pop().ok_or_else(|| {
+                    Failure::Store(StoreError::unavailable(BatchFailed(Arc::from("no result"))))
+                }));
             }
             Attempt::OperationFailed(_, error) | Attempt::ChunkFailed(error) => {
-                rollback(connection).await;
-                let _ = job.reply.send(Err(store_error(error)));
+                rollback(connection);
+                let _ = job.reply.send(Err(Failure::Statement(error)));
             }
             Attempt::Failed(error) => {
-                rollback(connection).await;
+                rollback(connection);
                 let _ = job
                     .reply
-                    .send(Err(StoreError::unavailable(BatchFailed(Arc::from(
-                        error_text(&error),
+                    .send(Err(Failure::Store(StoreError::unavailable(BatchFailed(
+                        Arc::from(error_text(&error)),
                     )))));
                 if connection_lost(&error) {
                     fail_all(jobs, &error);
@@ -214,22 +271,18 @@ enum Attempt {
     /// Committed; one result per job, in order.
     Committed(Vec<Done<SqliteRow>>),
     /// The operation at this index failed; the transaction must be rolled back.
-    OperationFailed(usize, sqlx::Error),
+    OperationFailed(usize, rusqlite::Error),
     /// A multi-row insert failed: which row is not known, so the batch must
     /// run again one operation per transaction.
-    ChunkFailed(sqlx::Error),
+    ChunkFailed(rusqlite::Error),
     /// The transaction failed as a whole (begin, connection, commit).
-    Failed(sqlx::Error),
+    Failed(rusqlite::Error),
 }
 
-async fn attempt(connection: &mut sqlx::SqliteConnection, jobs: &[Job]) -> Attempt {
+fn attempt(connection: &Connection, jobs: &[Job]) -> Attempt {
     // One statement alone is its own transaction, committed as durably.
     let explicit = jobs.len() > 1;
-    if explicit
-        && let Err(error) = sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut *connection)
-            .await
-    {
+    if explicit && let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
         return Attempt::Failed(error);
     }
     let mut results = Vec::with_capacity(jobs.len());
@@ -237,7 +290,7 @@ async fn attempt(connection: &mut sqlx::SqliteConnection, jobs: &[Job]) -> Attem
     while index < jobs.len() {
         if let Some((rows, statement)) = multi_insert(&jobs[index..]) {
             let chunk = &jobs[index..index + rows];
-            match insert_many(connection, statement, chunk).await {
+            match insert_many(connection, statement, chunk) {
                 Ok(inserted) => results.extend(inserted),
                 Err(error) if connection_lost(&error) => return Attempt::Failed(error),
                 Err(error) => return Attempt::ChunkFailed(error),
@@ -246,22 +299,7 @@ async fn attempt(connection: &mut sqlx::SqliteConnection, jobs: &[Job]) -> Attem
             continue;
         }
         let job = &jobs[index];
-        let query = job.write.query::<Sqlite>(&job.statements);
-        let result = if job.write.returns_row() {
-            query
-                .fetch_optional(&mut *connection)
-                .await
-                .map(|row| Done {
-                    affected: u64::from(row.is_some()),
-                    row,
-                })
-        } else {
-            query.execute(&mut *connection).await.map(|done| Done {
-                affected: done.rows_affected(),
-                row: None,
-            })
-        };
-        match result {
+        match connection::execute(connection, &job.write, &job.statements) {
             Ok(done) => results.push(done),
             Err(error) if connection_lost(&error) => return Attempt::Failed(error),
             Err(error) => return Attempt::OperationFailed(index, error),
@@ -271,8 +309,8 @@ async fn attempt(connection: &mut sqlx::SqliteConnection, jobs: &[Job]) -> Attem
     if !explicit {
         return Attempt::Committed(results);
     }
-    match sqlx::query("COMMIT").execute(&mut *connection).await {
-        Ok(_) => Attempt::Committed(results),
+    match connection.execute_batch("COMMIT") {
+        Ok(()) => Attempt::Committed(results),
         Err(error) => Attempt::Failed(error),
     }
 }
@@ -281,7 +319,7 @@ async fn attempt(connection: &mut sqlx::SqliteConnection, jobs: &[Job]) -> Attem
 /// largest prepared size that as many consecutive creates of one store fill,
 /// with distinct client ids (a duplicate must get its own conflict). `None`
 /// if `jobs` does not start with that many.
-fn multi_insert(jobs: &[Job]) -> Option<(usize, &Arc<str>)> {
+fn multi_insert(jobs: &[Job]) -> Option<(usize, &str)> {
     let first = jobs.first()?;
     let creates = jobs
         .iter()
@@ -304,26 +342,35 @@ fn multi_insert(jobs: &[Job]) -> Option<(usize, &Arc<str>)> {
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    (ids.len() == *rows).then_some((*rows, statement))
+    (ids.len() == *rows).then_some((*rows, &**statement))
 }
 
 /// Inserts the rows of `jobs` (creates) with one statement; each job's result
 /// says whether its row went in (else its id existed: a conflict).
-async fn insert_many(
-    connection: &mut sqlx::SqliteConnection,
-    statement: &Arc<str>,
+fn insert_many(
+    connection: &Connection,
+    statement: &str,
     jobs: &[Job],
-) -> Result<Vec<Done<SqliteRow>>, sqlx::Error> {
-    let mut query = sqlx::query(sql(statement));
+) -> Result<Vec<Done<SqliteRow>>, rusqlite::Error> {
+    let mut values = Vec::with_capacity(jobs.len() * 18);
     for job in jobs {
         if let Write::CreateClient(row) = &job.write {
-            query = row.bind(query);
+            row.values(&mut values);
         }
     }
-    let returned = query.fetch_all(&mut *connection).await?;
+    let returned = connection::query(connection, statement, &values)?;
     let mut inserted = Vec::with_capacity(returned.len());
     for row in &returned {
-        inserted.push(row.try_get::<String, _>(0)?);
+        match row.0.first() {
+            Some(rusqlite::types::Value::Text(id)) => inserted.push(id.as_str()),
+            _ => {
+                return Err(rusqlite::Error::InvalidColumnType(
+                    0,
+                    "client_id".into(),
+                    rusqlite::types::Type::Null,
+                ));
+            }
+        }
     }
     Ok(jobs
         .iter()
@@ -333,7 +380,7 @@ async fn insert_many(
                 _ => "",
             };
             Done {
-                affected: u64::from(inserted.iter().any(|i| i == id)),
+                affected: u64::from(inserted.contains(&id)),
                 row: None,
             }
         })
@@ -341,28 +388,19 @@ async fn insert_many(
 }
 
 /// Ends whatever transaction is open; an error means none was.
-async fn rollback(connection: &mut sqlx::SqliteConnection) {
-    let _ = sqlx::query("ROLLBACK").execute(connection).await;
+fn rollback(connection: &Connection) {
+    if !connection.is_autocommit() {
+        let _ = connection.execute_batch("ROLLBACK");
+    }
 }
 
-fn fail_all(jobs: &mut Vec<Job>, error: &sqlx::Error) {
+fn fail_all(jobs: &mut Vec<Job>, error: &rusqlite::Error) {
     let text: Arc<str> = Arc::from(error_text(error));
     for job in jobs.drain(..) {
         let _ = job
             .reply
-            .send(Err(StoreError::unavailable(BatchFailed(Arc::clone(&text)))));
-    }
-}
-
-/// The text of an error for every operation of a batch: a database error's
-/// SQLSTATE and message only (see [`store_error`]).
-fn error_text(error: &sqlx::Error) -> String {
-    match error {
-        sqlx::Error::Database(e) => format!(
-            "database error {}: {}",
-            e.code().unwrap_or_default(),
-            e.message()
-        ),
-        other => other.to_string(),
+            .send(Err(Failure::Store(StoreError::unavailable(BatchFailed(
+                Arc::clone(&text),
+            )))));
     }
 }
