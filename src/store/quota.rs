@@ -71,7 +71,7 @@ mod postgres {
 
     use super::{QuotaCheck, QuotaReservation, QuotaReservationStore};
     use crate::store::postgres::{PostgresStore, backoff, retryable};
-    use crate::store::sql::{quote, software_id_column, store_error, to_i64};
+    use crate::store::sql::{filter_columns, quote, software_id_column, store_error, to_i64};
     use crate::store::{ClientFilter, StoreError};
 
     /// How many times a reservation is retried after a serialization failure.
@@ -127,25 +127,19 @@ mod postgres {
             let mut clients = Vec::new();
             let mut reserved = vec!["r.expires_at > $1".to_owned()];
             let mut binds = Vec::new();
-            if let Some(source) = filter.source {
-                binds.push(Cow::Borrowed(source.as_str()));
-                clients.push(format!("source = ${}", binds.len() + 1));
-                if source != crate::store::RecordSource::Dynamic {
-                    reserved.push("FALSE".to_owned());
-                }
+            // A reservation is always for a dynamic registration.
+            if filter
+                .source
+                .is_some_and(|source| source != crate::store::RecordSource::Dynamic)
+            {
+                reserved.push("FALSE".to_owned());
             }
-            let wanted = [
-                ("software_id", filter.software_id.map(software_id_column)),
-                (
-                    "initial_access_token_id",
-                    filter.initial_access_token_id.map(Cow::Borrowed),
-                ),
-            ];
-            for (column, value) in wanted {
-                if let Some(value) = value {
-                    binds.push(value);
-                    clients.push(format!("{column} = ${}", binds.len() + 1));
-                    reserved.push(format!("r.{column} = ${}", binds.len() + 1));
+            for (column, value) in filter_columns(filter) {
+                binds.push(value);
+                let parameter = binds.len() + 1;
+                clients.push(format!("{column} = ${parameter}"));
+                if column != "source" {
+                    reserved.push(format!("r.{column} = ${parameter}"));
                 }
             }
             let clients = if clients.is_empty() {

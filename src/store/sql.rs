@@ -343,19 +343,9 @@ impl Statements {
     ) -> (String, Vec<Cow<'f, str>>) {
         let mut conditions = Vec::new();
         let mut binds = Vec::new();
-        let wanted = [
-            ("source", filter.source.map(|s| Cow::Borrowed(s.as_str()))),
-            ("software_id", filter.software_id.map(software_id_column)),
-            (
-                "initial_access_token_id",
-                filter.initial_access_token_id.map(Cow::Borrowed),
-            ),
-        ];
-        for (column, value) in wanted {
-            if let Some(value) = value {
-                binds.push(value);
-                conditions.push(format!("{column} = ${}", binds.len()));
-            }
+        for (column, value) in filter_columns(filter) {
+            binds.push(value);
+            conditions.push(format!("{column} = ${}", binds.len()));
         }
         let mut sql = format!("SELECT COUNT(*) FROM {}", self.clients);
         if !conditions.is_empty() {
@@ -364,6 +354,23 @@ impl Statements {
         }
         (self.dialect.placeholders(sql), binds)
     }
+}
+
+/// The columns `filter` constrains, with the values to compare them to, in
+/// the order their parameters are bound: `source`, `software_id`,
+/// `initial_access_token_id`.
+pub(crate) fn filter_columns<'f>(filter: &ClientFilter<'f>) -> Vec<(&'static str, Cow<'f, str>)> {
+    [
+        ("source", filter.source.map(|s| Cow::Borrowed(s.as_str()))),
+        ("software_id", filter.software_id.map(software_id_column)),
+        (
+            "initial_access_token_id",
+            filter.initial_access_token_id.map(Cow::Borrowed),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(column, value)| value.map(|value| (column, value)))
+    .collect()
 }
 
 /// The `software_id` column's value. It only serves counting (quotas), and
