@@ -205,6 +205,7 @@ async fn serve(
         max_connections: args.max_connections,
         shutdown_grace: SHUTDOWN_GRACE,
     };
+    let shutdown = shutdown_signal();
     print_banner(&Banner {
         issuer: &issuer,
         access: &access,
@@ -218,33 +219,41 @@ async fn serve(
     });
     tracing::info!(%local, %issuer, "listening");
     let router = app::router(app, &cors, limits.header_timeout);
-    listener::serve(listener, router, limits, shutdown_signal()).await;
+    listener::serve(listener, router, limits, shutdown).await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Waits for Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is
+/// called, not when the future is first polled: the serve loop may not poll it
+/// before the first connections are answered, and a SIGTERM arriving before
+/// its handler exists would kill the process instead of stopping it cleanly.
+fn shutdown_signal() -> impl Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        async fn received(signal: std::io::Result<Signal>) {
+            match signal {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        }
+        let interrupt = received(signal(SignalKind::interrupt()));
+        let terminate = received(signal(SignalKind::terminate()));
+        async move {
+            tokio::select! {
+                () = interrupt => {}
+                () = terminate => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
     }
 }
 
