@@ -180,7 +180,38 @@ async fn real_client_registers_runs_the_code_flow_with_pkce_refreshes_and_delete
     let status = server.terminate(Duration::from_secs(10));
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
     let logs = server.logs();
-    assert!(logs.contains("/token"), "requests are logged:\n{logs}");
+    // One line per request: method, path without the query, status, latency,
+    // and the client once it is known.
+    let token_lines: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("path=/token ") && line.contains("status=200"))
+        .collect();
+    assert!(
+        token_lines.len() >= 2,
+        "the code exchange and the refresh are logged:\n{logs}"
+    );
+    for line in &token_lines {
+        assert!(line.contains(" INFO "), "{line}");
+        assert!(line.contains("method=POST"), "{line}");
+        assert!(line.contains("latency_us="), "{line}");
+        assert!(
+            line.contains(&format!("client_id={}", client_id.as_str())),
+            "the token endpoint names the client it authenticated: {line}"
+        );
+    }
+    let authorize = logs
+        .lines()
+        .find(|line| line.contains("path=/authorize "))
+        .unwrap_or_else(|| panic!("the authorization request is logged:\n{logs}"));
+    assert!(
+        !authorize.contains("code_challenge") && !authorize.contains("state="),
+        "no query string in a log line: {authorize}"
+    );
+    assert!(
+        logs.lines()
+            .any(|line| line.contains("path=/token ") && line.contains("status=401")),
+        "the deleted client's refused refresh is logged too:\n{logs}"
+    );
     for secret in [
         client_secret.secret().as_str(),
         rat.as_str(),

@@ -9,7 +9,7 @@ use http::{HeaderValue, Method, Request, header};
 use tower::ServiceBuilder;
 use tower_dcr::Registration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::timeout::RequestBodyTimeoutLayer;
+use tower_http::timeout::RequestBodyTimeout;
 
 use crate::grants::Grants;
 use crate::keys::Keys;
@@ -124,9 +124,13 @@ fn head_as_get<B>(mut request: Request<B>) -> Request<B> {
     request
 }
 
+/// The whole server as one service: every route, with request logging, CORS
+/// where browsers call, and a deadline for request bodies.
+pub type Server = RequestBodyTimeout<logging::HttpLayers<Router>>;
+
 /// Every route, with request logging, CORS where browsers call, and a
 /// deadline for request bodies.
-pub fn router(app: App, cors: &Cors, body_timeout: Duration) -> Router {
+pub fn router(app: App, cors: &Cors, body_timeout: Duration) -> Server {
     let registration = ServiceBuilder::new()
         .option_layer(cors.layer())
         // CORS answers preflights with an empty body of the inner type.
@@ -155,7 +159,6 @@ pub fn router(app: App, cors: &Cors, body_timeout: Duration) -> Router {
         .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
         .route("/openapi.yaml", get(observability::openapi))
         .nest_service("/register", registration)
-        .with_state(app)
-        .layer(RequestBodyTimeoutLayer::new(body_timeout));
-    logging::add_http_layers(routes)
+        .with_state(app);
+    RequestBodyTimeout::new(logging::with_http_layers(routes), body_timeout)
 }

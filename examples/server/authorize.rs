@@ -92,7 +92,7 @@ pub async fn show(
         }
     };
     // Recorded only once known: a client_id from the query could be anything.
-    tracing::Span::current().record("client_id", tracing::field::display(&client.client_id));
+    crate::logging::note_client_id(&client.client_id);
     let metadata = &client.metadata;
     let redirect_uri = redirect_uri.as_str();
 
@@ -262,10 +262,7 @@ pub async fn decide(State(app): State<App>, Form(form): Form<HashMap<String, Str
             "This authorization request has expired or was already answered.",
         );
     };
-    tracing::Span::current().record(
-        "client_id",
-        tracing::field::display(request.client_id.as_str()),
-    );
+    crate::logging::note_client_id(request.client_id.as_str());
     let back = BackToClient {
         redirect_uri: &request.redirect_uri,
         state: request.state.as_deref(),

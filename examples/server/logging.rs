@@ -8,16 +8,20 @@
 //! terminal or pipe. If the queue is full, lines are dropped rather than
 //! slowing requests down.
 
-use std::io::IsTerminal as _;
+use std::cell::Cell;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
 
-use axum::Router;
-use axum::body::Body;
-use http::{Request, header};
+use http::{Method, Request, Response, header};
+use pin_project_lite::pin_project;
+use tokio::task::futures::TaskLocalFuture;
+use tower::{Service, ServiceBuilder};
 use tower_http::sensitive_headers::{
-    SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeadersLayer,
+    SetSensitiveRequestHeaders, SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeaders,
+    SetSensitiveResponseHeadersLayer,
 };
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::{Level, Span};
+use tracing::Level;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -40,40 +44,133 @@ pub fn init() -> WorkerGuard {
             tracing_subscriber::fmt::layer()
                 .with_writer(writer)
                 .with_target(false)
-                .with_ansi(std::io::stderr().is_terminal()),
+                .with_ansi(false),
         )
         .with(filter)
         .init();
     guard
 }
 
-/// The request span: the path without its query (which carries `state` and
-/// PKCE values), and a `client_id` slot the handlers fill in.
-fn request_span(request: &Request<Body>) -> Span {
-    tracing::info_span!(
-        "request",
-        method = %request.method(),
-        path = %request.uri().path(),
-        client_id = tracing::field::Empty,
-    )
-}
-
-/// Adds request logging. Credentials-bearing headers are also marked sensitive,
-/// so no layer that prints headers would show them.
-pub fn add_http_layers(router: Router) -> Router {
-    router
-        .layer(SetSensitiveResponseHeadersLayer::new([
-            header::LOCATION,
-            header::SET_COOKIE,
-        ]))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
+/// Wraps `service` in request logging. Credentials-bearing headers are also
+/// marked sensitive, so no layer that prints headers would show them.
+///
+/// The layers go around the whole router once, as one statically nested
+/// service, rather than through `Router::layer`: axum boxes a route again for
+/// each `Router::layer` and clones every box on every request.
+pub fn with_http_layers<S>(service: S) -> HttpLayers<S> {
+    ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::PROXY_AUTHORIZATION,
             header::COOKIE,
         ]))
+        .layer(tower::layer::layer_fn(|inner| RequestLog { inner }))
+        .layer(SetSensitiveResponseHeadersLayer::new([
+            header::LOCATION,
+            header::SET_COOKIE,
+        ]))
+        .service(service)
+}
+
+/// The service [`with_http_layers`] makes.
+pub type HttpLayers<S> = SetSensitiveRequestHeaders<RequestLog<SetSensitiveResponseHeaders<S>>>;
+
+tokio::task_local! {
+    /// The client a request turned out to be about, for its log line.
+    static CLIENT_ID: Cell<Option<String>>;
+}
+
+/// Names the client the current request is about in its log line (once the
+/// client is authenticated or looked up). Outside a request, does nothing.
+pub fn note_client_id(client_id: &str) {
+    let _ = CLIENT_ID.try_with(|slot| slot.set(Some(client_id.to_owned())));
+}
+
+/// Logs one line per request at `info` when the response head is ready:
+/// method, path (without the query, which carries `state` and PKCE values),
+/// status, latency and the client noted with [`note_client_id`].
+///
+/// A plain event rather than tower-http's request span: a span is created,
+/// formatted, entered on every poll and closed, for the one line a request
+/// logs. With `info` off, a request costs one level check.
+#[derive(Clone, Debug)]
+pub struct RequestLog<S> {
+    inner: S,
+}
+
+/// What a logged request remembers until its response.
+#[derive(Debug)]
+struct Started {
+    at: Instant,
+    method: Method,
+    path: Box<str>,
+}
+
+impl<S, B, ResB> Service<Request<B>> for RequestLog<S>
+where
+    S: Service<Request<B>, Response = Response<ResB>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = RequestLogFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let started = tracing::enabled!(Level::INFO).then(|| Started {
+            at: Instant::now(),
+            method: request.method().clone(),
+            path: request.uri().path().into(),
+        });
+        RequestLogFuture {
+            inner: CLIENT_ID.scope(Cell::new(None), self.inner.call(request)),
+            started,
+        }
+    }
+}
+
+pin_project! {
+    /// The future of a [`RequestLog`] request.
+    pub struct RequestLogFuture<F> {
+        #[pin]
+        inner: TaskLocalFuture<Cell<Option<String>>, F>,
+        started: Option<Started>,
+    }
+}
+
+impl<F, ResB, E> Future for RequestLogFuture<F>
+where
+    F: Future<Output = Result<Response<ResB>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let output = ready!(this.inner.as_mut().poll(cx));
+        if let Some(started) = this.started.take() {
+            let client_id = this.inner.take_value().and_then(Cell::into_inner);
+            let client_id = client_id.as_deref().unwrap_or("-");
+            let latency_us = u64::try_from(started.at.elapsed().as_micros()).unwrap_or(u64::MAX);
+            match &output {
+                Ok(response) => tracing::info!(
+                    method = %started.method,
+                    path = %started.path,
+                    status = response.status().as_u16(),
+                    latency_us,
+                    client_id = %client_id,
+                    "request"
+                ),
+                Err(_) => tracing::info!(
+                    method = %started.method,
+                    path = %started.path,
+                    latency_us,
+                    client_id = %client_id,
+                    "request failed without a response"
+                ),
+            }
+        }
+        Poll::Ready(output)
+    }
 }

@@ -237,7 +237,7 @@ pub async fn userinfo(
             return response;
         }
     };
-    tracing::Span::current().record("client_id", tracing::field::display(&client.client_id));
+    crate::logging::note_client_id(&client.client_id);
     let mut claims = user_claims(&app, &client, user, info.scope.as_deref());
     let no_store = crate::token::no_store();
     let signed_alg = client

@@ -72,7 +72,7 @@ pub async fn authenticate(
         Err(error) => Err(error),
     };
     let client = result.map_err(|error| TokenError::from_client_auth(&error, headers))?;
-    tracing::Span::current().record("client_id", tracing::field::display(&client.client_id));
+    crate::logging::note_client_id(&client.client_id);
     Ok(client)
 }
 
