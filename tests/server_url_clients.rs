@@ -177,6 +177,28 @@ async fn a_url_client_runs_the_code_flow_with_pkce_and_refreshes() {
     )
     .unwrap();
     assert_eq!(discovery["client_id_metadata_document_supported"], true);
+    // URL clients may authenticate with `private_key_jwt` (RFC 7523 §2.2), so
+    // the token endpoint's methods name it, and RFC 8414 §2 then requires the
+    // signing algorithms, for the token and the introspection endpoints.
+    for (methods, algs) in [
+        (
+            "token_endpoint_auth_methods_supported",
+            "token_endpoint_auth_signing_alg_values_supported",
+        ),
+        (
+            "introspection_endpoint_auth_methods_supported",
+            "introspection_endpoint_auth_signing_alg_values_supported",
+        ),
+    ] {
+        let listed = discovery[methods].as_array().expect(methods);
+        assert!(listed.contains(&json!("private_key_jwt")), "{discovery}");
+        let algs = discovery[algs].as_array().expect(algs);
+        assert!(!algs.is_empty(), "{discovery}");
+        assert!(
+            algs.iter().all(|a| !a.as_str().unwrap().starts_with("HS")),
+            "no HMAC alg without client_secret_jwt: {discovery}"
+        );
+    }
 
     let (page, code, verifier) = authorize(&server, &id, redirect).await;
     assert!(page.contains("Docs Agent"));

@@ -14,18 +14,29 @@ use crate::{keys, oidc};
 /// more, and the lists are narrowed to these in case it ever does.
 const RESPONSE_TYPES: [&str; 1] = ["code"];
 const GRANT_TYPES: [&str; 3] = ["authorization_code", "refresh_token", "client_credentials"];
-const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
+/// `/token` and `/introspect` verify JWT client assertions (RFC 7523 §2.2)
+/// through the library, for clients whose profile allows them (URL clients
+/// by default).
+const AUTH_METHODS: [&str; 5] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "none",
+    "private_key_jwt",
+    "client_secret_jwt",
+];
 
 /// The members of the registration service's list that this server serves
 /// (URL client ids when `--client-id-metadata-documents` is on); any other
 /// (request objects, encryption) is left out, since nothing here would honour
 /// it.
-const FROM_REGISTRATION: [&str; 9] = [
+const FROM_REGISTRATION: [&str; 10] = [
     "registration_endpoint",
     "client_id_metadata_document_supported",
     "response_types_supported",
     "grant_types_supported",
     "token_endpoint_auth_methods_supported",
+    // RFC 8414 §2: present whenever a JWT method is listed.
+    "token_endpoint_auth_signing_alg_values_supported",
     "subject_types_supported",
     "id_token_signing_alg_values_supported",
     "userinfo_signing_alg_values_supported",
@@ -82,6 +93,13 @@ pub fn document(app: &App) -> Map<String, Value> {
         "introspection_endpoint_auth_methods_supported".into(),
         auth_methods,
     );
+    // RFC 8414 §2: with a JWT method listed, its algorithms too.
+    if let Some(algs) = doc.get("token_endpoint_auth_signing_alg_values_supported") {
+        doc.insert(
+            "introspection_endpoint_auth_signing_alg_values_supported".into(),
+            algs.clone(),
+        );
+    }
     doc.insert(
         "response_modes_supported".into(),
         json!(["query", "fragment"]),
