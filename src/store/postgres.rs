@@ -63,7 +63,7 @@ const MIGRATE_RETRIES: u32 = 5;
 /// # Group commit
 ///
 /// Writes that arrive together are committed together: a few tasks (at most
-/// half the pool's connections, eight at most) each take everything queued
+/// half the pool's connections, four at most) each take everything queued
 /// into one transaction, the new clients into one multi-row `INSERT`, so a
 /// burst of registrations costs PostgreSQL a few transactions rather than one
 /// each. A caller is answered only after its batch's `COMMIT` returned (as

@@ -92,7 +92,7 @@ pub(crate) const MAX_BATCH: usize = 256;
 const QUEUE_WAIT: Duration = Duration::from_secs(3);
 /// At most this many batches run at once, each on its own connection (and
 /// at most half the pool's connections).
-pub(crate) const IN_FLIGHT: usize = 8;
+pub(crate) const IN_FLIGHT: usize = 4;
 /// How many times a batch runs again after a serialization failure or a
 /// deadlock before its writes run one by one.
 const RETRIES: u32 = 4;
