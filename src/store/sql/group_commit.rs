@@ -17,7 +17,7 @@
 //! write waits for the running batch's flush and then for its own (1.5 flushes
 //! on average), and with a bounded number of clients that latency, not CPU,
 //! bounds the rate (about 3 k registrations/s over HTTP with 32 clients,
-//! against 4.8–5.7 k/s with four to eight batches in flight: `BENCHMARKS.md`,
+//! against 5.4–6.2 k/s with four batches in flight: `BENCHMARKS.md`,
 //! "PostgreSQL group commit"). A few batches in flight join PostgreSQL's
 //! shared flushes and still cut the transactions per write.
 //!
