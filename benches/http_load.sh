@@ -56,9 +56,11 @@ cleanup() {
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
 }
-pg_db=""
+# Named here, not in server_store: that runs in a $(...) subshell, whose
+# assignments the EXIT trap never saw, so every run left its database behind.
+pg_db="tower_dcr_load_$$"
 cleanup_db() {
-  if [ -n "$pg_db" ]; then
+  if [[ " $STORES " == *" postgres "* ]]; then
     psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true
   fi
 }
@@ -129,7 +131,6 @@ server_store() { # store -> the --store value
     memory) echo memory ;;
     sqlite) echo "sqlite:$work/load.db" ;;
     postgres)
-      pg_db="tower_dcr_load_$$"
       psql "$DATABASE_URL" -qc "CREATE DATABASE $pg_db" >/dev/null
       echo "${DATABASE_URL%/*}/$pg_db" ;;
     *) echo "unknown store $1" >&2; exit 1 ;;

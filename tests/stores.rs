@@ -867,6 +867,123 @@ mod postgres {
         .await;
     }
 
+    /// Group commit (issue 14): concurrent creates commit in shared
+    /// transactions, one multi-row insert each. Required: a statement that
+    /// fails, a duplicate `client_id` and a create of an id already stored
+    /// fail only their own request, never a batch-mate's; every other create
+    /// is stored and readable; of several creates of one new id exactly one
+    /// succeeds, and the stored row is that one's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_group_commit_fails_only_the_failing_request() {
+        let Some(pool) = shared_database().await else {
+            return;
+        };
+        with_schemas(&pool.clone(), |schemas| async move {
+            let schema = schemas.fresh();
+            let store = store_in(&pool, &schema).await;
+            // Inserting a client whose id starts with `poison` raises an
+            // error, which aborts the whole transaction it runs in.
+            for statement in [
+                format!(
+                    "CREATE FUNCTION \"{schema}\".poison() RETURNS trigger LANGUAGE plpgsql AS \
+                     $$ BEGIN IF NEW.client_id LIKE 'poison%' THEN RAISE EXCEPTION 'poisoned'; \
+                     END IF; RETURN NEW; END $$"
+                ),
+                format!(
+                    "CREATE TRIGGER poison BEFORE INSERT ON \"{schema}\".clients \
+                     FOR EACH ROW EXECUTE FUNCTION \"{schema}\".poison()"
+                ),
+            ] {
+                sqlx::query(sqlx::AssertSqlSafe(statement))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            // Odd rounds poisoned: a failing statement sends its batch one
+            // write per transaction, so even rounds keep the multi-row insert.
+            for round in 0..4u64 {
+                let taken = format!("r{round}-taken");
+                store
+                    .create(Arc::new(conformance::sample_record(&taken)))
+                    .await
+                    .unwrap();
+                // 96 creates: four of the id already stored, twelve of one new
+                // id (told apart by created_at), in odd rounds every eighth
+                // poisoned.
+                let creates: Vec<_> = (0..96)
+                    .map(|i| {
+                        let id = match i % 8 {
+                            0 if round % 2 == 1 => format!("poison-r{round}-{i}"),
+                            3 if i < 32 => taken.clone(),
+                            5 => format!("r{round}-same"),
+                            _ => format!("r{round}-c-{i}"),
+                        };
+                        let mut record = conformance::sample_record(&id);
+                        record.created_at += i;
+                        let store = store.clone();
+                        tokio::spawn(async move {
+                            let result = store.create(Arc::new(record)).await;
+                            (id, i, result)
+                        })
+                    })
+                    .collect();
+                let mut same_winner = Vec::new();
+                for create in creates {
+                    let (id, i, result) = create.await.unwrap();
+                    if id.starts_with("poison") {
+                        assert!(
+                            matches!(result, Err(StoreError::Unavailable(_))),
+                            "{id}: {result:?}"
+                        );
+                        assert!(store.get(&id).await.unwrap().is_none(), "{id} stored");
+                    } else if id == taken {
+                        assert!(
+                            matches!(result, Err(StoreError::Conflict)),
+                            "{id}: {result:?}"
+                        );
+                    } else if id.ends_with("-same") {
+                        match result {
+                            Ok(()) => same_winner.push(i),
+                            Err(StoreError::Conflict) => {}
+                            Err(e) => panic!("{id} failed with its batch-mates: {e}"),
+                        }
+                    } else {
+                        result.unwrap_or_else(|e| panic!("{id} failed with its batch-mates: {e}"));
+                        let stored = store.get(&id).await.unwrap();
+                        assert_eq!(
+                            stored.expect("acknowledged, so stored").created_at,
+                            conformance::sample_record(&id).created_at + i
+                        );
+                    }
+                }
+                assert_eq!(same_winner.len(), 1, "one create of a new id wins");
+                let stored = store.get(&format!("r{round}-same")).await.unwrap().unwrap();
+                assert_eq!(
+                    stored.created_at,
+                    conformance::sample_record("x").created_at + same_winner[0],
+                    "the stored row is the winner's"
+                );
+                assert_eq!(
+                    store.get(&taken).await.unwrap().unwrap().created_at,
+                    conformance::sample_record("x").created_at
+                );
+            }
+            // Rows a transaction wrote share its id (xmin): fewer transactions
+            // than rows means creates were committed together.
+            let (rows, transactions): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*), COUNT(DISTINCT xmin::text) FROM \"{schema}\".clients"
+            )))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            assert!(
+                transactions < rows,
+                "{rows} clients in {transactions} transactions: no group commit"
+            );
+        })
+        .await;
+    }
+
     /// A throwaway PostgreSQL cluster in a temporary directory, stopped (hard)
     /// when dropped.
     struct Cluster {

@@ -10,7 +10,8 @@ use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 
 use super::quota::QuotaTables;
 use super::sql::{
-    Connections, Dialect, Done, Read, Statements, Write, bind, quote, sql, sql_store, store_error,
+    Connections, Dialect, Done, GroupCommit, Read, Statements, Write, bind, quote, sql, sql_store,
+    store_error,
 };
 use super::{QuotaReservationStore, StoreError};
 
@@ -33,8 +34,9 @@ const MIGRATE_RETRIES: u32 = 5;
 ///
 /// # Several instances
 ///
-/// Every operation is one statement, so instances never hold locks across
-/// requests. Updates are optimistic: `UPDATE … WHERE client_id = $1 AND
+/// Every operation is one statement, and no lock is held across requests
+/// (a batch of writes, below, holds its rows' locks until its commit, a few
+/// milliseconds). Updates are optimistic: `UPDATE … WHERE client_id = $1 AND
 /// revision = $n` changes nothing when another instance got there first, and
 /// the caller sees [`StoreError::Stale`]. Consuming an initial access token is a
 /// single `UPDATE … RETURNING` that checks expiry and remaining uses, so a
@@ -48,8 +50,7 @@ const MIGRATE_RETRIES: u32 = 5;
 /// PL/pgSQL. A statement that fails with SQLSTATE `40001` (serialization
 /// failure, which CockroachDB's serializable transactions raise under
 /// contention) or `40P01` (deadlock) is retried a few times with a short
-/// randomized backoff; being a single autocommitted statement, it had no
-/// effect.
+/// randomized backoff, with its batch: rolled back, it had no effect.
 ///
 /// # Outages
 ///
@@ -59,11 +60,24 @@ const MIGRATE_RETRIES: u32 = 5;
 /// instead of hanging, and the store reconnects by itself once the database is
 /// back.
 ///
+/// # Group commit
+///
+/// Writes that arrive together are committed together: a few tasks (at most
+/// half the pool's connections, four at most) each take everything queued
+/// into one transaction, the new clients into one multi-row `INSERT`, so a
+/// burst of registrations costs PostgreSQL a few transactions rather than one
+/// each. A caller is answered only after its batch's `COMMIT` returned (as
+/// durable as `synchronous_commit` makes it); a write alone runs at once as
+/// one autocommitted statement; a statement that fails fails only its own
+/// operation (the batch is rolled back and the others run again). A
+/// serialization failure or deadlock reruns the batch, as above.
+///
 /// # Round trips
 ///
-/// Each operation is one round trip: one prepared statement (prepared once per
-/// connection, then cached), no `SELECT` before an `UPDATE` (the revision check
-/// is in its `WHERE`). The store keeps the connections it used checked out of
+/// Each read, and each batch of writes, is one round trip (plus `BEGIN` and
+/// `COMMIT` for a batch of several statements): prepared statements (prepared
+/// once per connection, then cached), no `SELECT` before an `UPDATE` (the
+/// revision check is in its `WHERE`). The store keeps the connections it used checked out of
 /// the pool it opened, because sqlx's pool pings a connection when it hands it
 /// out and again when it takes it back (two more round trips per statement);
 /// a kept connection idle for over a second is pinged before use, and one that
@@ -84,6 +98,7 @@ const MIGRATE_RETRIES: u32 = 5;
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     connections: Arc<Connections<Postgres>>,
+    writes: Arc<GroupCommit>,
     schema: Option<String>,
     prefix: String,
     statements: Arc<Statements>,
@@ -99,9 +114,11 @@ impl PostgresStore {
     }
 
     fn with(connections: Connections<Postgres>) -> Self {
+        let connections = Arc::new(connections);
         Self {
             replay: super::PostgresReplayStore::new(connections.pool().clone()),
-            connections: Arc::new(connections),
+            writes: Arc::new(GroupCommit::new(Arc::clone(&connections))),
+            connections,
             schema: None,
             prefix: String::new(),
             statements: Arc::new(Statements::new(None, "", Dialect::Postgres)),
@@ -162,6 +179,7 @@ impl PostgresStore {
     /// Closes the store's connections and its pool; operations fail with
     /// [`StoreError::Unavailable`] afterwards.
     pub async fn close(&self) {
+        self.writes.close().await;
         self.connections.close().await;
     }
 
@@ -207,27 +225,7 @@ impl PostgresStore {
     const STORES_NUL: bool = false;
 
     async fn write(&self, write: Write) -> Result<Done<PgRow>, StoreError> {
-        let mut values = Vec::new();
-        write.values(&mut values);
-        let statement = write.statement(&self.statements);
-        retry(|| async {
-            let mut lease = self.connections.acquire().await?;
-            let query = bind(sqlx::query(sql(statement)), &values);
-            let result = if write.returns_row() {
-                query.fetch_optional(&mut *lease).await.map(|row| Done {
-                    affected: u64::from(row.is_some()),
-                    row,
-                })
-            } else {
-                query.execute(&mut *lease).await.map(|done| Done {
-                    affected: done.rows_affected(),
-                    row: None,
-                })
-            };
-            lease.finished(&result);
-            result
-        })
-        .await
+        self.writes.write(write, &self.statements).await
     }
 
     async fn read(&self, read: Read<'_>) -> Result<Vec<PgRow>, StoreError> {

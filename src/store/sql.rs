@@ -21,12 +21,16 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 #[cfg(feature = "postgres")]
+mod group_commit;
+#[cfg(feature = "postgres")]
 mod lease;
 mod ops;
 mod row;
 mod store_impl;
 mod value;
 
+#[cfg(feature = "postgres")]
+pub(crate) use group_commit::GroupCommit;
 #[cfg(feature = "postgres")]
 pub(crate) use lease::Connections;
 pub(crate) use ops::{Done, Read, Write};
@@ -115,6 +119,13 @@ const CLIENT_COLUMN_NAMES: [&str; 18] = [
     "previous_registration_access_token_expires_at",
 ];
 
+/// The PostgreSQL type of each of [`CLIENT_COLUMN_NAMES`], for the arrays of
+/// the multi-row insert ([`Statements::insert_clients_unnest`]).
+const CLIENT_COLUMN_TYPES: [&str; 18] = [
+    "text", "text", "text", "bytea", "bytea", "bigint", "text", "text", "text", "text", "bigint",
+    "bigint", "bigint", "bigint", "bigint", "bigint", "bytea", "bigint",
+];
+
 /// The columns of the initial access token table.
 const TOKEN_COLUMNS: &str = "id, digest, profile, created_at, expires_at, max_uses, uses";
 
@@ -155,6 +166,10 @@ pub(crate) struct Statements {
     /// `insert_client` for several rows at once, `RETURNING client_id` of
     /// those inserted: (rows, statement), largest first.
     pub(crate) insert_clients: Vec<(usize, Arc<str>)>,
+    /// PostgreSQL only: `insert_client` for any number of rows, each column an
+    /// array parameter (`UNNEST`), `RETURNING client_id` of those inserted.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) insert_clients_unnest: Arc<str>,
     pub(crate) get_client: Arc<str>,
     pub(crate) update_client: Arc<str>,
     pub(crate) delete_client: Arc<str>,
@@ -266,6 +281,16 @@ impl Statements {
                     (rows, s(sql))
                 })
                 .collect(),
+            insert_clients_unnest: s(format!(
+                "INSERT INTO {c} ({CLIENT_COLUMNS}) SELECT * FROM UNNEST({}) \
+                 ON CONFLICT DO NOTHING RETURNING client_id",
+                CLIENT_COLUMN_TYPES
+                    .iter()
+                    .enumerate()
+                    .map(|(at, kind)| format!("${}::{kind}[]", at + 1))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
             insert_client: s(format!(
                 "INSERT INTO {c} ({CLIENT_COLUMNS}) VALUES \
                  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \

@@ -1,0 +1,588 @@
+//! Group commit for PostgreSQL: queued writes are taken together into one
+//! transaction, the creates among them into one multi-row `INSERT`.
+//!
+//! With one autocommitted statement per write, every registration costs
+//! PostgreSQL a transaction (a commit record, a backend wakeup, the statement's
+//! fixed cost) and this process a round trip. Instead, every [`Write`] goes
+//! through a bounded queue to a few tasks (up to [`IN_FLIGHT`], at most half
+//! the pool's connections): a task that is free takes everything queued (up to
+//! [`MAX_BATCH`]) and runs it as one round of statements on one connection.
+//! A lone write finds a task free and runs at once, as its own autocommitted
+//! statement: nothing waits for a batch to fill. Under load, the writes that
+//! queue while the busy tasks wait for their commits go in the next batch.
+//!
+//! Why several batches at once rather than one: a commit waits for the WAL
+//! flush (`fdatasync`, 2.5–5 ms on the disk measured), and PostgreSQL already
+//! lets concurrent commits share one flush. With a single batch in flight, a
+//! write waits for the running batch's flush and then for its own (1.5 flushes
+//! on average), and with a bounded number of clients that latency, not CPU,
+//! bounds the rate (about 3 k registrations/s over HTTP with 32 clients,
+//! against 5.4–6.2 k/s with four batches in flight: `BENCHMARKS.md`,
+//! "PostgreSQL group commit"). A few batches in flight join PostgreSQL's
+//! shared flushes and still cut the transactions per write.
+//!
+//! What a batch runs:
+//! - the creates (of one statement set, with distinct `client_id`s) as one
+//!   `INSERT … SELECT * FROM UNNEST($1::text[], …) ON CONFLICT DO NOTHING
+//!   RETURNING client_id`: one prepared statement for any number of rows, and
+//!   a create whose id is not returned met an existing row (a conflict). A
+//!   second create of an id already in that statement runs after it, alone,
+//!   so each gets its own answer;
+//! - every other write (and such a repeated create) as its own statement,
+//!   clients' in `client_id` order (so two instances' batches lock shared rows
+//!   in one order);
+//! - `BEGIN` before and `COMMIT` after when there is more than one statement;
+//!   a single statement is its own transaction.
+//!
+//! Each caller gets its result only once the commit has returned, so an
+//! acknowledged write is as durable as one autocommitted statement.
+//!
+//! # A failing statement fails only its own write
+//!
+//! PostgreSQL aborts the whole transaction at the first failing statement.
+//! Two ways keep batch-mates apart: a `SAVEPOINT` before every statement
+//! (a round trip each, for every batch), or rolling back and running the rest
+//! again. Failures are rare here, because the ordinary outcomes are not
+//! errors: a duplicate `client_id` or token is `ON CONFLICT DO NOTHING` (no row
+//! changed: the caller's conflict), a stale revision or a missing client
+//! changes no row. What remains is data PostgreSQL refuses (a NUL byte in
+//! text), a missing table, a lost connection, a serialization failure or
+//! deadlock. So a batch runs without savepoints, and after a failing statement
+//! the transaction is rolled back, that write gets its error, and the others
+//! run again (none was acknowledged, and each is one deterministic statement,
+//! so running it again gives the answer it would have given). When the
+//! multi-row insert fails, which row failed is unknown: the batch then runs one
+//! write per transaction, as it does after a second failing statement in one
+//! batch, so many failing writes cost no more than running them one by one. A
+//! serialization failure (`40001`) or deadlock (`40P01`) runs the whole batch
+//! again after a short randomized backoff, a few times, then one by one, each
+//! with its own retries. A lost connection, or a `BEGIN` or `COMMIT` that fails
+//! otherwise, fails every write still in the batch with
+//! [`StoreError::Unavailable`].
+//!
+//! # Several instances
+//!
+//! Nothing here is local to one process: the revision check stays in each
+//! `UPDATE`'s `WHERE`, consuming an initial access token stays one `UPDATE …
+//! RETURNING` that checks the uses left, and a uniqueness conflict is decided
+//! by the table's keys. Under PostgreSQL's default `READ COMMITTED`, a row
+//! another instance's open transaction changed is waited for and checked
+//! again, as for single statements.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::{Postgres, Row as _};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::lease::connection_lost;
+use super::{Connections, Done, Statements, Value, Write, bind, sql, store_error};
+use crate::store::StoreError;
+use crate::store::postgres::{backoff, retryable};
+
+/// At most this many writes wait for the batching task; callers wait for
+/// room (up to [`QUEUE_WAIT`]) beyond that.
+pub(crate) const QUEUE: usize = 4096;
+/// At most this many writes in one transaction.
+pub(crate) const MAX_BATCH: usize = 256;
+/// How long a write waits for room in a full queue before failing.
+const QUEUE_WAIT: Duration = Duration::from_secs(3);
+/// At most this many batches run at once, each on its own connection (and
+/// at most half the pool's connections).
+pub(crate) const IN_FLIGHT: usize = 4;
+/// How many times a batch runs again after a serialization failure or a
+/// deadlock before its writes run one by one.
+const RETRIES: u32 = 4;
+
+/// One queued write and where its result goes.
+struct Job {
+    write: Write,
+    statements: Arc<Statements>,
+    reply: oneshot::Sender<Result<Done<PgRow>, Failure>>,
+}
+
+/// Why a write failed, as the batching task reports it. A statement's own
+/// error is turned into a [`StoreError`] by the caller, on its task, so what
+/// that logs (a missing table) goes to the caller's span.
+enum Failure {
+    /// The write's statement failed.
+    Statement(sqlx::Error),
+    /// The write's batch failed, or the task is gone.
+    Store(StoreError),
+}
+
+/// The queue into a store's batching tasks, started on the first write (so a
+/// store can be made outside a runtime) and again if the runtime they ran on
+/// ended. The tasks end once the queue is closed or dropped, after
+/// committing what was queued.
+#[derive(Debug)]
+pub(crate) struct GroupCommit {
+    connections: Arc<Connections<Postgres>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    queue: Option<mpsc::Sender<Job>>,
+    tasks: Vec<JoinHandle<()>>,
+    closed: bool,
+}
+
+impl GroupCommit {
+    /// Group commit over `connections`: each batch takes one connection.
+    pub(crate) fn new(connections: Arc<Connections<Postgres>>) -> Self {
+        Self {
+            connections,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The queue, with the task started if it is not running.
+    fn queue(&self) -> Result<mpsc::Sender<Job>, StoreError> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.closed {
+            return Err(StoreError::unavailable(Closed));
+        }
+        if let Some(queue) = &state.queue
+            && !queue.is_closed()
+        {
+            return Ok(queue.clone());
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(StoreError::unavailable)?;
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+        // Half the pool at most, so reads still find connections.
+        let half = self.connections.pool().options().get_max_connections() as usize / 2;
+        state.tasks = (0..half.clamp(1, IN_FLIGHT))
+            .map(|_| runtime.spawn(run(Arc::clone(&receiver), Arc::clone(&self.connections))))
+            .collect();
+        state.queue = Some(sender.clone());
+        Ok(sender)
+    }
+
+    /// Runs `write` in the next batch; returns once it is committed.
+    pub(crate) async fn write(
+        &self,
+        write: Write,
+        statements: &Arc<Statements>,
+    ) -> Result<Done<PgRow>, StoreError> {
+        let queue = self.queue()?;
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            write,
+            statements: Arc::clone(statements),
+            reply,
+        };
+        // Room in the queue, most of the time: no timer then.
+        match queue.try_send(job) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(StoreError::unavailable(Closed));
+            }
+            Err(mpsc::error::TrySendError::Full(job)) => {
+                match tokio::time::timeout(QUEUE_WAIT, queue.send(job)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return Err(StoreError::unavailable(Closed)),
+                    Err(_) => return Err(StoreError::unavailable(QueueFull)),
+                }
+            }
+        }
+        drop(queue);
+        match answer.await {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(Failure::Statement(error))) => Err(store_error(error)),
+            Ok(Err(Failure::Store(error))) => Err(error),
+            Err(_) => Err(StoreError::unavailable(Closed)),
+        }
+    }
+
+    /// Stops taking writes and waits until what was queued is committed.
+    pub(crate) async fn close(&self) {
+        let tasks = {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.closed = true;
+            state.queue = None;
+            std::mem::take(&mut state.tasks)
+        };
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// The store was closed, or its batching task is gone.
+#[derive(Debug, thiserror::Error)]
+#[error("the PostgreSQL store's writes are closed")]
+struct Closed;
+
+/// The write queue stayed full.
+#[derive(Debug, thiserror::Error)]
+#[error("the PostgreSQL write queue is full")]
+struct QueueFull;
+
+/// A failure shared by every write of a batch.
+#[derive(Debug, thiserror::Error)]
+#[error("the batch's transaction failed: {0}")]
+struct BatchFailed(Arc<str>);
+
+/// One of the tasks that take batches from the queue: the one holding the
+/// queue's lock takes the next batch, so a batch starts as soon as writes are
+/// queued and fewer than [`IN_FLIGHT`] batches run.
+async fn run(
+    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
+    connections: Arc<Connections<Postgres>>,
+) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    loop {
+        {
+            let mut queue = queue.lock().await;
+            let Some(job) = queue.recv().await else {
+                return;
+            };
+            jobs.push(job);
+            while jobs.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        // A caller that stopped waiting (its request was dropped) gets nothing
+        // done: its write may or may not happen, and here it does not.
+        jobs.retain(|job| !job.reply.is_closed());
+        if jobs.is_empty() {
+            continue;
+        }
+        commit(&connections, &mut jobs).await;
+    }
+}
+
+/// Commits `jobs` on one connection and answers each of them (see the module
+/// docs for what happens after a failure).
+async fn commit(connections: &Connections<Postgres>, jobs: &mut Vec<Job>) {
+    let mut lease = match connections.acquire().await {
+        Ok(lease) => lease,
+        Err(error) => return fail_all(jobs, &error),
+    };
+    let mut failed_statements = 0;
+    let mut retries = 0;
+    while !jobs.is_empty() {
+        if failed_statements >= 2 {
+            let result = one_by_one(&mut lease, jobs).await;
+            lease.finished(&result);
+            return;
+        }
+        match attempt(&mut lease, jobs).await {
+            Attempt::Committed(results) => {
+                for (job, result) in jobs.drain(..).zip(results) {
+                    let _ = job.reply.send(Ok(result));
+                }
+            }
+            Attempt::Failed(error) => {
+                fail_all(jobs, &error);
+                lease.finished(&Err::<(), _>(error));
+                return;
+            }
+            Attempt::Retry if retries < RETRIES => {
+                retries += 1;
+                tokio::time::sleep(backoff(retries)).await;
+            }
+            Attempt::Retry | Attempt::ChunkFailed => failed_statements = 2,
+            Attempt::OperationFailed(index, error) => {
+                let job = jobs.remove(index);
+                let _ = job.reply.send(Err(Failure::Statement(error)));
+                failed_statements += 1;
+            }
+        }
+    }
+    lease.finished(&Ok::<(), sqlx::Error>(()));
+}
+
+/// Commits each job as its own statement, each retried after a serialization
+/// failure. Stops at an error of the connection itself, which fails the rest
+/// and is returned.
+async fn one_by_one(connection: &mut PgConnection, jobs: &mut Vec<Job>) -> Result<(), sqlx::Error> {
+    jobs.reverse();
+    while let Some(job) = jobs.pop() {
+        let mut attempt = 0;
+        let result = loop {
+            match execute(connection, &job).await {
+                Err(e) if attempt < RETRIES && retryable(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                result => break result,
+            }
+        };
+        match result {
+            Ok(done) => {
+                let _ = job.reply.send(Ok(done));
+            }
+            Err(error) if connection_lost(&error) => {
+                jobs.push(job);
+                fail_all(jobs, &error);
+                return Err(error);
+            }
+            Err(error) => {
+                let _ = job.reply.send(Err(Failure::Statement(error)));
+            }
+        }
+    }
+    Ok(())
+}
+
+enum Attempt {
+    /// Committed; one result per job, in order.
+    Committed(Vec<Done<PgRow>>),
+    /// The write at this index failed; the transaction was rolled back.
+    OperationFailed(usize, sqlx::Error),
+    /// The multi-row insert failed (which row is not known); rolled back.
+    ChunkFailed,
+    /// A serialization failure or deadlock; rolled back, worth running again.
+    Retry,
+    /// The transaction failed as a whole (the connection, `BEGIN`, `COMMIT`,
+    /// `ROLLBACK`).
+    Failed(sqlx::Error),
+}
+
+/// The statements of one batch: which creates go into the multi-row insert,
+/// and the order of the other writes.
+struct Plan {
+    /// Indexes of the creates in the multi-row insert, by `client_id`
+    /// (empty unless at least two).
+    many: Vec<usize>,
+    /// Indexes of the writes run one statement each, in order.
+    single: Vec<usize>,
+}
+
+impl Plan {
+    fn of(jobs: &[Job]) -> Self {
+        let mut many: Vec<(&str, usize)> = Vec::new();
+        let mut single = Vec::new();
+        let mut ids = HashSet::new();
+        let first = jobs.iter().find_map(|job| match &job.write {
+            Write::CreateClient(_) => Some(&job.statements),
+            _ => None,
+        });
+        for (index, job) in jobs.iter().enumerate() {
+            match &job.write {
+                Write::CreateClient(row)
+                    if first.is_some_and(|first| Arc::ptr_eq(first, &job.statements))
+                        && ids.insert(row.client_id()) =>
+                {
+                    many.push((row.client_id(), index));
+                }
+                _ => single.push(index),
+            }
+        }
+        if many.len() < 2 {
+            single.extend(many.drain(..).map(|(_, index)| index));
+            single.sort_unstable();
+        }
+        many.sort_unstable();
+        // Clients' writes in id order, after the others (tokens); equal keys
+        // keep their order.
+        single.sort_by_key(|&index| client_key(&jobs[index].write));
+        Self {
+            many: many.into_iter().map(|(_, index)| index).collect(),
+            single,
+        }
+    }
+
+    fn statements(&self) -> usize {
+        usize::from(!self.many.is_empty()) + self.single.len()
+    }
+}
+
+/// The `client_id` a write changes, if it changes a client.
+fn client_key(write: &Write) -> Option<&str> {
+    match write {
+        Write::CreateClient(row) | Write::UpdateClient(row, _) => Some(row.client_id()),
+        Write::DeleteClient(id, _) | Write::RecordUse(id, _) | Write::DeleteIfStale(id, ..) => {
+            Some(id)
+        }
+        Write::CreateToken(_)
+        | Write::ConsumeToken(..)
+        | Write::RevokeToken(_)
+        | Write::Other(..) => None,
+    }
+}
+
+/// Runs `jobs` once, in one transaction (or as one autocommitted statement).
+async fn attempt(connection: &mut PgConnection, jobs: &[Job]) -> Attempt {
+    let plan = Plan::of(jobs);
+    let explicit = plan.statements() > 1;
+    if explicit && let Err(error) = sqlx::raw_sql("BEGIN").execute(&mut *connection).await {
+        return failed(connection, false, error, Attempt::Failed).await;
+    }
+    let mut results: Vec<Option<Done<PgRow>>> = jobs.iter().map(|_| None).collect();
+    if !plan.many.is_empty() {
+        match insert_many(connection, jobs, &plan.many).await {
+            Ok(inserted) => {
+                for (&index, affected) in plan.many.iter().zip(inserted) {
+                    results[index] = Some(Done {
+                        affected,
+                        row: None,
+                    });
+                }
+            }
+            Err(error) => {
+                return failed(connection, explicit, error, |_| Attempt::ChunkFailed).await;
+            }
+        }
+    }
+    for &index in &plan.single {
+        match execute(connection, &jobs[index]).await {
+            Ok(done) => results[index] = Some(done),
+            Err(error) => {
+                let at = |error| Attempt::OperationFailed(index, error);
+                return failed(connection, explicit, error, at).await;
+            }
+        }
+    }
+    if explicit && let Err(error) = sqlx::raw_sql("COMMIT").execute(&mut *connection).await {
+        // A failed COMMIT has ended the transaction.
+        return failed(connection, false, error, Attempt::Failed).await;
+    }
+    match results.into_iter().collect::<Option<Vec<_>>>() {
+        Some(results) => Attempt::Committed(results),
+        // Every job is in the plan exactly once.
+        None => Attempt::Failed(sqlx::Error::Protocol(
+            "a write of the batch did not run".into(),
+        )),
+    }
+}
+
+/// The attempt's outcome after `error`: the transaction (if `explicit`) rolled
+/// back, and `error` reported as `statement_failed` says, unless the
+/// connection is lost (the batch fails) or the error is worth a retry.
+async fn failed(
+    connection: &mut PgConnection,
+    explicit: bool,
+    error: sqlx::Error,
+    statement_failed: impl FnOnce(sqlx::Error) -> Attempt,
+) -> Attempt {
+    if connection_lost(&error) {
+        return Attempt::Failed(error);
+    }
+    if explicit && let Err(rollback) = sqlx::raw_sql("ROLLBACK").execute(&mut *connection).await {
+        return Attempt::Failed(rollback);
+    }
+    if retryable(&error) {
+        Attempt::Retry
+    } else {
+        statement_failed(error)
+    }
+}
+
+/// Runs one write as one statement.
+async fn execute(connection: &mut PgConnection, job: &Job) -> Result<Done<PgRow>, sqlx::Error> {
+    let mut values = Vec::new();
+    job.write.values(&mut values);
+    let statement = job.write.statement(&job.statements);
+    let query = bind(sqlx::query(sql(statement)), &values);
+    if job.write.returns_row() {
+        query.fetch_optional(connection).await.map(|row| Done {
+            affected: u64::from(row.is_some()),
+            row,
+        })
+    } else {
+        query.execute(connection).await.map(|done| Done {
+            affected: done.rows_affected(),
+            row: None,
+        })
+    }
+}
+
+/// One column of the multi-row insert, as an array parameter.
+enum Column<'v> {
+    Int(Vec<Option<i64>>),
+    Text(Vec<Option<&'v str>>),
+    Blob(Vec<Option<&'v [u8]>>),
+}
+
+/// Inserts the creates at `indexes` of `jobs` (distinct ids, one statement
+/// set) with one statement; for each, 1 if its row went in, 0 if its id
+/// existed (a conflict).
+async fn insert_many(
+    connection: &mut PgConnection,
+    jobs: &[Job],
+    indexes: &[usize],
+) -> Result<Vec<u64>, sqlx::Error> {
+    let rows: Vec<_> = indexes
+        .iter()
+        .filter_map(|&index| match &jobs[index].write {
+            Write::CreateClient(row) => Some(row),
+            _ => None,
+        })
+        .collect();
+    let Some(first) = indexes.first() else {
+        return Ok(Vec::new());
+    };
+    let statement = &jobs[*first].statements.insert_clients_unnest;
+    let mut values = Vec::with_capacity(rows.len() * super::CLIENT_COLUMN_NAMES.len());
+    for row in &rows {
+        row.values(&mut values);
+    }
+    let width = super::CLIENT_COLUMN_NAMES.len();
+    let mut columns: Vec<Column<'_>> = super::CLIENT_COLUMN_TYPES
+        .iter()
+        .map(|kind| match *kind {
+            "bigint" => Column::Int(Vec::with_capacity(rows.len())),
+            "bytea" => Column::Blob(Vec::with_capacity(rows.len())),
+            _ => Column::Text(Vec::with_capacity(rows.len())),
+        })
+        .collect();
+    for (at, value) in values.iter().enumerate() {
+        match (&mut columns[at % width], value) {
+            (Column::Int(column), Value::Int(v)) => column.push(*v),
+            (Column::Text(column), Value::Text(v)) => column.push(v.as_deref()),
+            (Column::Blob(column), Value::Blob(v)) => column.push(v.as_deref()),
+            _ => return Err(sqlx::Error::Protocol("a column of the wrong type".into())),
+        }
+    }
+    let mut query = sqlx::query(sql(statement));
+    for column in columns {
+        query = match column {
+            Column::Int(column) => query.bind(column),
+            Column::Text(column) => query.bind(column),
+            Column::Blob(column) => query.bind(column),
+        };
+    }
+    let returned = query.fetch_all(&mut *connection).await?;
+    let mut inserted = HashSet::with_capacity(returned.len());
+    for row in &returned {
+        inserted.insert(row.try_get::<String, _>(0)?);
+    }
+    Ok(rows
+        .iter()
+        .map(|row| u64::from(inserted.contains(row.client_id())))
+        .collect())
+}
+
+/// A sqlx error as text for every write of a failed batch: a database's
+/// answer by its SQLSTATE and message only (its detail can quote row values).
+fn describe(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(e) => format!(
+            "database error {}: {}",
+            e.code().as_deref().unwrap_or(""),
+            e.message()
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn fail_all(jobs: &mut Vec<Job>, error: &sqlx::Error) {
+    let text: Arc<str> = Arc::from(describe(error));
+    for job in jobs.drain(..) {
+        let _ = job
+            .reply
+            .send(Err(Failure::Store(StoreError::unavailable(BatchFailed(
+                Arc::clone(&text),
+            )))));
+    }
+}
