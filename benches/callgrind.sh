@@ -5,6 +5,8 @@
 # collecting only inside `instructions::measured`, and prints Ir per operation
 # and the ratio to the floor. Note: valgrind hides SHA-NI from the program, so
 # SHA-256 runs the portable code here and weighs more than on the CPU.
+# KEEP=DIR keeps the callgrind outputs in DIR (one file per OP) for
+# `callgrind_annotate --inclusive=yes DIR/OP`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=2000
@@ -13,8 +15,13 @@ ops=("$@")
 bin=$(cargo bench --bench instructions --no-run --message-format=json 2>/dev/null |
   sed -n 's/.*"executable":"\([^"]*instructions[^"]*\)".*/\1/p' | tail -1)
 [ -x "$bin" ] || { echo "instructions bench binary not found" >&2; exit 1; }
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+if [ -n "${KEEP:-}" ]; then
+  out=$KEEP
+  mkdir -p "$out"
+else
+  out=$(mktemp -d)
+  trap 'rm -rf "$out"' EXIT
+fi
 floor_ir=""
 printf '%-10s %12s %10s\n' operation "Ir/op" "x floor"
 for op in floor "${ops[@]}"; do

@@ -36,8 +36,65 @@ pub const STORE_DURATION: &str = "tower_dcr_store_duration_seconds";
 /// Clients deleted by the lifecycle reaper.
 pub const REAPED: &str = "tower_dcr_reaped_clients_total";
 
+/// A counter or histogram whose name and labels are all constants: its key is
+/// a `static`, hashed at compile time, so recording it allocates nothing (the
+/// macros of `metrics` build a key on the heap for every call whose label
+/// values are not literals). The same key and metadata as the macros give.
+macro_rules! static_metric {
+    ($register:ident, $name:expr, $($key:literal => $value:literal),+) => {{
+        static LABELS: &[::metrics::Label] =
+            &[$(::metrics::Label::from_static_parts($key, $value)),+];
+        static KEY: ::metrics::Key = ::metrics::Key::from_static_parts($name, LABELS);
+        static METADATA: ::metrics::Metadata<'static> = ::metrics::Metadata::new(
+            ::core::module_path!(),
+            ::metrics::Level::INFO,
+            ::core::option::Option::Some(::core::module_path!()),
+        );
+        ::metrics::with_recorder(|recorder| recorder.$register(&KEY, &METADATA))
+    }};
+}
+
+/// Records one request answered without a rejection: every label is known,
+/// so the keys are static.
+fn answered(operation: Operation, elapsed: Duration) {
+    match operation {
+        Operation::Register => {
+            static_metric!(register_counter, REGISTRATIONS, "outcome" => "registered", "error" => "none")
+                .increment(1);
+            static_metric!(register_histogram, REQUEST_DURATION, "operation" => "register")
+                .record(elapsed);
+        }
+        Operation::Read => {
+            static_metric!(register_counter, MANAGEMENT, "operation" => "read", "outcome" => "ok", "error" => "none")
+                .increment(1);
+            static_metric!(register_histogram, REQUEST_DURATION, "operation" => "read")
+                .record(elapsed);
+        }
+        Operation::Update => {
+            static_metric!(register_counter, MANAGEMENT, "operation" => "update", "outcome" => "ok", "error" => "none")
+                .increment(1);
+            static_metric!(register_histogram, REQUEST_DURATION, "operation" => "update")
+                .record(elapsed);
+        }
+        Operation::Delete => {
+            static_metric!(register_counter, MANAGEMENT, "operation" => "delete", "outcome" => "ok", "error" => "none")
+                .increment(1);
+            static_metric!(register_histogram, REQUEST_DURATION, "operation" => "delete")
+                .record(elapsed);
+        }
+        _ => {
+            ::metrics::histogram!(REQUEST_DURATION, "operation" => operation.as_str())
+                .record(elapsed);
+        }
+    }
+}
+
 /// Records one answered request.
 pub(crate) fn request(operation: Operation, rejection: Option<&Rejection>, elapsed: Duration) {
+    if rejection.is_none() {
+        answered(operation, elapsed);
+        return;
+    }
     let op = operation.as_str();
     let error = rejection.map_or("none", Rejection::error_code);
     match operation {
@@ -73,8 +130,23 @@ pub(crate) fn request(operation: Operation, rejection: Option<&Rejection>, elaps
 
 /// Records one client store call.
 pub(crate) fn store_call(operation: &'static str, outcome: &'static str, elapsed: Duration) {
-    ::metrics::histogram!(STORE_DURATION, "operation" => operation, "outcome" => outcome)
-        .record(elapsed);
+    // The calls that succeed, with static keys.
+    let histogram = match (operation, outcome) {
+        ("create", "ok") => {
+            static_metric!(register_histogram, STORE_DURATION, "operation" => "create", "outcome" => "ok")
+        }
+        ("get", "ok") => {
+            static_metric!(register_histogram, STORE_DURATION, "operation" => "get", "outcome" => "ok")
+        }
+        ("update", "ok") => {
+            static_metric!(register_histogram, STORE_DURATION, "operation" => "update", "outcome" => "ok")
+        }
+        ("delete", "ok") => {
+            static_metric!(register_histogram, STORE_DURATION, "operation" => "delete", "outcome" => "ok")
+        }
+        _ => ::metrics::histogram!(STORE_DURATION, "operation" => operation, "outcome" => outcome),
+    };
+    histogram.record(elapsed);
 }
 
 /// Records a client deleted by the reaper.

@@ -8,6 +8,7 @@ use http::request::Parts;
 use http_body::Body;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Value};
 
 use crate::error::BoxError;
@@ -69,11 +70,17 @@ impl<'de> Visitor<'de> for UniqueObject<'_> {
         let mut object = Map::new();
         while let Some(name) = access.next_key::<String>()? {
             let value: Value = access.next_value()?;
-            if object.contains_key(&name) {
-                // Named only if the rest of the body is valid JSON.
-                self.0.get_or_insert(name);
-            } else {
-                object.insert(name, value);
+            // One lookup: the first value of a name is kept.
+            match object.entry(name) {
+                Entry::Vacant(vacant) => {
+                    vacant.insert(value);
+                }
+                Entry::Occupied(occupied) => {
+                    // Named only if the rest of the body is valid JSON.
+                    if self.0.is_none() {
+                        *self.0 = Some(occupied.key().clone());
+                    }
+                }
             }
         }
         Ok(object)

@@ -329,8 +329,11 @@ impl ClientMetadata {
             m.sector_identifier_uri.as_ref(),
         )?;
         opt(map, "subject_type", m.subject_type.map(|v| v.as_str()))?;
-        for (key, value) in m.algorithm_members() {
-            opt(map, key, value)?;
+        // Few clients register any: skip the ten empty members then.
+        if m.algorithms.is_some() {
+            for (key, value) in m.algorithm_members() {
+                opt(map, key, value)?;
+            }
         }
         opt(map, "default_max_age", m.default_max_age.as_ref())?;
         opt(map, "require_auth_time", m.require_auth_time.as_ref())?;

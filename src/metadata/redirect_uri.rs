@@ -48,7 +48,7 @@ pub(crate) enum RedirectKind {
 /// absolute, no whitespace or control characters (the stored string would not be
 /// the one the client uses), and no userinfo.
 pub(crate) fn parse_absolute(uri: &str) -> Result<Url, &'static str> {
-    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if has_whitespace_or_control(uri) {
         return Err("must not contain whitespace or control characters");
     }
     let url = Url::parse(uri).map_err(|_| "must be an absolute URI")?;
@@ -61,6 +61,16 @@ pub(crate) fn parse_absolute(uri: &str) -> Result<Url, &'static str> {
         return Err("must not contain user information");
     }
     Ok(url)
+}
+
+/// Whether `s` holds a whitespace or control character. Printable ASCII
+/// other than the space is neither: a string of only that (a branch-free scan)
+/// is not decoded.
+fn has_whitespace_or_control(s: &str) -> bool {
+    let graphic = s
+        .bytes()
+        .fold(true, |all, b| all & (0x21..0x7f).contains(&b));
+    !graphic && s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// Checks a redirect URI's syntax (RFC 6749 §3.1.2: absolute, no fragment; never
@@ -99,8 +109,14 @@ pub(crate) fn classify(uri: &str) -> Result<(Url, RedirectKind), &'static str> {
             "must not carry an authorization response parameter (code, state, iss, error, tokens) in its query (RFC 9207 §2.4)",
         );
     }
-    if url.has_authority()
-        && let Some((host, _, _)) = split_authority(&uri[scheme.len() + 3..])
+    // The host as written; `parse_absolute` checked that `//` follows the
+    // scheme of a URI with an authority.
+    let written = if url.has_authority() {
+        split_authority(&uri[scheme.len() + 3..]).map(|(host, _, _)| host)
+    } else {
+        None
+    };
+    if let Some(host) = written
         && !host.starts_with('[')
         && !host
             .bytes()
@@ -115,7 +131,6 @@ pub(crate) fn classify(uri: &str) -> Result<(Url, RedirectKind), &'static str> {
             // `127.1`, `0x7f.0.0.1` or `LOCALHOST` reach the same host, but the
             // any-port rule compares hosts as written: accept only the forms
             // it knows, so a registered loopback URI always matches.
-            let written = split_authority(&uri[scheme.len() + 3..]).map(|(h, _, _)| h);
             if loopback && !written.is_some_and(is_written_loopback) {
                 return Err("loopback hosts must be written localhost, 127.0.0.1 or [::1]");
             }
@@ -234,8 +249,10 @@ fn without_loopback_port(uri: &str) -> Option<(&str, &str)> {
 /// Splits what follows `scheme://` into the host and the `:port` as written,
 /// and the rest (path, query, fragment).
 fn split_authority(after_scheme: &str) -> Option<(&str, &str, &str)> {
+    // ASCII delimiters: the byte index is a character boundary.
     let end = after_scheme
-        .find(['/', '?', '#'])
+        .bytes()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
         .unwrap_or(after_scheme.len());
     let (authority, rest) = after_scheme.split_at(end);
     let host_end = if authority.starts_with('[') {
