@@ -2,11 +2,11 @@
 //! client_id once known, never a header value, query string, form body, code,
 //! token or secret. `RUST_LOG` picks the levels (default `info`).
 //!
-//! Lines are written to standard error by a background thread
-//! (tracing-appender's non-blocking writer, buffered: a burst of lines is one
-//! write): a request formats its line and moves on, it never waits on the
-//! terminal or pipe. If the queue is full, lines are dropped rather than
-//! slowing requests down.
+//! Lines are written to standard error in batches by a background thread
+//! ([`crate::log_writer`]): a request formats its line, appends it to a buffer
+//! and moves on; it never waits on the terminal or pipe. If the output stalls
+//! and the buffer is full, lines are dropped (and counted) rather than slowing
+//! requests down.
 
 use std::cell::Cell;
 use std::pin::Pin;
@@ -22,23 +22,21 @@ use tower_http::sensitive_headers::{
     SetSensitiveResponseHeadersLayer,
 };
 use tracing::Level;
-use tracing_appender::non_blocking::WorkerGuard;
+
+use crate::log_writer;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Sends logs to standard error, filtered by `RUST_LOG`, from a background
 /// thread. Keep the guard until exit: dropping it flushes what is buffered.
-pub fn init() -> WorkerGuard {
+pub fn init() -> std::io::Result<log_writer::Flush> {
     // `RUST_LOG` is a level, or `target=level` pairs (`warn,server=debug`).
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|spec| spec.parse::<Targets>().ok())
         .unwrap_or_else(|| Targets::new().with_default(Level::INFO));
-    // The writer thread drains every queued line into the buffer, then
-    // flushes: one write for a burst of lines, at once when traffic is low.
-    let (writer, guard) =
-        tracing_appender::non_blocking(std::io::BufWriter::new(std::io::stderr()));
+    let (writer, flush) = log_writer::spawn(std::io::stderr(), log_writer::MAX_PENDING)?;
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
@@ -48,7 +46,7 @@ pub fn init() -> WorkerGuard {
         )
         .with(filter)
         .init();
-    guard
+    Ok(flush)
 }
 
 /// Wraps `service` in request logging. Credentials-bearing headers are also

@@ -31,6 +31,7 @@ mod html;
 mod introspect;
 mod keys;
 mod listener;
+mod log_writer;
 mod logging;
 mod observability;
 mod oidc;
@@ -69,7 +70,13 @@ const TOKEN_VARIABLE: &str = "TOWER_DCR_INITIAL_ACCESS_TOKEN";
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // Flushes buffered log lines when `main` returns.
-    let _log_guard = logging::init();
+    let _log_guard = match logging::init() {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("cannot start the log writer thread: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let store = cli.store.unwrap_or_else(default_store);
     let key_file = cli.signing_keys.or_else(|| keys::default_path(&store));
     let result = match cli.command {
