@@ -65,6 +65,12 @@ pub(crate) use writer::Writer as SqliteWriter;
 /// HMAC key of a `client_secret_jwt` client is kept as is. Metadata is stored
 /// as the JSON text of [`ClientMetadata`](crate::ClientMetadata), which reads
 /// back exactly as written.
+///
+/// The secondary indexes (on `software_id`, `initial_access_token_id`,
+/// `client_secret_expires_at`, for quota counts and sweeps) are partial: they
+/// hold only the rows that have a value there, so a typical registration
+/// writes fewer pages. `migrate` replaces the full indexes a database made by
+/// an earlier version has.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     reads: Arc<Readers>,
@@ -154,3 +160,204 @@ sql_store!(SqliteStore {
         Some(&self.replay)
     }
 });
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rusqlite::Connection;
+
+    use super::SqliteStore;
+    use crate::ClientStore;
+    use crate::credentials::Secret;
+    use crate::store::{ClientFilter, ClientRecord, RecordSource, StoredSecret};
+
+    /// The clients table and its indexes as `migrate` created them before the
+    /// partial indexes, with the prefix `p_`.
+    const OLD_SCHEMA: &str = r#"
+        CREATE TABLE "p_clients" (
+            client_id TEXT NOT NULL PRIMARY KEY,
+            metadata TEXT NOT NULL,
+            client_secret_kind TEXT,
+            client_secret BLOB,
+            registration_access_token BLOB,
+            revision BIGINT NOT NULL,
+            source TEXT NOT NULL,
+            profile TEXT,
+            initial_access_token_id TEXT,
+            software_id TEXT,
+            client_id_issued_at BIGINT NOT NULL,
+            client_secret_expires_at BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            last_used_at BIGINT,
+            registration_access_token_expires_at BIGINT NOT NULL DEFAULT 0,
+            previous_registration_access_token BLOB,
+            previous_registration_access_token_expires_at BIGINT
+        );
+        CREATE INDEX "p_clients_software_id" ON "p_clients" (software_id);
+        CREATE INDEX "p_clients_initial_access_token_id" ON "p_clients" (initial_access_token_id);
+        CREATE INDEX "p_clients_last_used_at" ON "p_clients" (last_used_at, created_at);
+        CREATE INDEX "p_clients_client_secret_expires_at" ON "p_clients" (client_secret_expires_at);
+        CREATE TABLE "p_initial_access_tokens" (
+            id TEXT NOT NULL PRIMARY KEY,
+            digest BLOB NOT NULL UNIQUE,
+            profile TEXT,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT,
+            max_uses BIGINT,
+            uses BIGINT NOT NULL
+        );
+    "#;
+
+    fn indexes(connection: &Connection) -> Vec<String> {
+        let mut statement = connection
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'index' \
+                 AND tbl_name = 'p_clients' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+            )
+            .unwrap();
+        statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// The plan SQLite picks for `sql`, one line per step.
+    fn plan(connection: &Connection, sql: &str) -> String {
+        let mut statement = connection
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let nulls = vec![rusqlite::types::Null; statement.parameter_count()];
+        let details: Vec<String> = statement
+            .query_map(rusqlite::params_from_iter(nulls), |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        details.join("; ")
+    }
+
+    /// A database made by the previous schema keeps its rows through
+    /// `migrate`, which replaces the three full secondary indexes with
+    /// partial ones (twice: it is idempotent), and the queries that searched
+    /// the old indexes use the new ones and still find every row.
+    #[tokio::test]
+    async fn migrate_replaces_the_full_indexes_of_an_existing_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(OLD_SCHEMA)
+            .unwrap();
+
+        let store = SqliteStore::open(&path).await.unwrap().table_prefix("p_");
+        let mut records = Vec::new();
+        for i in 0..40u64 {
+            let mut record =
+                ClientRecord::new_host_client(format!("c{i:02}"), Default::default(), 100);
+            record.source = RecordSource::Dynamic;
+            if i % 4 == 1 {
+                record.metadata.software_id = Some(format!("app{}", i % 8));
+            }
+            if i % 5 == 2 {
+                record.initial_access_token_id = Some("iat".into());
+            }
+            if i % 3 == 0 {
+                record.client_secret = Some(StoredSecret::Digest(Secret::new("s").digest()));
+                record.client_secret_expires_at = 1_000 + i;
+            }
+            store.create(Arc::new(record.clone())).await.unwrap();
+            records.push(record);
+        }
+        store.migrate().await.unwrap();
+        store.migrate().await.unwrap();
+
+        let connection = Connection::open(&path).unwrap();
+        assert_eq!(
+            indexes(&connection),
+            [
+                "p_clients_client_secret_expiring",
+                "p_clients_initial_access_token_id_set",
+                "p_clients_last_used_at",
+                "p_clients_software_id_set",
+            ]
+        );
+        let statements = &store.statements;
+        let (count_software, _) = statements.count_clients(&ClientFilter {
+            software_id: Some("app1"),
+            ..ClientFilter::default()
+        });
+        assert!(
+            plan(&connection, &count_software).contains("p_clients_software_id_set"),
+            "{}",
+            plan(&connection, &count_software)
+        );
+        let (count_token, _) = statements.count_clients(&ClientFilter {
+            initial_access_token_id: Some("iat"),
+            ..ClientFilter::default()
+        });
+        assert!(
+            plan(&connection, &count_token).contains("p_clients_initial_access_token_id_set"),
+            "{}",
+            plan(&connection, &count_token)
+        );
+        // The sweep's predicates imply the partial index's: SQLite searches it
+        // when the limit is known. With the limit bound, as the store runs
+        // it, SQLite walks `client_id` order instead, as it did with the full
+        // index.
+        let sweep = statements.expired_secrets.replace("LIMIT ?2", "LIMIT 100");
+        assert!(
+            plan(&connection, &sweep).contains("p_clients_client_secret_expiring"),
+            "{}",
+            plan(&connection, &sweep)
+        );
+
+        for record in &records {
+            let stored = store.get(&record.client_id).await.unwrap().unwrap();
+            assert_eq!(stored.metadata.software_id, record.metadata.software_id);
+            assert_eq!(
+                stored.initial_access_token_id,
+                record.initial_access_token_id
+            );
+            assert_eq!(
+                stored.client_secret_expires_at,
+                record.client_secret_expires_at
+            );
+        }
+        let lifecycle = store.lifecycle().unwrap();
+        let count = |filter: ClientFilter<'static>| async move {
+            lifecycle.count_clients(&filter).await.unwrap()
+        };
+        let expected =
+            |f: &dyn Fn(&ClientRecord) -> bool| records.iter().filter(|r| f(r)).count() as u64;
+        assert_eq!(
+            count(ClientFilter {
+                software_id: Some("app1"),
+                ..ClientFilter::default()
+            })
+            .await,
+            expected(&|r| r.metadata.software_id.as_deref() == Some("app1"))
+        );
+        assert_eq!(
+            count(ClientFilter {
+                initial_access_token_id: Some("iat"),
+                ..ClientFilter::default()
+            })
+            .await,
+            expected(&|r| r.initial_access_token_id.is_some())
+        );
+        assert_eq!(count(ClientFilter::default()).await, 40);
+        let expired = lifecycle.expired_secrets(1_020, 100).await.unwrap();
+        let mut ids: Vec<_> = expired.iter().map(|r| r.client_id.as_str()).collect();
+        ids.sort_unstable();
+        let want: Vec<_> = records
+            .iter()
+            .filter(|r| r.client_secret.is_some() && r.client_secret_expires_at <= 1_020)
+            .map(|r| r.client_id.as_str())
+            .collect();
+        assert!(!want.is_empty());
+        assert_eq!(ids, want);
+        store.close().await;
+    }
+}
