@@ -143,7 +143,7 @@ const TOKEN_COLUMN_NAMES: [&str; 7] = [
 /// `client_secret_kind` of a SHA-256 digest.
 const SECRET_DIGEST: &str = "digest";
 /// `client_secret_kind` of a `client_secret_jwt` HMAC key, kept as is.
-const SECRET_PLAIN: &str = "plain";
+pub(crate) const SECRET_PLAIN: &str = "plain";
 
 /// The row counts of the multi-row inserts, largest first: a few fixed sizes,
 /// so each is prepared once per connection and cached.

@@ -1,15 +1,18 @@
 //! [`SqliteStore`]: clients in an SQLite database file (feature `sqlite`).
 
 mod connection;
+mod decoded;
 mod readers;
 mod writer;
 
 use std::path::Path;
 use std::sync::Arc;
 
+use super::ClientRecord;
 use super::StoreError;
 use super::sql::{Dialect, Done, Read, SqliteRow, Statements, Write, sql_store};
 use connection::Database;
+use decoded::Decoded;
 use readers::Readers;
 use writer::Writer;
 
@@ -47,7 +50,9 @@ pub(crate) use writer::Writer as SqliteWriter;
 /// Reads run on up to four read-only connections (WAL lets them run while the
 /// writer writes). A lookup by key (a client, a token) runs on the calling
 /// task when a connection is idle, since it takes a few microseconds; reads
-/// that scan run on tokio's blocking pool. Another process's write lock is
+/// that scan run on tokio's blocking pool. The decoded record of a client read
+/// recently is reused while its row reads back unchanged (the row is still
+/// read each time). Another process's write lock is
 /// waited for at most 5 s (`busy_timeout`); then the operation fails with
 /// [`StoreError::Unavailable`] and the service answers `503`. Close the store
 /// with [`SqliteStore::close`]; dropping every clone closes it too. An
@@ -74,6 +79,7 @@ pub(crate) use writer::Writer as SqliteWriter;
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     reads: Arc<Readers>,
+    decoded: Arc<Decoded>,
     writer: Arc<Writer>,
     statements: Arc<Statements>,
     replay: super::SqliteReplayStore,
@@ -107,6 +113,7 @@ impl SqliteStore {
         let statements = Arc::new(Statements::new(None, "", Dialect::Sqlite));
         Ok(Self {
             reads: Arc::new(Readers::new(database)),
+            decoded: Arc::default(),
             replay: super::SqliteReplayStore::on(Arc::clone(&writer), Arc::clone(&statements)),
             writer,
             statements,
@@ -148,6 +155,13 @@ impl SqliteStore {
 
     async fn write(&self, write: Write) -> Result<Done<SqliteRow>, StoreError> {
         self.writer.write(write, &self.statements).await
+    }
+
+    async fn read_client(&self, client_id: &str) -> Result<Option<Arc<ClientRecord>>, StoreError> {
+        match self.read(Read::Client(client_id)).await?.pop() {
+            Some(row) => self.decoded.record(row).map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn read(&self, read: Read<'_>) -> Result<Vec<SqliteRow>, StoreError> {
@@ -359,5 +373,57 @@ mod tests {
         assert!(!want.is_empty());
         assert_eq!(ids, want);
         store.close().await;
+    }
+
+    /// A record decoded before is handed out again only while its row is
+    /// unchanged: a change made through another store on the same file (as
+    /// another process would) is seen on the next read.
+    #[tokio::test]
+    async fn a_reused_record_never_hides_a_change_made_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("decoded.db");
+        let here = SqliteStore::open(&path).await.unwrap();
+        here.migrate().await.unwrap();
+        let elsewhere = SqliteStore::open(&path).await.unwrap();
+
+        let mut record = ClientRecord::new_host_client("c", Default::default(), 100);
+        record.metadata.software_id = Some("first".into());
+        here.create(Arc::new(record.clone())).await.unwrap();
+        let first = here.get("c").await.unwrap().unwrap();
+        let again = here.get("c").await.unwrap().unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "an unchanged row is decoded once"
+        );
+
+        let mut updated = record.clone();
+        updated.metadata.software_id = Some("second".into());
+        updated.revision = 1;
+        elsewhere.update(Arc::new(updated), 0).await.unwrap();
+        let seen = here.get("c").await.unwrap().unwrap();
+        assert_eq!(seen.metadata.software_id.as_deref(), Some("second"));
+        assert_eq!(seen.revision, 1);
+
+        assert!(elsewhere.delete("c", None).await.unwrap());
+        assert!(here.get("c").await.unwrap().is_none());
+        // The same id and revision again, with other metadata.
+        let mut recreated = record.clone();
+        recreated.metadata.software_id = Some("third".into());
+        elsewhere.create(Arc::new(recreated)).await.unwrap();
+        let seen = here.get("c").await.unwrap().unwrap();
+        assert_eq!(seen.metadata.software_id.as_deref(), Some("third"));
+
+        // A plain client_secret_jwt key is never kept beside its record.
+        let mut plain = ClientRecord::new_host_client("p", Default::default(), 100);
+        plain.client_secret = Some(StoredSecret::Plain(Secret::new("hmac key")));
+        here.create(Arc::new(plain)).await.unwrap();
+        let first = here.get("p").await.unwrap().unwrap();
+        let again = here.get("p").await.unwrap().unwrap();
+        assert!(!Arc::ptr_eq(&first, &again));
+        assert!(
+            matches!(&again.client_secret, Some(StoredSecret::Plain(s)) if s.secret() == "hmac key")
+        );
+        here.close().await;
+        elsewhere.close().await;
     }
 }
