@@ -1,5 +1,6 @@
 //! [`SqliteStore`]: clients in an SQLite database file (feature `sqlite`).
 
+mod checkpoint;
 mod connection;
 mod decoded;
 mod readers;
@@ -43,7 +44,9 @@ pub(crate) use writer::Writer as SqliteWriter;
 /// answered `201`, the registration survives the process being killed
 /// (`SIGKILL`, a crash) *and* the machine losing power, as far as the disk
 /// honours `fsync`. A statement that fails fails only its own request, never
-/// the others committed with it. At most 4 096 writes wait in the queue;
+/// the others committed with it. WAL checkpoints (copying the log into the
+/// database file) run on a thread of their own, so a commit does not wait for
+/// one. At most 4 096 writes wait in the queue;
 /// beyond that a write waits up to 3 s for room, then fails with
 /// [`StoreError::Unavailable`].
 ///
@@ -425,5 +428,31 @@ mod tests {
         );
         here.close().await;
         elsewhere.close().await;
+    }
+
+    /// Commits are copied into the database file by the checkpoint thread,
+    /// not only when the log reaches the writer's own (much larger)
+    /// automatic checkpoint.
+    #[tokio::test]
+    async fn the_checkpoint_thread_copies_commits_into_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpointed.db");
+        let store = SqliteStore::open(&path).await.unwrap();
+        store.migrate().await.unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        for i in 0..super::checkpoint::EVERY_COMMITS + 8 {
+            let record = ClientRecord::new_host_client(format!("c{i}"), Default::default(), 1);
+            store.create(Arc::new(record)).await.unwrap();
+        }
+        let mut waited = 0;
+        while std::fs::metadata(&path).unwrap().len() <= before && waited < 50 {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            waited += 1;
+        }
+        assert!(
+            std::fs::metadata(&path).unwrap().len() > before,
+            "nothing was checkpointed"
+        );
+        store.close().await;
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, Statement, ffi};
 
+use super::checkpoint::WRITER_AUTOCHECKPOINT;
 use crate::store::StoreError;
 use crate::store::sql::{DatabaseError, Done, SqliteRow, Statements, Value, Write};
 
@@ -91,8 +92,23 @@ impl Database {
         }
         connection.execute_batch(&format!(
             "PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; \
-             PRAGMA cache_size = -{WRITER_CACHE_KIB}"
+             PRAGMA cache_size = -{WRITER_CACHE_KIB}; \
+             PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT}"
         ))?;
+        Ok(connection)
+    }
+
+    /// The connection that runs WAL checkpoints beside the writer (see
+    /// [`checkpoint`](super::checkpoint)): read-write on an existing file,
+    /// `synchronous = FULL` so a checkpoint syncs the database file before
+    /// the log is reused.
+    pub(crate) fn open_checkpointer(&self) -> rusqlite::Result<Connection> {
+        let connection = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0")?;
         Ok(connection)
     }
 
@@ -244,6 +260,8 @@ mod tests {
         assert_eq!(pragma("synchronous"), "Integer(2)");
         // Statement journals in memory, never in a temporary file.
         assert_eq!(pragma("temp_store"), "Integer(2)");
+        // Checkpoints run beside the writer; its own is a backstop.
+        assert_eq!(pragma("wal_autocheckpoint"), "Integer(10000)");
         let reader = database.open_reader().unwrap();
         assert!(
             reader.execute_batch("CREATE TABLE t (x)").is_err(),
