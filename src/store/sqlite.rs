@@ -455,4 +455,35 @@ mod tests {
         );
         store.close().await;
     }
+
+    /// Two stores (as two processes would) migrating an old database at the
+    /// same time both succeed, and leave the partial indexes alone.
+    #[tokio::test]
+    async fn concurrent_migrations_of_an_old_database_both_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(OLD_SCHEMA)
+            .unwrap();
+        let first = SqliteStore::open(&path).await.unwrap().table_prefix("p_");
+        let second = SqliteStore::open(&path).await.unwrap().table_prefix("p_");
+        let (a, b) = tokio::join!(first.migrate(), second.migrate());
+        a.unwrap();
+        b.unwrap();
+        assert_eq!(
+            indexes(&Connection::open(&path).unwrap()),
+            [
+                "p_clients_client_secret_expiring",
+                "p_clients_initial_access_token_id_set",
+                "p_clients_last_used_at",
+                "p_clients_software_id_set",
+            ]
+        );
+        let record = ClientRecord::new_host_client("c", Default::default(), 1);
+        first.create(Arc::new(record)).await.unwrap();
+        assert!(second.get("c").await.unwrap().is_some());
+        first.close().await;
+        second.close().await;
+    }
 }
