@@ -13,7 +13,7 @@ use super::sql::{
     Connections, Dialect, Done, GroupCommit, Read, Statements, Write, bind, quote, sql, sql_store,
     store_error,
 };
-use super::{QuotaReservationStore, StoreError};
+use super::{ClientRecord, QuotaReservationStore, StoreError};
 
 /// How long [`PostgresStore::connect`]'s pool waits for a connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -226,6 +226,11 @@ impl PostgresStore {
 
     async fn write(&self, write: Write) -> Result<Done<PgRow>, StoreError> {
         self.writes.write(write, &self.statements).await
+    }
+
+    async fn read_client(&self, client_id: &str) -> Result<Option<Arc<ClientRecord>>, StoreError> {
+        let rows = self.read(Read::Client(client_id)).await?;
+        Self::to_clients(rows).map(|mut clients| clients.pop())
     }
 
     async fn read(&self, read: Read<'_>) -> Result<Vec<PgRow>, StoreError> {

@@ -3,12 +3,15 @@
 //! [`sql_store!`] writes [`ClientStore`](crate::ClientStore),
 //! [`InitialAccessTokenStore`](crate::store::InitialAccessTokenStore) and
 //! [`ClientLifecycleStore`](crate::store::ClientLifecycleStore) for a store
-//! type over four things the backend provides (inherent items):
+//! type over five things the backend provides (inherent items):
 //!
 //! - `async fn write(&self, Write) -> Result<Done<Row>, StoreError>`: run one
 //!   changing statement (SQLite queues it for the next group commit,
 //!   PostgreSQL runs it at once);
 //! - `async fn read(&self, Read<'_>) -> Result<Vec<Row>, StoreError>`;
+//! - `async fn read_client(&self, &str) -> Result<Option<Arc<ClientRecord>>, StoreError>`:
+//!   a client by `client_id`, decoded (SQLite reuses the record of an
+//!   unchanged row);
 //! - `fn statements(&self) -> &Statements`;
 //! - `const STORES_NUL: bool`: whether keys can contain U+0000 (PostgreSQL
 //!   text cannot, so such a key is never stored and a lookup finds nothing).
@@ -62,10 +65,7 @@ macro_rules! sql_store {
                 if !Self::key_storable(client_id) {
                     return Ok(None);
                 }
-                let rows = self
-                    .read($crate::store::sql::Read::Client(client_id))
-                    .await?;
-                Ok(Self::to_clients(rows)?.pop())
+                self.read_client(client_id).await
             }
 
             async fn update(

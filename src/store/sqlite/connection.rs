@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, Statement, ffi};
 
+use super::checkpoint::WRITER_AUTOCHECKPOINT;
 use crate::store::StoreError;
 use crate::store::sql::{DatabaseError, Done, SqliteRow, Statements, Value, Write};
 
@@ -16,6 +17,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements kept per connection: a store's ~20, the multi-row
 /// inserts, and room for the counting statements and other stores' tables.
 const STATEMENT_CACHE: usize = 64;
+
+/// The write connection's page cache, in KiB (SQLite's default is 2 000):
+/// each registration touches a random leaf of the `client_id` index, and a
+/// leaf that fell out of the cache is read again from the file.
+const WRITER_CACHE_KIB: i64 = 8 * 1024;
 
 /// The database file of a store.
 #[derive(Clone, Debug)]
@@ -59,6 +65,14 @@ impl Database {
 
     /// The write connection: creates the file if missing, WAL mode,
     /// `synchronous = FULL`.
+    ///
+    /// Temporary storage in memory: a statement that may fail halfway inside a
+    /// transaction (the multi-row insert of a group commit) keeps the pages it
+    /// changes in a statement journal, to undo itself alone; beyond 64 KiB
+    /// SQLite spills that journal to a temporary file, which cost a file
+    /// created, written and deleted per batch. The journal only ever undoes a
+    /// statement of the open transaction, so where it lives has no bearing on
+    /// what survives a crash (that is the WAL's job).
     pub(crate) fn open_writer(&self) -> rusqlite::Result<Connection> {
         let connection = Connection::open_with_flags(
             &self.path,
@@ -76,7 +90,25 @@ impl Database {
                 Some(format!("journal_mode is {mode}, not wal")),
             ));
         }
-        connection.execute_batch("PRAGMA synchronous = FULL")?;
+        connection.execute_batch(&format!(
+            "PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; \
+             PRAGMA cache_size = -{WRITER_CACHE_KIB}; \
+             PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT}"
+        ))?;
+        Ok(connection)
+    }
+
+    /// The connection that runs WAL checkpoints beside the writer (see
+    /// [`checkpoint`](super::checkpoint)): read-write on an existing file,
+    /// `synchronous = FULL` so a checkpoint syncs the database file before
+    /// the log is reused.
+    pub(crate) fn open_checkpointer(&self) -> rusqlite::Result<Connection> {
+        let connection = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0")?;
         Ok(connection)
     }
 
@@ -226,6 +258,10 @@ mod tests {
         };
         assert_eq!(pragma("journal_mode"), "Text(\"wal\")");
         assert_eq!(pragma("synchronous"), "Integer(2)");
+        // Statement journals in memory, never in a temporary file.
+        assert_eq!(pragma("temp_store"), "Integer(2)");
+        // Checkpoints run beside the writer; its own is a backstop.
+        assert_eq!(pragma("wal_autocheckpoint"), "Integer(10000)");
         let reader = database.open_reader().unwrap();
         assert!(
             reader.execute_batch("CREATE TABLE t (x)").is_err(),

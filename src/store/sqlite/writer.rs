@@ -38,6 +38,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::Checkpointer;
 use super::connection::{self, Database, connection_lost, error_text, store_error};
 use crate::store::StoreError;
 use crate::store::sql::{Done, SqliteRow, Statements, Write};
@@ -80,9 +81,10 @@ impl Writer {
     pub(crate) fn start(database: Database) -> Result<Self, StoreError> {
         let connection = database.open_writer().map_err(store_error)?;
         let (sender, receiver) = mpsc::channel(QUEUE);
+        let checkpointer = Checkpointer::start(database.clone());
         let thread = std::thread::Builder::new()
             .name("tower-dcr-sqlite-writer".into())
-            .spawn(move || run(receiver, database, Some(connection)))
+            .spawn(move || run(receiver, database, Some(connection), checkpointer))
             .map_err(StoreError::unavailable)?;
         Ok(Self {
             queue: Mutex::new(Some(sender)),
@@ -166,7 +168,14 @@ struct QueueFull;
 #[error("the batch's transaction failed: {0}")]
 struct BatchFailed(Arc<str>);
 
-fn run(mut queue: mpsc::Receiver<Job>, database: Database, mut connection: Option<Connection>) {
+/// Commits batches until the queue closes; then stops the checkpoint thread
+/// (dropping it waits for it) and closes the connection.
+fn run(
+    mut queue: mpsc::Receiver<Job>,
+    database: Database,
+    mut connection: Option<Connection>,
+    checkpointer: Option<Checkpointer>,
+) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while let Some(job) = queue.blocking_recv() {
         jobs.push(job);
@@ -197,7 +206,11 @@ fn run(mut queue: mpsc::Receiver<Job>, database: Database, mut connection: Optio
         {
             connection = None;
         }
+        if let Some(checkpointer) = &checkpointer {
+            checkpointer.committed();
+        }
     }
+    drop(checkpointer);
 }
 
 /// Commits `jobs` and answers each of them: all in one transaction; after a
