@@ -185,9 +185,8 @@ mod tests {
     use rusqlite::Connection;
 
     use super::SqliteStore;
-    use crate::ClientStore;
     use crate::credentials::Secret;
-    use crate::store::{ClientFilter, ClientRecord, RecordSource, StoredSecret};
+    use crate::store::{ClientFilter, ClientRecord, ClientStore, RecordSource, StoredSecret};
 
     /// The clients table and its indexes as `migrate` created them before the
     /// partial indexes, with the prefix `p_`.
