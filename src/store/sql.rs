@@ -25,6 +25,7 @@ mod group_commit;
 #[cfg(feature = "postgres")]
 mod lease;
 mod ops;
+mod queue;
 mod row;
 mod store_impl;
 mod value;
@@ -34,6 +35,7 @@ pub(crate) use group_commit::GroupCommit;
 #[cfg(feature = "postgres")]
 pub(crate) use lease::Connections;
 pub(crate) use ops::{Done, Read, Write};
+pub(crate) use queue::hand_off;
 pub(crate) use row::{ClientRow, client_from_row, token_from_row};
 pub(crate) use store_impl::sql_store;
 #[cfg(feature = "sqlite")]

@@ -71,7 +71,6 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{Postgres, Row as _};
@@ -79,17 +78,15 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::lease::connection_lost;
-use super::{Connections, Done, Statements, Value, Write, bind, sql, store_error};
+use super::{Connections, Done, Statements, Value, Write, bind, hand_off, sql, store_error};
 use crate::store::StoreError;
 use crate::store::postgres::{backoff, retryable};
 
 /// At most this many writes wait for the batching task; callers wait for
-/// room (up to [`QUEUE_WAIT`]) beyond that.
+/// room (up to [`QUEUE_WAIT`](super::queue::QUEUE_WAIT)) beyond that.
 pub(crate) const QUEUE: usize = 4096;
 /// At most this many writes in one transaction.
 pub(crate) const MAX_BATCH: usize = 256;
-/// How long a write waits for room in a full queue before failing.
-const QUEUE_WAIT: Duration = Duration::from_secs(3);
 /// At most this many batches run at once, each on its own connection (and
 /// at most half the pool's connections).
 pub(crate) const IN_FLIGHT: usize = 4;
@@ -176,26 +173,11 @@ impl GroupCommit {
             statements: Arc::clone(statements),
             reply,
         };
-        // Room in the queue, most of the time: no timer then.
-        match queue.try_send(job) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                return Err(StoreError::unavailable(Closed));
-            }
-            Err(mpsc::error::TrySendError::Full(job)) => {
-                match tokio::time::timeout(QUEUE_WAIT, queue.send(job)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => return Err(StoreError::unavailable(Closed)),
-                    Err(_) => return Err(StoreError::unavailable(QueueFull)),
-                }
-            }
-        }
-        drop(queue);
-        match answer.await {
+        match hand_off(queue, job, answer).await {
             Ok(Ok(done)) => Ok(done),
             Ok(Err(Failure::Statement(error))) => Err(store_error(error)),
             Ok(Err(Failure::Store(error))) => Err(error),
-            Err(_) => Err(StoreError::unavailable(Closed)),
+            Err(failed) => Err(failed.into_store_error(Closed, QueueFull)),
         }
     }
 

@@ -33,7 +33,6 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -41,15 +40,13 @@ use tokio::sync::{mpsc, oneshot};
 use super::checkpoint::Checkpointer;
 use super::connection::{self, Database, connection_lost, error_text, store_error};
 use crate::store::StoreError;
-use crate::store::sql::{Done, SqliteRow, Statements, Write};
+use crate::store::sql::{Done, SqliteRow, Statements, Write, hand_off};
 
 /// At most this many writes wait for the writer; callers wait for room (up to
-/// [`QUEUE_WAIT`]) beyond that.
+/// 3 s, the hand-off's wait) beyond that.
 pub(crate) const QUEUE: usize = 4096;
 /// At most this many writes in one transaction.
 pub(crate) const MAX_BATCH: usize = 256;
-/// How long a write waits for room in a full queue before failing.
-const QUEUE_WAIT: Duration = Duration::from_secs(3);
 
 /// One queued write and where its result goes.
 struct Job {
@@ -110,26 +107,11 @@ impl Writer {
             statements: Arc::clone(statements),
             reply,
         };
-        // Room in the queue, most of the time: no timer then.
-        match queue.try_send(job) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                return Err(StoreError::unavailable(WriterGone));
-            }
-            Err(mpsc::error::TrySendError::Full(job)) => {
-                match tokio::time::timeout(QUEUE_WAIT, queue.send(job)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => return Err(StoreError::unavailable(WriterGone)),
-                    Err(_) => return Err(StoreError::unavailable(QueueFull)),
-                }
-            }
-        }
-        drop(queue);
-        match answer.await {
+        match hand_off(queue, job, answer).await {
             Ok(Ok(done)) => Ok(done),
             Ok(Err(Failure::Statement(error))) => Err(store_error(error)),
             Ok(Err(Failure::Store(error))) => Err(error),
-            Err(_) => Err(StoreError::unavailable(WriterGone)),
+            Err(failed) => Err(failed.into_store_error(WriterGone, QueueFull)),
         }
     }
 
