@@ -2,8 +2,8 @@
 //! start the built binary on a free loopback port, talk HTTP to it, stop it.
 //!
 //! The binary is `target/{profile}/examples/server`, built by `cargo test`
-//! (the workspace's default members include its package) or by
-//! `cargo build --example server`.
+//! (the workspace's default members include its package), or by the harness
+//! itself when it is missing (`server_binary`).
 #![allow(dead_code)]
 
 use std::io::{BufRead as _, BufReader};
@@ -24,21 +24,68 @@ use url::Url;
 
 /// The example binary, next to this test's own binary: tests run from
 /// `target/{profile}/deps/`, examples live in `target/{profile}/examples/`.
+/// `cargo test` in the workspace builds it (the server's package is a default
+/// member and its example is not a test target). When it is missing (say,
+/// `cargo test -p tower-dcr`), it is built here once, into the same target
+/// directory and profile.
 pub fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/{profile}");
-    let binary = profile_dir
-        .join("examples")
-        .join(format!("server{}", std::env::consts::EXE_SUFFIX));
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test binary path");
+            let profile_dir = exe
+                .parent()
+                .and_then(|deps| deps.parent())
+                .expect("target/{profile}");
+            let binary = profile_dir
+                .join("examples")
+                .join(format!("server{}", std::env::consts::EXE_SUFFIX));
+            if !binary.exists() {
+                build_server(profile_dir);
+            }
+            assert!(
+                binary.exists(),
+                "{} is missing after `cargo build --example server`",
+                binary.display()
+            );
+            binary
+        })
+        .clone()
+}
+
+/// `cargo build --example server` (its package), with the profile and the
+/// target directory of the running test.
+fn build_server(profile_dir: &std::path::Path) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "build",
+            "--package",
+            "tower-dcr-server",
+            "--example",
+            "server",
+        ])
+        .env(
+            "CARGO_TARGET_DIR",
+            profile_dir.parent().expect("target dir"),
+        );
+    match profile_dir.file_name().and_then(|name| name.to_str()) {
+        Some("debug") | None => {}
+        Some("release") => {
+            build.arg("--release");
+        }
+        Some(profile) => {
+            build.args(["--profile", profile]);
+        }
+    }
+    eprintln!("building the example server: {build:?}");
+    let status = build.status().expect("run cargo");
     assert!(
-        binary.exists(),
-        "{} is missing: run `cargo build --example server` (plain `cargo test` builds it)",
-        binary.display()
+        status.success(),
+        "`cargo build --example server` failed: {status}"
     );
-    binary
 }
 
 /// A running example server on 127.0.0.1, killed when dropped.
