@@ -371,11 +371,38 @@ fn stamp_of(path: &Path) -> Option<(SystemTime, u64)> {
 }
 
 fn read(path: &Path) -> Result<Loaded, crate::Error> {
+    refuse_if_readable_by_others(path)?;
     let stamp = stamp_of(path);
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let file: KeyFile = serde_json::from_slice(&bytes)
         .map_err(|e| format!("{} is not a key file: {e}", path.display()))?;
     from_file(file, stamp).map_err(|e| format!("{}: {e}", path.display()).into())
+}
+
+/// Refuses a key file that its group or others may read or write, as ssh
+/// refuses such a private key: those keys may be known to others.
+fn refuse_if_readable_by_others(path: &Path) -> Result<(), crate::Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "the key file {} is accessible by others (mode {:03o}): its private keys \
+                 may be known; check how that happened, then `chmod 600` it (or remove \
+                 it to create new keys)",
+                path.display(),
+                mode & 0o777
+            )
+            .into());
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Writes the file readable by its owner only, never half-written: to a
@@ -405,4 +432,56 @@ fn write_file(path: &Path, file: &KeyFile, create_new: bool) -> std::io::Result<
     });
     let _ = std::fs::remove_file(&temporary);
     placed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    fn scratch_path(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("tower-dcr-keys-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("server.keys.json")
+    }
+
+    /// A new key file is created readable by its owner only (mode 0600).
+    #[cfg(unix)]
+    #[test]
+    fn a_new_key_file_is_created_owner_only() {
+        let path = scratch_path("new");
+        let _ = std::fs::remove_file(&path);
+        Keys::open(Some(path.clone())).expect("keys");
+        assert_eq!(mode(&path), 0o600);
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    /// A key file others may read is refused, as ssh refuses such a private
+    /// key, and the same file is accepted once it is owner-only again.
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_readable_by_others_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = scratch_path("shared");
+        let _ = std::fs::remove_file(&path);
+        Keys::open(Some(path.clone())).expect("keys");
+        for shared in [0o644, 0o640, 0o604, 0o660] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(shared)).unwrap();
+            let error = Keys::open(Some(path.clone()))
+                .err()
+                .expect("a shared key file is refused")
+                .to_string();
+            assert!(error.contains("accessible by others"), "{error}");
+            assert!(error.contains(&format!("{shared:03o}")), "{error}");
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        Keys::open(Some(path.clone())).expect("an owner-only key file loads");
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
 }
