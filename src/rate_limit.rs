@@ -11,7 +11,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -112,6 +112,7 @@ pub(crate) struct RateLimiter {
     key: RateLimitKey,
     trusted_proxies: Vec<IpNetwork>,
     checks: AtomicU64,
+    warned_without_address: AtomicBool,
 }
 
 impl std::fmt::Debug for RateLimiter {
@@ -143,6 +144,7 @@ impl RateLimiter {
             key: limit.key,
             trusted_proxies: limit.trusted_proxies,
             checks: AtomicU64::new(0),
+            warned_without_address: AtomicBool::new(false),
         }
     }
 
@@ -186,6 +188,19 @@ impl RateLimiter {
         Some(client)
     }
 
+    /// Says once, at the first request without a client address, that such
+    /// requests share one bucket: one client over the limit then limits all.
+    fn warn_once_without_address(&self) {
+        if !self.warned_without_address.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "rate limit: a registration request carries no client address, so all such \
+                 requests share one bucket; under axum serve with \
+                 into_make_service_with_connect_info::<SocketAddr>(), elsewhere insert the \
+                 peer's SocketAddr as a request extension or set RegistrationBuilder::peer_address"
+            );
+        }
+    }
+
     /// Counts one registration; `Err(wait)` when over the limit.
     pub(crate) fn check(
         &self,
@@ -197,7 +212,10 @@ impl RateLimiter {
             (RateLimitKey::InitialAccessToken, Some(digest)) => Key::Token(*digest.as_bytes()),
             _ => match self.client_address(parts, peer) {
                 Some(ip) => Key::Address(normalize(ip)),
-                None => Key::UnknownAddress,
+                None => {
+                    self.warn_once_without_address();
+                    Key::UnknownAddress
+                }
             },
         };
         // Forget idle keys now and then, so the map does not grow without bound.

@@ -302,3 +302,71 @@ async fn body_over_the_crate_limit_is_413_with_a_json_error() {
         assert_eq!(answer.json["error"], json!("invalid_client_metadata"));
     }
 }
+
+/// Sends one registration over a connection from `local` (any 127.0.0.0/8
+/// address is this machine) and returns the status code.
+async fn register_from(local: std::net::IpAddr, server: std::net::SocketAddr) -> u16 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::new(local, 0))
+        .expect("bind a loopback address");
+    let mut stream = socket.connect(server).await.unwrap();
+    let body = r#"{"redirect_uris":["https://client.example.org/cb"]}"#;
+    let request = format!(
+        "POST /register HTTP/1.1\r\nHost: {server}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer:?}"))
+}
+
+/// Behind axum served with `into_make_service_with_connect_info`, the rate
+/// limit counts per client address (axum's `ConnectInfo<SocketAddr>` is read
+/// by default): one client over its limit does not limit another.
+#[tokio::test]
+async fn rate_limit_counts_per_address_from_axum_connect_info() {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use std::time::Duration;
+    use tower_dcr::rate_limit::RateLimit;
+
+    let listener = loopback_listener().await;
+    let addr = listener.local_addr().unwrap();
+    let dcr = Registration::builder(format!("http://{addr}"))
+        .open()
+        .rate_limit(RateLimit::new(1, Duration::from_secs(3600)).unwrap())
+        .build()
+        .unwrap();
+    let app = Router::new().nest_service("/register", dcr);
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+
+    let first = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
+    let second = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+    assert_eq!(register_from(first, addr).await, 201);
+    assert_eq!(
+        register_from(first, addr).await,
+        429,
+        "first client limited"
+    );
+    assert_eq!(
+        register_from(second, addr).await,
+        201,
+        "another client address has a bucket of its own"
+    );
+    assert_eq!(register_from(second, addr).await, 429);
+    server.abort();
+}

@@ -377,9 +377,16 @@ impl RegistrationBuilder {
         self
     }
 
-    /// How to find the peer address in a request's extensions (default: a
-    /// [`SocketAddr`] extension). With axum:
-    /// `.peer_address(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0))`.
+    /// How to find the peer address in a request's extensions. The default
+    /// reads axum's `ConnectInfo<SocketAddr>` (feature `axum`, which
+    /// `rate-limit` turns on; serve the router with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`), then a bare
+    /// [`SocketAddr`] extension. Set this for any other place, such as a
+    /// connection type of your own:
+    /// `.peer_address(|ext| ext.get::<MyPeer>().map(|p| p.0))`.
+    ///
+    /// Without an address, every such request shares one rate-limit bucket
+    /// (the service says so once, at `warn`, at the first such request).
     pub fn peer_address(
         mut self,
         find: impl Fn(&http::Extensions) -> Option<SocketAddr> + Send + Sync + 'static,

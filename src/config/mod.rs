@@ -172,11 +172,13 @@ impl Config {
         }
     }
 
-    /// The peer address of a request, if the host provides it.
+    /// The peer address of a request, if the host provides it: the host's own
+    /// finder, or else axum's `ConnectInfo<SocketAddr>` (feature `axum`) or a
+    /// bare `SocketAddr` extension.
     pub(crate) fn peer_addr(&self, extensions: &http::Extensions) -> Option<SocketAddr> {
         match &self.peer_address {
             Some(find) => find(extensions),
-            None => extensions.get::<SocketAddr>().copied(),
+            None => default_peer_addr(extensions),
         }
     }
 
@@ -186,6 +188,19 @@ impl Config {
         names.sort();
         std::iter::once(&self.profile).chain(names.into_iter().map(|n| &self.profiles[n]))
     }
+}
+
+/// Where the servers we know put the peer address: axum's
+/// `ConnectInfo<SocketAddr>` (with `into_make_service_with_connect_info`), or a
+/// bare `SocketAddr` (a hyper or tower stack that inserts it itself).
+fn default_peer_addr(extensions: &http::Extensions) -> Option<SocketAddr> {
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::ConnectInfo(address)) =
+        extensions.get::<axum::extract::ConnectInfo<SocketAddr>>()
+    {
+        return Some(*address);
+    }
+    extensions.get::<SocketAddr>().copied()
 }
 
 impl fmt::Debug for Config {
