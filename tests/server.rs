@@ -820,8 +820,8 @@ async fn admin_commands_on_sqlite_manage_tokens_and_clients() {
         .find_map(|line| line.split_whitespace().next())
         .expect("a token row")
         .to_owned();
-    let (status, _, _) = admin(&["revoke-token", &token_id]);
-    assert!(status.success());
+    let (status, _, stderr) = admin(&["revoke-token", &token_id]);
+    assert!(status.success(), "revoke-token {token_id}: {stderr}");
     let (status, _, stderr) = admin(&["revoke-token", &token_id]);
     assert!(!status.success(), "revoking twice fails: {stderr}");
     let (status, _, _) = admin(&["delete-client", &client_id]);

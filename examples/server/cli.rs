@@ -140,6 +140,8 @@ pub enum AdminCommand {
     /// Revoke an initial access token by its id.
     RevokeToken {
         /// The token id, as shown by `list-tokens`.
+        // Ids are base64url: one may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
     /// List the registered clients.
@@ -147,15 +149,54 @@ pub enum AdminCommand {
     /// Show one client's registration.
     ShowClient {
         /// The client_id.
+        // Ids are base64url: one may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
     /// Delete a client: it can no longer authorize or get tokens.
     DeleteClient {
         /// The client_id.
+        // Ids are base64url: one may start with `-`.
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
     /// Retire the signing keys in use and create new ones; the old public
     /// keys stay published until the tokens they signed have expired. The
     /// running server picks the new keys up within seconds.
     RotateKeys,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    /// Token and client ids are base64url, so a quarter of them start with
+    /// `-`: the admin commands take them as values, not as flags.
+    #[test]
+    fn admin_ids_may_start_with_a_hyphen() {
+        for action in ["revoke-token", "show-client", "delete-client"] {
+            let cli = Cli::try_parse_from([
+                "server",
+                "--store",
+                "sqlite:x.db",
+                "admin",
+                action,
+                "-vw3i5f7zmqSd1oHC-tPpQ",
+            ])
+            .unwrap_or_else(|e| panic!("{action}: {e}"));
+            let id = match cli.command {
+                Some(Command::Admin {
+                    action:
+                        AdminCommand::RevokeToken { id }
+                        | AdminCommand::ShowClient { client_id: id }
+                        | AdminCommand::DeleteClient { client_id: id },
+                    ..
+                }) => id,
+                _ => panic!("{action}: not the admin command"),
+            };
+            assert_eq!(id, "-vw3i5f7zmqSd1oHC-tPpQ");
+        }
+    }
 }
