@@ -16,7 +16,7 @@ use tower_dcr::{ClientRecord, SubjectType};
 
 use crate::app::App;
 use crate::grants::now;
-use crate::params::Params;
+use crate::params::{FormBody, Params};
 use crate::scope;
 
 /// How long an ID token is valid.
@@ -181,7 +181,7 @@ pub async fn userinfo(
     State(app): State<App>,
     method: Method,
     headers: HeaderMap,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Response {
     let token = match access_token(&method, &headers, &body) {
         Ok(Some(token)) => token,

@@ -14,7 +14,7 @@ use tower_dcr::{ClientRecord, GrantType, TokenEndpointAuthMethod};
 
 use crate::app::App;
 use crate::grants::{Busy, Issued};
-use crate::params::Params;
+use crate::params::{FormBody, Params};
 use tower_dcr::host::pkce;
 
 use crate::{oidc, scope};
@@ -77,7 +77,11 @@ pub async fn authenticate(
 }
 
 /// `POST /token`.
-pub async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn token(
+    State(app): State<App>,
+    headers: HeaderMap,
+    FormBody(body): FormBody,
+) -> Response {
     match grant(&app, &headers, &body).await {
         Ok(issued) => issued.into_response(),
         Err(error) => Response::from(error),
