@@ -275,3 +275,48 @@ async fn a_private_key_jwt_url_client_authenticates_with_an_es256_assertion() {
     assert_eq!(status, 400, "{error}");
     assert_eq!(error["error"], "invalid_client");
 }
+
+/// OpenID Connect Core §5.3: the userinfo endpoint answers a token issued
+/// to a URL client, found the way `/authorize` and `/token` find it (its
+/// metadata document), not in the client store only.
+#[tokio::test]
+async fn core_5_3_userinfo_answers_a_url_clients_token() {
+    let (docs, server, _dir) = setup().await;
+    let id = docs.url("/userinfo-app.json");
+    let redirect = "http://127.0.0.1:9/callback";
+    docs.set(
+        "/userinfo-app.json",
+        Reply::json(&json!({
+            "client_id": id,
+            "client_name": "Userinfo Agent",
+            "redirect_uris": [redirect],
+            "grant_types": ["authorization_code"],
+            "token_endpoint_auth_method": "none",
+            "scope": "openid profile",
+        })),
+    );
+    let (_, code, verifier) = authorize(&server, &id, redirect).await;
+    let (status, tokens) = token(
+        &server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("client_id", &id),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    let response = http()
+        .get(format!("{}/userinfo", server.issuer))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let claims: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(claims["sub"], "demo-user", "{claims}");
+    assert_eq!(claims["name"], "Demo User", "{claims}");
+}
