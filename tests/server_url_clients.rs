@@ -107,11 +107,22 @@ async fn authorize(
     let response = http().get(url).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let page = response.text().await.unwrap();
-    let start = page.find("name=\"nonce\" value=\"").expect("nonce") + 20;
-    let nonce = &page[start..start + page[start..].find('"').unwrap()];
+    let field = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = page.find(&marker).expect(name) + marker.len();
+        page[start..start + page[start..].find('"').unwrap()].to_owned()
+    };
+    let (nonce, csrf) = (field("nonce"), field("csrf"));
+    // As the browser the page was shown in: its consent cookie, repeated in
+    // the form.
     let back = http()
         .post(format!("{}/authorize", server.issuer))
-        .form(&[("nonce", nonce), ("decision", "approve")])
+        .header("cookie", format!("tower_dcr_consent={csrf}"))
+        .form(&[
+            ("nonce", &nonce),
+            ("csrf", &csrf),
+            ("decision", &"approve".to_owned()),
+        ])
         .send()
         .await
         .unwrap();
@@ -157,6 +168,7 @@ async fn a_url_client_runs_the_code_flow_with_pkce_and_refreshes() {
         Reply::json(&json!({
             "client_id": id,
             "client_name": "Docs Agent",
+            "logo_uri": docs.url("/logo.png"),
             "redirect_uris": [redirect],
             "grant_types": ["authorization_code", "refresh_token"],
             "token_endpoint_auth_method": "none",
@@ -202,6 +214,10 @@ async fn a_url_client_runs_the_code_flow_with_pkce_and_refreshes() {
 
     let (page, code, verifier) = authorize(&server, &id, redirect).await;
     assert!(page.contains("Docs Agent"));
+    // Draft "Displaying Logos": no logo for a URL client, even an https one
+    // of the client's own origin: loading it would tell the document's host
+    // who looks at the consent page before the user decides.
+    assert!(!page.contains("<img"), "{page}");
     assert!(
         page.contains(&format!("127.0.0.1:{}", docs.port)),
         "the client_id host is shown"

@@ -111,6 +111,9 @@ pub struct Issued {
 
 struct Pending {
     request: AuthorizationRequest,
+    /// The digest of the consent cookie of the browser that asked
+    /// (`authorize::browser`).
+    browser: SecretDigest,
     expires_at: u64,
 }
 
@@ -238,6 +241,15 @@ impl From<Full> for Busy {
     }
 }
 
+/// Why a consent form's request was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotTaken {
+    /// Unknown, expired or already answered.
+    Unknown,
+    /// Posted by another browser than the one that asked.
+    OtherBrowser,
+}
+
 /// Why redeeming a code or a refresh token issued nothing.
 #[derive(Debug)]
 pub enum Redeem<E> {
@@ -264,14 +276,20 @@ impl Grants {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Keeps a request until the user decides; returns the consent key that
+    /// Keeps a request until the user decides, bound to the browser that
+    /// asked (the digest of its consent cookie); returns the consent key that
     /// the form must post back.
-    pub fn begin(&self, request: AuthorizationRequest) -> Result<Secret, Busy> {
+    pub fn begin(
+        &self,
+        request: AuthorizationRequest,
+        browser: SecretDigest,
+    ) -> Result<Secret, Busy> {
         let consent = Secret::generate().map_err(|_| Busy::Random)?;
         let client_id = request.client_id.clone();
         let expires_at = deadline(CONSENT_LIFETIME);
         let pending = Pending {
             request,
+            browser,
             expires_at,
         };
         self.lock().pending.insert(
@@ -284,11 +302,26 @@ impl Grants {
         Ok(consent)
     }
 
-    /// Takes the request a consent form answers: once only, and before it
-    /// expires.
-    pub fn take_pending(&self, consent: &str) -> Option<AuthorizationRequest> {
-        let pending = self.lock().pending.remove(&key(consent))?;
-        (now() < pending.expires_at).then_some(pending.request)
+    /// Takes the request a consent form answers: once only, before it
+    /// expires, and only when `same_browser` accepts the browser it is bound
+    /// to; otherwise it is left for its own browser.
+    pub fn take_pending(
+        &self,
+        consent: &str,
+        same_browser: impl FnOnce(&SecretDigest) -> bool,
+    ) -> Result<AuthorizationRequest, NotTaken> {
+        let mut inner = self.lock();
+        let consent = key(consent);
+        let (_, pending) = inner.pending.get(&consent).ok_or(NotTaken::Unknown)?;
+        if now() >= pending.expires_at {
+            inner.pending.remove(&consent);
+            return Err(NotTaken::Unknown);
+        }
+        if !same_browser(&pending.browser) {
+            return Err(NotTaken::OtherBrowser);
+        }
+        let pending = inner.pending.remove(&consent).ok_or(NotTaken::Unknown)?;
+        Ok(pending.request)
     }
 
     /// Issues an authorization code for an approved request.
