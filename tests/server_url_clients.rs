@@ -336,3 +336,36 @@ async fn core_5_3_userinfo_answers_a_url_clients_token() {
     assert_eq!(claims["sub"], "demo-user", "{claims}");
     assert_eq!(claims["name"], "Demo User", "{claims}");
 }
+
+/// Attack finding: loopback documents follow the issuer, not the listener:
+/// `--issuer http://localhost:…` on a listener beyond loopback let other
+/// hosts make the server fetch `https://127.0.0.1:…`. That configuration
+/// fails closed: the server refuses to start, before it listens (the
+/// address here is a documentation address no interface holds).
+#[test]
+fn loopback_documents_with_a_listener_beyond_loopback_refuse_to_start() {
+    let exe = std::env::current_exe().unwrap();
+    let binary = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .unwrap()
+        .join("examples")
+        .join("server");
+    let output = Command::new(binary)
+        .args([
+            "--store",
+            "memory",
+            "--addr",
+            "192.0.2.1:8080",
+            "--issuer",
+            "http://localhost:8080",
+            "--client-id-metadata-documents",
+            "any",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("listens beyond loopback"), "{stderr}");
+}

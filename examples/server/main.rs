@@ -133,6 +133,7 @@ async fn serve(
     store_spec: StoreSpec,
     key_file: Option<PathBuf>,
 ) -> Result<(), Error> {
+    registration::check_loopback_documents(&args)?;
     let static_tokens = static_tokens(&args)?;
     let access = if !static_tokens.is_empty() {
         Access::Protected { static_tokens }
