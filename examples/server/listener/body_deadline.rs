@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hyper::body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 /// The body was not received before its deadline.
 #[derive(Debug, thiserror::Error)]
@@ -18,22 +18,23 @@ pub struct BodyDeadlineExceeded;
 
 pin_project! {
     /// A request body that fails with [`BodyDeadlineExceeded`] when it has
-    /// not been received in full by its deadline.
+    /// not been received in full by its deadline. The timer is armed only
+    /// when the body has to be waited for.
     pub struct DeadlineBody<B> {
         #[pin]
         inner: B,
-        #[pin]
-        sleep: Sleep,
+        deadline: Instant,
+        sleep: Option<Pin<Box<Sleep>>>,
     }
 }
 
 impl<B> DeadlineBody<B> {
-    /// `inner`, to be received within `timeout` from now; must be called
-    /// within the Tokio runtime.
+    /// `inner`, to be received within `timeout` from now.
     pub fn new(inner: B, timeout: Duration) -> Self {
         Self {
             inner,
-            sleep: tokio::time::sleep(timeout),
+            deadline: Instant::now() + timeout,
+            sleep: None,
         }
     }
 }
@@ -54,7 +55,11 @@ where
         if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
-        ready!(this.sleep.poll(cx));
+        let deadline = *this.deadline;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        ready!(sleep.as_mut().poll(cx));
         Poll::Ready(Some(Err(BodyDeadlineExceeded.into())))
     }
 

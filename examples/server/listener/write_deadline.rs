@@ -23,19 +23,20 @@ pin_project! {
     pub struct WriteDeadline<T> {
         #[pin]
         inner: T,
-        // Boxed: hyper needs the connection `Unpin`.
-        sleep: Pin<Box<Sleep>>,
+        // Armed at the first block; boxed, as hyper needs the connection
+        // `Unpin`.
+        sleep: Option<Pin<Box<Sleep>>>,
         timeout: Duration,
         blocked: bool,
     }
 }
 
 impl<T> WriteDeadline<T> {
-    /// Wraps `inner`; must be called within the Tokio runtime.
+    /// Wraps `inner`.
     pub fn new(inner: T, timeout: Duration) -> Self {
         Self {
             inner,
-            sleep: Box::pin(tokio::time::sleep(timeout)),
+            sleep: None,
             timeout,
             blocked: false,
         }
@@ -54,12 +55,14 @@ impl<T: AsyncWrite> WriteDeadline<T> {
     /// running, and fails once it has run out.
     fn blocked<R>(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
         let this = self.project();
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(Instant::now())));
         if !*this.blocked {
             *this.blocked = true;
-            let deadline = Instant::now() + *this.timeout;
-            this.sleep.as_mut().reset(deadline);
+            sleep.as_mut().reset(Instant::now() + *this.timeout);
         }
-        ready!(this.sleep.as_mut().poll(cx));
+        ready!(sleep.as_mut().poll(cx));
         Poll::Ready(Err(timed_out()))
     }
 }
