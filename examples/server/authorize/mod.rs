@@ -229,7 +229,8 @@ pub async fn show(
         nonce: nonce.map(str::to_owned),
         auth_time_required,
     };
-    let Ok(browser) = browser::token(&headers) else {
+    let secure = browser::Secure(app.issuer.starts_with("https://"));
+    let Ok(browser) = browser::token(&headers, secure) else {
         return back.error("server_error", "random number generator failure");
     };
     let consent = match app.grants.begin(request.clone(), browser.digest()) {
@@ -269,7 +270,6 @@ pub async fn show(
     });
     let mut response =
         html::response_with_forms(StatusCode::OK, page, &html::form_action(redirect_uri));
-    let secure = app.issuer.starts_with("https://");
     response
         .headers_mut()
         .insert(header::SET_COOKIE, browser::set_cookie(&browser, secure));
@@ -292,7 +292,8 @@ pub async fn decide(
     };
     let taken = match form.get("nonce") {
         Some(nonce) => app.grants.take_pending(nonce, |bound| {
-            browser::same_browser(&headers, form.get("csrf"), bound)
+            let secure = browser::Secure(app.issuer.starts_with("https://"));
+            browser::same_browser(&headers, secure, form.get("csrf"), bound)
         }),
         None => Err(NotTaken::Unknown),
     };
