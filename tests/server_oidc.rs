@@ -196,16 +196,8 @@ async fn core_8_1_pairwise_client_gets_a_sector_sub_and_signed_userinfo() {
         .expect("a signed userinfo response that verifies");
     assert_eq!(info.subject(), &sub);
 
-    // Another pairwise client of the same sector (the host of its redirect
-    // URI) sees the same user under the same sub; a public client sees the
-    // local identifier.
-    let same_sector = login(
-        &server,
-        CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-        |r| r.set_subject_type(Some(CoreSubjectIdentifierType::Pairwise)),
-    )
-    .await;
-    assert_eq!(same_sector.claims.subject(), &sub);
+    // A public client sees the local identifier. (Clients of one sector
+    // share a sub: `core_8_1_clients_of_one_web_host_share_a_sub`.)
     let public = login(
         &server,
         CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
@@ -232,11 +224,21 @@ async fn register_with(server: &Server, extra: Value) -> Value {
 /// Runs /authorize + consent + /token for a registered confidential client;
 /// returns the token response.
 async fn code_flow(server: &Server, client: &Value, extra: &[(&str, &str)]) -> Value {
+    code_flow_to(server, client, REDIRECT, extra).await
+}
+
+/// [`code_flow`] with this redirect URI.
+async fn code_flow_to(
+    server: &Server,
+    client: &Value,
+    redirect: &str,
+    extra: &[(&str, &str)],
+) -> Value {
     let client_id = client["client_id"].as_str().unwrap();
     let mut params = vec![
         ("response_type", "code"),
         ("client_id", client_id),
-        ("redirect_uri", REDIRECT),
+        ("redirect_uri", redirect),
         ("scope", "openid"),
     ];
     params.extend_from_slice(extra);
@@ -249,7 +251,7 @@ async fn code_flow(server: &Server, client: &Value, extra: &[(&str, &str)]) -> V
         .form(&[
             ("grant_type", "authorization_code"),
             ("code", &code),
-            ("redirect_uri", REDIRECT),
+            ("redirect_uri", redirect),
         ])
         .send()
         .await
@@ -266,6 +268,47 @@ fn claims_of(jwt: &str) -> Value {
         .decode(payload)
         .unwrap();
     serde_json::from_slice(&bytes).unwrap()
+}
+
+/// The `sub` of the demo user in an ID token for `client`.
+async fn sub_for(server: &Server, client: &Value, redirect: &str) -> String {
+    let tokens = code_flow_to(server, client, redirect, &[]).await;
+    claims_of(tokens["id_token"].as_str().expect("an ID token"))["sub"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Core §8.1: "pairwise: a different sub value to each Client, so as not to
+/// enable Clients to correlate the End-User's activities without
+/// permission". A loopback redirect URI names no sector (any program on the
+/// machine can listen there): two native pairwise clients on 127.0.0.1,
+/// one of them possibly an attacker's, get different subs; each keeps its
+/// own from one login to the next.
+#[tokio::test]
+async fn core_8_1_pairwise_clients_on_loopback_do_not_share_a_sub() {
+    let server = Server::start();
+    let pairwise = json!({ "subject_type": "pairwise" });
+    let first = register_with(&server, pairwise.clone()).await;
+    let second = register_with(&server, pairwise).await;
+    let sub = sub_for(&server, &first, REDIRECT).await;
+    assert_ne!(sub, "demo-user");
+    assert_eq!(sub_for(&server, &first, REDIRECT).await, sub, "stable");
+    assert_ne!(sub_for(&server, &second, REDIRECT).await, sub);
+}
+
+/// Core §8.1: clients whose redirect URIs are on one web host are one
+/// sector, and see the user under one `sub`.
+#[tokio::test]
+async fn core_8_1_clients_of_one_web_host_share_a_sub() {
+    let server = Server::start();
+    let redirect = "https://app.example.com/cb";
+    let metadata = json!({ "subject_type": "pairwise", "redirect_uris": [redirect] });
+    let first = register_with(&server, metadata.clone()).await;
+    let second = register_with(&server, metadata).await;
+    let sub = sub_for(&server, &first, redirect).await;
+    assert_ne!(sub, "demo-user");
+    assert_eq!(sub_for(&server, &second, redirect).await, sub);
 }
 
 /// Core §2 / DCR §2: `auth_time` is in the ID token when the client

@@ -107,11 +107,22 @@ async fn authorize(
     let response = http().get(url).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let page = response.text().await.unwrap();
-    let start = page.find("name=\"nonce\" value=\"").expect("nonce") + 20;
-    let nonce = &page[start..start + page[start..].find('"').unwrap()];
+    let field = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = page.find(&marker).expect(name) + marker.len();
+        page[start..start + page[start..].find('"').unwrap()].to_owned()
+    };
+    let (nonce, csrf) = (field("nonce"), field("csrf"));
+    // As the browser the page was shown in: its consent cookie, repeated in
+    // the form.
     let back = http()
         .post(format!("{}/authorize", server.issuer))
-        .form(&[("nonce", nonce), ("decision", "approve")])
+        .header("cookie", format!("tower_dcr_consent={csrf}"))
+        .form(&[
+            ("nonce", &nonce),
+            ("csrf", &csrf),
+            ("decision", &"approve".to_owned()),
+        ])
         .send()
         .await
         .unwrap();
@@ -157,6 +168,7 @@ async fn a_url_client_runs_the_code_flow_with_pkce_and_refreshes() {
         Reply::json(&json!({
             "client_id": id,
             "client_name": "Docs Agent",
+            "logo_uri": docs.url("/logo.png"),
             "redirect_uris": [redirect],
             "grant_types": ["authorization_code", "refresh_token"],
             "token_endpoint_auth_method": "none",
@@ -202,6 +214,10 @@ async fn a_url_client_runs_the_code_flow_with_pkce_and_refreshes() {
 
     let (page, code, verifier) = authorize(&server, &id, redirect).await;
     assert!(page.contains("Docs Agent"));
+    // Draft "Displaying Logos": no logo for a URL client, even an https one
+    // of the client's own origin: loading it would tell the document's host
+    // who looks at the consent page before the user decides.
+    assert!(!page.contains("<img"), "{page}");
     assert!(
         page.contains(&format!("127.0.0.1:{}", docs.port)),
         "the client_id host is shown"
@@ -274,4 +290,82 @@ async fn a_private_key_jwt_url_client_authenticates_with_an_es256_assertion() {
     let (status, error) = token(&server, &form).await;
     assert_eq!(status, 400, "{error}");
     assert_eq!(error["error"], "invalid_client");
+}
+
+/// OpenID Connect Core §5.3: the userinfo endpoint answers a token issued
+/// to a URL client, found the way `/authorize` and `/token` find it (its
+/// metadata document), not in the client store only.
+#[tokio::test]
+async fn core_5_3_userinfo_answers_a_url_clients_token() {
+    let (docs, server, _dir) = setup().await;
+    let id = docs.url("/userinfo-app.json");
+    let redirect = "http://127.0.0.1:9/callback";
+    docs.set(
+        "/userinfo-app.json",
+        Reply::json(&json!({
+            "client_id": id,
+            "client_name": "Userinfo Agent",
+            "redirect_uris": [redirect],
+            "grant_types": ["authorization_code"],
+            "token_endpoint_auth_method": "none",
+            "scope": "openid profile",
+        })),
+    );
+    let (_, code, verifier) = authorize(&server, &id, redirect).await;
+    let (status, tokens) = token(
+        &server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("client_id", &id),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    let response = http()
+        .get(format!("{}/userinfo", server.issuer))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let claims: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(claims["sub"], "demo-user", "{claims}");
+    assert_eq!(claims["name"], "Demo User", "{claims}");
+}
+
+/// Attack finding: loopback documents follow the issuer, not the listener:
+/// `--issuer http://localhost:…` on a listener beyond loopback let other
+/// hosts make the server fetch `https://127.0.0.1:…`. That configuration
+/// fails closed: the server refuses to start, before it listens (the
+/// address here is a documentation address no interface holds).
+#[test]
+fn loopback_documents_with_a_listener_beyond_loopback_refuse_to_start() {
+    let exe = std::env::current_exe().unwrap();
+    let binary = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .unwrap()
+        .join("examples")
+        .join("server");
+    let output = Command::new(binary)
+        .args([
+            "--store",
+            "memory",
+            "--addr",
+            "192.0.2.1:8080",
+            "--issuer",
+            "http://localhost:8080",
+            "--client-id-metadata-documents",
+            "any",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("listens beyond loopback"), "{stderr}");
 }

@@ -9,10 +9,10 @@ use http::{HeaderValue, Method, Request, header};
 use tower::ServiceBuilder;
 use tower_dcr::Registration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::timeout::RequestBodyTimeout;
 
 use crate::grants::Grants;
 use crate::keys::Keys;
+use crate::listener::body_deadline::BodyDeadline;
 use crate::{authorize, discovery, introspect, logging, observability, oidc, token};
 
 /// What every handler shares.
@@ -126,7 +126,7 @@ fn head_as_get<B>(mut request: Request<B>) -> Request<B> {
 
 /// The whole server as one service: every route, with request logging, CORS
 /// where browsers call, and a deadline for request bodies.
-pub type Server = RequestBodyTimeout<logging::HttpLayers<Router>>;
+pub type Server = BodyDeadline<logging::HttpLayers<Router>>;
 
 /// Every route, with request logging, CORS where browsers call, and a
 /// deadline for request bodies.
@@ -160,5 +160,5 @@ pub fn router(app: App, cors: &Cors, body_timeout: Duration) -> Server {
         .route("/openapi.yaml", get(observability::openapi))
         .nest_service("/register", registration)
         .with_state(app);
-    RequestBodyTimeout::new(logging::with_http_layers(routes), body_timeout)
+    BodyDeadline::new(logging::with_http_layers(routes), body_timeout)
 }

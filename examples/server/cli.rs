@@ -100,10 +100,22 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_connections: usize,
 
-    /// Seconds a client may take to send a request's headers, or its body,
-    /// or stay idle on a kept-alive connection, before it is closed.
+    /// The most connections open at once from one client address (IPv6: one
+    /// /64); more are answered `429` and closed. `0` turns the cap off.
+    /// Applies to the metrics listener too.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections_per_address: usize,
+
+    /// Seconds a client may take to send a request's headers, or its body
+    /// (each a deadline from its start, not an idle timer), or stay idle on a
+    /// kept-alive connection, before it is closed.
     #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub read_timeout: u64,
+
+    /// Seconds a response may wait for the client to read it before the
+    /// connection is closed (a client that never reads its answers).
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_timeout: u64,
 }
 
 /// Subcommands.

@@ -111,6 +111,9 @@ pub struct Issued {
 
 struct Pending {
     request: AuthorizationRequest,
+    /// The digest of the consent cookie of the browser that asked
+    /// (`authorize::browser`).
+    browser: SecretDigest,
     expires_at: u64,
 }
 
@@ -152,6 +155,69 @@ impl Inner {
         self.access.retain(|t| t.grant != grant);
         self.refresh.retain(|t| t.info.grant != grant);
     }
+
+    /// Stores the tokens of `secrets` in `grant`: both or neither.
+    fn store_tokens(
+        &mut self,
+        secrets: Secrets,
+        client_id: &str,
+        scope: Option<String>,
+        user: Option<String>,
+        grant: GrantId,
+        now: u64,
+    ) -> Result<Issued, Full> {
+        let info = |lifetime: Duration| TokenInfo {
+            client_id: client_id.to_owned(),
+            scope: scope.clone(),
+            expires_at: now.saturating_add(lifetime.as_secs()),
+            user: user.clone(),
+            grant,
+        };
+        let access = info(ACCESS_TOKEN_LIFETIME);
+        let access_key = key(secrets.access_token.secret());
+        self.access
+            .insert(access_key, client_id, access.expires_at, access, now)?;
+        if let Some(refresh) = &secrets.refresh_token {
+            let refresh_info = Refresh {
+                info: info(REFRESH_TOKEN_LIFETIME),
+                active: true,
+            };
+            let evict_at = refresh_info.info.expires_at;
+            if let Err(full) = self.refresh.insert(
+                key(refresh.secret()),
+                client_id,
+                evict_at,
+                refresh_info,
+                now,
+            ) {
+                self.access.remove(&access_key);
+                return Err(full);
+            }
+        }
+        Ok(Issued {
+            access_token: secrets.access_token,
+            refresh_token: secrets.refresh_token,
+            expires_in: ACCESS_TOKEN_LIFETIME.as_secs(),
+        })
+    }
+}
+
+/// The values of tokens about to be issued, drawn before the lock is taken.
+struct Secrets {
+    access_token: Secret,
+    refresh_token: Option<Secret>,
+}
+
+impl Secrets {
+    fn generate(with_refresh_token: bool) -> Result<Self, Busy> {
+        Ok(Self {
+            access_token: Secret::generate().map_err(|_| Busy::Random)?,
+            refresh_token: with_refresh_token
+                .then(Secret::generate)
+                .transpose()
+                .map_err(|_| Busy::Random)?,
+        })
+    }
 }
 
 /// The authorization state of the running server.
@@ -175,6 +241,26 @@ impl From<Full> for Busy {
     }
 }
 
+/// Why a consent form's request was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotTaken {
+    /// Unknown, expired or already answered.
+    Unknown,
+    /// Posted by another browser than the one that asked.
+    OtherBrowser,
+}
+
+/// Why redeeming a code or a refresh token issued nothing.
+#[derive(Debug)]
+pub enum Redeem<E> {
+    /// The code or token itself was refused.
+    Refused(Refused),
+    /// The caller's check refused the request.
+    Check(E),
+    /// The tokens could not be stored.
+    Busy(Busy),
+}
+
 /// Why a code or refresh token was refused (`invalid_grant` either way).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refused {
@@ -190,14 +276,20 @@ impl Grants {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Keeps a request until the user decides; returns the consent key that
+    /// Keeps a request until the user decides, bound to the browser that
+    /// asked (the digest of its consent cookie); returns the consent key that
     /// the form must post back.
-    pub fn begin(&self, request: AuthorizationRequest) -> Result<Secret, Busy> {
+    pub fn begin(
+        &self,
+        request: AuthorizationRequest,
+        browser: SecretDigest,
+    ) -> Result<Secret, Busy> {
         let consent = Secret::generate().map_err(|_| Busy::Random)?;
         let client_id = request.client_id.clone();
         let expires_at = deadline(CONSENT_LIFETIME);
         let pending = Pending {
             request,
+            browser,
             expires_at,
         };
         self.lock().pending.insert(
@@ -210,11 +302,26 @@ impl Grants {
         Ok(consent)
     }
 
-    /// Takes the request a consent form answers: once only, and before it
-    /// expires.
-    pub fn take_pending(&self, consent: &str) -> Option<AuthorizationRequest> {
-        let pending = self.lock().pending.remove(&key(consent))?;
-        (now() < pending.expires_at).then_some(pending.request)
+    /// Takes the request a consent form answers: once only, before it
+    /// expires, and only when `same_browser` accepts the browser it is bound
+    /// to; otherwise it is left for its own browser.
+    pub fn take_pending(
+        &self,
+        consent: &str,
+        same_browser: impl FnOnce(&SecretDigest) -> bool,
+    ) -> Result<AuthorizationRequest, NotTaken> {
+        let mut inner = self.lock();
+        let consent = key(consent);
+        let (_, pending) = inner.pending.get(&consent).ok_or(NotTaken::Unknown)?;
+        if now() >= pending.expires_at {
+            inner.pending.remove(&consent);
+            return Err(NotTaken::Unknown);
+        }
+        if !same_browser(&pending.browser) {
+            return Err(NotTaken::OtherBrowser);
+        }
+        let pending = inner.pending.remove(&consent).ok_or(NotTaken::Unknown)?;
+        Ok(pending.request)
     }
 
     /// Issues an authorization code for an approved request.
@@ -239,28 +346,62 @@ impl Grants {
         Ok(code)
     }
 
-    /// Redeems a code presented by `client_id`: the first attempt by the
-    /// client it was issued to uses it up whatever its outcome; a second one
-    /// revokes what the first obtained (RFC 6749 §4.1.2). A code presented by
-    /// another client is refused and left as it was, so nobody can burn or
-    /// revoke another client's grant with a leaked code (RFC 6749 §4.1.3: the
-    /// code must have been issued to the authenticated client).
-    pub fn redeem_code(&self, code: &str, client_id: &str) -> Result<(Approved, GrantId), Refused> {
+    /// Redeems a code presented by `client_id` and issues its tokens, in one
+    /// step under the lock: a replay arriving at any moment finds either an
+    /// unused code or the tokens it must revoke (RFC 6749 §4.1.2), never a
+    /// redemption whose tokens are yet to be stored.
+    ///
+    /// The first attempt by the client the code was issued to uses it up
+    /// whatever its outcome (`check` refusing it included); a second one
+    /// revokes what the first obtained. A code presented by another client is
+    /// refused and left as it was, so nobody can burn or revoke another
+    /// client's grant with a leaked code (RFC 6749 §4.1.3: the code must have
+    /// been issued to the authenticated client).
+    pub fn redeem_code<E>(
+        &self,
+        code: &str,
+        client_id: &str,
+        with_refresh_token: bool,
+        check: impl FnOnce(&Approved) -> Result<(), E>,
+    ) -> Result<(Approved, GrantId, Issued), Redeem<E>> {
+        let secrets = Secrets::generate(with_refresh_token).map_err(Redeem::Busy)?;
+        let now = now();
         let mut inner = self.lock();
-        let (owner, entry) = inner.codes.get_mut(&key(code)).ok_or(Refused::Invalid)?;
+        let (owner, entry) = inner
+            .codes
+            .get_mut(&key(code))
+            .ok_or(Redeem::Refused(Refused::Invalid))?;
         if owner != client_id {
-            return Err(Refused::Invalid);
+            return Err(Redeem::Refused(Refused::Invalid));
         }
         if entry.redeemed {
             let grant = entry.grant;
             inner.revoke(grant);
-            return Err(Refused::Replayed);
+            return Err(Redeem::Refused(Refused::Replayed));
         }
         entry.redeemed = true;
-        if now() >= entry.expires_at {
-            return Err(Refused::Invalid);
+        if now >= entry.expires_at {
+            return Err(Redeem::Refused(Refused::Invalid));
         }
-        Ok((entry.approved.clone(), entry.grant))
+        check(&entry.approved).map_err(Redeem::Check)?;
+        let approved = entry.approved.clone();
+        let grant = entry.grant;
+        let issued = inner
+            .store_tokens(
+                secrets,
+                client_id,
+                approved.request.scope.clone(),
+                Some(approved.user.clone()),
+                grant,
+                now,
+            )
+            .map_err(|full| Redeem::Busy(full.into()))?;
+        Ok((approved, grant, issued))
+    }
+
+    /// Revokes every token of `grant` (its tokens could not be completed).
+    pub fn revoke(&self, grant: GrantId) {
+        self.lock().revoke(grant);
     }
 
     /// Starts a grant without an authorization code (client credentials).
@@ -279,64 +420,57 @@ impl Grants {
         grant: GrantId,
         with_refresh_token: bool,
     ) -> Result<Issued, Busy> {
-        let access_token = Secret::generate().map_err(|_| Busy::Random)?;
-        let refresh_token = with_refresh_token
-            .then(Secret::generate)
-            .transpose()
-            .map_err(|_| Busy::Random)?;
-        let info = |lifetime| TokenInfo {
-            client_id: client_id.to_owned(),
-            scope: scope.clone(),
-            expires_at: deadline(lifetime),
-            user: user.clone(),
-            grant,
-        };
+        let secrets = Secrets::generate(with_refresh_token)?;
         let now = now();
-        let mut inner = self.lock();
-        let access = info(ACCESS_TOKEN_LIFETIME);
-        let access_key = key(access_token.secret());
-        inner
-            .access
-            .insert(access_key, client_id, access.expires_at, access, now)?;
-        if let Some(refresh) = &refresh_token {
-            let refresh_info = Refresh {
-                info: info(REFRESH_TOKEN_LIFETIME),
-                active: true,
-            };
-            let evict_at = refresh_info.info.expires_at;
-            if let Err(full) = inner.refresh.insert(
-                key(refresh.secret()),
-                client_id,
-                evict_at,
-                refresh_info,
-                now,
-            ) {
-                inner.access.remove(&access_key);
-                return Err(full.into());
-            }
-        }
-        Ok(Issued {
-            access_token,
-            refresh_token,
-            expires_in: ACCESS_TOKEN_LIFETIME.as_secs(),
-        })
+        Ok(self
+            .lock()
+            .store_tokens(secrets, client_id, scope, user, grant, now)?)
     }
 
-    /// Uses a refresh token of `client_id` (rotation: it works once; presenting
-    /// it again revokes its grant). Returns what it was issued for.
-    pub fn use_refresh_token(&self, token: &str, client_id: &str) -> Result<TokenInfo, Refused> {
+    /// Rotates a refresh token of `client_id` (RFC 6749 §6, RFC 9700
+    /// §4.14.2): `scope` picks the new tokens' scope from what the token was
+    /// issued for; the new tokens are stored and the old refresh token spent
+    /// in one step under the lock. A refused request (`scope` says no, or the
+    /// token maps are full) leaves the token as it was, so a retry is not
+    /// taken for a replay; presenting a spent token revokes its grant.
+    pub fn refresh<E>(
+        &self,
+        token: &str,
+        client_id: &str,
+        scope: impl FnOnce(Option<&str>) -> Result<Option<String>, E>,
+    ) -> Result<(Option<String>, Issued), Redeem<E>> {
+        let secrets = Secrets::generate(true).map_err(Redeem::Busy)?;
+        let now = now();
         let mut inner = self.lock();
-        let (_, entry) = inner.refresh.get_mut(&key(token)).ok_or(Refused::Invalid)?;
-        if entry.info.client_id != client_id || now() >= entry.info.expires_at {
-            return Err(Refused::Invalid);
+        let token_key = key(token);
+        let (_, entry) = inner
+            .refresh
+            .get(&token_key)
+            .ok_or(Redeem::Refused(Refused::Invalid))?;
+        if entry.info.client_id != client_id || now >= entry.info.expires_at {
+            return Err(Redeem::Refused(Refused::Invalid));
         }
         if !entry.active {
             let grant = entry.info.grant;
             inner.revoke(grant);
-            return Err(Refused::Replayed);
+            return Err(Redeem::Refused(Refused::Replayed));
         }
-        entry.active = false;
-        Ok(entry.info.clone())
+        let original = entry.info.clone();
+        let scope = scope(original.scope.as_deref()).map_err(Redeem::Check)?;
+        let issued = inner
+            .store_tokens(
+                secrets,
+                client_id,
+                scope.clone(),
+                original.user,
+                original.grant,
+                now,
+            )
+            .map_err(|full| Redeem::Busy(full.into()))?;
+        if let Some((_, entry)) = inner.refresh.get_mut(&token_key) {
+            entry.active = false;
+        }
+        Ok((scope, issued))
     }
 
     /// What an unexpired access token is good for.

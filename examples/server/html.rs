@@ -1,6 +1,7 @@
 //! The HTML pages: consent and error. Every value that comes from a client or a
 //! request is written through [`Escape`]; URLs go in attributes only after
-//! [`link_target`] or [`logo_source`] accepted them.
+//! [`link_target`] or [`logo_source`] accepted them. Every page's CSP says
+//! where its forms may post (`form-action`).
 
 use std::fmt::{self, Display, Write as _};
 
@@ -34,28 +35,53 @@ pub fn link_target(url: &str) -> Option<&str> {
     matches!(parsed.scheme(), "https" | "http").then_some(url)
 }
 
-/// `url` if it may be an image source: `https`, or `http` on a loopback host
-/// (a local development client). Plain http elsewhere would let the network
-/// swap the logo.
+/// `url` if it may be an image source: an `https` URL on a domain name, never
+/// on `localhost` or an IP address. The user's browser loads the logo before
+/// the user decides anything, so the logo must not make it call a service on
+/// the user's own machine or network (plain http would also let the network
+/// swap the logo). URL clients get no logo at all (see [`Consent::logo_uri`]).
 pub fn logo_source(url: &str) -> Option<&str> {
     let parsed = Url::parse(url).ok()?;
-    let loopback = match parsed.host() {
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
+    let domain = match parsed.host() {
+        Some(Host::Domain(d)) => d,
+        _ => return None,
     };
-    match parsed.scheme() {
-        "https" => Some(url),
-        "http" if loopback => Some(url),
-        _ => None,
+    let local = domain.eq_ignore_ascii_case("localhost")
+        || domain.to_ascii_lowercase().ends_with(".localhost");
+    (parsed.scheme() == "https" && !local).then_some(url)
+}
+
+/// The CSP `form-action` sources of a consent page whose answer goes to
+/// `redirect_uri`: this server, and the redirect URI's origin (browsers apply
+/// `form-action` to the redirect that follows the form's submission), or its
+/// scheme for a private-use scheme (RFC 8252 §7.1).
+pub fn form_action(redirect_uri: &str) -> String {
+    let mut sources = "'self'".to_owned();
+    if let Ok(url) = Url::parse(redirect_uri) {
+        let origin = url.origin();
+        if origin.is_tuple() {
+            sources.push(' ');
+            sources.push_str(&origin.ascii_serialization());
+        } else if url
+            .scheme()
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+        {
+            sources.push(' ');
+            sources.push_str(url.scheme());
+            sources.push(':');
+        }
     }
+    sources
 }
 
 /// What the consent page shows, already localized.
 pub struct Consent<'a> {
     pub client_id: &'a str,
     pub client_name: Option<&'a str>,
+    /// `None` for URL clients: their document's author would learn who
+    /// looks at the consent page, and when, before the user decides
+    /// (draft-ietf-oauth-client-id-metadata-document, "Displaying Logos").
     pub logo_uri: Option<&'a str>,
     pub client_uri: Option<&'a str>,
     pub tos_uri: Option<&'a str>,
@@ -64,6 +90,9 @@ pub struct Consent<'a> {
     pub redirect_uri: &'a str,
     /// The nonce binding the form to the pending request.
     pub nonce: &'a str,
+    /// The browser's consent token, repeated from its cookie
+    /// (`authorize::browser`).
+    pub csrf: &'a str,
     /// The user (this example has one demo user and no login).
     pub user: &'a str,
     /// For a URL client, the host of its `client_id` (shown prominently).
@@ -179,9 +208,11 @@ this from an application you trust.</p>\n",
         body,
         "<form method=\"post\" action=\"/authorize\">\n\
 <input type=\"hidden\" name=\"nonce\" value=\"{}\">\n\
+<input type=\"hidden\" name=\"csrf\" value=\"{}\">\n\
 <button type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\n\
 <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button>\n</form>",
-        Escape(c.nonce)
+        Escape(c.nonce),
+        Escape(c.csrf)
     );
     page(&format!("Authorize {name}"), &body)
 }
@@ -196,16 +227,25 @@ pub fn error_page(title: &str, detail: &str) -> String {
     page(title, &body)
 }
 
-/// An HTML response that browsers must not cache, frame, or let run scripts.
+/// An HTML response that browsers must not cache, frame, or let run scripts,
+/// whose forms post nowhere.
 pub fn response(status: StatusCode, html: String) -> Response {
+    response_with_forms(status, html, "'none'")
+}
+
+/// [`response`] for a page whose forms may post to `form_action` (CSP
+/// source list; see [`form_action`]).
+pub fn response_with_forms(status: StatusCode, html: String, form_action: &str) -> Response {
     let mut response = (status, Html(html)).into_response();
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; img-src https:; \
+form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    );
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; \
-img-src https: http://localhost:* http://127.0.0.1:*; frame-ancestors 'none'; base-uri 'none'",
-        ),
+        HeaderValue::from_str(&csp)
+            .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'; form-action 'self'")),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(

@@ -3,15 +3,19 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
 use crate::app::App;
+use crate::params::FormBody;
 use crate::token::{authenticate, form, no_store};
 
 /// `POST /introspect` with `token=…`, authenticated like the token endpoint.
-pub async fn introspect(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn introspect(
+    State(app): State<App>,
+    headers: HeaderMap,
+    FormBody(body): FormBody,
+) -> Response {
     let params = match form(&headers, &body) {
         Ok(params) => params,
         Err(error) => return Response::from(error),

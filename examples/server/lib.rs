@@ -134,6 +134,7 @@ async fn serve(
     store_spec: StoreSpec,
     key_file: Option<PathBuf>,
 ) -> Result<(), Error> {
+    registration::check_loopback_documents(&args)?;
     let static_tokens = static_tokens(&args)?;
     let access = if !static_tokens.is_empty() {
         Access::Protected { static_tokens }
@@ -203,16 +204,15 @@ async fn serve(
             format!("invalid configuration: {e}{hint}")
         })?;
     let metrics = match args.metrics_addr {
-        Some(addr) => Some(observability::serve_metrics(addr).await?),
+        Some(addr) => Some(
+            observability::serve_metrics(addr, ConnectionLimits::from_args(&args, SHUTDOWN_GRACE))
+                .await?,
+        ),
         None => None,
     };
     let app = App::new(dcr, keys.clone());
     app.spawn_sweeper();
-    let limits = ConnectionLimits {
-        header_timeout: Duration::from_secs(args.read_timeout),
-        max_connections: args.max_connections,
-        shutdown_grace: SHUTDOWN_GRACE,
-    };
+    let limits = ConnectionLimits::from_args(&args, SHUTDOWN_GRACE);
     let shutdown = shutdown_signal();
     print_banner(&Banner {
         issuer: &issuer,
@@ -344,11 +344,7 @@ fn print_banner(b: &Banner<'_>) {
         registration::MAX_REGISTRATION_BYTES
     );
     println!("  CORS (registration): {cors}");
-    println!(
-        "  connections:         {} at once (--max-connections); {}s to send headers or a body, or idle (--read-timeout)",
-        b.limits.max_connections,
-        b.limits.header_timeout.as_secs()
-    );
+    println!("  connections:         {}", b.limits);
     println!(
         "  pending consents:    {} ({} per client); live tokens {} ({} per client)",
         grants::MAX_PENDING,

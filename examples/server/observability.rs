@@ -12,6 +12,7 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::net::TcpListener;
 
 use crate::Error;
+use crate::listener::{self, ConnectionLimits};
 
 /// The OpenAPI 3.1 description of the registration endpoints, as shipped
 /// with the crate (and checked against real answers by `tests/openapi.rs`).
@@ -24,9 +25,13 @@ pub async fn openapi() -> impl IntoResponse {
 
 /// Installs the Prometheus recorder for the `metrics` facade (tower-dcr's
 /// feature `metrics` records through it) and serves `GET /metrics` on `addr`,
-/// apart from the server's own listener so it need not be exposed with it.
+/// apart from the server's own listener so it need not be exposed with it,
+/// with the same connection limits as that listener ([`crate::listener`]).
 /// Returns the address bound.
-pub async fn serve_metrics(addr: SocketAddr) -> Result<SocketAddr, Error> {
+pub async fn serve_metrics(
+    addr: SocketAddr,
+    limits: ConnectionLimits,
+) -> Result<SocketAddr, Error> {
     let handle = PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
@@ -41,10 +46,12 @@ pub async fn serve_metrics(addr: SocketAddr) -> Result<SocketAddr, Error> {
             handle.render()
         }),
     );
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(%error, "the metrics listener stopped");
-        }
-    });
+    // Stops with the process.
+    tokio::spawn(listener::serve(
+        listener,
+        app,
+        limits,
+        std::future::pending(),
+    ));
     Ok(local)
 }

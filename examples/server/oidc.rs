@@ -11,12 +11,13 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
-use tower_dcr::policy::sector_identifier::sector_identifier;
+use tower_dcr::host::ResolveError;
+use tower_dcr::policy::sector_identifier::pairwise_sector;
 use tower_dcr::{ClientRecord, SubjectType};
 
 use crate::app::App;
 use crate::grants::now;
-use crate::params::Params;
+use crate::params::{FormBody, Params};
 use crate::scope;
 
 /// How long an ID token is valid.
@@ -38,17 +39,17 @@ pub const CLAIMS_SUPPORTED: [&str; 11] = [
 ];
 
 /// The `sub` of `user` for `client`: the local identifier for `public`
-/// clients; for `pairwise` ones, a digest of the client's Sector Identifier,
-/// the user and a secret salt (Core §8.1), the same for every client of one
-/// sector and useless for correlating users across sectors.
+/// clients; for `pairwise` ones, a digest of the client's sector
+/// ([`pairwise_sector`]), the user and a secret salt (Core §8.1), the same
+/// for every client of one sector and useless for correlating users across
+/// sectors.
 pub fn subject(app: &App, client: &ClientRecord, user: &str) -> String {
     if client.metadata.subject_type != Some(SubjectType::Pairwise) {
         return user.to_owned();
     }
-    // Without a host (private-use scheme redirects), the client is its own
-    // sector.
-    let sector = sector_identifier(&client.metadata)
-        .unwrap_or_else(|| format!("client:{}", client.client_id));
+    // Loopback or private-use redirects name no sector: the client is its
+    // own (see `pairwise_sector`).
+    let sector = pairwise_sector(&client.client_id, &client.metadata);
     let mut digest = Sha256::new();
     for part in [
         sector.as_bytes(),
@@ -181,7 +182,7 @@ pub async fn userinfo(
     State(app): State<App>,
     method: Method,
     headers: HeaderMap,
-    body: Bytes,
+    FormBody(body): FormBody,
 ) -> Response {
     let token = match access_token(&method, &headers, &body) {
         Ok(Some(token)) => token,
@@ -221,11 +222,17 @@ pub async fn userinfo(
             "the token was not issued with the openid scope",
         );
     }
-    let client = match app.dcr.client(&info.client_id).await {
+    // Registered and URL clients alike (Core §5.3: any client the token was
+    // issued to).
+    let client = match app.dcr.resolve_client(&info.client_id).await {
         Ok(Some(client)) => client,
         Ok(None) => return invalid(),
+        Err(ResolveError::Document(error)) if !error.is_transient() => {
+            tracing::warn!(%error, "the client's metadata document is no longer valid");
+            return invalid();
+        }
         Err(error) => {
-            tracing::error!(%error, "client store unavailable");
+            tracing::error!(%error, "cannot resolve the client");
             let mut response = (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({ "error": "temporarily_unavailable" })),

@@ -122,6 +122,35 @@ pub fn url_client_policy(
     policy.loopback_documents(issuer_on_loopback)
 }
 
+/// Whether `issuer` is on a loopback host, which allows loopback metadata
+/// documents (development; see [`url_client_policy`]).
+pub fn issuer_on_loopback(issuer: &str) -> bool {
+    url::Url::parse(issuer)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .is_some_and(|h| matches!(h.as_str(), "127.0.0.1" | "[::1]" | "localhost"))
+}
+
+/// Refuses (fails closed) URL client ids with a loopback `--issuer` on a
+/// listener beyond loopback: loopback documents follow the issuer, so any
+/// host that can reach the listener could make the server fetch
+/// `https://127.0.0.1:…`, a service on the server's own machine. Checked
+/// before anything listens.
+pub fn check_loopback_documents(args: &crate::cli::ServeArgs) -> Result<(), String> {
+    let loopback_documents = args.client_id_metadata_documents.is_some()
+        && args.issuer.as_deref().is_some_and(issuer_on_loopback);
+    if loopback_documents && !args.addr.ip().is_loopback() {
+        return Err(format!(
+            "--client-id-metadata-documents with a loopback --issuer allows metadata documents \
+             on loopback (development), but --addr {} listens beyond loopback: any host could \
+             make this server fetch from its own machine. Listen on a loopback address, or \
+             use an https --issuer on a public host",
+            args.addr
+        ));
+    }
+    Ok(())
+}
+
 /// [`build`], with URL client ids when `url_clients` is given. JWT client
 /// assertions (`private_key_jwt`, `client_secret_jwt`) are verified with `aud`
 /// the issuer or `{issuer}/token`.

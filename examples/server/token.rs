@@ -13,8 +13,8 @@ use tower_dcr::host::{ClientCredentials, TokenError};
 use tower_dcr::{ClientRecord, GrantType, TokenEndpointAuthMethod};
 
 use crate::app::App;
-use crate::grants::{Busy, Issued};
-use crate::params::Params;
+use crate::grants::{Approved, Busy, Issued, Redeem};
+use crate::params::{FormBody, Params};
 use tower_dcr::host::pkce;
 
 use crate::{oidc, scope};
@@ -77,7 +77,11 @@ pub async fn authenticate(
 }
 
 /// `POST /token`.
-pub async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn token(
+    State(app): State<App>,
+    headers: HeaderMap,
+    FormBody(body): FormBody,
+) -> Response {
     match grant(&app, &headers, &body).await {
         Ok(issued) => issued.into_response(),
         Err(error) => Response::from(error),
@@ -150,34 +154,45 @@ fn authorization_code(
         .get("code")
         .ok_or_else(|| TokenError::invalid_request("code is required"))?;
     let invalid = |description: &'static str| TokenError::invalid_grant(description);
-    // The client is checked before the code is marked used (inside
-    // `redeem_code`): another client's attempt changes nothing.
-    let (approved, grant) = app
+    let refresh = client.metadata.has_grant_type(&GrantType::REFRESH_TOKEN);
+    // The client is checked before the code is marked used, the request
+    // after, and the tokens are stored in the same step (`redeem_code`):
+    // another client's attempt changes nothing, and a replay racing this
+    // request revokes what it obtains (RFC 6749 §4.1.2).
+    let check = |approved: &Approved| {
+        let request = &approved.request;
+        let redirect_ok = match params.get("redirect_uri") {
+            Some(uri) => uri == request.redirect_uri,
+            None => !request.redirect_uri_presented,
+        };
+        if !redirect_ok {
+            return Err(invalid(
+                "redirect_uri differs from the one in the authorization request",
+            ));
+        }
+        match (&request.code_challenge, params.get("code_verifier")) {
+            (Some(challenge), Some(verifier)) if pkce::verify_s256(verifier, challenge) => Ok(()),
+            (Some(_), Some(_)) => Err(invalid("code_verifier does not match")),
+            (Some(_), None) => Err(invalid("code_verifier is required")),
+            // RFC 9700 §2.1.1: a verifier without a challenge is a downgrade attempt.
+            (None, Some(_)) => Err(invalid("no code_challenge was sent for this code")),
+            (None, None) => Ok(()),
+        }
+    };
+    let (approved, grant, issued) = app
         .grants
-        .redeem_code(code, &client.client_id)
-        .map_err(|refused| {
-            tracing::warn!(?refused, "authorization code refused");
-            invalid("the code is invalid, expired, already used or issued to another client")
+        .redeem_code(code, &client.client_id, refresh, check)
+        .map_err(|error| match error {
+            Redeem::Refused(refused) => {
+                tracing::warn!(?refused, "authorization code refused");
+                invalid("the code is invalid, expired, already used or issued to another client")
+            }
+            Redeem::Check(error) => error,
+            Redeem::Busy(error) => busy(error),
         })?;
     let request = &approved.request;
-    let redirect_ok = match params.get("redirect_uri") {
-        Some(uri) => uri == request.redirect_uri,
-        None => !request.redirect_uri_presented,
-    };
-    if !redirect_ok {
-        return Err(invalid(
-            "redirect_uri differs from the one in the authorization request",
-        ));
-    }
-    match (&request.code_challenge, params.get("code_verifier")) {
-        (Some(challenge), Some(verifier)) if pkce::verify_s256(verifier, challenge) => {}
-        (Some(_), Some(_)) => return Err(invalid("code_verifier does not match")),
-        (Some(_), None) => return Err(invalid("code_verifier is required")),
-        // RFC 9700 §2.1.1: a verifier without a challenge is a downgrade attempt.
-        (None, Some(_)) => return Err(invalid("no code_challenge was sent for this code")),
-        (None, None) => {}
-    }
-    // OpenID Connect Core §3.1.3.3: an ID token when `openid` was granted.
+    // OpenID Connect Core §3.1.3.3: an ID token when `openid` was granted,
+    // signed outside the lock.
     let id_token = if scope::has(request.scope.as_deref(), "openid") {
         let authentication = oidc::Authentication {
             user: &approved.user,
@@ -185,26 +200,17 @@ fn authorization_code(
             auth_time: approved.auth_time,
             include_auth_time: request.auth_time_required,
         };
-        Some(
-            oidc::id_token(app, client, &authentication).map_err(|error| {
+        match oidc::id_token(app, client, &authentication) {
+            Ok(id_token) => Some(id_token),
+            Err(error) => {
                 tracing::error!(%error, "cannot sign the ID token");
-                TokenError::server_error("the ID token could not be signed")
-            })?,
-        )
+                app.grants.revoke(grant);
+                return Err(TokenError::server_error("the ID token could not be signed"));
+            }
+        }
     } else {
         None
     };
-    let refresh = client.metadata.has_grant_type(&GrantType::REFRESH_TOKEN);
-    let issued = app
-        .grants
-        .issue_tokens(
-            &client.client_id,
-            request.scope.clone(),
-            Some(approved.user.clone()),
-            grant,
-            refresh,
-        )
-        .map_err(busy)?;
     tracing::info!(grant_type = "authorization_code", "tokens issued");
     Ok(TokenResponse {
         issued,
@@ -222,32 +228,26 @@ fn refresh_token(
     let token = params
         .get("refresh_token")
         .ok_or_else(|| TokenError::invalid_request("refresh_token is required"))?;
-    let original = app
-        .grants
-        .use_refresh_token(token, &client.client_id)
-        .map_err(|refused| {
-            tracing::warn!(?refused, "refresh token refused");
-            TokenError::invalid_grant("the refresh token is invalid, expired or already used")
-        })?;
-    let scope = match (params.get("scope"), original.scope.as_deref()) {
-        (Some(_), None) => {
-            return Err(TokenError::invalid_scope("the original grant had no scope"));
-        }
-        (None, None) => None,
+    let choose_scope = |original: Option<&str>| match (params.get("scope"), original) {
+        (Some(_), None) => Err(TokenError::invalid_scope("the original grant had no scope")),
+        (None, None) => Ok(None),
         (requested, Some(original)) => {
-            scope::grant(requested, Some(original)).map_err(TokenError::invalid_scope)?
+            scope::grant(requested, Some(original)).map_err(TokenError::invalid_scope)
         }
     };
-    let issued = app
+    // The token is spent only when the new tokens are stored (RFC 6749 §6:
+    // a refused request leaves it usable).
+    let (scope, issued) = app
         .grants
-        .issue_tokens(
-            &client.client_id,
-            scope.clone(),
-            original.user,
-            original.grant,
-            true,
-        )
-        .map_err(busy)?;
+        .refresh(token, &client.client_id, choose_scope)
+        .map_err(|error| match error {
+            Redeem::Refused(refused) => {
+                tracing::warn!(?refused, "refresh token refused");
+                TokenError::invalid_grant("the refresh token is invalid, expired or already used")
+            }
+            Redeem::Check(error) => error,
+            Redeem::Busy(error) => busy(error),
+        })?;
     tracing::info!(grant_type = "refresh_token", "tokens issued");
     Ok(TokenResponse {
         issued,

@@ -258,16 +258,37 @@ pub async fn authorize(server: &Server, params: &[(&str, &str)]) -> reqwest::Res
 
 /// The consent form's nonce.
 pub fn nonce_of(page: &str) -> String {
-    let start = page.find("name=\"nonce\" value=\"").expect("nonce field") + 20;
+    hidden_field(page, "nonce")
+}
+
+/// The value of the consent form's hidden field `name`.
+pub fn hidden_field(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field"))
+        + marker.len();
     let end = start + page[start..].find('"').unwrap();
     page[start..end].to_owned()
 }
 
-/// Answers a consent page; returns the redirect's `Location`.
+/// The consent cookie the browser that got `page` holds (the form repeats
+/// it in its `csrf` field).
+pub fn consent_cookie(page: &str) -> String {
+    format!("tower_dcr_consent={}", hidden_field(page, "csrf"))
+}
+
+/// Answers a consent page as the browser it was shown in (its cookie and
+/// the form's fields); returns the redirect's `Location`.
 pub async fn decide(server: &Server, page: &str, decision: &str) -> Url {
     let response = http()
         .post(server.url("/authorize"))
-        .form(&[("nonce", nonce_of(page).as_str()), ("decision", decision)])
+        .header("cookie", consent_cookie(page))
+        .form(&[
+            ("nonce", nonce_of(page).as_str()),
+            ("csrf", hidden_field(page, "csrf").as_str()),
+            ("decision", decision),
+        ])
         .send()
         .await
         .expect("consent");

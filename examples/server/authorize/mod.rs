@@ -4,10 +4,11 @@
 //! Until the client and its redirect URI are validated, every error is an HTML
 //! page: redirecting to an unvalidated URI would make this server an open
 //! redirector (RFC 6749 §4.1.2.1). After that, errors go back to the client.
+//!
+//! The consent form is bound to the browser that asked ([`browser`]).
 
-use std::collections::HashMap;
+mod browser;
 
-use axum::Form;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -16,9 +17,9 @@ use tower_dcr::{GrantType, ResponseType};
 use url::form_urlencoded;
 
 use crate::app::App;
-use crate::grants::{Approved, AuthorizationRequest, Busy, now};
+use crate::grants::{Approved, AuthorizationRequest, Busy, NotTaken, now};
 use crate::html::{self, Consent};
-use crate::params::Params;
+use crate::params::{FormBody, FormBodyError, Params};
 use tower_dcr::host::pkce;
 use tower_dcr::host::preferred_languages;
 
@@ -99,21 +100,22 @@ pub async fn show(
     // 2. Everything else goes back to the client, in the query or, when
     // asked, the fragment (OAuth 2.0 Multiple Response Type Encoding
     // Practices §2.1).
+    // An oversized state is not echoed back: refused, not reflected.
+    let state = params.get("state").filter(|s| s.len() <= MAX_STATE_BYTES);
     let fragment = match params.get("response_mode") {
         None | Some("query") => false,
         Some("fragment") => true,
         Some(_) => {
+            // RFC 6749 §4.1.2.1: `state` goes back with the error too.
             let back = BackToClient {
                 redirect_uri,
-                state: None,
+                state,
                 issuer: &app.issuer,
                 fragment: false,
             };
             return back.error("invalid_request", "response_mode must be query or fragment");
         }
     };
-    // An oversized state is not echoed back: refused, not reflected.
-    let state = params.get("state").filter(|s| s.len() <= MAX_STATE_BYTES);
     let back = BackToClient {
         redirect_uri,
         state,
@@ -196,6 +198,16 @@ pub async fn show(
         Ok(scope) => scope,
         Err(description) => return back.error("invalid_scope", &description),
     };
+    // OpenID Connect Core §3.1.2.1: redirect_uri is REQUIRED in an OpenID
+    // request. Without it the request is invalid, and nothing validated says
+    // where to send the error: an error page (RFC 6749 §4.1.2.1).
+    if scope::has(scope.as_deref(), "openid") && params.get("redirect_uri").is_none() {
+        return html::error(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "An OpenID Connect request must include its redirect_uri.",
+        );
+    }
     let code_challenge = match pkce::check_challenge(
         params.get("code_challenge"),
         params.get("code_challenge_method"),
@@ -217,7 +229,11 @@ pub async fn show(
         nonce: nonce.map(str::to_owned),
         auth_time_required,
     };
-    let consent = match app.grants.begin(request.clone()) {
+    let secure = browser::Secure(app.issuer.starts_with("https://"));
+    let Ok(browser) = browser::token(&headers, secure) else {
+        return back.error("server_error", "random number generator failure");
+    };
+    let consent = match app.grants.begin(request.clone(), browser.digest()) {
         Ok(consent) => consent,
         Err(Busy::Full(full)) => {
             tracing::warn!(?full, "too many pending consent requests");
@@ -232,7 +248,11 @@ pub async fn show(
     let page = html::consent_page(&Consent {
         client_id,
         client_name: metadata.client_name.best_match(&languages),
-        logo_uri: metadata.logo_uri.best_match(&languages),
+        // URL clients show no logo (`html::Consent::logo_uri`).
+        logo_uri: metadata
+            .logo_uri
+            .best_match(&languages)
+            .filter(|_| client.metadata_document_host().is_none()),
         client_uri: metadata.client_uri.best_match(&languages),
         tos_uri: metadata.tos_uri.best_match(&languages),
         policy_uri: metadata.policy_uri.best_match(&languages),
@@ -243,24 +263,57 @@ pub async fn show(
             .unwrap_or_default(),
         redirect_uri,
         nonce: consent.secret(),
+        csrf: browser.secret(),
         user: DEMO_USER,
         client_host: client.metadata_document_host(),
         loopback_only: metadata.redirects_only_to_loopback(),
     });
-    html::response(StatusCode::OK, page)
+    let mut response =
+        html::response_with_forms(StatusCode::OK, page, &html::form_action(redirect_uri));
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, browser::set_cookie(&browser, secure));
+    response
 }
 
-/// `POST /authorize`: the user's answer on the consent page.
-pub async fn decide(State(app): State<App>, Form(form): Form<HashMap<String, String>>) -> Response {
-    let request = form
-        .get("nonce")
-        .and_then(|nonce| app.grants.take_pending(nonce));
-    let Some(request) = request else {
-        return html::error(
-            StatusCode::BAD_REQUEST,
-            "Request expired",
-            "This authorization request has expired or was already answered.",
-        );
+/// `POST /authorize`: the user's answer on the consent page, accepted only
+/// from the browser the page was shown to ([`browser`]).
+pub async fn decide(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Result<FormBody, FormBodyError>,
+) -> Response {
+    let form = match body {
+        Ok(FormBody(body)) => Params::parse(&body),
+        Err(error) => {
+            let (status, description) = error.status_and_description();
+            return html::error(status, "Invalid request", description);
+        }
+    };
+    let taken = match form.get("nonce") {
+        Some(nonce) => app.grants.take_pending(nonce, |bound| {
+            let secure = browser::Secure(app.issuer.starts_with("https://"));
+            browser::same_browser(&headers, secure, form.get("csrf"), bound)
+        }),
+        None => Err(NotTaken::Unknown),
+    };
+    let request = match taken {
+        Ok(request) => request,
+        Err(NotTaken::Unknown) => {
+            return html::error(
+                StatusCode::BAD_REQUEST,
+                "Request expired",
+                "This authorization request has expired or was already answered.",
+            );
+        }
+        Err(NotTaken::OtherBrowser) => {
+            tracing::warn!("a consent answer came from another browser; refused");
+            return html::error(
+                StatusCode::FORBIDDEN,
+                "Request refused",
+                "This answer did not come from the browser the request was shown in.",
+            );
+        }
     };
     crate::logging::note_client_id(request.client_id.as_str());
     let back = BackToClient {
@@ -269,7 +322,7 @@ pub async fn decide(State(app): State<App>, Form(form): Form<HashMap<String, Str
         issuer: &app.issuer,
         fragment: request.fragment,
     };
-    if form.get("decision").map(String::as_str) != Some("approve") {
+    if form.get("decision") != Some("approve") {
         tracing::info!("the user denied access");
         return back.error("access_denied", "the user denied access");
     }
