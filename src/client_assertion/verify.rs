@@ -131,7 +131,19 @@ pub(crate) struct ClaimRules {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Accepted {
     pub(crate) jti: String,
-    pub(crate) exp: u64,
+    /// The first second at which the assertion is refused as expired
+    /// ([`valid_until`]): the replay store keeps the `jti` until then.
+    pub(crate) until: u64,
+}
+
+/// The first second (since the epoch) at which an assertion expiring at `exp`
+/// is refused: `exp` + leeway. RFC 7519 §4.1.4: the current time MUST be
+/// before `exp`, so the assertion is valid while `now < until`, and the
+/// replay store keeps its `jti` for exactly those seconds (a record with
+/// `expires_at <= now` is expired): the claims check and the replay store
+/// agree on the boundary (OIDC Core §9).
+pub(crate) fn valid_until(exp: u64, leeway: Duration) -> u64 {
+    exp.saturating_add(leeway.as_secs())
 }
 
 /// RFC 7523 §3: `iss` = `sub` = `client_id`; `aud` names this server; `exp`
@@ -165,7 +177,8 @@ pub(crate) fn check_claims(
     let date =
         |name| jose::numeric_date(claims, name).map_err(|()| "a date claim is not a NumericDate");
     let exp = date("exp")?.ok_or("no exp")?;
-    if now > exp.saturating_add(leeway) {
+    let until = valid_until(exp, rules.leeway);
+    if now >= until {
         return Err("expired");
     }
     if exp > now.saturating_add(max_lifetime).saturating_add(leeway) {
@@ -188,7 +201,7 @@ pub(crate) fn check_claims(
         Some(Value::String(jti)) if !jti.is_empty() && jti.len() <= MAX_JTI_BYTES => jti.clone(),
         _ => return Err("no jti, or not a string of at most 256 bytes"),
     };
-    Ok(Accepted { jti, exp })
+    Ok(Accepted { jti, until })
 }
 
 #[cfg(test)]
@@ -224,7 +237,7 @@ mod tests {
             check_claims(&claims(valid()), "c", &rules(), NOW),
             Ok(Accepted {
                 jti: "j".into(),
-                exp: NOW + 60
+                until: NOW + 90
             })
         );
         let mut array_aud = valid();
@@ -277,6 +290,22 @@ mod tests {
             check_claims(&claims(long), "c", &rules(), NOW),
             Err("lifetime (exp - iat) too long")
         );
+    }
+
+    /// RFC 7519 §4.1.4 (the current time MUST be before `exp`), OIDC Core §9:
+    /// at `now == exp + leeway` the assertion is expired, so it is never
+    /// accepted at a second the replay store already counts as expired.
+    #[test]
+    fn rfc7519_4_1_4_expired_at_exactly_exp_plus_leeway() {
+        let mut c = valid();
+        c["exp"] = json!(NOW - 30);
+        c["iat"] = json!(NOW - 60);
+        assert_eq!(
+            check_claims(&claims(c.clone()), "c", &rules(), NOW),
+            Err("expired")
+        );
+        let accepted = check_claims(&claims(c), "c", &rules(), NOW - 1).unwrap();
+        assert_eq!(accepted.until, NOW, "kept by the replay store until then");
     }
 
     #[test]

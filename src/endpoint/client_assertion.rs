@@ -65,9 +65,8 @@ impl AssertionVerifier {
                 "client assertions need a replay store, and the client store has none",
             ))
         })?;
-        let until = accepted.exp.saturating_add(self.rules.leeway.as_secs());
         match replay
-            .first_use(&record.client_id, &accepted.jti, until, now)
+            .first_use(&record.client_id, &accepted.jti, accepted.until, now)
             .await
         {
             Ok(true) => Ok(verified),
