@@ -17,7 +17,6 @@ use tower_dcr::client_assertion::{ClientAssertions, JWT_BEARER};
 use tower_dcr::events::{Event, EventKind};
 use tower_dcr::host::{ClientAuthError, ClientCredentials, CredentialsLocation};
 use tower_dcr::metadata_document::MetadataDocuments;
-use tower_dcr::store::PostgresReplayStore;
 use tower_dcr::{Profile, Registration, TokenEndpointAuthMethod};
 
 const PATH: &str = "/agent.json";
@@ -522,56 +521,6 @@ async fn rfc7523_3_a_jti_replayed_on_another_instance_sharing_postgres_is_refuse
         .unwrap();
 }
 
-/// The replay store on its own, in a schema of its own.
-#[tokio::test]
-async fn the_postgres_replay_store_alone() {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let Ok(pool) = sqlx::PgPool::connect(&url).await else {
-        assert!(std::env::var("TOWER_DCR_REQUIRE_POSTGRES").as_deref() != Ok("1"));
-        return;
-    };
-    use tower_dcr::store::AssertionReplayStore;
-    let schema = format!(
-        "cimd_replay_alone_{}",
-        now() ^ u64::from(std::process::id())
-    );
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&pool)
-        .await
-        .unwrap();
-    let store = PostgresReplayStore::new(pool.clone()).schema(&schema);
-    store.migrate().await.unwrap();
-    let jti = format!("j{}", now());
-    assert!(store.first_use("c", &jti, now() + 60, now()).await.unwrap());
-    assert!(!store.first_use("c", &jti, now() + 60, now()).await.unwrap());
-    assert_eq!(store.purge_expired(now() + 120).await.unwrap(), 1);
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&pool)
-        .await
-        .unwrap();
-}
-
-/// The SQLite replay store keeps a jti until it expires.
-#[tokio::test]
-async fn the_sqlite_replay_store_refuses_replays() {
-    use tower_dcr::store::{AssertionReplayStore, SqliteReplayStore};
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("r.db").display());
-    let store = SqliteReplayStore::connect(&url)
-        .await
-        .unwrap()
-        .table_prefix("t_");
-    store.migrate().await.unwrap();
-    assert!(store.first_use("c", "j", 100, 10).await.unwrap());
-    assert!(!store.first_use("c", "j", 100, 50).await.unwrap());
-    assert!(
-        store.first_use("c", "j", 300, 100).await.unwrap(),
-        "expired"
-    );
-    assert_eq!(store.purge_expired(400).await.unwrap(), 1);
-}
-
 /// Draft §8.6: URLs inside a document (`jwks_uri`) are never fetched when they
 /// point at a special-use address.
 #[tokio::test]
@@ -609,5 +558,104 @@ async fn cimd_8_6_a_jwks_uri_on_a_special_use_address_is_never_fetched() {
             started.elapsed() < Duration::from_secs(1),
             "refused before connecting"
         );
+    }
+}
+
+/// A `client_secret_jwt` client's HMAC assertion signed with its secret.
+fn hmac_assertion(alg: Algorithm, id: &str, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &Header::new(alg),
+        &claims(id, ISSUER),
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// RFC 8414 §2: with `client_secret_jwt` on and the default (asymmetric)
+/// algorithm list, discovery lists `HS256`, which the token endpoint accepts
+/// and registration takes: the advertised list is what is accepted.
+#[tokio::test]
+async fn rfc8414_2_discovery_lists_the_hmac_algorithm_client_secret_jwt_accepts() {
+    let profile = Profile::default()
+        .token_endpoint_auth_methods([
+            TokenEndpointAuthMethod::ClientSecretJwt,
+            TokenEndpointAuthMethod::None,
+        ])
+        .default_token_endpoint_auth_method(TokenEndpointAuthMethod::None);
+    let dcr = Registration::builder(ISSUER)
+        .open()
+        .profile(profile)
+        .client_assertions(ClientAssertions::new())
+        .build()
+        .unwrap();
+    let advertised =
+        dcr.discovery_metadata()["token_endpoint_auth_signing_alg_values_supported"].clone();
+    assert_eq!(advertised, json!(["HS256"]));
+    for registered in [None, Some("HS256")] {
+        let mut body = json!({
+            "redirect_uris": ["https://app.example/cb"],
+            "token_endpoint_auth_method": "client_secret_jwt",
+        });
+        if let Some(alg) = registered {
+            body["token_endpoint_auth_signing_alg"] = alg.into();
+        }
+        let answer = common::register(&dcr, body).await;
+        assert_eq!(answer.status, 201, "{:?}", answer.json);
+        let id = answer.str("client_id").to_owned();
+        let secret = answer.str("client_secret").to_owned();
+        dcr.authenticate_client(&credentials(
+            Some(&id),
+            &hmac_assertion(Algorithm::HS256, &id, &secret),
+        ))
+        .await
+        .unwrap();
+        // Nothing outside the advertised list.
+        assert_eq!(
+            dcr.authenticate_client(&credentials(
+                Some(&id),
+                &hmac_assertion(Algorithm::HS384, &id, &secret),
+            ))
+            .await
+            .unwrap_err(),
+            ClientAuthError::InvalidClient
+        );
+    }
+}
+
+/// RFC 7518 §3.2 ("a key of the same size as the hash output or larger"):
+/// an HS384 or HS512 `client_secret_jwt` client gets a secret long enough to
+/// key its algorithm, and authenticates with it.
+#[tokio::test]
+async fn rfc7518_3_2_an_hs512_client_secret_jwt_client_registers_and_authenticates() {
+    let profile = Profile::default()
+        .token_endpoint_auth_methods([TokenEndpointAuthMethod::ClientSecretJwt])
+        .default_token_endpoint_auth_method(TokenEndpointAuthMethod::ClientSecretJwt)
+        .token_endpoint_auth_signing_alg_values(["HS256", "HS384", "HS512"]);
+    let dcr = Registration::builder(ISSUER)
+        .open()
+        .profile(profile)
+        .client_assertions(ClientAssertions::new())
+        .build()
+        .unwrap();
+    for (name, alg, min_len) in [
+        ("HS384", Algorithm::HS384, 48),
+        ("HS512", Algorithm::HS512, 64),
+    ] {
+        let answer = common::register(
+            &dcr,
+            json!({
+                "redirect_uris": ["https://app.example/cb"],
+                "token_endpoint_auth_method": "client_secret_jwt",
+                "token_endpoint_auth_signing_alg": name,
+            }),
+        )
+        .await;
+        assert_eq!(answer.status, 201, "{:?}", answer.json);
+        let id = answer.str("client_id").to_owned();
+        let secret = answer.str("client_secret").to_owned();
+        assert!(secret.len() >= min_len, "{name}: {} bytes", secret.len());
+        dcr.authenticate_client(&credentials(Some(&id), &hmac_assertion(alg, &id, &secret)))
+            .await
+            .unwrap();
     }
 }

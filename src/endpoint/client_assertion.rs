@@ -21,13 +21,14 @@ use crate::metadata::TokenEndpointAuthMethod;
 use crate::store::{AssertionReplayStore, ClientRecord, StoredSecret};
 
 impl AssertionVerifier {
-    /// Checks `assertion` for `record`. `allowed` is the profile's
-    /// `token_endpoint_auth_signing_alg` list; `store_replay` the client store's
-    /// replay capability, used unless one was configured.
+    /// Checks `assertion` for `record`. `accepted` is what the client's
+    /// profile accepts (`Profile::token_endpoint_auth_signing_algs`);
+    /// `store_replay` the client store's replay capability, used unless one
+    /// was configured.
     pub(crate) async fn verify(
         &self,
         record: &ClientRecord,
-        allowed: &[String],
+        accepted: &[&str],
         assertion: &str,
         store_replay: Option<&dyn AssertionReplayStore>,
         now: u64,
@@ -42,7 +43,7 @@ impl AssertionVerifier {
                 .algorithms()
                 .token_endpoint_auth_signing_alg
                 .as_deref(),
-            allowed,
+            accepted,
         )?;
         let mut verified = Verified::default();
         if method == TokenEndpointAuthMethod::ClientSecretJwt {

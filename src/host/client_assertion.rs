@@ -16,18 +16,15 @@ impl Registration {
         #[cfg(feature = "client-assertion")]
         if let Some(verifier) = &self.config().assertions {
             use crate::client_assertion::AssertionFailure;
-            let allowed = self
+            let accepted = self
                 .profile_of(record)
-                .map(|p| {
-                    p.algorithms
-                        .allowed(crate::metadata::jose::JoseMember::TokenEndpointAuthSigning)
-                })
+                .map(|p| p.token_endpoint_auth_signing_algs())
                 .unwrap_or_default();
             let replay = self.store().assertion_replay();
             return match verifier
                 .verify(
                     record,
-                    allowed,
+                    &accepted,
                     assertion.secret(),
                     replay,
                     crate::time::now(),
