@@ -130,16 +130,18 @@ impl JwksCache {
 
     /// The keys at `uri` fetched again, when `current` is older than the
     /// refetch interval (a client that rotated its keys signs with one the
-    /// cache does not know yet); `None` when it is too recent.
+    /// cache does not know yet); `None` when it is too recent. Single flight
+    /// per `jwks_uri`: only `current` is expired, so concurrent callers that
+    /// saw it share one fetch, and a late one finds the keys fetched since.
     pub(crate) async fn refetch(
         &self,
         uri: &str,
-        current: &KeySet,
+        current: &Arc<KeySet>,
     ) -> Option<Result<(Arc<KeySet>, Origin), String>> {
         if current.fetched_at.elapsed() < self.refetch_after {
             return None;
         }
-        self.cache.expire(uri);
+        self.cache.expire_if_current(uri, current);
         Some(self.keys(uri).await)
     }
 
@@ -192,5 +194,70 @@ impl JwksCache {
             },
             freshness,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::fetch::{FetchError, Fetcher};
+    use crate::fetch_cache::CacheBounds;
+
+    const JWKS: &str = r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"k","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+
+    /// Counts fetches; each takes 20 ms.
+    #[derive(Debug, Default)]
+    struct Counting(Arc<AtomicUsize>);
+
+    #[async_trait]
+    impl Fetcher for Counting {
+        async fn fetch(&self, _url: &str) -> Result<Bytes, FetchError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(Bytes::from_static(JWKS.as_bytes()))
+        }
+    }
+
+    /// Issue 24 item 13: `jwks_uri` refetches are single flight per URL. 50
+    /// concurrent refetches of the key set they all found wanting make one
+    /// fetch, and a caller that saw that old set later finds the new one
+    /// instead of fetching again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jwks_uri_refetches_are_single_flight() {
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let cache = Arc::new(JwksCache::new(
+            Arc::new(Counting(Arc::clone(&fetches))),
+            CacheBounds::default(),
+            16,
+            16 * 1024,
+            Duration::ZERO,
+        ));
+        let uri = "https://client.example/jwks.json";
+        let (old, _) = cache.keys(uri).await.unwrap();
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let (cache, old) = (Arc::clone(&cache), Arc::clone(&old));
+                tokio::spawn(async move { cache.refetch(uri, &old).await.unwrap().unwrap() })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(fetches.load(Ordering::SeqCst), 2, "one refetch for 50");
+        let (late, origin) = cache.refetch(uri, &old).await.unwrap().unwrap();
+        assert_eq!(origin, Origin::Cached);
+        assert!(!Arc::ptr_eq(&late, &old));
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            2,
+            "a late caller fetches nothing"
+        );
     }
 }
