@@ -13,7 +13,7 @@ use http::HeaderMap;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use tower_dcr::PostgresStore;
-use tower_dcr::client_assertion::{ClientAssertions, JWT_BEARER};
+use tower_dcr::client_assertion::{AudienceRule, ClientAssertions, JWT_BEARER};
 use tower_dcr::events::{Event, EventKind};
 use tower_dcr::host::{ClientAuthError, ClientCredentials, CredentialsLocation};
 use tower_dcr::metadata_document::MetadataDocuments;
@@ -132,9 +132,52 @@ async fn rfc7523_3_a_wrong_audience_is_refused() {
             ClientAuthError::InvalidClient
         );
     }
-    // The token endpoint URL when configured (RFC 7523 §3 allows it).
-    let s = url_client(ClientAssertions::new().token_endpoint("http://127.0.0.1:8080/token")).await;
+    // The token endpoint URL when configured, under RFC 7523 §3's rule
+    // (which allows it; the default draft-ietf-oauth-rfc7523bis rule does not,
+    // see rfc7523bis_the_issuer_is_the_sole_audience_by_default).
+    let s = url_client(
+        ClientAssertions::new()
+            .audience_rule(AudienceRule::Rfc7523)
+            .token_endpoint("http://127.0.0.1:8080/token"),
+    )
+    .await;
     let c = claims(&s.id, "http://127.0.0.1:8080/token");
+    authenticate(&s, &s.key.sign(&c)).await.unwrap();
+}
+
+/// draft-ietf-oauth-rfc7523bis: "MUST reject any JWT that does not contain
+/// its issuer identifier as its sole audience value" (against audience
+/// injection): by default the token endpoint URL and an array holding
+/// foreign values are refused, a one-element array is accepted; RFC 7523 §3's
+/// wider rule only when the host chooses it.
+#[tokio::test]
+async fn rfc7523bis_the_issuer_is_the_sole_audience_by_default() {
+    let token_endpoint = "http://127.0.0.1:8080/token";
+    let s = url_client(ClientAssertions::new().token_endpoint(token_endpoint)).await;
+    for aud in [
+        json!(token_endpoint),
+        json!([ISSUER, "https://other.example"]),
+        json!(["https://other.example", ISSUER]),
+        json!([ISSUER, token_endpoint]),
+    ] {
+        let mut c = claims(&s.id, ISSUER);
+        c["aud"] = aud.clone();
+        assert_eq!(
+            authenticate(&s, &s.key.sign(&c)).await.unwrap_err(),
+            ClientAuthError::InvalidClient,
+            "{aud}"
+        );
+    }
+    let mut c = claims(&s.id, ISSUER);
+    c["aud"] = json!([ISSUER]);
+    authenticate(&s, &s.key.sign(&c)).await.unwrap();
+    authenticate(&s, &s.key.sign(&claims(&s.id, ISSUER)))
+        .await
+        .unwrap();
+
+    let s = url_client(ClientAssertions::new().audience_rule(AudienceRule::Rfc7523)).await;
+    let mut c = claims(&s.id, ISSUER);
+    c["aud"] = json!(["https://other.example", ISSUER]);
     authenticate(&s, &s.key.sign(&c)).await.unwrap();
 }
 

@@ -13,9 +13,13 @@
 //! - verify with a key of the client: its `jwks`, or its `jwks_uri` fetched
 //!   through the SSRF guard and cached (fetched again, at most once per
 //!   interval, when no cached key verifies: the client may have rotated them);
-//! - carry `iss` = `sub` = `client_id`; an `aud` naming the issuer (or the token
-//!   endpoint URL, when configured); an `exp` not past and at most the maximum
-//!   lifetime ahead; `nbf` and `iat` not in the future, within the leeway;
+//! - carry `iss` = `sub` = `client_id`; an `aud` that is the issuer identifier
+//!   alone, as a string or a one-element array (draft-ietf-oauth-rfc7523bis:
+//!   "MUST reject any JWT that does not contain its issuer identifier as its
+//!   sole audience value", against audience injection; [`AudienceRule`]
+//!   restores RFC 7523 §3's wider rule); an `exp` not past and at most the
+//!   maximum lifetime ahead; `nbf` and `iat` not in the future, within the
+//!   leeway;
 //! - carry a `jti` never seen before: it is kept in the store's
 //!   replay store ([`crate::store::AssertionReplayStore`]) until the
 //!   assertion expires, so several instances sharing a database refuse each
@@ -48,6 +52,24 @@ pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(300);
 /// The default clock skew allowed on `exp`, `nbf` and `iat`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 
+/// Which `aud` values a client assertion may carry
+/// ([`ClientAssertions::audience_rule`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AudienceRule {
+    /// draft-ietf-oauth-rfc7523bis: the issuer identifier as the sole
+    /// audience value, a string or a one-element array. An assertion a client
+    /// made for another server cannot be replayed here, nor one made for this
+    /// server's token endpoint URL elsewhere. The default.
+    #[default]
+    IssuerOnly,
+    /// RFC 7523 §3: `aud` names this server among any other values: the
+    /// issuer (unless [`ClientAssertions::issuer_audience`] is off), or the
+    /// token endpoint URL given with [`ClientAssertions::token_endpoint`]. For
+    /// hosts whose clients cannot send the issuer alone yet.
+    Rfc7523,
+}
+
 /// The rules of client assertions, given to
 /// [`RegistrationBuilder::client_assertions`](crate::RegistrationBuilder::client_assertions).
 ///
@@ -64,6 +86,7 @@ pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 pub struct ClientAssertions {
     pub(crate) token_endpoint: Option<String>,
     pub(crate) issuer_audience: bool,
+    pub(crate) audience_rule: AudienceRule,
     pub(crate) max_lifetime: Duration,
     pub(crate) leeway: Duration,
     pub(crate) jwks_max_bytes: usize,
@@ -79,6 +102,7 @@ impl std::fmt::Debug for ClientAssertions {
         f.debug_struct("ClientAssertions")
             .field("token_endpoint", &self.token_endpoint)
             .field("issuer_audience", &self.issuer_audience)
+            .field("audience_rule", &self.audience_rule)
             .field("max_lifetime", &self.max_lifetime)
             .field("leeway", &self.leeway)
             .field("jwks_refetch_interval", &self.jwks_refetch_interval)
@@ -93,7 +117,8 @@ impl Default for ClientAssertions {
 }
 
 impl ClientAssertions {
-    /// The defaults: `aud` must name the issuer; at most 5 minutes of lifetime;
+    /// The defaults: `aud` must be the issuer alone ([`AudienceRule::IssuerOnly`]);
+    /// at most 5 minutes of lifetime;
     /// 30 s of leeway; `jwks_uri` documents up to 16 KiB, cached by their
     /// headers, fetched again at most once a minute for an unknown key; the
     /// client store's replay store.
@@ -101,6 +126,7 @@ impl ClientAssertions {
         Self {
             token_endpoint: None,
             issuer_audience: true,
+            audience_rule: AudienceRule::IssuerOnly,
             max_lifetime: DEFAULT_MAX_LIFETIME,
             leeway: DEFAULT_LEEWAY,
             jwks_max_bytes: 16 * 1024,
@@ -112,14 +138,26 @@ impl ClientAssertions {
         }
     }
 
-    /// Also accepts the token endpoint URL as `aud` (RFC 7523 §3 allows it).
+    /// Which `aud` values are accepted (default
+    /// [`AudienceRule::IssuerOnly`], as draft-ietf-oauth-rfc7523bis asks).
+    pub fn audience_rule(mut self, rule: AudienceRule) -> Self {
+        self.audience_rule = rule;
+        self
+    }
+
+    /// Under [`AudienceRule::Rfc7523`], also accepts the token endpoint URL as
+    /// `aud` (RFC 7523 §3 allows it). Ignored under the default
+    /// [`AudienceRule::IssuerOnly`], which accepts the issuer alone.
     pub fn token_endpoint(mut self, url: impl Into<String>) -> Self {
         self.token_endpoint = Some(url.into());
         self
     }
 
-    /// Whether the issuer identifier is accepted as `aud` (default `true`).
-    /// Turn it off to accept only the token endpoint URL.
+    /// Under [`AudienceRule::Rfc7523`], whether the issuer identifier is
+    /// accepted as `aud` (default `true`); turn it off to accept only the
+    /// token endpoint URL. [`build`](crate::RegistrationBuilder::build)
+    /// refuses it off under [`AudienceRule::IssuerOnly`] (nothing would be
+    /// accepted).
     pub fn issuer_audience(mut self, accept: bool) -> Self {
         self.issuer_audience = accept;
         self
@@ -171,6 +209,9 @@ impl ClientAssertions {
 
     /// The accepted `aud` values for `issuer`.
     pub(crate) fn audiences(&self, issuer: &str) -> Vec<String> {
+        if self.audience_rule == AudienceRule::IssuerOnly {
+            return vec![issuer.to_owned()];
+        }
         let mut audiences = Vec::new();
         if self.issuer_audience {
             audiences.push(issuer.to_owned());

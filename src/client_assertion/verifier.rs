@@ -51,6 +51,7 @@ impl AssertionVerifier {
         Self {
             rules: ClaimRules {
                 audiences: config.audiences(issuer),
+                audience_rule: config.audience_rule,
                 max_lifetime: config.max_lifetime,
                 leeway: config.leeway,
             },

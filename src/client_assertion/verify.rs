@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
 
+use super::AudienceRule;
 use crate::jose::{self, KeyKind};
 use crate::metadata::TokenEndpointAuthMethod;
 
@@ -116,6 +117,8 @@ pub(crate) fn check_alg(
 pub(crate) struct ClaimRules {
     /// Accepted `aud` values.
     pub(crate) audiences: Vec<String>,
+    /// Whether `aud` may hold other values besides an accepted one.
+    pub(crate) audience_rule: AudienceRule,
     /// Longest accepted lifetime (`exp` - `iat`, and `exp` - now).
     pub(crate) max_lifetime: Duration,
     /// Clock skew allowed on `exp`, `nbf` and `iat`.
@@ -141,7 +144,8 @@ pub(crate) fn valid_until(exp: u64, leeway: Duration) -> u64 {
     exp.saturating_add(leeway.as_secs())
 }
 
-/// RFC 7523 §3: `iss` = `sub` = `client_id`; `aud` names this server; `exp`
+/// RFC 7523 §3: `iss` = `sub` = `client_id`; `aud` names this server (as
+/// [`AudienceRule`] says); `exp`
 /// required, not past, not too far; `nbf` and `iat` not in the future; `jti`
 /// required (OIDC Core §9).
 pub(crate) fn check_claims(
@@ -158,12 +162,18 @@ pub(crate) fn check_claims(
     if claims.get("sub").and_then(Value::as_str) != Some(client_id) {
         return Err("sub is not the client_id");
     }
-    let aud_ok = match claims.get("aud") {
-        Some(Value::String(aud)) => rules.audiences.iter().any(|a| a == aud),
-        Some(Value::Array(list)) => list.iter().any(|aud| {
-            aud.as_str()
-                .is_some_and(|aud| rules.audiences.iter().any(|a| a == aud))
-        }),
+    let accepted = |aud: &Value| {
+        aud.as_str()
+            .is_some_and(|aud| rules.audiences.iter().any(|a| a == aud))
+    };
+    // draft-ietf-oauth-rfc7523bis: the issuer as the sole audience value;
+    // RFC 7523 §3: an accepted value among any others.
+    let aud_ok = match (claims.get("aud"), rules.audience_rule) {
+        (Some(aud @ Value::String(_)), _) => accepted(aud),
+        (Some(Value::Array(list)), AudienceRule::IssuerOnly) => {
+            matches!(list.as_slice(), [aud] if accepted(aud))
+        }
+        (Some(Value::Array(list)), AudienceRule::Rfc7523) => list.iter().any(accepted),
         _ => false,
     };
     if !aud_ok {
@@ -208,6 +218,7 @@ mod tests {
     fn rules() -> ClaimRules {
         ClaimRules {
             audiences: vec!["https://as.example".into()],
+            audience_rule: AudienceRule::IssuerOnly,
             max_lifetime: Duration::from_secs(300),
             leeway: Duration::from_secs(30),
         }
@@ -235,9 +246,30 @@ mod tests {
                 until: NOW + 90
             })
         );
-        let mut array_aud = valid();
-        array_aud["aud"] = json!(["x", "https://as.example"]);
-        assert!(check_claims(&claims(array_aud), "c", &rules(), NOW).is_ok());
+        let mut one = valid();
+        one["aud"] = json!(["https://as.example"]);
+        assert!(check_claims(&claims(one), "c", &rules(), NOW).is_ok());
+    }
+
+    /// draft-ietf-oauth-rfc7523bis: the issuer as the sole audience value by
+    /// default (a string or a one-element array); RFC 7523 §3's rule, any
+    /// accepted value among others, only when chosen.
+    #[test]
+    fn rfc7523bis_aud_is_the_issuer_alone_unless_rfc7523_is_chosen() {
+        let mut foreign = valid();
+        foreign["aud"] = json!(["https://evil.example", "https://as.example"]);
+        assert_eq!(
+            check_claims(&claims(foreign.clone()), "c", &rules(), NOW),
+            Err("aud does not name this server")
+        );
+        let mut twice = valid();
+        twice["aud"] = json!(["https://as.example", "https://as.example"]);
+        assert!(check_claims(&claims(twice), "c", &rules(), NOW).is_err());
+        let rfc7523 = ClaimRules {
+            audience_rule: AudienceRule::Rfc7523,
+            ..rules()
+        };
+        assert!(check_claims(&claims(foreign), "c", &rfc7523, NOW).is_ok());
     }
 
     #[test]
