@@ -28,14 +28,60 @@ pub(crate) struct Parsed<'a> {
     signature: Vec<u8>,
 }
 
+/// Most keys one assertion's signature is checked with: a key set may hold
+/// several keys with the assertion's `kid` (or, for a set with one key of the
+/// type, none), but never makes the server try them all (an anonymous
+/// assertion must not cost many signature checks).
+pub(crate) const MAX_KEYS_TRIED: usize = 3;
+
 impl Parsed<'_> {
-    /// Whether the signature verifies with one of `keys`.
+    /// Whether the signature verifies with one of `keys` (an HMAC secret).
     pub(crate) fn verifies_with<'k>(
         &self,
         keys: impl IntoIterator<Item = &'k DecodingKey>,
     ) -> bool {
         keys.into_iter()
             .any(|key| jose::verify(self.alg, key, self.signing_input, &self.signature))
+    }
+
+    /// The keys of `keys` this assertion's signature is checked with: those of
+    /// the alg's type that carry its `kid`, at most [`MAX_KEYS_TRIED`].
+    /// Without a `kid`, the set must hold one key of the type: with several,
+    /// the `kid` is required (RFC 7515 §4.1.4 lets the signer name its key;
+    /// trying every key would let one anonymous assertion cost many checks).
+    pub(crate) fn candidates<'k>(
+        &self,
+        keys: &'k [jose::PublicKey],
+    ) -> Result<Vec<&'k DecodingKey>, Reason> {
+        let fitting = keys
+            .iter()
+            .filter(|k| k.fits(self.alg, self.kid.as_deref()));
+        if self.kid.is_none() && fitting.clone().nth(1).is_some() {
+            return Err("no kid, and the key set has several keys for the alg");
+        }
+        Ok(fitting.take(MAX_KEYS_TRIED).map(|k| &k.key).collect())
+    }
+
+    /// Whether the signature verifies with one of `keys`, checked on a
+    /// blocking thread when a tokio runtime is there (public key signature
+    /// checks are CPU work, kept off the async worker threads).
+    pub(crate) async fn verifies_off_thread(&self, keys: Vec<&DecodingKey>) -> bool {
+        if keys.is_empty() {
+            return false;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return self.verifies_with(keys);
+        };
+        let (alg, signature) = (self.alg, self.signature.clone());
+        let signing_input = self.signing_input.to_owned();
+        let keys: Vec<DecodingKey> = keys.into_iter().cloned().collect();
+        runtime
+            .spawn_blocking(move || {
+                keys.iter()
+                    .any(|key| jose::verify(alg, key, &signing_input, &signature))
+            })
+            .await
+            .unwrap_or(false)
     }
 }
 

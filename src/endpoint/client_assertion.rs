@@ -78,23 +78,19 @@ impl AssertionVerifier {
 
     /// The signature against the client's `jwks`, or its `jwks_uri` (fetched
     /// again once when no cached key verifies). `true` when the fetched keys
-    /// changed.
+    /// changed. Few keys are tried ([`Parsed::candidates`]), off the async
+    /// worker threads.
     async fn verify_with_public_keys(
         &self,
         record: &ClientRecord,
         parsed: &Parsed<'_>,
     ) -> Result<bool, AssertionFailure> {
-        let fits = |set: &KeySet| {
-            parsed.verifies_with(
-                set.keys
-                    .iter()
-                    .filter(|k| k.fits(parsed.alg, parsed.kid.as_deref()))
-                    .map(|k| &k.key),
-            )
-        };
         if let Some(jwks) = &record.metadata.jwks {
             let set = KeySet::inline(jwks)?;
-            return if fits(&set) {
+            return if parsed
+                .verifies_off_thread(parsed.candidates(&set.keys)?)
+                .await
+            {
                 Ok(false)
             } else {
                 Err("signature does not verify with the client's jwks".into())
@@ -109,11 +105,20 @@ impl AssertionVerifier {
             .await
             .map_err(AssertionFailure::Invalid)?;
         let changed = |set: &KeySet, origin| set.changed && origin != Origin::Cached;
-        if fits(&set) {
+        if parsed
+            .verifies_off_thread(parsed.candidates(&set.keys)?)
+            .await
+        {
             return Ok(changed(&set, origin));
         }
         match self.jwks.refetch(uri, &set).await {
-            Some(Ok((set, origin))) if fits(&set) => Ok(changed(&set, origin)),
+            Some(Ok((set, origin)))
+                if parsed
+                    .verifies_off_thread(parsed.candidates(&set.keys)?)
+                    .await =>
+            {
+                Ok(changed(&set, origin))
+            }
             Some(Err(error)) => Err(AssertionFailure::Invalid(error)),
             _ => Err("signature does not verify with the keys at jwks_uri".into()),
         }
