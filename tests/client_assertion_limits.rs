@@ -117,3 +117,35 @@ async fn at_most_three_keys_are_tried_for_one_assertion() {
         ClientAuthError::InvalidClient
     );
 }
+
+/// Issue 24 item 17: one client holds at most `max_live_assertions_per_client`
+/// live `jti` records; over it, new assertions are refused (fail closed: no
+/// record is dropped to make room, so replays stay refused too).
+#[tokio::test]
+async fn a_client_has_a_bounded_number_of_live_assertions() {
+    let key = TestKey::p256("k");
+    let (_server, dcr, id) = url_client(
+        ClientAssertions::new().max_live_assertions_per_client(3),
+        &[&key],
+    )
+    .await;
+    let first = key.sign(&claims(&id, ISSUER));
+    authenticate(&dcr, &id, &first).await.unwrap();
+    for _ in 0..2 {
+        authenticate(&dcr, &id, &key.sign(&claims(&id, ISSUER)))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        authenticate(&dcr, &id, &key.sign(&claims(&id, ISSUER)))
+            .await
+            .unwrap_err(),
+        ClientAuthError::InvalidClient,
+        "over the bound"
+    );
+    assert_eq!(
+        authenticate(&dcr, &id, &first).await.unwrap_err(),
+        ClientAuthError::InvalidClient,
+        "a replay is still refused"
+    );
+}

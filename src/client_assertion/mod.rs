@@ -29,6 +29,7 @@
 //! level, never to the client.
 
 mod keys;
+mod live;
 mod verifier;
 mod verify;
 
@@ -36,6 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use keys::{JwksCache, KeySet};
+pub(crate) use live::LiveAssertions;
 pub(crate) use verifier::{AssertionFailure, AssertionVerifier, Verified};
 pub(crate) use verify::{ClaimRules, Parsed, check_alg, check_claims, parse};
 
@@ -48,6 +50,10 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 
 /// The default longest lifetime of an assertion (`exp` - now, `exp` - `iat`).
 pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(300);
+
+/// The default most live (unexpired) assertions one client may have had
+/// accepted ([`ClientAssertions::max_live_assertions_per_client`]).
+pub const DEFAULT_MAX_LIVE_ASSERTIONS_PER_CLIENT: usize = 4096;
 
 /// The default clock skew allowed on `exp`, `nbf` and `iat`.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
@@ -89,6 +95,7 @@ pub struct ClientAssertions {
     pub(crate) audience_rule: AudienceRule,
     pub(crate) max_lifetime: Duration,
     pub(crate) leeway: Duration,
+    pub(crate) max_live_per_client: usize,
     pub(crate) jwks_max_bytes: usize,
     pub(crate) jwks_cache: CacheBounds,
     pub(crate) jwks_refetch_interval: Duration,
@@ -105,6 +112,7 @@ impl std::fmt::Debug for ClientAssertions {
             .field("audience_rule", &self.audience_rule)
             .field("max_lifetime", &self.max_lifetime)
             .field("leeway", &self.leeway)
+            .field("max_live_per_client", &self.max_live_per_client)
             .field("jwks_refetch_interval", &self.jwks_refetch_interval)
             .finish_non_exhaustive()
     }
@@ -119,7 +127,8 @@ impl Default for ClientAssertions {
 impl ClientAssertions {
     /// The defaults: `aud` must be the issuer alone ([`AudienceRule::IssuerOnly`]);
     /// at most 5 minutes of lifetime;
-    /// 30 s of leeway; `jwks_uri` documents up to 16 KiB, cached by their
+    /// 30 s of leeway; at most 4096 live assertions per client;
+    /// `jwks_uri` documents up to 16 KiB, cached by their
     /// headers, fetched again at most once a minute for an unknown key; the
     /// client store's replay store.
     pub fn new() -> Self {
@@ -129,6 +138,7 @@ impl ClientAssertions {
             audience_rule: AudienceRule::IssuerOnly,
             max_lifetime: DEFAULT_MAX_LIFETIME,
             leeway: DEFAULT_LEEWAY,
+            max_live_per_client: DEFAULT_MAX_LIVE_ASSERTIONS_PER_CLIENT,
             jwks_max_bytes: 16 * 1024,
             jwks_cache: CacheBounds::default(),
             jwks_refetch_interval: Duration::from_secs(60),
@@ -172,6 +182,18 @@ impl ClientAssertions {
     /// The clock skew allowed on `exp`, `nbf` and `iat` (default 30 s).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
+        self
+    }
+
+    /// The most assertions of one client accepted and not yet expired
+    /// (default 4096, about 12 a second with 5-minute assertions). Over it,
+    /// the client's assertions are refused (`invalid_client`, logged with the
+    /// reason) until some expire: each accepted `jti` stays in the replay
+    /// store until its assertion expires, so one client cannot fill the store,
+    /// and no replay is ever let through to make room. Counted by each
+    /// service instance.
+    pub fn max_live_assertions_per_client(mut self, max: usize) -> Self {
+        self.max_live_per_client = max;
         self
     }
 

@@ -66,14 +66,20 @@ impl AssertionVerifier {
                 "client assertions need a replay store, and the client store has none",
             ))
         })?;
-        match replay
-            .first_use(&record.client_id, &accepted.jti, accepted.until, now)
+        let client_id = &record.client_id;
+        if !self.live.reserve(client_id, accepted.until, now) {
+            return Err("too many live assertions for this client".into());
+        }
+        let outcome = match replay
+            .first_use(client_id, &accepted.jti, accepted.until, now)
             .await
         {
-            Ok(true) => Ok(verified),
+            Ok(true) => return Ok(verified),
             Ok(false) => Err("jti replayed".into()),
             Err(error) => Err(AssertionFailure::Store(error)),
-        }
+        };
+        self.live.release(client_id, accepted.until);
+        outcome
     }
 
     /// The signature against the client's `jwks`, or its `jwks_uri` (fetched
