@@ -3,9 +3,12 @@
 //! URL clients alike.
 //!
 //! The client sends `client_assertion_type` = [`JWT_BEARER`] and a signed JWT
-//! in `client_assertion`; the host reads them with
-//! [`ClientCredentials::from_request`](crate::host::ClientCredentials::from_request)
-//! and calls `authenticate_client` as for a secret. The assertion must:
+//! in `client_assertion`; the host's token endpoint passes those two form
+//! fields, with the others, to
+//! [`Registration::authenticate_token_request_with_assertion`](crate::Registration::authenticate_token_request_with_assertion),
+//! one call for every method (or reads them with
+//! [`ClientCredentials::from_request_with_assertion`](crate::host::ClientCredentials::from_request_with_assertion)
+//! and calls `authenticate_client`). The assertion must:
 //!
 //! - be signed with the client's registered `token_endpoint_auth_signing_alg`,
 //!   or else an algorithm its profile allows; asymmetric for `private_key_jwt`,
@@ -25,8 +28,9 @@
 //!   assertion expires, so several instances sharing a database refuse each
 //!   other's replays.
 //!
-//! Every failure is `invalid_client`; the reason goes to the log at debug
-//! level, never to the client.
+//! Every failure is `invalid_client`; the reason (a short fixed text, never
+//! the assertion or a secret) goes to the log at info level, never to the
+//! client.
 
 mod keys;
 mod live;

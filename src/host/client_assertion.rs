@@ -44,7 +44,7 @@ impl Registration {
                     Ok(())
                 }
                 Err(AssertionFailure::Invalid(reason)) => {
-                    tracing::debug!(client_id = %record.client_id, reason, "client assertion refused");
+                    tracing::info!(client_id = %record.client_id, reason, "client assertion refused");
                     Err(ClientAuthError::InvalidClient)
                 }
                 Err(AssertionFailure::Store(error)) => Err(ClientAuthError::Store(
@@ -53,7 +53,11 @@ impl Registration {
             };
         }
         let _ = (record, assertion);
-        tracing::debug!("client assertion refused: client assertions are not configured");
+        tracing::info!(
+            client_id = %record.client_id,
+            reason = "client assertions are not configured",
+            "client assertion refused"
+        );
         Err(ClientAuthError::InvalidClient)
     }
 }
