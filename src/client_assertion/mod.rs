@@ -233,6 +233,32 @@ impl ClientAssertions {
         self
     }
 
+    /// Refuses rules that could accept no assertion (checked by
+    /// [`build`](crate::RegistrationBuilder::build)); `store_replay`: whether
+    /// the client store has a replay store.
+    pub(crate) fn check(&self, store_replay: bool) -> Result<(), String> {
+        if self.replay_store.is_none() && !store_replay {
+            return Err("no jti replay store: the client store has none, \
+                        and none was given with replay_store(..)"
+                .into());
+        }
+        if self.max_lifetime.is_zero() {
+            return Err("max_lifetime is zero".into());
+        }
+        if self.max_live_per_client == 0 {
+            return Err("max_live_assertions_per_client is zero".into());
+        }
+        match self.audience_rule {
+            AudienceRule::IssuerOnly if !self.issuer_audience => {
+                Err("issuer_audience(false) with AudienceRule::IssuerOnly accepts no aud".into())
+            }
+            AudienceRule::Rfc7523 if !self.issuer_audience && self.token_endpoint.is_none() => {
+                Err("issuer_audience(false) without a token_endpoint accepts no aud".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The accepted `aud` values for `issuer`.
     pub(crate) fn audiences(&self, issuer: &str) -> Vec<String> {
         if self.audience_rule == AudienceRule::IssuerOnly {
