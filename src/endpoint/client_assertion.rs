@@ -235,6 +235,80 @@ mod tests {
         }
     }
 
+    /// OIDC Core §9, RFC 7519 §4.1.4: end to end, an assertion accepted at
+    /// its last valid second (`exp` + leeway - 1) cannot be replayed at that
+    /// second, and at `exp` + leeway it is expired (the second its `jti`
+    /// record expires in every replay store).
+    #[tokio::test]
+    async fn oidc_core_9_no_replay_window_at_exp_plus_leeway() {
+        use jsonwebtoken::{EncodingKey, Header};
+        use p256::pkcs8::EncodePrivateKey as _;
+
+        use crate::client_assertion::ClientAssertions;
+        use crate::metadata::ClientMetadata;
+        use crate::store::MemoryReplayStore;
+
+        let secret = p256::SecretKey::random(&mut rand_core::OsRng);
+        let der = secret.to_pkcs8_der().unwrap();
+        let encoding = EncodingKey::from_ec_der(der.as_bytes());
+        let mut jwk = serde_json::to_value(
+            jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, jsonwebtoken::Algorithm::ES256)
+                .unwrap(),
+        )
+        .unwrap();
+        jwk["kid"] = "k".into();
+        let metadata = ClientMetadata::from_json_object(
+            serde_json::json!({
+                "redirect_uris": ["https://app.example/cb"],
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [jwk]},
+            })
+            .as_object()
+            .unwrap()
+            .clone(),
+        )
+        .unwrap();
+        let record = ClientRecord::new_host_client("c", metadata, 0);
+        let issuer = "https://as.example";
+        let verifier = AssertionVerifier::new(
+            &ClientAssertions::new(),
+            issuer,
+            Arc::new(Counting::default()),
+        );
+        let replay = MemoryReplayStore::new();
+        const EXP: u64 = 1_800_000_000;
+        let until = EXP + 30;
+        let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some("k".into());
+        let sign = |jti: &str| {
+            let claims = serde_json::json!({
+                "iss": "c", "sub": "c", "aud": issuer, "exp": EXP, "iat": EXP - 60, "jti": jti,
+            });
+            jsonwebtoken::encode(&header, &claims, &encoding).unwrap()
+        };
+        let verify = |assertion: String, now: u64| {
+            let (verifier, record, replay) = (&verifier, &record, &replay);
+            async move {
+                verifier
+                    .verify(record, &["ES256"], &assertion, Some(replay), now)
+                    .await
+            }
+        };
+        verify(sign("a"), until - 1).await.unwrap();
+        assert!(
+            verify(sign("a"), until - 1).await.is_err(),
+            "replay at the last valid second"
+        );
+        assert!(
+            verify(sign("a"), until).await.is_err(),
+            "expired at exp + leeway"
+        );
+        assert!(
+            verify(sign("b"), until).await.is_err(),
+            "expired at exp + leeway"
+        );
+    }
+
     /// Issue 24 item 13: `jwks_uri` refetches are single flight per URL. 50
     /// concurrent refetches of the key set they all found wanting make one
     /// fetch, and a caller that saw that old set later finds the new one
