@@ -84,7 +84,7 @@ pub enum ConfigError {
     InvalidClientAssertions(String),
     /// A profile allows `private_key_jwt` or `client_secret_jwt`, but
     /// nothing verifies client assertions: configure
-    /// [`RegistrationBuilder::client_assertions`] (feature `client-assertion`).
+    /// `RegistrationBuilder::client_assertions` (feature `client-assertion`).
     #[error(
         "{0}, but client assertions are not configured: call .client_assertions(..) \
          (feature client-assertion), or remove the JWT methods from the profile"

@@ -381,7 +381,7 @@ impl Registration {
     /// method the service can verify: `client_secret_basic` (the
     /// `Authorization: Basic` header), `client_secret_post` and `none` (the
     /// `client_id` / `client_secret` form fields), and, with
-    /// [`client_assertions`](crate::RegistrationBuilder::client_assertions)
+    /// `RegistrationBuilder::client_assertions` (feature `client-assertion`)
     /// configured, `private_key_jwt` and `client_secret_jwt` (the
     /// `client_assertion_type` / `client_assertion` form fields, RFC 7523
     /// §2.2). It is [`ClientCredentials::from_request_with_assertion`], then

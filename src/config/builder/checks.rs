@@ -5,7 +5,7 @@
 //!
 //! Checked here: a profile (default, named, or a URL-client one) that allows
 //! `private_key_jwt` or `client_secret_jwt` without
-//! [`client_assertions`](RegistrationBuilder::client_assertions); a
+//! `client_assertions`; a
 //! `private_key_jwt` profile whose signing algorithm list has no asymmetric
 //! algorithm; client assertions without a replay store (neither their own nor
 //! the client store's); an `aud` rule that accepts nothing; a zero maximum
