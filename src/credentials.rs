@@ -22,6 +22,23 @@ pub struct RandomError(getrandom::Error);
 /// Number of random bytes in every minted secret (256 bits).
 pub(crate) const SECRET_BYTES: usize = 32;
 
+/// Number of random bytes in a `client_secret_jwt` client's secret (512
+/// bits): its 86 base64url characters are a key long enough for every HMAC
+/// algorithm, HS512 included (RFC 7518 §3.2: at least the hash's size).
+pub(crate) const HMAC_SECRET_BYTES: usize = 64;
+
+/// The shortest secret, in bytes, that can key `alg` (a
+/// `token_endpoint_auth_signing_alg`; RFC 7518 §3.2): 64 for HS512, 48 for
+/// HS384, else 32 (HS256, and the algorithm of a client that registered
+/// none).
+pub(crate) fn min_hmac_key_len(alg: Option<&str>) -> usize {
+    match alg {
+        Some("HS512") => 64,
+        Some("HS384") => 48,
+        _ => 32,
+    }
+}
+
 /// Number of random bytes in a generated `client_id` (128 bits).
 pub(crate) const CLIENT_ID_BYTES: usize = 16;
 
@@ -171,6 +188,12 @@ impl Entropy {
     /// A new 256-bit secret, as [`Secret::generate`].
     pub(crate) fn secret(&mut self) -> Result<Secret, RandomError> {
         self.base64url::<SECRET_BYTES>().map(Secret::new)
+    }
+
+    /// A new 512-bit secret for a `client_secret_jwt` client
+    /// ([`HMAC_SECRET_BYTES`]).
+    pub(crate) fn hmac_secret(&mut self) -> Result<Secret, RandomError> {
+        self.base64url::<HMAC_SECRET_BYTES>().map(Secret::new)
     }
 
     /// A new 128-bit `client_id`, as [`generate_client_id`].

@@ -4,7 +4,6 @@
 use serde_json::{Map, Value};
 
 use crate::config::ServerKind;
-use crate::metadata::TokenEndpointAuthMethod;
 use crate::metadata::jose::{JOSE_MEMBERS, JoseMember};
 use crate::policy::Profile;
 use crate::service::Registration;
@@ -118,21 +117,15 @@ impl Registration {
         if config.url_clients.is_some() {
             m.insert("client_id_metadata_document_supported".into(), true.into());
         }
-        // Only what an enabled method can use: HMAC with client_secret_jwt
-        // (whose secret is kept), asymmetric algorithms with private_key_jwt.
+        // What the token endpoint accepts (the assertion check reads the same
+        // list): HMAC with client_secret_jwt (whose secret is kept), HS256 when
+        // the profile lists no HMAC algorithm; asymmetric algorithms with
+        // private_key_jwt.
         let member = JoseMember::TokenEndpointAuthSigning;
         let mut signing: Vec<&str> = Vec::new();
         for profile in p {
-            let methods = &profile.token_endpoint_auth_methods;
-            let hmac = methods.contains(&TokenEndpointAuthMethod::ClientSecretJwt);
-            let private_key = methods.contains(&TokenEndpointAuthMethod::PrivateKeyJwt);
-            for alg in profile.algorithms.allowed(member) {
-                let usable = if alg.starts_with("HS") {
-                    hmac
-                } else {
-                    private_key
-                };
-                if usable && !signing.contains(&alg.as_str()) {
+            for alg in profile.advertised_token_endpoint_auth_signing_algs() {
+                if !signing.contains(&alg) {
                     signing.push(alg);
                 }
             }

@@ -227,13 +227,17 @@ where
         }
     }
 
-    /// Makes the value cached for `key`, if any, stale: the next lookup
-    /// fetches again (and the fetch sees the old value to compare).
+    /// Makes the value cached for `key` stale if it is still `current`, the
+    /// one the caller found wanting: of several callers that saw the same
+    /// value, the first expires it and the others then find what it fetched
+    /// (or join its fetch) instead of fetching again.
     #[cfg_attr(not(feature = "client-assertion"), allow(dead_code))]
-    pub(crate) fn expire(&self, key: &str) {
+    pub(crate) fn expire_if_current(&self, key: &str, current: &Arc<V>) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(entry) = entries.get_mut(key) {
-            entry.fresh_until = Instant::now();
+        if let Some(entry) = entries.get_mut(key)
+            && Arc::ptr_eq(&entry.value, current)
+        {
+            entry.fresh_until = entry.fresh_until.min(Instant::now());
         }
     }
 

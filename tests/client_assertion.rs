@@ -11,14 +11,12 @@ use std::time::Duration;
 use cimd_support::{DocServer, ISSUER, Reply, TestKey, claims, now, unsigned};
 use http::HeaderMap;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde_json::{Value, json};
-use tower_dcr::PostgresStore;
-use tower_dcr::client_assertion::{ClientAssertions, JWT_BEARER};
+use serde_json::json;
+use tower_dcr::Registration;
+use tower_dcr::client_assertion::{AudienceRule, ClientAssertions, JWT_BEARER};
 use tower_dcr::events::{Event, EventKind};
 use tower_dcr::host::{ClientAuthError, ClientCredentials, CredentialsLocation};
 use tower_dcr::metadata_document::MetadataDocuments;
-use tower_dcr::store::PostgresReplayStore;
-use tower_dcr::{Profile, Registration, TokenEndpointAuthMethod};
 
 const PATH: &str = "/agent.json";
 const JWKS: &str = "/jwks.json";
@@ -133,9 +131,52 @@ async fn rfc7523_3_a_wrong_audience_is_refused() {
             ClientAuthError::InvalidClient
         );
     }
-    // The token endpoint URL when configured (RFC 7523 §3 allows it).
-    let s = url_client(ClientAssertions::new().token_endpoint("http://127.0.0.1:8080/token")).await;
+    // The token endpoint URL when configured, under RFC 7523 §3's rule
+    // (which allows it; the default draft-ietf-oauth-rfc7523bis rule does not,
+    // see rfc7523bis_the_issuer_is_the_sole_audience_by_default).
+    let s = url_client(
+        ClientAssertions::new()
+            .audience_rule(AudienceRule::Rfc7523)
+            .token_endpoint("http://127.0.0.1:8080/token"),
+    )
+    .await;
     let c = claims(&s.id, "http://127.0.0.1:8080/token");
+    authenticate(&s, &s.key.sign(&c)).await.unwrap();
+}
+
+/// draft-ietf-oauth-rfc7523bis: "MUST reject any JWT that does not contain
+/// its issuer identifier as its sole audience value" (against audience
+/// injection): by default the token endpoint URL and an array holding
+/// foreign values are refused, a one-element array is accepted; RFC 7523 §3's
+/// wider rule only when the host chooses it.
+#[tokio::test]
+async fn rfc7523bis_the_issuer_is_the_sole_audience_by_default() {
+    let token_endpoint = "http://127.0.0.1:8080/token";
+    let s = url_client(ClientAssertions::new().token_endpoint(token_endpoint)).await;
+    for aud in [
+        json!(token_endpoint),
+        json!([ISSUER, "https://other.example"]),
+        json!(["https://other.example", ISSUER]),
+        json!([ISSUER, token_endpoint]),
+    ] {
+        let mut c = claims(&s.id, ISSUER);
+        c["aud"] = aud.clone();
+        assert_eq!(
+            authenticate(&s, &s.key.sign(&c)).await.unwrap_err(),
+            ClientAuthError::InvalidClient,
+            "{aud}"
+        );
+    }
+    let mut c = claims(&s.id, ISSUER);
+    c["aud"] = json!([ISSUER]);
+    authenticate(&s, &s.key.sign(&c)).await.unwrap();
+    authenticate(&s, &s.key.sign(&claims(&s.id, ISSUER)))
+        .await
+        .unwrap();
+
+    let s = url_client(ClientAssertions::new().audience_rule(AudienceRule::Rfc7523)).await;
+    let mut c = claims(&s.id, ISSUER);
+    c["aud"] = json!(["https://other.example", ISSUER]);
     authenticate(&s, &s.key.sign(&c)).await.unwrap();
 }
 
@@ -320,23 +361,6 @@ async fn an_eddsa_assertion_with_inline_jwks() {
         .unwrap();
 }
 
-/// Without `client_assertions` configured, assertions are refused.
-#[tokio::test]
-async fn assertions_are_refused_unless_configured() {
-    let dcr = common::open();
-    let key = TestKey::p256("k");
-    let record = host_client(&dcr, "c1", json!({"jwks": key.jwks()})).await;
-    assert_eq!(
-        dcr.authenticate_client(&credentials(
-            Some(&record),
-            &key.sign(&claims(&record, ISSUER))
-        ))
-        .await
-        .unwrap_err(),
-        ClientAuthError::InvalidClient
-    );
-}
-
 /// Form-field rules (RFC 7521 §4.2, RFC 6749 §2.3): one method at a time.
 #[test]
 fn assertion_credentials_parsing() {
@@ -364,212 +388,6 @@ fn assertion_credentials_parsing() {
         Some("a.b.c"),
     );
     assert_eq!(other_type.unwrap_err(), ClientAuthError::InvalidClient);
-}
-
-/// A host-created `private_key_jwt` client in `dcr`'s store.
-async fn host_client(dcr: &Registration, id: &str, extra: Value) -> String {
-    let mut object = json!({
-        "redirect_uris": ["https://app.example/cb"],
-        "token_endpoint_auth_method": "private_key_jwt",
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        object[k] = v.clone();
-    }
-    let metadata =
-        tower_dcr::ClientMetadata::from_json_object(object.as_object().unwrap().clone()).unwrap();
-    let record = tower_dcr::ClientRecord::new_host_client(id, metadata, now());
-    dcr.store()
-        .create(std::sync::Arc::new(record))
-        .await
-        .unwrap();
-    id.to_owned()
-}
-
-/// A client registered through POST /register with `private_key_jwt` and its
-/// `jwks`, and one with `client_secret_jwt` (its secret is the HMAC key).
-#[tokio::test]
-async fn registered_jwt_clients_authenticate() {
-    let profile = Profile::default()
-        .token_endpoint_auth_methods([
-            TokenEndpointAuthMethod::PrivateKeyJwt,
-            TokenEndpointAuthMethod::ClientSecretJwt,
-            TokenEndpointAuthMethod::None,
-        ])
-        .default_token_endpoint_auth_method(TokenEndpointAuthMethod::None);
-    let dcr = Registration::builder(ISSUER)
-        .open()
-        .profile(profile)
-        .client_assertions(ClientAssertions::new())
-        .build()
-        .unwrap();
-    let key = TestKey::p256("reg");
-    let answer = common::register(
-        &dcr,
-        json!({
-            "redirect_uris": ["https://app.example/cb"],
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks": key.jwks(),
-        }),
-    )
-    .await;
-    assert_eq!(answer.status, 201, "{:?}", answer.json);
-    let id = answer.str("client_id").to_owned();
-    dcr.authenticate_client(&credentials(Some(&id), &key.sign(&claims(&id, ISSUER))))
-        .await
-        .unwrap();
-    let intruder = TestKey::p256("reg");
-    assert!(
-        dcr.authenticate_client(&credentials(
-            Some(&id),
-            &intruder.sign(&claims(&id, ISSUER))
-        ))
-        .await
-        .is_err()
-    );
-
-    let answer = common::register(
-        &dcr,
-        json!({
-            "redirect_uris": ["https://app.example/cb"],
-            "token_endpoint_auth_method": "client_secret_jwt",
-        }),
-    )
-    .await;
-    assert_eq!(answer.status, 201, "{:?}", answer.json);
-    let id = answer.str("client_id").to_owned();
-    let secret = answer.str("client_secret").to_owned();
-    let hs = |key: &[u8]| {
-        jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims(&id, ISSUER),
-            &EncodingKey::from_secret(key),
-        )
-        .unwrap()
-    };
-    dcr.authenticate_client(&credentials(Some(&id), &hs(secret.as_bytes())))
-        .await
-        .unwrap();
-    assert!(
-        dcr.authenticate_client(&credentials(Some(&id), &hs(&[1u8; 64])))
-            .await
-            .is_err()
-    );
-    // An asymmetric alg for a client_secret_jwt client is refused.
-    assert!(
-        dcr.authenticate_client(&credentials(Some(&id), &key.sign(&claims(&id, ISSUER))))
-            .await
-            .is_err()
-    );
-}
-
-/// The replay store is shared: two service instances on one PostgreSQL
-/// database refuse each other's replays.
-#[tokio::test]
-async fn rfc7523_3_a_jti_replayed_on_another_instance_sharing_postgres_is_refused() {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let pool = match sqlx::PgPool::connect(&url).await {
-        Ok(pool) => pool,
-        Err(error) => {
-            assert!(
-                std::env::var("TOWER_DCR_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-                "PostgreSQL unreachable ({error}), and TOWER_DCR_REQUIRE_POSTGRES=1"
-            );
-            eprintln!("SKIPPED: PostgreSQL unreachable ({error})");
-            return;
-        }
-    };
-    let schema = format!("cimd_replay_{}", now() ^ u64::from(std::process::id()));
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "CREATE SCHEMA IF NOT EXISTS {schema}"
-    )))
-    .execute(&pool)
-    .await
-    .unwrap();
-    // Two service instances, each with its own PostgresStore on the shared
-    // schema: the replay store is the client store's capability.
-    let store = || PostgresStore::new(pool.clone()).schema(&schema);
-    store().migrate().await.unwrap();
-    store().migrate().await.unwrap();
-    let key = TestKey::p256("k");
-    let instance = || async {
-        Registration::builder(ISSUER)
-            .open()
-            .store(store())
-            .client_assertions(ClientAssertions::new())
-            .build()
-            .unwrap()
-    };
-    let (a, b) = (instance().await, instance().await);
-    host_client(&a, "shared-client", json!({"jwks": key.jwks()})).await;
-    let assertion = key.sign(&claims("shared-client", ISSUER));
-    a.authenticate_client(&credentials(Some("shared-client"), &assertion))
-        .await
-        .unwrap();
-    assert_eq!(
-        b.authenticate_client(&credentials(Some("shared-client"), &assertion))
-            .await
-            .unwrap_err(),
-        ClientAuthError::InvalidClient
-    );
-    let fresh = key.sign(&claims("shared-client", ISSUER));
-    b.authenticate_client(&credentials(Some("shared-client"), &fresh))
-        .await
-        .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&pool)
-        .await
-        .unwrap();
-}
-
-/// The replay store on its own, in a schema of its own.
-#[tokio::test]
-async fn the_postgres_replay_store_alone() {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let Ok(pool) = sqlx::PgPool::connect(&url).await else {
-        assert!(std::env::var("TOWER_DCR_REQUIRE_POSTGRES").as_deref() != Ok("1"));
-        return;
-    };
-    use tower_dcr::store::AssertionReplayStore;
-    let schema = format!(
-        "cimd_replay_alone_{}",
-        now() ^ u64::from(std::process::id())
-    );
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&pool)
-        .await
-        .unwrap();
-    let store = PostgresReplayStore::new(pool.clone()).schema(&schema);
-    store.migrate().await.unwrap();
-    let jti = format!("j{}", now());
-    assert!(store.first_use("c", &jti, now() + 60, now()).await.unwrap());
-    assert!(!store.first_use("c", &jti, now() + 60, now()).await.unwrap());
-    assert_eq!(store.purge_expired(now() + 120).await.unwrap(), 1);
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&pool)
-        .await
-        .unwrap();
-}
-
-/// The SQLite replay store keeps a jti until it expires.
-#[tokio::test]
-async fn the_sqlite_replay_store_refuses_replays() {
-    use tower_dcr::store::{AssertionReplayStore, SqliteReplayStore};
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("r.db").display());
-    let store = SqliteReplayStore::connect(&url)
-        .await
-        .unwrap()
-        .table_prefix("t_");
-    store.migrate().await.unwrap();
-    assert!(store.first_use("c", "j", 100, 10).await.unwrap());
-    assert!(!store.first_use("c", "j", 100, 50).await.unwrap());
-    assert!(
-        store.first_use("c", "j", 300, 100).await.unwrap(),
-        "expired"
-    );
-    assert_eq!(store.purge_expired(400).await.unwrap(), 1);
 }
 
 /// Draft §8.6: URLs inside a document (`jwks_uri`) are never fetched when they
@@ -610,4 +428,44 @@ async fn cimd_8_6_a_jwks_uri_on_a_special_use_address_is_never_fetched() {
             "refused before connecting"
         );
     }
+}
+
+/// Issue 22 item 4: why a URL client was refused is logged at info level
+/// (draft-ietf-oauth-client-id-metadata-document §5: a failed fetch aborts
+/// the request), not only at debug.
+#[tokio::test]
+async fn a_refused_url_client_is_logged_at_info_with_its_reason() {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let s = url_client(ClientAssertions::new()).await;
+    s.server.set(PATH, Reply::status(404));
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let error = authenticate(&s, &s.key.sign(&claims(&s.id, ISSUER))).await;
+    drop(guard);
+    assert_eq!(error.unwrap_err(), ClientAuthError::InvalidClient);
+    let logs = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
+    assert!(
+        logs.lines().any(|l| l.contains(" INFO ")
+            && l.contains("URL client refused")
+            && l.contains("reason=")),
+        "{logs}"
+    );
 }

@@ -47,6 +47,7 @@ fn service(policy: MetadataDocuments) -> Registration {
     Registration::builder(ISSUER)
         .open()
         .metadata_documents(policy)
+        .client_assertions(tower_dcr::client_assertion::ClientAssertions::new())
         .build()
         .unwrap()
 }
@@ -566,6 +567,7 @@ async fn documents_go_through_the_registration_validator_and_hook() {
     let dcr = Registration::builder(ISSUER)
         .open()
         .metadata_documents(policy(&server))
+        .client_assertions(tower_dcr::client_assertion::ClientAssertions::new())
         .hook(
             move |context: RequestContext, mut metadata: ClientMetadata| {
                 log.lock()
@@ -612,6 +614,7 @@ async fn events_for_resolution_refresh_changes_and_failures() {
     let dcr = Registration::builder(ISSUER)
         .open()
         .metadata_documents(policy(&server))
+        .client_assertions(tower_dcr::client_assertion::ClientAssertions::new())
         .events(move |event: &Event| sink.lock().unwrap().push(event.kind.clone()))
         .build()
         .unwrap();

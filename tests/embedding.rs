@@ -5,6 +5,7 @@
 //! authentication, a static initial access token that is not a b64token), and
 //! a discovery fragment that lists only what the host serves.
 
+mod cimd_support;
 mod common;
 
 use std::sync::{Arc, Mutex};
@@ -13,10 +14,12 @@ use axum::Router;
 use axum::extract::{Form, State};
 use axum::response::Response;
 use axum::routing::post;
+use cimd_support::{TestKey, claims, now};
 use common::*;
 use http::{HeaderMap, Request, StatusCode, header};
 use serde::Deserialize;
 use tower::ServiceExt as _;
+use tower_dcr::client_assertion::{ClientAssertions, JWT_BEARER};
 use tower_dcr::host::{ClientAuthError, ClientCredentials, TokenError};
 use tower_dcr::{
     ClientStore, ConfigError, MemoryStore, Registration, ServerKind, SqliteStore, StoreError,
@@ -444,4 +447,145 @@ fn openid_discovery_3_an_openid_provider_lists_the_openid_members() {
             assert!(d.contains_key(member), "{member}: {d:?}");
         }
     }
+}
+
+/// A service whose default profile enables every method
+/// `authenticate_token_request_with_assertion` verifies, with client
+/// assertions configured.
+fn every_method() -> Registration {
+    use tower_dcr::TokenEndpointAuthMethod as M;
+    let profile = tower_dcr::Profile::default().token_endpoint_auth_methods([
+        M::ClientSecretBasic,
+        M::ClientSecretPost,
+        M::None,
+        M::PrivateKeyJwt,
+        M::ClientSecretJwt,
+    ]);
+    Registration::builder(ISSUER)
+        .open()
+        .profile(profile)
+        .client_assertions(ClientAssertions::new())
+        .build()
+        .unwrap()
+}
+
+/// RFC 6749 §2.3.1 (`client_secret_basic`, `client_secret_post`), RFC 7591
+/// §2 (`none`) and RFC 7523 §2.2 (`private_key_jwt`, `client_secret_jwt`):
+/// one call authenticates a client of each method, from the request's
+/// headers and form fields as they arrive.
+#[tokio::test]
+async fn rfc7523_2_2_one_call_authenticates_every_enabled_method() {
+    let dcr = every_method();
+    let key = TestKey::p256("k");
+    for method in [
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+        "private_key_jwt",
+        "client_secret_jwt",
+    ] {
+        let mut body = web_client();
+        body["token_endpoint_auth_method"] = method.into();
+        if method == "private_key_jwt" {
+            body["jwks"] = key.jwks();
+        }
+        let a = registered(&dcr, body).await;
+        let id = a.str("client_id").to_owned();
+        let secret = a.json["client_secret"].as_str().map(str::to_owned);
+        let secret = secret.as_deref();
+        let hmac = |secret: &str| {
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+                &claims(&id, ISSUER),
+                &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+            )
+            .unwrap()
+        };
+        let (headers, fields) = match method {
+            "client_secret_basic" => (
+                authorization_header(&basic_authorization(&id, secret.unwrap())),
+                [None, None, None, None],
+            ),
+            "client_secret_post" => (
+                HeaderMap::new(),
+                [Some(id.clone()), secret.map(str::to_owned), None, None],
+            ),
+            "none" => (HeaderMap::new(), [Some(id.clone()), None, None, None]),
+            "private_key_jwt" => (
+                HeaderMap::new(),
+                [
+                    None,
+                    None,
+                    Some(JWT_BEARER.into()),
+                    Some(key.sign(&claims(&id, ISSUER))),
+                ],
+            ),
+            _ => (
+                HeaderMap::new(),
+                [
+                    Some(id.clone()),
+                    None,
+                    Some(JWT_BEARER.into()),
+                    Some(hmac(secret.unwrap())),
+                ],
+            ),
+        };
+        let [client_id, client_secret, assertion_type, assertion] = &fields;
+        let client = dcr
+            .authenticate_token_request_with_assertion(
+                &headers,
+                client_id,
+                client_secret,
+                assertion_type,
+                assertion,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{method}: {e:?}"));
+        assert_eq!(client.client_id, id, "{method}");
+        // The form without the assertion fields cannot authenticate a JWT
+        // client.
+        if method.ends_with("_jwt") {
+            let error = dcr
+                .authenticate_token_request(&headers, client_id, client_secret)
+                .await
+                .unwrap_err();
+            assert_eq!(error.error_code(), "invalid_client", "{method}");
+        }
+    }
+}
+
+/// Issue 22 item 4: why an assertion was refused is logged at info level, a
+/// short reason and never the assertion itself.
+#[tokio::test]
+async fn a_refused_assertion_is_logged_at_info_with_its_reason() {
+    let dcr = every_method();
+    let key = TestKey::p256("k");
+    let mut body = web_client();
+    body["token_endpoint_auth_method"] = "private_key_jwt".into();
+    body["jwks"] = key.jwks();
+    let id = registered(&dcr, body).await.str("client_id").to_owned();
+    let mut expired = claims(&id, ISSUER);
+    expired["iat"] = (now() - 600).into();
+    expired["exp"] = (now() - 300).into();
+    let assertion = key.sign(&expired);
+    let (logs, _guard) = Logs::capture();
+    let error = dcr
+        .authenticate_token_request_with_assertion(
+            &HeaderMap::new(),
+            Some(id.as_str()),
+            None,
+            Some(JWT_BEARER),
+            Some(assertion.as_str()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.error_code(), "invalid_client");
+    let lines = logs.lines();
+    assert!(
+        lines.iter().any(|l| l.contains(" INFO ")
+            && l.contains("client assertion refused")
+            && l.contains("reason=\"expired\"")),
+        "{lines:?}"
+    );
+    assert!(lines.iter().all(|l| !l.contains(&assertion)));
 }

@@ -21,6 +21,7 @@ fn service(profile: Profile) -> Registration {
     Registration::builder(ISSUER)
         .open()
         .profile(profile)
+        .client_assertions(tower_dcr::client_assertion::ClientAssertions::new())
         .store(MemoryStore::new())
         .build()
         .unwrap()

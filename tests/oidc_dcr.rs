@@ -30,7 +30,11 @@ fn oidc_profile() -> Profile {
 }
 
 fn oidc() -> tower_dcr::Registration {
-    builder().profile(oidc_profile()).build().unwrap()
+    builder()
+        .profile(oidc_profile())
+        .client_assertions(tower_dcr::client_assertion::ClientAssertions::new())
+        .build()
+        .unwrap()
 }
 
 /// OIDC DCR §2: application_type defaults to `web` and is echoed.
@@ -351,6 +355,7 @@ mod with_fetcher {
     async fn oidc_5_sector_identifier_document_lists_every_redirect_uri() {
         let dcr = builder()
             .profile(oidc_profile())
+            .client_assertions(tower_dcr::client_assertion::ClientAssertions::new())
             .fetcher(Canned(
                 r#"["https://a.example.org/cb", "https://b.example.org/cb"]"#,
             ))

@@ -360,6 +360,7 @@ async fn every_response_matches_the_document() {
                 .token_endpoint_auth_methods([TokenEndpointAuthMethod::ClientSecretJwt])
                 .default_token_endpoint_auth_method(TokenEndpointAuthMethod::ClientSecretJwt),
         )
+        .client_assertions(tower_dcr::client_assertion::ClientAssertions::new())
         .build()
         .unwrap();
     let jwt = register(&jwt_service, web_client()).await;

@@ -85,6 +85,7 @@ async fn rfc7591_3_2_1_response_echoes_metadata_and_defaults() {
 async fn rfc7591_3_2_1_confidential_clients_get_a_secret() {
     let dcr = builder()
         .profile(Profile::default().token_endpoint_auth_methods(TokenEndpointAuthMethod::ALL))
+        .client_assertions(tower_dcr::client_assertion::ClientAssertions::new())
         .build()
         .unwrap();
     for method in [
@@ -96,7 +97,13 @@ async fn rfc7591_3_2_1_confidential_clients_get_a_secret() {
         body["token_endpoint_auth_method"] = json!(method);
         let a = registered(&dcr, body).await;
         let secret = a.str("client_secret");
-        assert_eq!(secret.len(), 43, "{method}: 256 bits base64url");
+        // client_secret_jwt: an HMAC key long enough for HS512 (RFC 7518
+        // §3.2), 512 bits.
+        let (len, bits) = match method {
+            "client_secret_jwt" => (86, 512),
+            _ => (43, 256),
+        };
+        assert_eq!(secret.len(), len, "{method}: {bits} bits base64url");
         assert!(
             secret
                 .bytes()
@@ -111,6 +118,7 @@ async fn rfc7591_3_2_1_confidential_clients_get_a_secret() {
 async fn rfc7591_3_2_1_public_and_key_clients_get_no_secret() {
     let dcr = builder()
         .profile(Profile::default().token_endpoint_auth_methods(TokenEndpointAuthMethod::ALL))
+        .client_assertions(tower_dcr::client_assertion::ClientAssertions::new())
         .build()
         .unwrap();
     let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]});
@@ -477,6 +485,7 @@ async fn rfc7591_2_private_key_jwt_needs_keys() {
                 .token_endpoint_auth_methods([TokenEndpointAuthMethod::PrivateKeyJwt])
                 .default_token_endpoint_auth_method(TokenEndpointAuthMethod::PrivateKeyJwt),
         )
+        .client_assertions(tower_dcr::client_assertion::ClientAssertions::new())
         .build()
         .unwrap();
     register(&dcr, web_client())

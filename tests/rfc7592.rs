@@ -175,6 +175,7 @@ async fn rfc7592_3_read_returns_the_client_secret_of_a_client_secret_jwt_client(
             TokenEndpointAuthMethod::ClientSecretBasic,
             TokenEndpointAuthMethod::ClientSecretJwt,
         ]))
+        .client_assertions(tower_dcr::client_assertion::ClientAssertions::new())
         .build()
         .unwrap();
     let created = registered(
@@ -186,7 +187,8 @@ async fn rfc7592_3_read_returns_the_client_secret_of_a_client_secret_jwt_client(
     )
     .await;
     let secret = created.str("client_secret");
-    assert_eq!(secret.len(), 43);
+    // 512 bits: an HMAC key long enough for HS512 (RFC 7518 §3.2).
+    assert_eq!(secret.len(), 86);
     let answer = read(&dcr, &client_path(&created), &rat(&created)).await;
     assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
     assert_eq!(answer.str("client_secret"), secret);

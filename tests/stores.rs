@@ -51,6 +51,7 @@ mod sql_common {
                 TokenEndpointAuthMethod::ClientSecretJwt,
                 TokenEndpointAuthMethod::None,
             ]))
+            .client_assertions(tower_dcr::client_assertion::ClientAssertions::new())
             .store(store)
             .build()
             .expect("valid configuration")

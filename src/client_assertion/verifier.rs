@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{ClaimRules, ClientAssertions, JwksCache};
+use super::{ClaimRules, ClientAssertions, JwksCache, LiveAssertions};
 use crate::fetch::Fetcher;
 use crate::store::AssertionReplayStore;
 
@@ -34,6 +34,7 @@ pub(crate) struct AssertionVerifier {
     pub(crate) rules: ClaimRules,
     pub(crate) jwks: JwksCache,
     pub(crate) replay: Option<Arc<dyn AssertionReplayStore>>,
+    pub(crate) live: LiveAssertions,
 }
 
 impl std::fmt::Debug for AssertionVerifier {
@@ -42,6 +43,7 @@ impl std::fmt::Debug for AssertionVerifier {
             .field("rules", &self.rules)
             .field("jwks", &self.jwks)
             .field("own_replay_store", &self.replay.is_some())
+            .field("live", &self.live)
             .finish()
     }
 }
@@ -51,6 +53,7 @@ impl AssertionVerifier {
         Self {
             rules: ClaimRules {
                 audiences: config.audiences(issuer),
+                audience_rule: config.audience_rule,
                 max_lifetime: config.max_lifetime,
                 leeway: config.leeway,
             },
@@ -62,6 +65,7 @@ impl AssertionVerifier {
                 config.jwks_refetch_interval,
             ),
             replay: config.replay_store.clone(),
+            live: LiveAssertions::new(config.max_live_per_client),
         }
     }
 }

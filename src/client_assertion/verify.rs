@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
 
+use super::AudienceRule;
 use crate::jose::{self, KeyKind};
 use crate::metadata::TokenEndpointAuthMethod;
 
@@ -27,14 +28,60 @@ pub(crate) struct Parsed<'a> {
     signature: Vec<u8>,
 }
 
+/// Most keys one assertion's signature is checked with: a key set may hold
+/// several keys with the assertion's `kid` (or, for a set with one key of the
+/// type, none), but never makes the server try them all (an anonymous
+/// assertion must not cost many signature checks).
+pub(crate) const MAX_KEYS_TRIED: usize = 3;
+
 impl Parsed<'_> {
-    /// Whether the signature verifies with one of `keys`.
+    /// Whether the signature verifies with one of `keys` (an HMAC secret).
     pub(crate) fn verifies_with<'k>(
         &self,
         keys: impl IntoIterator<Item = &'k DecodingKey>,
     ) -> bool {
         keys.into_iter()
             .any(|key| jose::verify(self.alg, key, self.signing_input, &self.signature))
+    }
+
+    /// The keys of `keys` this assertion's signature is checked with: those of
+    /// the alg's type that carry its `kid`, at most [`MAX_KEYS_TRIED`].
+    /// Without a `kid`, the set must hold one key of the type: with several,
+    /// the `kid` is required (RFC 7515 §4.1.4 lets the signer name its key;
+    /// trying every key would let one anonymous assertion cost many checks).
+    pub(crate) fn candidates<'k>(
+        &self,
+        keys: &'k [jose::PublicKey],
+    ) -> Result<Vec<&'k DecodingKey>, Reason> {
+        let fitting = keys
+            .iter()
+            .filter(|k| k.fits(self.alg, self.kid.as_deref()));
+        if self.kid.is_none() && fitting.clone().nth(1).is_some() {
+            return Err("no kid, and the key set has several keys for the alg");
+        }
+        Ok(fitting.take(MAX_KEYS_TRIED).map(|k| &k.key).collect())
+    }
+
+    /// Whether the signature verifies with one of `keys`, checked on a
+    /// blocking thread when a tokio runtime is there (public key signature
+    /// checks are CPU work, kept off the async worker threads).
+    pub(crate) async fn verifies_off_thread(&self, keys: Vec<&DecodingKey>) -> bool {
+        if keys.is_empty() {
+            return false;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return self.verifies_with(keys);
+        };
+        let (alg, signature) = (self.alg, self.signature.clone());
+        let signing_input = self.signing_input.to_owned();
+        let keys: Vec<DecodingKey> = keys.into_iter().cloned().collect();
+        runtime
+            .spawn_blocking(move || {
+                keys.iter()
+                    .any(|key| jose::verify(alg, key, &signing_input, &signature))
+            })
+            .await
+            .unwrap_or(false)
     }
 }
 
@@ -78,14 +125,15 @@ pub(crate) fn parse(assertion: &str) -> Result<Parsed<'_>, Reason> {
 }
 
 /// The algorithm check: the client's registered
-/// `token_endpoint_auth_signing_alg` if it has one, else one of the profile's
-/// allowed algorithms; asymmetric for `private_key_jwt`, HMAC for
+/// `token_endpoint_auth_signing_alg` if it has one, else one the profile
+/// accepts (`accepted`: `Profile::token_endpoint_auth_signing_algs`, the list
+/// discovery advertises); asymmetric for `private_key_jwt`, HMAC for
 /// `client_secret_jwt` (so never an HS algorithm with a public key).
 pub(crate) fn check_alg(
     alg: Algorithm,
     method: TokenEndpointAuthMethod,
     registered: Option<&str>,
-    allowed: &[String],
+    accepted: &[&str],
 ) -> Result<(), Reason> {
     let asymmetric = KeyKind::for_alg(alg).is_some();
     match method {
@@ -101,18 +149,12 @@ pub(crate) fn check_alg(
     let name = jose::alg_name(alg);
     let ok = match registered {
         Some(registered) => registered == name,
-        // HS256 for client_secret_jwt when the profile lists no HMAC alg.
-        None => {
-            allowed.iter().any(|a| a == name)
-                || (!asymmetric
-                    && alg == Algorithm::HS256
-                    && !allowed.iter().any(|a| a.starts_with("HS")))
-        }
+        None => accepted.contains(&name),
     };
     if ok {
         Ok(())
     } else {
-        Err("alg is not the registered or an allowed one")
+        Err("alg is not the registered or an accepted one")
     }
 }
 
@@ -121,6 +163,8 @@ pub(crate) fn check_alg(
 pub(crate) struct ClaimRules {
     /// Accepted `aud` values.
     pub(crate) audiences: Vec<String>,
+    /// Whether `aud` may hold other values besides an accepted one.
+    pub(crate) audience_rule: AudienceRule,
     /// Longest accepted lifetime (`exp` - `iat`, and `exp` - now).
     pub(crate) max_lifetime: Duration,
     /// Clock skew allowed on `exp`, `nbf` and `iat`.
@@ -131,10 +175,23 @@ pub(crate) struct ClaimRules {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Accepted {
     pub(crate) jti: String,
-    pub(crate) exp: u64,
+    /// The first second at which the assertion is refused as expired
+    /// ([`valid_until`]): the replay store keeps the `jti` until then.
+    pub(crate) until: u64,
 }
 
-/// RFC 7523 §3: `iss` = `sub` = `client_id`; `aud` names this server; `exp`
+/// The first second (since the epoch) at which an assertion expiring at `exp`
+/// is refused: `exp` + leeway. RFC 7519 §4.1.4: the current time MUST be
+/// before `exp`, so the assertion is valid while `now < until`, and the
+/// replay store keeps its `jti` for exactly those seconds (a record with
+/// `expires_at <= now` is expired): the claims check and the replay store
+/// agree on the boundary (OIDC Core §9).
+pub(crate) fn valid_until(exp: u64, leeway: Duration) -> u64 {
+    exp.saturating_add(leeway.as_secs())
+}
+
+/// RFC 7523 §3: `iss` = `sub` = `client_id`; `aud` names this server (as
+/// [`AudienceRule`] says); `exp`
 /// required, not past, not too far; `nbf` and `iat` not in the future; `jti`
 /// required (OIDC Core §9).
 pub(crate) fn check_claims(
@@ -151,12 +208,18 @@ pub(crate) fn check_claims(
     if claims.get("sub").and_then(Value::as_str) != Some(client_id) {
         return Err("sub is not the client_id");
     }
-    let aud_ok = match claims.get("aud") {
-        Some(Value::String(aud)) => rules.audiences.iter().any(|a| a == aud),
-        Some(Value::Array(list)) => list.iter().any(|aud| {
-            aud.as_str()
-                .is_some_and(|aud| rules.audiences.iter().any(|a| a == aud))
-        }),
+    let accepted = |aud: &Value| {
+        aud.as_str()
+            .is_some_and(|aud| rules.audiences.iter().any(|a| a == aud))
+    };
+    // draft-ietf-oauth-rfc7523bis: the issuer as the sole audience value;
+    // RFC 7523 §3: an accepted value among any others.
+    let aud_ok = match (claims.get("aud"), rules.audience_rule) {
+        (Some(aud @ Value::String(_)), _) => accepted(aud),
+        (Some(Value::Array(list)), AudienceRule::IssuerOnly) => {
+            matches!(list.as_slice(), [aud] if accepted(aud))
+        }
+        (Some(Value::Array(list)), AudienceRule::Rfc7523) => list.iter().any(accepted),
         _ => false,
     };
     if !aud_ok {
@@ -165,7 +228,8 @@ pub(crate) fn check_claims(
     let date =
         |name| jose::numeric_date(claims, name).map_err(|()| "a date claim is not a NumericDate");
     let exp = date("exp")?.ok_or("no exp")?;
-    if now > exp.saturating_add(leeway) {
+    let until = valid_until(exp, rules.leeway);
+    if now >= until {
         return Err("expired");
     }
     if exp > now.saturating_add(max_lifetime).saturating_add(leeway) {
@@ -188,7 +252,7 @@ pub(crate) fn check_claims(
         Some(Value::String(jti)) if !jti.is_empty() && jti.len() <= MAX_JTI_BYTES => jti.clone(),
         _ => return Err("no jti, or not a string of at most 256 bytes"),
     };
-    Ok(Accepted { jti, exp })
+    Ok(Accepted { jti, until })
 }
 
 #[cfg(test)]
@@ -200,6 +264,7 @@ mod tests {
     fn rules() -> ClaimRules {
         ClaimRules {
             audiences: vec!["https://as.example".into()],
+            audience_rule: AudienceRule::IssuerOnly,
             max_lifetime: Duration::from_secs(300),
             leeway: Duration::from_secs(30),
         }
@@ -224,12 +289,33 @@ mod tests {
             check_claims(&claims(valid()), "c", &rules(), NOW),
             Ok(Accepted {
                 jti: "j".into(),
-                exp: NOW + 60
+                until: NOW + 90
             })
         );
-        let mut array_aud = valid();
-        array_aud["aud"] = json!(["x", "https://as.example"]);
-        assert!(check_claims(&claims(array_aud), "c", &rules(), NOW).is_ok());
+        let mut one = valid();
+        one["aud"] = json!(["https://as.example"]);
+        assert!(check_claims(&claims(one), "c", &rules(), NOW).is_ok());
+    }
+
+    /// draft-ietf-oauth-rfc7523bis: the issuer as the sole audience value by
+    /// default (a string or a one-element array); RFC 7523 §3's rule, any
+    /// accepted value among others, only when chosen.
+    #[test]
+    fn rfc7523bis_aud_is_the_issuer_alone_unless_rfc7523_is_chosen() {
+        let mut foreign = valid();
+        foreign["aud"] = json!(["https://evil.example", "https://as.example"]);
+        assert_eq!(
+            check_claims(&claims(foreign.clone()), "c", &rules(), NOW),
+            Err("aud does not name this server")
+        );
+        let mut twice = valid();
+        twice["aud"] = json!(["https://as.example", "https://as.example"]);
+        assert!(check_claims(&claims(twice), "c", &rules(), NOW).is_err());
+        let rfc7523 = ClaimRules {
+            audience_rule: AudienceRule::Rfc7523,
+            ..rules()
+        };
+        assert!(check_claims(&claims(foreign), "c", &rfc7523, NOW).is_ok());
     }
 
     #[test]
@@ -279,22 +365,38 @@ mod tests {
         );
     }
 
+    /// RFC 7519 §4.1.4 (the current time MUST be before `exp`), OIDC Core §9:
+    /// at `now == exp + leeway` the assertion is expired, so it is never
+    /// accepted at a second the replay store already counts as expired.
+    #[test]
+    fn rfc7519_4_1_4_expired_at_exactly_exp_plus_leeway() {
+        let mut c = valid();
+        c["exp"] = json!(NOW - 30);
+        c["iat"] = json!(NOW - 60);
+        assert_eq!(
+            check_claims(&claims(c.clone()), "c", &rules(), NOW),
+            Err("expired")
+        );
+        let accepted = check_claims(&claims(c), "c", &rules(), NOW - 1).unwrap();
+        assert_eq!(accepted.until, NOW, "kept by the replay store until then");
+    }
+
     #[test]
     fn algorithms_follow_the_method_and_registration() {
-        let allowed: Vec<String> = ["ES256", "EdDSA"].map(String::from).to_vec();
+        let accepted = ["ES256", "EdDSA", "HS256"];
         let pkj = TokenEndpointAuthMethod::PrivateKeyJwt;
         let csj = TokenEndpointAuthMethod::ClientSecretJwt;
-        assert!(check_alg(Algorithm::ES256, pkj, None, &allowed).is_ok());
-        assert!(check_alg(Algorithm::RS256, pkj, None, &allowed).is_err());
-        assert!(check_alg(Algorithm::HS256, pkj, None, &allowed).is_err());
-        assert!(check_alg(Algorithm::ES256, pkj, Some("EdDSA"), &allowed).is_err());
-        assert!(check_alg(Algorithm::EdDSA, pkj, Some("EdDSA"), &allowed).is_ok());
-        assert!(check_alg(Algorithm::HS256, csj, None, &allowed).is_ok());
-        assert!(check_alg(Algorithm::ES256, csj, None, &allowed).is_err());
-        assert!(check_alg(Algorithm::HS512, csj, None, &allowed).is_err());
-        assert!(check_alg(Algorithm::HS512, csj, Some("HS512"), &allowed).is_ok());
+        assert!(check_alg(Algorithm::ES256, pkj, None, &accepted).is_ok());
+        assert!(check_alg(Algorithm::RS256, pkj, None, &accepted).is_err());
+        assert!(check_alg(Algorithm::HS256, pkj, None, &accepted).is_err());
+        assert!(check_alg(Algorithm::ES256, pkj, Some("EdDSA"), &accepted).is_err());
+        assert!(check_alg(Algorithm::EdDSA, pkj, Some("EdDSA"), &accepted).is_ok());
+        assert!(check_alg(Algorithm::HS256, csj, None, &accepted).is_ok());
+        assert!(check_alg(Algorithm::ES256, csj, None, &accepted).is_err());
+        assert!(check_alg(Algorithm::HS512, csj, None, &accepted).is_err());
+        assert!(check_alg(Algorithm::HS512, csj, Some("HS512"), &accepted).is_ok());
         let none = TokenEndpointAuthMethod::None;
-        assert!(check_alg(Algorithm::ES256, none, None, &allowed).is_err());
+        assert!(check_alg(Algorithm::ES256, none, None, &accepted).is_err());
     }
 
     #[test]

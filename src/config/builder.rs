@@ -20,6 +20,8 @@ use crate::metadata::redirect_uri::is_loopback;
 use crate::policy::{Profile, RegistrationHook};
 use crate::store::{ClientStore, MemoryStore};
 
+mod checks;
+
 /// A configuration error, reported by [`RegistrationBuilder::build`].
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -75,9 +77,19 @@ pub enum ConfigError {
     /// an issuer that is not on loopback), or its fetcher could not be built.
     #[error("invalid metadata document policy: {0}")]
     InvalidMetadataDocuments(String),
-    /// The client assertion fetcher could not be built.
+    /// The client assertion configuration cannot work (no replay store, an
+    /// `aud` rule that accepts nothing, a CA that holds no certificate), or
+    /// its fetcher could not be built.
     #[error("invalid client assertion configuration: {0}")]
     InvalidClientAssertions(String),
+    /// A profile allows `private_key_jwt` or `client_secret_jwt`, but
+    /// nothing verifies client assertions: configure
+    /// `RegistrationBuilder::client_assertions` (feature `client-assertion`).
+    #[error(
+        "{0}, but client assertions are not configured: call .client_assertions(..) \
+         (feature client-assertion), or remove the JWT methods from the profile"
+    )]
+    ClientAssertionsNeeded(String),
 }
 
 /// Builds a [`Registration`](crate::Registration) service. Start with
@@ -455,6 +467,7 @@ impl RegistrationBuilder {
     /// Checks the configuration; [`build`](Self::build) wraps it in the service.
     #[allow(unused_mut)]
     pub(crate) fn into_config(mut self) -> Result<Config, ConfigError> {
+        self.check_root_certificates()?;
         let issuer = parse_issuer(&self.issuer)?;
         let issuer_path = issuer.path().trim_end_matches('/');
         let endpoint = match self.endpoint {
@@ -490,6 +503,13 @@ impl RegistrationBuilder {
                 )
             }
         };
+        Self::check_client_authentication(
+            &self.profile,
+            &self.profiles,
+            self.store.as_ref(),
+            #[cfg(feature = "client-assertion")]
+            self.client_assertions.as_ref(),
+        )?;
         #[cfg(feature = "client-assertion")]
         let assertions = match self.client_assertions.take() {
             None => None,

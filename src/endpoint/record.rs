@@ -2,7 +2,7 @@
 //! registration (RFC 7591 §3.2.1) and for an update (RFC 7592 §2.2).
 
 use crate::config::Config;
-use crate::credentials::{Entropy, Secret, SecretDigest};
+use crate::credentials::{Entropy, Secret, SecretDigest, min_hmac_key_len};
 use crate::error::Rejection;
 use crate::metadata::{ClientMetadata, TokenEndpointAuthMethod};
 use crate::policy::Profile;
@@ -172,11 +172,14 @@ fn mint_client_secret(
     if !method.uses_client_secret() {
         return Ok(None);
     }
-    let secret = entropy.secret().map_err(rng_failed)?;
-    let stored = if method == TokenEndpointAuthMethod::ClientSecretJwt {
-        StoredSecret::Plain(secret.clone())
+    // A client_secret_jwt secret is an HMAC key: long enough for HS512.
+    let (secret, stored) = if method == TokenEndpointAuthMethod::ClientSecretJwt {
+        let secret = entropy.hmac_secret().map_err(rng_failed)?;
+        (secret.clone(), StoredSecret::Plain(secret))
     } else {
-        StoredSecret::Digest(secret.digest())
+        let secret = entropy.secret().map_err(rng_failed)?;
+        let digest = secret.digest();
+        (secret, StoredSecret::Digest(digest))
     };
     let expires_at = profile
         .client_secret_lifetime
@@ -202,8 +205,14 @@ fn next_secret(
     let jwt = method == TokenEndpointAuthMethod::ClientSecretJwt;
     let reusable = !config.rotate_client_secret_on_update && !record.secret_expired(now);
     let kept = match (&record.client_secret, reusable) {
+        // Kept only while it can key the registered alg (RFC 7518 §3.2).
         (Some(StoredSecret::Plain(secret)), true) if jwt => {
-            Some(StoredSecret::Plain(secret.clone()))
+            let alg = metadata
+                .algorithms()
+                .token_endpoint_auth_signing_alg
+                .as_deref();
+            (secret.secret().len() >= min_hmac_key_len(alg))
+                .then(|| StoredSecret::Plain(secret.clone()))
         }
         (Some(StoredSecret::Plain(secret)), true) => Some(StoredSecret::Digest(secret.digest())),
         (Some(StoredSecret::Digest(digest)), true) if !jwt => Some(StoredSecret::Digest(*digest)),

@@ -65,7 +65,7 @@ impl Config {
                 Ok(Arc::clone(&resolved.record))
             }
             Err(error) => {
-                tracing::debug!(client_id, %error, "URL client refused");
+                tracing::info!(client_id, reason = %error, "URL client refused");
                 self.emit(
                     EventKind::DocumentFetchFailed,
                     Operation::ResolveDocument,

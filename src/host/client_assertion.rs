@@ -16,18 +16,15 @@ impl Registration {
         #[cfg(feature = "client-assertion")]
         if let Some(verifier) = &self.config().assertions {
             use crate::client_assertion::AssertionFailure;
-            let allowed = self
+            let accepted = self
                 .profile_of(record)
-                .map(|p| {
-                    p.algorithms
-                        .allowed(crate::metadata::jose::JoseMember::TokenEndpointAuthSigning)
-                })
+                .map(|p| p.token_endpoint_auth_signing_algs())
                 .unwrap_or_default();
             let replay = self.store().assertion_replay();
             return match verifier
                 .verify(
                     record,
-                    allowed,
+                    &accepted,
                     assertion.secret(),
                     replay,
                     crate::time::now(),
@@ -47,7 +44,7 @@ impl Registration {
                     Ok(())
                 }
                 Err(AssertionFailure::Invalid(reason)) => {
-                    tracing::debug!(client_id = %record.client_id, reason, "client assertion refused");
+                    tracing::info!(client_id = %record.client_id, reason, "client assertion refused");
                     Err(ClientAuthError::InvalidClient)
                 }
                 Err(AssertionFailure::Store(error)) => Err(ClientAuthError::Store(
@@ -56,7 +53,11 @@ impl Registration {
             };
         }
         let _ = (record, assertion);
-        tracing::debug!("client assertion refused: client assertions are not configured");
+        tracing::info!(
+            client_id = %record.client_id,
+            reason = "client assertions are not configured",
+            "client assertion refused"
+        );
         Err(ClientAuthError::InvalidClient)
     }
 }

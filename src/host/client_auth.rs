@@ -147,6 +147,10 @@ impl ClientCredentials {
     ///
     /// The form fields are `Option<&str>` or `&Option<String>` (a field of the
     /// host's deserialized form), see [`FormField`].
+    ///
+    /// It reads no client assertion: `private_key_jwt` and
+    /// `client_secret_jwt` clients need
+    /// [`from_request_with_assertion`](Self::from_request_with_assertion).
     pub fn from_request<'a>(
         headers: &HeaderMap,
         form_client_id: impl FormField<'a>,
@@ -294,11 +298,14 @@ impl Registration {
     ///
     /// The check is one store lookup, one SHA-256 and a constant-time compare.
     /// Clients registered with `client_secret_jwt` or `private_key_jwt` present
-    /// a JWT assertion ([`ClientCredentials::from_request_with_assertion`]),
-    /// verified when the service is configured with
-    /// `RegistrationBuilder::client_assertions` (RFC 7523 §2.2; see
-    /// `tower_dcr::client_assertion`); TLS methods are refused here: the host
-    /// verifies those itself.
+    /// a JWT assertion, read by
+    /// [`ClientCredentials::from_request_with_assertion`] (not by
+    /// [`ClientCredentials::from_request`]), verified when the service is
+    /// configured with `RegistrationBuilder::client_assertions` (RFC 7523
+    /// §2.2; see `tower_dcr::client_assertion`); TLS methods are refused here:
+    /// the host verifies those itself.
+    /// [`authenticate_token_request_with_assertion`](Self::authenticate_token_request_with_assertion)
+    /// does both steps in one call.
     ///
     /// URL clients (Client ID Metadata Documents) authenticate the same way:
     /// the client is found with [`resolve_client`](Self::resolve_client).
@@ -331,6 +338,11 @@ impl Registration {
         );
         if let Some(assertion) = &credentials.client_assertion {
             if !jwt_method {
+                tracing::info!(
+                    client_id = %record.client_id,
+                    reason = "the client is not registered for JWT authentication",
+                    "client assertion refused"
+                );
                 return Err(ClientAuthError::InvalidClient);
             }
             self.verify_client_assertion(&record, assertion).await?;
@@ -365,12 +377,59 @@ impl Registration {
         }
     }
 
-    /// The token endpoint's client authentication in one call:
-    /// [`ClientCredentials::from_request`], then
+    /// The token endpoint's client authentication in one call, for every
+    /// method the service can verify: `client_secret_basic` (the
+    /// `Authorization: Basic` header), `client_secret_post` and `none` (the
+    /// `client_id` / `client_secret` form fields), and, with
+    /// `RegistrationBuilder::client_assertions` (feature `client-assertion`)
+    /// configured, `private_key_jwt` and `client_secret_jwt` (the
+    /// `client_assertion_type` / `client_assertion` form fields, RFC 7523
+    /// §2.2). It is [`ClientCredentials::from_request_with_assertion`], then
     /// [`authenticate_client`](Registration::authenticate_client), with any
     /// failure as the RFC 6749 §5.2 answer ([`TokenError::from_client_auth`]):
     /// `invalid_client` is `401` with `WWW-Authenticate: Basic` when the client
     /// tried Basic, `400` otherwise.
+    ///
+    /// The form fields are `Option<&str>` or `&Option<String>` (fields of the
+    /// host's deserialized form), see [`FormField`].
+    ///
+    /// ```
+    /// # async fn handler(dcr: tower_dcr::Registration, headers: http::HeaderMap) {
+    /// let client_id: Option<String> = Some("unknown".into());
+    /// let none: Option<String> = None;
+    /// let error = dcr
+    ///     .authenticate_token_request_with_assertion(&headers, &client_id, &none, &none, &none)
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(error.error_code(), "invalid_client");
+    /// # }
+    /// ```
+    pub async fn authenticate_token_request_with_assertion<'a>(
+        &self,
+        headers: &HeaderMap,
+        form_client_id: impl FormField<'a>,
+        form_client_secret: impl FormField<'a>,
+        client_assertion_type: impl FormField<'a>,
+        client_assertion: impl FormField<'a>,
+    ) -> Result<Arc<ClientRecord>, TokenError> {
+        let result = match ClientCredentials::from_request_with_assertion(
+            headers,
+            form_client_id,
+            form_client_secret,
+            client_assertion_type,
+            client_assertion,
+        ) {
+            Ok(credentials) => self.authenticate_client(&credentials).await,
+            Err(error) => Err(error),
+        };
+        result.map_err(|error| TokenError::from_client_auth(&error, headers))
+    }
+
+    /// [`authenticate_token_request_with_assertion`](Self::authenticate_token_request_with_assertion)
+    /// without the assertion fields: `client_secret_basic`,
+    /// `client_secret_post` and `none` only. A `private_key_jwt` or
+    /// `client_secret_jwt` client always fails here (`invalid_client`): a
+    /// token endpoint that serves them calls the `_with_assertion` form.
     ///
     /// ```
     /// # async fn handler(dcr: tower_dcr::Registration, headers: http::HeaderMap) {
@@ -389,12 +448,14 @@ impl Registration {
         form_client_id: impl FormField<'a>,
         form_client_secret: impl FormField<'a>,
     ) -> Result<Arc<ClientRecord>, TokenError> {
-        let result =
-            match ClientCredentials::from_request(headers, form_client_id, form_client_secret) {
-                Ok(credentials) => self.authenticate_client(&credentials).await,
-                Err(error) => Err(error),
-            };
-        result.map_err(|error| TokenError::from_client_auth(&error, headers))
+        self.authenticate_token_request_with_assertion(
+            headers,
+            form_client_id,
+            form_client_secret,
+            None::<&str>,
+            None::<&str>,
+        )
+        .await
     }
 }
 

@@ -1,11 +1,15 @@
 //! Helpers for the host's own endpoints, so that a client that just
 //! registered can use them:
 //!
-//! - the token endpoint: [`Registration::authenticate_token_request`]
-//!   (RFC 6749 §2.3.1: one store lookup, one SHA-256 and a constant-time
-//!   compare), or its two steps [`ClientCredentials`] and
-//!   [`Registration::authenticate_client`]; [`TokenError`] answers the
-//!   endpoint's errors as RFC 6749 §5.2 says, as an `http::Response`;
+//! - the token endpoint: [`Registration::authenticate_token_request_with_assertion`],
+//!   one call for every client authentication method the service enables
+//!   (RFC 6749 §2.3.1 secrets and `none`: one store lookup, one SHA-256 and a
+//!   constant-time compare; RFC 7523 §2.2 JWT assertions when
+//!   `client_assertions` is configured), or its two steps
+//!   [`ClientCredentials`] and [`Registration::authenticate_client`];
+//!   [`Registration::authenticate_token_request`] reads no assertion;
+//!   [`TokenError`] answers the endpoint's errors as RFC 6749 §5.2 says, as
+//!   an `http::Response`;
 //! - the authorization endpoint: [`Registration::check_redirect_uri`] and
 //!   [`ClientMetadata::matches_redirect_uri`](crate::ClientMetadata::matches_redirect_uri)
 //!   (exact match, any port on loopback: RFC 8252 §7.3), [`pkce`] (RFC 7636,
@@ -22,6 +26,7 @@
 //!
 //! [`Registration::authenticate_client`]: crate::Registration::authenticate_client
 //! [`Registration::authenticate_token_request`]: crate::Registration::authenticate_token_request
+//! [`Registration::authenticate_token_request_with_assertion`]: crate::Registration::authenticate_token_request_with_assertion
 //! [`Registration::check_redirect_uri`]: crate::Registration::check_redirect_uri
 //! [`Registration::profile_of`]: crate::Registration::profile_of
 //! [`Registration::resolve_client`]: crate::Registration::resolve_client

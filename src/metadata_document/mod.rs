@@ -13,6 +13,7 @@
 //!
 //! ```no_run
 //! use http::HeaderMap;
+//! use tower_dcr::client_assertion::ClientAssertions;
 //! use tower_dcr::host::ClientCredentials;
 //! use tower_dcr::metadata_document::MetadataDocuments;
 //! use tower_dcr::store::RecordSource;
@@ -22,6 +23,8 @@
 //! let dcr = Registration::builder("https://auth.example.com")
 //!     .open()
 //!     .metadata_documents(MetadataDocuments::hosts(["*.agents.example"]))
+//!     // URL clients may use private_key_jwt (the default URL-client profile).
+//!     .client_assertions(ClientAssertions::new())
 //!     .store(MemoryStore::new())
 //!     .build()?;
 //!

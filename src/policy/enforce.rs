@@ -282,7 +282,11 @@ fn check_algorithms(m: &ClientMetadata, profile: &Profile) -> Result<(), Registr
     }
     validate::check_signing_rules(m)?;
     let member = JoseMember::TokenEndpointAuthSigning;
-    if let Some(alg) = j.get(member) {
+    if let Some(alg) = j.get(member)
+        && !profile
+            .token_endpoint_auth_signing_algs()
+            .contains(&alg.as_str())
+    {
         check_alg(
             JOSE_MEMBERS[member.index()].name,
             Some(alg),

@@ -8,6 +8,7 @@
 //! - A [`RegistrationHook`] gives the host the last say, with the request
 //!   context.
 
+mod auth_signing;
 pub(crate) mod enforce;
 mod hook;
 mod profile;

@@ -4,34 +4,42 @@
 //! A use is one `INSERT … ON CONFLICT DO UPDATE … WHERE expired`: a row is
 //! written (first use) or an expired one replaced, and a live one is left as
 //! it is (a replay), atomically, in both databases and in CockroachDB.
+//!
+//! Every 16th use also deletes up to 256 expired rows (found through an
+//! index on `expires_at`), so the table holds about the live records without
+//! the host calling [`purge_expired`](AssertionReplayStore::purge_expired).
 
 use std::sync::Arc;
 
 use super::StoreError;
-use super::replay::{AssertionReplayStore, replay_key};
+use super::replay::{AssertionReplayStore, PURGE_BATCH, PurgeTick, replay_key};
 use super::sql::Dialect;
 
 fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
-fn table_name(schema: Option<&str>, prefix: &str) -> String {
+/// The table and its `expires_at` index: (qualified table, index name).
+fn table_name(schema: Option<&str>, prefix: &str) -> (String, String) {
     let table = quote(&format!("{prefix}assertion_jtis"));
+    let index = quote(&format!("{prefix}assertion_jtis_expires_at"));
     match schema {
-        Some(schema) => format!("{}.{table}", quote(schema)),
-        None => table,
+        Some(schema) => (format!("{}.{table}", quote(schema)), index),
+        None => (table, index),
     }
 }
 
 #[derive(Clone, Debug)]
 struct Statements {
     create: Arc<str>,
+    create_index: Arc<str>,
     first_use: Arc<str>,
     purge: Arc<str>,
+    purge_batch: Arc<str>,
 }
 
 impl Statements {
-    fn new(table: &str, dialect: Dialect) -> Self {
+    fn new((table, index): (String, String), dialect: Dialect) -> Self {
         let blob = match dialect {
             Dialect::Sqlite => "BLOB",
             Dialect::Postgres => "BYTEA",
@@ -46,7 +54,14 @@ impl Statements {
                  ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at \
                  WHERE {table}.expires_at <= $3"
             )),
+            create_index: s(format!(
+                "CREATE INDEX IF NOT EXISTS {index} ON {table} (expires_at)"
+            )),
             purge: s(format!("DELETE FROM {table} WHERE expires_at <= $1")),
+            purge_batch: s(format!(
+                "DELETE FROM {table} WHERE digest IN \
+                 (SELECT digest FROM {table} WHERE expires_at <= $1 LIMIT {PURGE_BATCH})"
+            )),
         }
     }
 }
@@ -61,7 +76,8 @@ mod postgres {
     use sqlx::{AssertSqlSafe, PgPool};
 
     use super::{
-        AssertionReplayStore, Dialect, Statements, StoreError, replay_key, seconds, table_name,
+        AssertionReplayStore, Dialect, PurgeTick, Statements, StoreError, replay_key, seconds,
+        table_name,
     };
 
     fn unavailable(error: sqlx::Error) -> StoreError {
@@ -77,6 +93,7 @@ mod postgres {
         schema: Option<String>,
         prefix: String,
         statements: Statements,
+        tick: PurgeTick,
     }
 
     impl PostgresReplayStore {
@@ -87,7 +104,8 @@ mod postgres {
                 pool,
                 schema: None,
                 prefix: String::new(),
-                statements: Statements::new(&table_name(None, ""), Dialect::Postgres),
+                statements: Statements::new(table_name(None, ""), Dialect::Postgres),
+                tick: PurgeTick::default(),
             }
         }
 
@@ -95,7 +113,7 @@ mod postgres {
         pub fn table_prefix(mut self, prefix: &str) -> Self {
             prefix.clone_into(&mut self.prefix);
             self.statements = Statements::new(
-                &table_name(self.schema.as_deref(), prefix),
+                table_name(self.schema.as_deref(), prefix),
                 Dialect::Postgres,
             );
             self
@@ -109,7 +127,7 @@ mod postgres {
 
         pub(crate) fn in_schema(mut self, schema: Option<&str>) -> Self {
             self.schema = schema.map(str::to_owned);
-            self.statements = Statements::new(&table_name(schema, &self.prefix), Dialect::Postgres);
+            self.statements = Statements::new(table_name(schema, &self.prefix), Dialect::Postgres);
             self
         }
 
@@ -120,10 +138,12 @@ mod postgres {
         }
 
         pub(crate) async fn create_table(&self) -> Result<(), sqlx::Error> {
-            sqlx::query(AssertSqlSafe(&*self.statements.create))
-                .execute(&self.pool)
-                .await
-                .map(|_| ())
+            for statement in [&self.statements.create, &self.statements.create_index] {
+                sqlx::query(AssertSqlSafe(&**statement))
+                    .execute(&self.pool)
+                    .await?;
+            }
+            Ok(())
         }
     }
 
@@ -143,6 +163,15 @@ mod postgres {
                 .execute(&self.pool)
                 .await
                 .map_err(unavailable)?;
+            if self.tick.due() {
+                let purged = sqlx::query(AssertSqlSafe(&*self.statements.purge_batch))
+                    .bind(seconds(now))
+                    .execute(&self.pool)
+                    .await;
+                if let Err(error) = purged {
+                    tracing::debug!(%error, "purging expired assertion jtis failed");
+                }
+            }
             Ok(result.rows_affected() == 1)
         }
 
@@ -167,7 +196,8 @@ mod sqlite {
     use async_trait::async_trait;
 
     use super::{
-        AssertionReplayStore, Dialect, Statements, StoreError, replay_key, seconds, table_name,
+        AssertionReplayStore, Dialect, PurgeTick, Statements, StoreError, replay_key, seconds,
+        table_name,
     };
     use crate::store::sql::{self, Value, Write};
     use crate::store::sqlite::SqliteWriter;
@@ -182,6 +212,7 @@ mod sqlite {
         /// The client store's statements: the writer batches by them.
         client_statements: Arc<sql::Statements>,
         statements: Statements,
+        tick: PurgeTick,
     }
 
     impl SqliteReplayStore {
@@ -203,20 +234,22 @@ mod sqlite {
             Self {
                 writer,
                 client_statements,
-                statements: Statements::new(&table_name(None, ""), Dialect::Sqlite),
+                statements: Statements::new(table_name(None, ""), Dialect::Sqlite),
+                tick: PurgeTick::default(),
             }
         }
 
         /// Prefixes the table name with `prefix` (as the client store's).
         pub fn table_prefix(mut self, prefix: &str) -> Self {
-            self.statements = Statements::new(&table_name(None, prefix), Dialect::Sqlite);
+            self.statements = Statements::new(table_name(None, prefix), Dialect::Sqlite);
             self
         }
 
         /// Creates the table if it does not exist. Idempotent. The
         /// client store's `migrate` runs it too.
         pub async fn migrate(&self) -> Result<(), StoreError> {
-            self.run(&self.statements.create, Vec::new())
+            self.run(&self.statements.create, Vec::new()).await?;
+            self.run(&self.statements.create_index, Vec::new())
                 .await
                 .map(|_| ())
         }
@@ -252,7 +285,14 @@ mod sqlite {
                 Value::Int(Some(seconds(expires_at))),
                 Value::Int(Some(seconds(now))),
             ];
-            Ok(self.run(&self.statements.first_use, values).await? == 1)
+            let first = self.run(&self.statements.first_use, values).await? == 1;
+            if self.tick.due() {
+                let now = vec![Value::Int(Some(seconds(now)))];
+                if let Err(error) = self.run(&self.statements.purge_batch, now).await {
+                    tracing::debug!(%error, "purging expired assertion jtis failed");
+                }
+            }
+            Ok(first)
         }
 
         async fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
@@ -264,3 +304,51 @@ mod sqlite {
 
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteReplayStore;
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use super::super::replay::{PURGE_EVERY, check_boundary_and_purge};
+    use super::SqliteReplayStore;
+
+    /// OIDC Core §9, RFC 7519 §4.1.4: the boundary on SQLite, and expired
+    /// rows purged by the store itself.
+    #[tokio::test]
+    async fn oidc_core_9_sqlite_replay_store_boundary_and_purge() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("r.db").display());
+        let store = SqliteReplayStore::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        store.migrate().await.unwrap();
+        check_boundary_and_purge(&store, 2 * PURGE_EVERY).await;
+    }
+}
+
+#[cfg(all(test, feature = "postgres"))]
+mod postgres_tests {
+    use super::super::replay::{PURGE_EVERY, check_boundary_and_purge};
+    use super::PostgresReplayStore;
+
+    /// OIDC Core §9, RFC 7519 §4.1.4: the boundary on PostgreSQL, and expired
+    /// rows purged by the store itself (skipped without a database, unless
+    /// `TOWER_DCR_REQUIRE_POSTGRES=1`).
+    #[tokio::test]
+    async fn oidc_core_9_postgres_replay_store_boundary_and_purge() {
+        let url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let Ok(pool) = sqlx::PgPool::connect(&url).await else {
+            assert!(std::env::var("TOWER_DCR_REQUIRE_POSTGRES").as_deref() != Ok("1"));
+            return;
+        };
+        let prefix = format!("t{}_", std::process::id());
+        let store = PostgresReplayStore::new(pool.clone()).table_prefix(&prefix);
+        store.migrate().await.unwrap();
+        store.migrate().await.unwrap();
+        check_boundary_and_purge(&store, 2 * PURGE_EVERY).await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP TABLE \"{prefix}assertion_jtis\""
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+}
