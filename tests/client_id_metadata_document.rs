@@ -85,12 +85,20 @@ async fn cimd_4_a_valid_document_resolves_to_a_client_used_like_a_registered_one
     let profile = dcr.profile_of(&record).expect("the URL-client profile");
     assert!(profile.pkce_required());
 
-    // RFC 8252 §7.3 kept by RFC 9700 §4.1.1: any port on a loopback redirect.
+    // The document has no application_type: a web client (OIDC DCR §2), so
+    // its loopback redirect matches exactly (RFC 9700 §2.1); the any-port
+    // rule of RFC 8252 §7.3 is for native clients (the next test).
     let (_, uri) = dcr
-        .check_redirect_uri(&id, Some("http://127.0.0.1:49152/callback"))
+        .check_redirect_uri(&id, Some("http://127.0.0.1/callback"))
         .await
         .unwrap();
-    assert_eq!(uri, "http://127.0.0.1:49152/callback");
+    assert_eq!(uri, "http://127.0.0.1/callback");
+    assert_eq!(
+        dcr.check_redirect_uri(&id, Some("http://127.0.0.1:49152/callback"))
+            .await
+            .unwrap_err(),
+        RedirectError::Mismatch
+    );
     assert_eq!(
         dcr.check_redirect_uri(&id, Some("https://agent.example/cb/x"))
             .await
@@ -123,6 +131,30 @@ async fn cimd_4_a_valid_document_resolves_to_a_client_used_like_a_registered_one
     assert!(!record.metadata.redirects_only_to_loopback());
 }
 
+/// RFC 8252 §7.3 (kept by RFC 9700 §4.1.1): a URL client that says it is
+/// native (`application_type` `native`) may use any port on its loopback
+/// redirect, like a registered native client.
+#[tokio::test]
+async fn rfc8252_7_3_a_native_url_client_matches_loopback_on_any_port() {
+    let server = DocServer::start().await;
+    let mut native = document(&server);
+    native["application_type"] = json!("native");
+    native["redirect_uris"] = json!(["http://127.0.0.1/callback"]);
+    server.set(PATH, Reply::json(&native));
+    let dcr = service(policy(&server));
+    let id = server.url(PATH);
+    let (_, uri) = dcr
+        .check_redirect_uri(&id, Some("http://127.0.0.1:49152/callback"))
+        .await
+        .unwrap();
+    assert_eq!(uri, "http://127.0.0.1:49152/callback");
+    assert_eq!(
+        dcr.check_redirect_uri(&id, Some("http://127.0.0.1:49152/other"))
+            .await
+            .unwrap_err(),
+        RedirectError::Mismatch
+    );
+}
 #[tokio::test]
 async fn a_client_whose_redirects_are_all_loopback_is_flagged() {
     let server = DocServer::start().await;
