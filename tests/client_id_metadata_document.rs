@@ -323,6 +323,46 @@ async fn cimd_4_a_non_json_content_type_is_refused() {
     );
 }
 
+/// Draft §5: the document has "the content type of `application/json` or a
+/// more specific content type that conforms to `application/<AS-defined>+json`";
+/// "all other … content types" are an error, and so is none at all.
+#[tokio::test]
+async fn cimd_5_a_document_without_content_type_is_refused() {
+    let server = DocServer::start().await;
+    let mut reply = Reply::json(&document(&server));
+    reply.headers.clear();
+    server.set(PATH, reply);
+    let dcr = service(policy(&server));
+    let error = resolve_err(&dcr, &server.url(PATH)).await;
+    assert!(error.contains("JSON"), "{error}");
+    assert_eq!(
+        dcr.check_redirect_uri(&server.url(PATH), None)
+            .await
+            .unwrap_err(),
+        RedirectError::MetadataDocument
+    );
+}
+
+/// RFC 8259 §4: member names SHOULD be unique. A registration body with a
+/// repeated member is refused; a metadata document goes through the same
+/// parser, so a document whose second `redirect_uris` would win under a
+/// last-wins parser is refused too.
+#[tokio::test]
+async fn rfc8259_4_a_document_with_a_repeated_member_is_refused_like_a_registration() {
+    let server = DocServer::start().await;
+    let id = server.url(PATH);
+    let body = format!(
+        r#"{{"client_id":"{id}","redirect_uris":["https://agent.example/cb"],"redirect_uris":["https://evil.example/cb"]}}"#
+    );
+    server.set(PATH, Reply::raw(200, "application/json", body.into_bytes()));
+    let dcr = service(policy(&server));
+    let error = resolve_err(&dcr, &id).await;
+    assert!(
+        error.contains("redirect_uris") && error.contains("more than once"),
+        "{error}"
+    );
+}
+
 /// A time limit on the fetch: a server slower than it is an error, in time.
 #[tokio::test]
 async fn cimd_5_a_server_slower_than_the_time_limit_is_an_error() {
