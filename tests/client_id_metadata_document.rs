@@ -13,7 +13,7 @@ use cimd_support::{DocServer, ISSUER, Reply};
 use serde_json::{Value, json};
 use tower_dcr::events::{Event, EventKind};
 use tower_dcr::host::{ClientAuthError, ClientCredentials, RedirectError, ResolveError};
-use tower_dcr::metadata_document::{CacheBounds, MetadataDocuments};
+use tower_dcr::metadata_document::{CacheBounds, FetchBounds, MetadataDocuments};
 use tower_dcr::policy::{Operation, RequestContext};
 use tower_dcr::store::RecordSource;
 use tower_dcr::{ClientMetadata, ConfigError, Registration, RegistrationError};
@@ -32,7 +32,9 @@ fn document(server: &DocServer) -> Value {
 }
 
 /// Any host, loopback documents (the server is on loopback too), the test CA,
-/// no lower cache bound.
+/// no lower cache bound, no pause after a failed fetch (these tests change a
+/// document between lookups; the fetch bounds have their own tests in
+/// tests/client_id_metadata_document_fetch_bounds.rs).
 fn policy(server: &DocServer) -> MetadataDocuments {
     MetadataDocuments::any_host()
         .loopback_documents(true)
@@ -40,6 +42,10 @@ fn policy(server: &DocServer) -> MetadataDocuments {
         .cache_bounds(CacheBounds {
             min: Duration::ZERO,
             ..CacheBounds::default()
+        })
+        .fetch_bounds(FetchBounds {
+            failure_backoff: Duration::ZERO,
+            ..FetchBounds::default()
         })
 }
 
@@ -155,6 +161,7 @@ async fn rfc8252_7_3_a_native_url_client_matches_loopback_on_any_port() {
         RedirectError::Mismatch
     );
 }
+
 #[tokio::test]
 async fn a_client_whose_redirects_are_all_loopback_is_flagged() {
     let server = DocServer::start().await;

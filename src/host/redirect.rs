@@ -34,6 +34,10 @@ impl Registration {
                 super::ResolveError::Store(_) => RedirectError::Unavailable,
                 #[cfg(feature = "client-id-metadata-document")]
                 super::ResolveError::Document(_) => RedirectError::MetadataDocument,
+                #[cfg(feature = "client-id-metadata-document")]
+                super::ResolveError::Throttled { retry_after } => {
+                    RedirectError::Throttled { retry_after }
+                }
             })?
             .ok_or(RedirectError::UnknownClient)?;
         let uri = match (presented, record.metadata.redirect_uris()) {
@@ -65,6 +69,14 @@ pub enum RedirectError {
     /// (draft-ietf-oauth-client-id-metadata-document §5.1: abort the request).
     #[error("the client's metadata document could not be used")]
     MetadataDocument,
+    /// A URL client's metadata document was not fetched now because a fetch
+    /// bound was reached (`FetchBounds`): a temporary failure, not an unknown
+    /// client. Show a "try again later" page (`503`, `Retry-After`).
+    #[error("the client's metadata document cannot be fetched now; try again later")]
+    Throttled {
+        /// When a new lookup may fetch again.
+        retry_after: std::time::Duration,
+    },
 }
 
 impl ClientMetadata {

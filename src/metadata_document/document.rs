@@ -46,18 +46,27 @@ pub enum DocumentError {
     /// or the host's hook.
     #[error("the metadata document is invalid: {0}")]
     Invalid(String),
+    /// Not fetched now: a bound of [`FetchBounds`](super::FetchBounds) was
+    /// reached (a recent failed fetch of this URL, or too many fetches from
+    /// its host or in all). A temporary failure, not an invalid client: answer
+    /// `503` (`temporarily_unavailable`) with `Retry-After`.
+    #[error("fetching the metadata document is throttled; retry in {} s", retry_after.as_secs().max(1))]
+    Throttled {
+        /// When a new lookup may fetch again.
+        retry_after: std::time::Duration,
+    },
 }
 
 impl DocumentError {
-    /// Whether the failure may pass by itself (no answer, a timeout, a `5xx`):
-    /// a stale cached document may then still be served.
+    /// Whether the failure may pass by itself (no answer, a timeout, a `5xx`,
+    /// a fetch bound): a stale cached document may then still be served.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
             Self::Fetch {
                 transient: true,
                 ..
-            }
+            } | Self::Throttled { .. }
         )
     }
 }

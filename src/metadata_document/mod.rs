@@ -48,6 +48,9 @@
 //!   redirect-based grants; then the registration parser, validator, profile
 //!   and hook.
 //! - Caching (draft §5.2): see [`CacheBounds`].
+//! - Fetch bounds: a failed URL is not fetched again for a while, and each
+//!   host gets a rate and a share of the fetches in flight; a lookup over a
+//!   bound is a temporary failure, not an invalid client: see [`FetchBounds`].
 //!
 //! Resolved documents are not written to the client store: the document is
 //! the source of truth and HTTP caching says how long a copy is good, so a
@@ -61,6 +64,7 @@
 mod client_id_url;
 mod document;
 mod state;
+mod throttle;
 
 use std::fmt;
 use std::sync::Arc;
@@ -71,9 +75,11 @@ pub use client_id_url::{
     ClientIdUrl, ClientIdUrlError, MAX_CLIENT_ID_URL_BYTES, is_url_client_id, parse_client_id_url,
 };
 pub use document::DocumentError;
+pub use throttle::{DEFAULT_FAILURE_BACKOFF, FetchBounds};
 
 pub(crate) use document::check_document;
 pub(crate) use state::{ResolvedDocument, UrlClients};
+pub(crate) use throttle::FetchThrottle;
 
 use crate::fetch::Fetcher;
 use crate::metadata::{GrantType, TokenEndpointAuthMethod};
@@ -113,6 +119,7 @@ pub struct MetadataDocuments {
     pub(crate) max_document_bytes: usize,
     pub(crate) timeout: Duration,
     pub(crate) cache: CacheBounds,
+    pub(crate) fetch_bounds: FetchBounds,
     pub(crate) max_cached: usize,
     pub(crate) allow_query: bool,
     pub(crate) loopback_documents: bool,
@@ -135,6 +142,7 @@ impl fmt::Debug for MetadataDocuments {
             .field("max_document_bytes", &self.max_document_bytes)
             .field("timeout", &self.timeout)
             .field("cache", &self.cache)
+            .field("fetch_bounds", &self.fetch_bounds)
             .field("max_cached", &self.max_cached)
             .field("allow_query", &self.allow_query)
             .field("loopback_documents", &self.loopback_documents)
@@ -151,6 +159,7 @@ impl MetadataDocuments {
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
             timeout: DEFAULT_FETCH_TIMEOUT,
             cache: CacheBounds::default(),
+            fetch_bounds: FetchBounds::default(),
             max_cached: DEFAULT_MAX_CACHED_DOCUMENTS,
             allow_query: false,
             loopback_documents: false,
@@ -217,6 +226,14 @@ impl MetadataDocuments {
     /// Cache lifetime bounds (draft §5.2).
     pub fn cache_bounds(mut self, bounds: CacheBounds) -> Self {
         self.cache = bounds;
+        self
+    }
+
+    /// Bounds on fetches per URL, per host and in all (default:
+    /// [`FetchBounds::default`]). The builder refuses bounds that let no
+    /// fetch through.
+    pub fn fetch_bounds(mut self, bounds: FetchBounds) -> Self {
+        self.fetch_bounds = bounds;
         self
     }
 
