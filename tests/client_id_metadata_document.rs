@@ -9,67 +9,15 @@ mod cimd_support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cimd_support::documents::{PATH, document, policy, resolve_err, served, service};
 use cimd_support::{DocServer, ISSUER, Reply};
-use serde_json::{Value, json};
+use serde_json::json;
 use tower_dcr::events::{Event, EventKind};
-use tower_dcr::host::{ClientAuthError, ClientCredentials, RedirectError, ResolveError};
-use tower_dcr::metadata_document::{CacheBounds, FetchBounds, MetadataDocuments};
+use tower_dcr::host::{ClientAuthError, ClientCredentials, RedirectError};
+use tower_dcr::metadata_document::MetadataDocuments;
 use tower_dcr::policy::{Operation, RequestContext};
 use tower_dcr::store::RecordSource;
 use tower_dcr::{ClientMetadata, ConfigError, Registration, RegistrationError};
-
-const PATH: &str = "/oauth/client.json";
-
-fn document(server: &DocServer) -> Value {
-    json!({
-        "client_id": server.url(PATH),
-        "client_name": "Agent",
-        "redirect_uris": ["http://127.0.0.1/callback", "https://agent.example/cb"],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "none",
-    })
-}
-
-/// Any host, loopback documents (the server is on loopback too), the test CA,
-/// no lower cache bound, no pause after a failed fetch (these tests change a
-/// document between lookups; the fetch bounds have their own tests in
-/// tests/client_id_metadata_document_fetch_bounds.rs).
-fn policy(server: &DocServer) -> MetadataDocuments {
-    MetadataDocuments::any_host()
-        .loopback_documents(true)
-        .root_certificate_pem(server.ca_pem.clone())
-        .cache_bounds(CacheBounds {
-            min: Duration::ZERO,
-            ..CacheBounds::default()
-        })
-        .fetch_bounds(FetchBounds {
-            failure_backoff: Duration::ZERO,
-            ..FetchBounds::default()
-        })
-}
-
-fn service(policy: MetadataDocuments) -> Registration {
-    Registration::builder(ISSUER)
-        .open()
-        .metadata_documents(policy)
-        .build()
-        .unwrap()
-}
-
-async fn served(reply: Reply) -> (DocServer, Registration) {
-    let server = DocServer::start().await;
-    server.set(PATH, reply);
-    let dcr = service(policy(&server));
-    (server, dcr)
-}
-
-async fn resolve_err(dcr: &Registration, id: &str) -> String {
-    match dcr.resolve_client(id).await {
-        Err(ResolveError::Document(e)) => e.to_string(),
-        other => panic!("expected a document error, got {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn cimd_4_a_valid_document_resolves_to_a_client_used_like_a_registered_one() {
@@ -436,135 +384,6 @@ async fn cimd_3_invalid_client_id_urls_are_unknown_clients() {
         assert!(dcr.resolve_client(&id).await.unwrap().is_none(), "{id}");
     }
     assert_eq!(server.hits(PATH), 0);
-}
-
-/// Draft §5.2 / RFC 9111: `max-age` is honoured.
-#[tokio::test]
-async fn cimd_5_2_max_age_is_honoured() {
-    let (server, dcr) = served(Reply::json(&json!(null))).await;
-    server.set(
-        PATH,
-        Reply::json(&document(&server)).header("cache-control", "max-age=1"),
-    );
-    let id = server.url(PATH);
-    for _ in 0..3 {
-        assert!(dcr.resolve_client(&id).await.unwrap().is_some());
-    }
-    assert_eq!(server.hits(PATH), 1);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert!(dcr.resolve_client(&id).await.unwrap().is_some());
-    assert_eq!(server.hits(PATH), 2);
-}
-
-/// Draft §5.2: the lower bound raises a short lifetime.
-#[tokio::test]
-async fn cimd_5_2_the_lower_bound_raises_short_lifetimes() {
-    let server = DocServer::start().await;
-    server.set(
-        PATH,
-        Reply::json(&document(&server)).header("cache-control", "max-age=0"),
-    );
-    let dcr = service(policy(&server).cache_bounds(CacheBounds {
-        min: Duration::from_secs(60),
-        ..CacheBounds::default()
-    }));
-    for _ in 0..3 {
-        dcr.resolve_client(&server.url(PATH)).await.unwrap();
-    }
-    assert_eq!(server.hits(PATH), 1);
-}
-
-/// RFC 9111 §5.2.2.5: `no-store` is never cached, whatever the bounds.
-#[tokio::test]
-async fn cimd_5_2_no_store_is_honoured() {
-    let server = DocServer::start().await;
-    server.set(
-        PATH,
-        Reply::json(&document(&server)).header("cache-control", "no-store"),
-    );
-    let dcr = service(policy(&server).cache_bounds(CacheBounds::default()));
-    for _ in 0..3 {
-        assert!(
-            dcr.resolve_client(&server.url(PATH))
-                .await
-                .unwrap()
-                .is_some()
-        );
-    }
-    assert_eq!(server.hits(PATH), 3);
-}
-
-/// Draft §5.2: MUST NOT cache error responses, nor invalid documents.
-#[tokio::test]
-async fn cimd_5_2_errors_and_invalid_documents_are_not_cached() {
-    let (server, dcr) = served(Reply::status(404)).await;
-    let id = server.url(PATH);
-    assert!(dcr.resolve_client(&id).await.is_err());
-    assert!(dcr.resolve_client(&id).await.is_err());
-    assert_eq!(server.hits(PATH), 2);
-    let mut invalid = document(&server);
-    invalid["client_secret"] = "x".into();
-    server.set(
-        PATH,
-        Reply::json(&invalid).header("cache-control", "max-age=600"),
-    );
-    assert!(dcr.resolve_client(&id).await.is_err());
-    assert!(dcr.resolve_client(&id).await.is_err());
-    assert_eq!(server.hits(PATH), 4);
-    server.set(
-        PATH,
-        Reply::json(&document(&server)).header("cache-control", "max-age=600"),
-    );
-    assert!(dcr.resolve_client(&id).await.unwrap().is_some());
-    assert!(dcr.resolve_client(&id).await.unwrap().is_some());
-    assert_eq!(server.hits(PATH), 5);
-}
-
-/// One fetch for 100 concurrent resolutions of the same URL.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cimd_5_2_one_fetch_for_100_concurrent_resolutions() {
-    let server = DocServer::start().await;
-    server.set(
-        PATH,
-        Reply::json(&document(&server)).delay(Duration::from_millis(300)),
-    );
-    let dcr = service(policy(&server));
-    let id = server.url(PATH);
-    let tasks: Vec<_> = (0..100)
-        .map(|_| {
-            let dcr = dcr.clone();
-            let id = id.clone();
-            tokio::spawn(async move { dcr.resolve_client(&id).await })
-        })
-        .collect();
-    for task in tasks {
-        assert!(task.await.unwrap().unwrap().is_some());
-    }
-    assert_eq!(server.hits(PATH), 1);
-}
-
-/// The decision for a failed refresh: a stale document is served while the
-/// refresh fails transiently (5xx, no answer), within `stale_if_error`; an
-/// answered failure (4xx, invalid document) drops it at once.
-#[tokio::test]
-async fn cimd_5_2_a_failed_refresh_serves_stale_only_on_transient_errors() {
-    let (server, dcr) = served(Reply::json(&json!(null))).await;
-    let id = server.url(PATH);
-    server.set(
-        PATH,
-        Reply::json(&document(&server)).header("cache-control", "max-age=1"),
-    );
-    dcr.resolve_client(&id).await.unwrap().unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    server.set(PATH, Reply::status(503));
-    assert!(
-        dcr.resolve_client(&id).await.unwrap().is_some(),
-        "stale on 503"
-    );
-    server.set(PATH, Reply::status(404));
-    assert!(dcr.resolve_client(&id).await.is_err(), "404 withdraws it");
-    server.set(PATH, Reply::status(503));
-    assert!(dcr.resolve_client(&id).await.is_err(), "nothing stale left");
 }
 
 /// Off by default: an https `client_id` is then an ordinary store lookup, and
