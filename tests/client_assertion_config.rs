@@ -79,12 +79,33 @@ fn build_refuses_jwt_client_authentication_that_cannot_work() {
             .build()
             .unwrap();
     }
-    // The URL-client profile allows private_key_jwt by default.
+    // The default URL-client profile allows private_key_jwt only where the
+    // service verifies assertions; a URL-client profile the host chose is
+    // checked like any other.
     let url_clients = builder()
         .metadata_documents(MetadataDocuments::any_host())
+        .build()
+        .expect("URL clients without client assertions");
+    let methods = url_clients.discovery_metadata()["token_endpoint_auth_methods_supported"].clone();
+    assert!(
+        !methods.to_string().contains("private_key_jwt"),
+        "{methods}"
+    );
+    let with_assertions = builder()
+        .metadata_documents(MetadataDocuments::any_host())
+        .client_assertions(ClientAssertions::new())
+        .build()
+        .unwrap();
+    let methods =
+        with_assertions.discovery_metadata()["token_endpoint_auth_methods_supported"].clone();
+    assert!(methods.to_string().contains("private_key_jwt"), "{methods}");
+    let chosen = builder()
+        .metadata_documents(
+            MetadataDocuments::any_host().profile(jwt(TokenEndpointAuthMethod::PrivateKeyJwt)),
+        )
         .build();
     assert!(matches!(
-        url_clients,
+        chosen,
         Err(ConfigError::ClientAssertionsNeeded(_))
     ));
     let hmac_only = jwt(TokenEndpointAuthMethod::PrivateKeyJwt)

@@ -9,62 +9,15 @@ mod cimd_support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cimd_support::documents::{PATH, document, policy, resolve_err, served, service};
 use cimd_support::{DocServer, ISSUER, Reply};
-use serde_json::{Value, json};
+use serde_json::json;
 use tower_dcr::events::{Event, EventKind};
-use tower_dcr::host::{ClientAuthError, ClientCredentials, RedirectError, ResolveError};
-use tower_dcr::metadata_document::{CacheBounds, MetadataDocuments};
+use tower_dcr::host::{ClientAuthError, ClientCredentials, RedirectError};
+use tower_dcr::metadata_document::MetadataDocuments;
 use tower_dcr::policy::{Operation, RequestContext};
 use tower_dcr::store::RecordSource;
 use tower_dcr::{ClientMetadata, ConfigError, Registration, RegistrationError};
-
-const PATH: &str = "/oauth/client.json";
-
-fn document(server: &DocServer) -> Value {
-    json!({
-        "client_id": server.url(PATH),
-        "client_name": "Agent",
-        "redirect_uris": ["http://127.0.0.1/callback", "https://agent.example/cb"],
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-        "token_endpoint_auth_method": "none",
-    })
-}
-
-/// Any host, loopback documents (the server is on loopback too), the test CA,
-/// no lower cache bound.
-fn policy(server: &DocServer) -> MetadataDocuments {
-    MetadataDocuments::any_host()
-        .loopback_documents(true)
-        .root_certificate_pem(server.ca_pem.clone())
-        .cache_bounds(CacheBounds {
-            min: Duration::ZERO,
-            ..CacheBounds::default()
-        })
-}
-
-fn service(policy: MetadataDocuments) -> Registration {
-    Registration::builder(ISSUER)
-        .open()
-        .metadata_documents(policy)
-        .client_assertions(tower_dcr::client_assertion::ClientAssertions::new())
-        .build()
-        .unwrap()
-}
-
-async fn served(reply: Reply) -> (DocServer, Registration) {
-    let server = DocServer::start().await;
-    server.set(PATH, reply);
-    let dcr = service(policy(&server));
-    (server, dcr)
-}
-
-async fn resolve_err(dcr: &Registration, id: &str) -> String {
-    match dcr.resolve_client(id).await {
-        Err(ResolveError::Document(e)) => e.to_string(),
-        other => panic!("expected a document error, got {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn cimd_4_a_valid_document_resolves_to_a_client_used_like_a_registered_one() {
@@ -86,12 +39,20 @@ async fn cimd_4_a_valid_document_resolves_to_a_client_used_like_a_registered_one
     let profile = dcr.profile_of(&record).expect("the URL-client profile");
     assert!(profile.pkce_required());
 
-    // RFC 8252 §7.3 kept by RFC 9700 §4.1.1: any port on a loopback redirect.
+    // The document has no application_type: a web client (OIDC DCR §2), so
+    // its loopback redirect matches exactly (RFC 9700 §2.1); the any-port
+    // rule of RFC 8252 §7.3 is for native clients (the next test).
     let (_, uri) = dcr
-        .check_redirect_uri(&id, Some("http://127.0.0.1:49152/callback"))
+        .check_redirect_uri(&id, Some("http://127.0.0.1/callback"))
         .await
         .unwrap();
-    assert_eq!(uri, "http://127.0.0.1:49152/callback");
+    assert_eq!(uri, "http://127.0.0.1/callback");
+    assert_eq!(
+        dcr.check_redirect_uri(&id, Some("http://127.0.0.1:49152/callback"))
+            .await
+            .unwrap_err(),
+        RedirectError::Mismatch
+    );
     assert_eq!(
         dcr.check_redirect_uri(&id, Some("https://agent.example/cb/x"))
             .await
@@ -122,6 +83,31 @@ async fn cimd_4_a_valid_document_resolves_to_a_client_used_like_a_registered_one
         Some(format!("127.0.0.1:{}", server.port).as_str())
     );
     assert!(!record.metadata.redirects_only_to_loopback());
+}
+
+/// RFC 8252 §7.3 (kept by RFC 9700 §4.1.1): a URL client that says it is
+/// native (`application_type` `native`) may use any port on its loopback
+/// redirect, like a registered native client.
+#[tokio::test]
+async fn rfc8252_7_3_a_native_url_client_matches_loopback_on_any_port() {
+    let server = DocServer::start().await;
+    let mut native = document(&server);
+    native["application_type"] = json!("native");
+    native["redirect_uris"] = json!(["http://127.0.0.1/callback"]);
+    server.set(PATH, Reply::json(&native));
+    let dcr = service(policy(&server));
+    let id = server.url(PATH);
+    let (_, uri) = dcr
+        .check_redirect_uri(&id, Some("http://127.0.0.1:49152/callback"))
+        .await
+        .unwrap();
+    assert_eq!(uri, "http://127.0.0.1:49152/callback");
+    assert_eq!(
+        dcr.check_redirect_uri(&id, Some("http://127.0.0.1:49152/other"))
+            .await
+            .unwrap_err(),
+        RedirectError::Mismatch
+    );
 }
 
 #[tokio::test]
@@ -292,6 +278,46 @@ async fn cimd_4_a_non_json_content_type_is_refused() {
     );
 }
 
+/// Draft §5: the document has "the content type of `application/json` or a
+/// more specific content type that conforms to `application/<AS-defined>+json`";
+/// "all other … content types" are an error, and so is none at all.
+#[tokio::test]
+async fn cimd_5_a_document_without_content_type_is_refused() {
+    let server = DocServer::start().await;
+    let mut reply = Reply::json(&document(&server));
+    reply.headers.clear();
+    server.set(PATH, reply);
+    let dcr = service(policy(&server));
+    let error = resolve_err(&dcr, &server.url(PATH)).await;
+    assert!(error.contains("JSON"), "{error}");
+    assert_eq!(
+        dcr.check_redirect_uri(&server.url(PATH), None)
+            .await
+            .unwrap_err(),
+        RedirectError::MetadataDocument
+    );
+}
+
+/// RFC 8259 §4: member names SHOULD be unique. A registration body with a
+/// repeated member is refused; a metadata document goes through the same
+/// parser, so a document whose second `redirect_uris` would win under a
+/// last-wins parser is refused too.
+#[tokio::test]
+async fn rfc8259_4_a_document_with_a_repeated_member_is_refused_like_a_registration() {
+    let server = DocServer::start().await;
+    let id = server.url(PATH);
+    let body = format!(
+        r#"{{"client_id":"{id}","redirect_uris":["https://agent.example/cb"],"redirect_uris":["https://evil.example/cb"]}}"#
+    );
+    server.set(PATH, Reply::raw(200, "application/json", body.into_bytes()));
+    let dcr = service(policy(&server));
+    let error = resolve_err(&dcr, &id).await;
+    assert!(
+        error.contains("redirect_uris") && error.contains("more than once"),
+        "{error}"
+    );
+}
+
 /// A time limit on the fetch: a server slower than it is an error, in time.
 #[tokio::test]
 async fn cimd_5_a_server_slower_than_the_time_limit_is_an_error() {
@@ -358,135 +384,6 @@ async fn cimd_3_invalid_client_id_urls_are_unknown_clients() {
         assert!(dcr.resolve_client(&id).await.unwrap().is_none(), "{id}");
     }
     assert_eq!(server.hits(PATH), 0);
-}
-
-/// Draft §5.2 / RFC 9111: `max-age` is honoured.
-#[tokio::test]
-async fn cimd_5_2_max_age_is_honoured() {
-    let (server, dcr) = served(Reply::json(&json!(null))).await;
-    server.set(
-        PATH,
-        Reply::json(&document(&server)).header("cache-control", "max-age=1"),
-    );
-    let id = server.url(PATH);
-    for _ in 0..3 {
-        assert!(dcr.resolve_client(&id).await.unwrap().is_some());
-    }
-    assert_eq!(server.hits(PATH), 1);
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert!(dcr.resolve_client(&id).await.unwrap().is_some());
-    assert_eq!(server.hits(PATH), 2);
-}
-
-/// Draft §5.2: the lower bound raises a short lifetime.
-#[tokio::test]
-async fn cimd_5_2_the_lower_bound_raises_short_lifetimes() {
-    let server = DocServer::start().await;
-    server.set(
-        PATH,
-        Reply::json(&document(&server)).header("cache-control", "max-age=0"),
-    );
-    let dcr = service(policy(&server).cache_bounds(CacheBounds {
-        min: Duration::from_secs(60),
-        ..CacheBounds::default()
-    }));
-    for _ in 0..3 {
-        dcr.resolve_client(&server.url(PATH)).await.unwrap();
-    }
-    assert_eq!(server.hits(PATH), 1);
-}
-
-/// RFC 9111 §5.2.2.5: `no-store` is never cached, whatever the bounds.
-#[tokio::test]
-async fn cimd_5_2_no_store_is_honoured() {
-    let server = DocServer::start().await;
-    server.set(
-        PATH,
-        Reply::json(&document(&server)).header("cache-control", "no-store"),
-    );
-    let dcr = service(policy(&server).cache_bounds(CacheBounds::default()));
-    for _ in 0..3 {
-        assert!(
-            dcr.resolve_client(&server.url(PATH))
-                .await
-                .unwrap()
-                .is_some()
-        );
-    }
-    assert_eq!(server.hits(PATH), 3);
-}
-
-/// Draft §5.2: MUST NOT cache error responses, nor invalid documents.
-#[tokio::test]
-async fn cimd_5_2_errors_and_invalid_documents_are_not_cached() {
-    let (server, dcr) = served(Reply::status(404)).await;
-    let id = server.url(PATH);
-    assert!(dcr.resolve_client(&id).await.is_err());
-    assert!(dcr.resolve_client(&id).await.is_err());
-    assert_eq!(server.hits(PATH), 2);
-    let mut invalid = document(&server);
-    invalid["client_secret"] = "x".into();
-    server.set(
-        PATH,
-        Reply::json(&invalid).header("cache-control", "max-age=600"),
-    );
-    assert!(dcr.resolve_client(&id).await.is_err());
-    assert!(dcr.resolve_client(&id).await.is_err());
-    assert_eq!(server.hits(PATH), 4);
-    server.set(
-        PATH,
-        Reply::json(&document(&server)).header("cache-control", "max-age=600"),
-    );
-    assert!(dcr.resolve_client(&id).await.unwrap().is_some());
-    assert!(dcr.resolve_client(&id).await.unwrap().is_some());
-    assert_eq!(server.hits(PATH), 5);
-}
-
-/// One fetch for 100 concurrent resolutions of the same URL.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cimd_5_2_one_fetch_for_100_concurrent_resolutions() {
-    let server = DocServer::start().await;
-    server.set(
-        PATH,
-        Reply::json(&document(&server)).delay(Duration::from_millis(300)),
-    );
-    let dcr = service(policy(&server));
-    let id = server.url(PATH);
-    let tasks: Vec<_> = (0..100)
-        .map(|_| {
-            let dcr = dcr.clone();
-            let id = id.clone();
-            tokio::spawn(async move { dcr.resolve_client(&id).await })
-        })
-        .collect();
-    for task in tasks {
-        assert!(task.await.unwrap().unwrap().is_some());
-    }
-    assert_eq!(server.hits(PATH), 1);
-}
-
-/// The decision for a failed refresh: a stale document is served while the
-/// refresh fails transiently (5xx, no answer), within `stale_if_error`; an
-/// answered failure (4xx, invalid document) drops it at once.
-#[tokio::test]
-async fn cimd_5_2_a_failed_refresh_serves_stale_only_on_transient_errors() {
-    let (server, dcr) = served(Reply::json(&json!(null))).await;
-    let id = server.url(PATH);
-    server.set(
-        PATH,
-        Reply::json(&document(&server)).header("cache-control", "max-age=1"),
-    );
-    dcr.resolve_client(&id).await.unwrap().unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    server.set(PATH, Reply::status(503));
-    assert!(
-        dcr.resolve_client(&id).await.unwrap().is_some(),
-        "stale on 503"
-    );
-    server.set(PATH, Reply::status(404));
-    assert!(dcr.resolve_client(&id).await.is_err(), "404 withdraws it");
-    server.set(PATH, Reply::status(503));
-    assert!(dcr.resolve_client(&id).await.is_err(), "nothing stale left");
 }
 
 /// Off by default: an https `client_id` is then an ordinary store lookup, and

@@ -154,13 +154,137 @@ async fn rfc7592_2_2_previous_token_dies_when_the_grace_period_ends() {
     let t1 = rat(&created);
     let answer = update(&dcr, &path, &t1, update_body(&created.json)).await;
     assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(read(&dcr, &path, &t1).await.status, StatusCode::OK);
+    let recovered = read(&dcr, &path, &t1).await;
+    assert_eq!(recovered.status, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_invalid_token(&read(&dcr, &path, &t1).await);
+    // The read with t1 was answered with a new token (RFC 7592 §2.1: the
+    // client discards its previous one), which replaced the unused t2.
     assert_eq!(
-        read(&dcr, &path, &rat(&answer)).await.status,
+        read(&dcr, &path, &rat(&recovered)).await.status,
         StatusCode::OK
     );
+    assert_invalid_token(&read(&dcr, &path, &rat(&answer)).await);
+}
+
+/// RFC 7592 §2.2: a client that loses the `200` of a rotating `PUT` holds only
+/// the old token. By default (no grace configured) it still recovers: a `GET`
+/// or a retried `PUT` with the old token succeeds and hands it a new token.
+#[tokio::test]
+async fn rfc7592_2_2_a_lost_rotating_put_answer_is_recovered_with_the_old_token_by_default() {
+    let dcr = open();
+    for retry_with_put in [false, true] {
+        let created = registered(&dcr, web_client()).await;
+        let path = client_path(&created);
+        let t1 = rat(&created);
+        let lost = update(&dcr, &path, &t1, update_body(&created.json)).await;
+        assert_eq!(lost.status, StatusCode::OK, "{:?}", lost.json);
+        let recovered = if retry_with_put {
+            update(&dcr, &path, &t1, update_body(&created.json)).await
+        } else {
+            read(&dcr, &path, &t1).await
+        };
+        assert_eq!(recovered.status, StatusCode::OK, "{:?}", recovered.json);
+        assert_eq!(recovered.str("client_id"), created.str("client_id"));
+        let token = rat(&recovered);
+        assert_ne!(token, t1, "never answered with the token that will die");
+        assert_ne!(token, rat(&lost));
+        let with_new = read(&dcr, &path, &token).await;
+        assert_eq!(with_new.status, StatusCode::OK, "{:?}", with_new.json);
+        assert_eq!(with_new.str("registration_access_token"), token);
+    }
+}
+
+/// RFC 7592 §2.2 recovery is bounded by use: once the new token has been used
+/// (the client got the answer), the old token is refused for every method, as
+/// an unknown token is (RFC 6750 §3.1 `invalid_token`).
+#[tokio::test]
+async fn rfc7592_2_2_the_old_token_is_refused_after_the_new_ones_first_use() {
+    let dcr = open();
+    let created = registered(&dcr, web_client()).await;
+    let path = client_path(&created);
+    let t1 = rat(&created);
+    let answer = update(&dcr, &path, &t1, update_body(&created.json)).await;
+    let t2 = rat(&answer);
+    assert_eq!(read(&dcr, &path, &t2).await.status, StatusCode::OK);
+    assert_invalid_token(&read(&dcr, &path, &t1).await);
+    assert_invalid_token(&update(&dcr, &path, &t1, update_body(&created.json)).await);
+    assert_invalid_token(&delete(&dcr, &path, &t1).await);
+    assert_eq!(read(&dcr, &path, &t2).await.status, StatusCode::OK);
+}
+
+/// RFC 7592 §2.2 recovery is bounded in time by default: the replaced token
+/// works for 10 minutes at most (the stored deadline), even if the new one is
+/// never used; a shorter bound is enforced in
+/// `rfc7592_2_2_previous_token_dies_when_the_grace_period_ends`.
+#[tokio::test]
+async fn rfc7592_2_2_the_default_grace_of_the_old_token_is_bounded() {
+    let dcr = open();
+    let created = registered(&dcr, web_client()).await;
+    let path = client_path(&created);
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let before = now();
+    let answer = update(&dcr, &path, &rat(&created), update_body(&created.json)).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let stored = dcr
+        .store()
+        .get(created.str("client_id"))
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, until) = stored.previous_registration_access_token.expect("a grace");
+    assert!(
+        (before + 600..=now() + 600).contains(&until),
+        "{until} not 10 minutes after {before}"
+    );
+    // A recovery with the old token keeps that deadline, never a longer one.
+    let recovered = read(&dcr, &path, &rat(&created)).await;
+    assert_eq!(recovered.status, StatusCode::OK);
+    let stored = dcr
+        .store()
+        .get(created.str("client_id"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.previous_registration_access_token.unwrap().1, until);
+}
+
+/// RFC 7592 §3: the token returned to a request made with the old token stays
+/// valid after the old token's grace ends, for a `GET` and for a `PUT`.
+#[tokio::test]
+async fn rfc7592_3_the_token_returned_for_the_old_token_outlives_the_grace() {
+    let dcr = builder()
+        .registration_access_token_grace(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let mut recovered = Vec::new();
+    for retry_with_put in [false, true] {
+        let created = registered(&dcr, web_client()).await;
+        let path = client_path(&created);
+        let t1 = rat(&created);
+        let lost = update(&dcr, &path, &t1, update_body(&created.json)).await;
+        assert_eq!(lost.status, StatusCode::OK);
+        let answer = if retry_with_put {
+            update(&dcr, &path, &t1, update_body(&created.json)).await
+        } else {
+            read(&dcr, &path, &t1).await
+        };
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
+        assert_ne!(rat(&answer), t1);
+        recovered.push((path, t1, rat(&answer)));
+    }
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    for (path, t1, token) in recovered {
+        assert_invalid_token(&read(&dcr, &path, &t1).await);
+        let answer = read(&dcr, &path, &token).await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
+        assert_eq!(answer.str("registration_access_token"), token);
+    }
 }
 
 // ---- 15. Registration access token lifetime -------------------------------

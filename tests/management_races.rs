@@ -151,7 +151,12 @@ async fn assert_one_winner(dcr: &Registration, created: &Answer, results: [(Answ
 /// requests on two OS threads released by a barrier, with the in-memory store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_updates_with_rotation_have_exactly_one_winner() {
-    let dcr = open();
+    // Without the grace that lets a client recover a lost answer with the
+    // replaced token (on by default; within it both PUTs may succeed).
+    let dcr = builder()
+        .registration_access_token_grace(Duration::ZERO)
+        .build()
+        .unwrap();
     for _ in 0..50 {
         let created = registered(&dcr, heavy_client()).await;
         let results = racing_updates(&dcr, &created, true).await;
@@ -164,7 +169,11 @@ async fn concurrent_updates_with_rotation_have_exactly_one_winner() {
 /// `401`, not a second `200` nor a lost update.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_updates_with_rotation_have_exactly_one_winner_on_a_slow_store() {
-    let dcr = builder().store(slow(50, 0)).build().unwrap();
+    let dcr = builder()
+        .store(slow(50, 0))
+        .registration_access_token_grace(Duration::ZERO)
+        .build()
+        .unwrap();
     for _ in 0..5 {
         let created = registered(&dcr, web_client()).await;
         let results = racing_updates(&dcr, &created, false).await;
@@ -210,7 +219,11 @@ async fn concurrent_updates_without_rotation_both_succeed_and_one_body_is_stored
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 
 async fn delete_racing_a_rotating_update_is_linearizable() {
-    let dcr = builder().store(slow(30, 100)).build().unwrap();
+    let dcr = builder()
+        .store(slow(30, 100))
+        .registration_access_token_grace(Duration::ZERO)
+        .build()
+        .unwrap();
     let created = registered(&dcr, web_client()).await;
     let path = client_path(&created);
     let token = rat(&created);

@@ -125,3 +125,50 @@ async fn every_accepted_loopback_redirect_matches_any_port() {
         );
     }
 }
+
+/// RFC 8252 §7.3 lets *native* clients use any port on a loopback redirect;
+/// RFC 9700 §2.1 asks for exact string matching of every other redirect URI.
+/// A web client registering `http://127.0.0.1:8080/cb` (allowed by the default
+/// profile) must present that exact string, port included, at the
+/// authorization endpoint; a native client with the same URI may use any port.
+#[tokio::test]
+async fn rfc8252_7_3_any_port_is_for_native_clients_only_rfc9700_2_1_exact_for_web() {
+    let dcr = open();
+    for (application_type, any_port) in [("native", true), ("web", false)] {
+        for uri in [
+            "http://127.0.0.1:8080/cb",
+            "http://localhost/cb",
+            "http://[::1]:1234/cb",
+        ] {
+            let answer = registered(
+                &dcr,
+                json!({"application_type": application_type, "redirect_uris": [uri],
+                       "token_endpoint_auth_method": "none"}),
+            )
+            .await;
+            let client_id = answer.str("client_id");
+            let exact = dcr.check_redirect_uri(client_id, Some(uri)).await;
+            assert_eq!(exact.unwrap().1, uri, "{application_type} {uri}");
+            let other_port = uri
+                .replacen(":8080/", ":51234/", 1)
+                .replacen("localhost/", "localhost:51234/", 1)
+                .replacen(":1234/", ":51234/", 1);
+            let moved = dcr
+                .check_redirect_uri(client_id, Some(other_port.as_str()))
+                .await;
+            if any_port {
+                assert_eq!(
+                    moved.unwrap().1,
+                    other_port,
+                    "{application_type} {other_port}"
+                );
+            } else {
+                assert_eq!(
+                    moved.unwrap_err(),
+                    tower_dcr::host::RedirectError::Mismatch,
+                    "{application_type} {other_port}"
+                );
+            }
+        }
+    }
+}

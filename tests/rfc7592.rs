@@ -681,7 +681,9 @@ async fn rfc7592_2_1_unknown_client_wrong_token_and_deleted_client_are_indisting
 
 /// RFC 7592 §2.2 ("MAY include a new registration_access_token ... the client
 /// MUST immediately discard its previous"): by default every successful `PUT`
-/// returns a new token; the old one is dead at once and the new one works.
+/// returns a new token; the new one works, and its first use kills the old one
+/// (until then the old one is the way back after a lost answer, RFC 7592
+/// §2.2: tests/hardening_management.rs).
 #[tokio::test]
 async fn rfc7592_2_2_registration_access_token_rotates_on_update_by_default() {
     let dcr = open();
@@ -693,12 +695,12 @@ async fn rfc7592_2_2_registration_access_token_rotates_on_update_by_default() {
     let new = rat(&answer);
     assert_eq!(URL_SAFE_NO_PAD.decode(&new).unwrap().len(), 32);
     assert_ne!(new, old);
-    assert_invalid_token(&read(&dcr, &path, &old).await);
-    assert_invalid_token(&update(&dcr, &path, &old, update_body(&created.json)).await);
-    assert_invalid_token(&delete(&dcr, &path, &old).await);
     let fresh = read(&dcr, &path, &new).await;
     assert_eq!(fresh.status, StatusCode::OK);
     assert_eq!(fresh.str("registration_access_token"), new);
+    assert_invalid_token(&read(&dcr, &path, &old).await);
+    assert_invalid_token(&update(&dcr, &path, &old, update_body(&created.json)).await);
+    assert_invalid_token(&delete(&dcr, &path, &old).await);
 }
 
 /// RFC 7592 §3 with `RatRotation::Never`: `PUT` returns the same token, which

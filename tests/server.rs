@@ -22,7 +22,8 @@ use oauth2::{
     RefreshToken, RequestTokenError, Scope, TokenResponse as _, TokenUrl,
 };
 use openidconnect::core::{
-    CoreClientAuthMethod, CoreClientRegistrationRequest, CoreGrantType, CoreResponseType,
+    CoreApplicationType, CoreClientAuthMethod, CoreClientRegistrationRequest, CoreGrantType,
+    CoreResponseType,
 };
 use openidconnect::{
     ClientName, LocalizedClaim, RegistrationUrl, ResponseTypes,
@@ -69,6 +70,8 @@ async fn real_client_registers_runs_the_code_flow_with_pkce_refreshes_and_delete
         EmptyAdditionalClientMetadata {},
     )
     .set_client_name(Some(name))
+    // Native: its loopback redirect matches on any port (RFC 8252 §7.3).
+    .set_application_type(Some(CoreApplicationType::Native))
     .set_token_endpoint_auth_method(Some(CoreClientAuthMethod::ClientSecretBasic))
     .set_grant_types(Some(vec![
         CoreGrantType::AuthorizationCode,
@@ -276,6 +279,7 @@ async fn consent_page_escapes_client_strings_and_speaks_the_users_language() {
     let client = register(
         &server,
         json!({
+            "application_type": "native",
             "redirect_uris": ["http://127.0.0.1/callback"],
             "token_endpoint_auth_method": "none",
             "client_name": "<script>alert(1)</script>",
@@ -397,6 +401,7 @@ async fn unsupported_response_type_is_sent_back() {
     let client = register(
         &server,
         json!({
+            "application_type": "native",
             "redirect_uris": ["http://127.0.0.1/cb?tenant=a"],
             "token_endpoint_auth_method": "none",
         }),

@@ -22,6 +22,10 @@ use crate::store::{ClientStore, MemoryStore};
 
 mod checks;
 
+/// The default grace of a replaced registration access token (see
+/// [`RegistrationBuilder::registration_access_token_grace`]).
+const DEFAULT_RAT_GRACE: Duration = Duration::from_secs(10 * 60);
+
 /// A configuration error, reported by [`RegistrationBuilder::build`].
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
@@ -167,7 +171,7 @@ impl RegistrationBuilder {
             extension_members: Vec::new(),
             issue_registration_access_token: true,
             rat_rotation: RatRotation::default(),
-            rat_grace: Duration::ZERO,
+            rat_grace: DEFAULT_RAT_GRACE,
             rotate_client_secret_on_update: false,
             client_id_generator: None,
             quotas: Quotas::default(),
@@ -328,12 +332,20 @@ impl RegistrationBuilder {
     }
 
     /// How long a registration access token replaced by a rotation keeps
-    /// working, unless the new token is used first (default: zero, the old
-    /// token dies at once). If the `200` that carried the new token is lost,
-    /// the client can still read its configuration, or retry the update, with
-    /// the old one (RFC 7592 §2.2). A retry with the old token keeps the old
-    /// token's original deadline, so the grace is never extended. The price:
-    /// within the grace, two updates presenting the same token may both succeed.
+    /// working, unless the new token is used first (default: 10 minutes; zero:
+    /// the old token dies at once). If the `200` that carried the new token is
+    /// lost, the client can still read its configuration, or retry the update,
+    /// with the old one (RFC 7592 §2.2), and gets a new token that stays valid
+    /// (a request with the old token is never answered with the old token). A
+    /// retry with the old token keeps the old token's original deadline, so
+    /// the grace is never extended. The price: within the grace, two updates
+    /// presenting the same token may both succeed.
+    ///
+    /// Why 10 minutes: long enough for a client to retry after a lost answer,
+    /// through a timeout, a restart and a few backed-off retries; short enough
+    /// that a stale copy of the old token (a log, a backup of the client's
+    /// configuration) is useless soon after. A client that did get the answer
+    /// ends the grace itself with its first use of the new token.
     pub fn registration_access_token_grace(mut self, grace: Duration) -> Self {
         self.rat_grace = grace;
         self
@@ -493,7 +505,11 @@ impl RegistrationBuilder {
         #[cfg(feature = "client-id-metadata-document")]
         let url_clients = match self.metadata_documents.take() {
             None => None,
-            Some(policy) => {
+            Some(mut policy) => {
+                #[cfg(feature = "client-assertion")]
+                policy.fit_default_profile(self.client_assertions.is_some());
+                #[cfg(not(feature = "client-assertion"))]
+                policy.fit_default_profile(false);
                 for (name, profile) in policy.named_profiles() {
                     self.profiles.insert(name, profile.clone());
                 }

@@ -36,8 +36,9 @@ pub use builder::{ConfigError, RegistrationBuilder};
 pub enum RatRotation {
     /// Keep the token for the life of the registration.
     Never,
-    /// Issue a new token in every successful `PUT` response; the old one stops
-    /// working at once (the default).
+    /// Issue a new token in every successful `PUT` response (the default); the
+    /// old one stops working at the first use of the new one, or when the
+    /// grace of [`RegistrationBuilder::registration_access_token_grace`] ends.
     #[default]
     OnUpdate,
 }

@@ -7,12 +7,11 @@ use http::header;
 use http::request::Parts;
 use http_body::Body;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
-use serde_json::map::Entry;
 use serde_json::{Map, Value};
 
 use crate::error::BoxError;
 use crate::error::{RegistrationError, Rejection};
+use crate::metadata::unique_object::{ObjectError, parse_unique_object};
 
 /// Whether the request declares a JSON body: `application/json`, optionally with
 /// parameters such as `charset=utf-8` (RFC 8259 §11 has no charset, so it is
@@ -46,64 +45,10 @@ fn has_foreign_coding(parts: &Parts) -> bool {
     foreign(header::CONTENT_ENCODING, "identity") || foreign(header::TRANSFER_ENCODING, "chunked")
 }
 
-/// A JSON object whose member names are unique. RFC 8259 §4 only says they
-/// SHOULD be, and parsers then disagree on which value counts (first-wins
-/// gateways, last-wins servers): a repeated name is refused, and named.
-struct UniqueObject<'a>(&'a mut Option<String>);
-
-impl<'de> DeserializeSeed<'de> for UniqueObject<'_> {
-    type Value = Map<String, Value>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for UniqueObject<'_> {
-    type Value = Map<String, Value>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-        let mut object = Map::new();
-        while let Some(name) = access.next_key::<String>()? {
-            let value: Value = access.next_value()?;
-            // One lookup: the first value of a name is kept.
-            match object.entry(name) {
-                Entry::Vacant(vacant) => {
-                    vacant.insert(value);
-                }
-                Entry::Occupied(occupied) => {
-                    // Named only if the rest of the body is valid JSON.
-                    if self.0.is_none() {
-                        *self.0 = Some(occupied.key().clone());
-                    }
-                }
-            }
-        }
-        Ok(object)
-    }
-}
-
-/// Parses a request body as one JSON object with unique member names.
+/// Parses a request body as one JSON object with unique member names (the
+/// same parser as a metadata document's).
 fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, RegistrationError> {
-    let mut repeated = None;
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let parsed = UniqueObject(&mut repeated)
-        .deserialize(&mut deserializer)
-        .and_then(|object| deserializer.end().map(|()| object));
-    match (parsed, repeated) {
-        (Ok(_), Some(name)) => Err(crate::metadata::field_error(
-            crate::metadata::json::truncated(&name),
-            "appears more than once in the request body (RFC 8259 §4)",
-        )),
-        (Ok(object), None) => Ok(object),
-        (Err(_), _) => Err(RegistrationError::invalid_client_metadata(
-            "the request body must be a JSON object",
-        )),
-    }
+    parse_unique_object(bytes).map_err(ObjectError::into_registration_error)
 }
 
 /// Whether `error` or anything in its `source()` chain is a body length error.

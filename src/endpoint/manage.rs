@@ -7,11 +7,11 @@ use http::HeaderMap;
 use subtle::ConstantTimeEq;
 
 use super::bearer::bearer_token;
-use super::unavailable;
+use super::{rng_failed, unavailable};
 use crate::config::Config;
-use crate::credentials::SecretDigest;
+use crate::credentials::{Secret, SecretDigest};
 use crate::error::Rejection;
-use crate::store::ClientRecord;
+use crate::store::{ClientRecord, StoreError};
 use crate::time::now;
 
 /// Which registration access token a request presented.
@@ -73,5 +73,45 @@ pub(super) async fn retire_previous_token(
     next.revision += 1;
     if let Err(error) = config.store.update(Arc::new(next), record.revision).await {
         tracing::debug!(%error, client_id = %record.client_id, "the previous registration access token was not retired");
+    }
+}
+
+/// A request made with the previous token must not be answered with that
+/// token, which dies when its grace ends, and the current one cannot be
+/// returned (only its digest is stored): a new current token is issued
+/// instead (RFC 7592 §2.1 and §3 let the server issue a new token in any
+/// client information response; the client then discards the old one). The
+/// token it replaces was never used, so its holder, if any, lost the answer
+/// that carried it. The previous token keeps its deadline, never a longer one,
+/// so the recovery answer may itself be lost and retried.
+///
+/// `Ok(None)`: another request changed the client first; authenticate again.
+pub(super) async fn reissue_token(
+    config: &Config,
+    record: &ClientRecord,
+) -> Result<Option<(Arc<ClientRecord>, Secret)>, Rejection> {
+    let token = Secret::generate().map_err(rng_failed)?;
+    let now = now();
+    let mut next = record.clone();
+    next.registration_access_token = Some(token.digest());
+    // The profile's lifetime from now, as a rotation on update gives; never
+    // longer than the replaced token's if the profile is gone.
+    next.registration_access_token_expires_at =
+        match config.profile_named(record.profile.as_deref()) {
+            Some(profile) => profile
+                .registration_access_token_lifetime
+                .map_or(0, |lifetime| now.saturating_add(lifetime.as_secs())),
+            None => record.registration_access_token_expires_at,
+        };
+    next.revision += 1;
+    let next = Arc::new(next);
+    match config
+        .store
+        .update(Arc::clone(&next), record.revision)
+        .await
+    {
+        Ok(()) => Ok(Some((next, token))),
+        Err(StoreError::Stale) => Ok(None),
+        Err(error) => Err(unavailable(error)),
     }
 }

@@ -78,7 +78,31 @@ impl Config {
         }
     }
 
+    /// One fetch within the bounds of [`FetchBounds`]: over a bound, no fetch
+    /// and a temporary failure (a stale document may still be served); a
+    /// failure pauses the URL.
+    ///
+    /// [`FetchBounds`]: crate::metadata_document::FetchBounds
     async fn fetch_document(
+        &self,
+        clients: &UrlClients,
+        url: &ClientIdUrl,
+        stale: Option<Arc<ResolvedDocument>>,
+    ) -> Result<(ResolvedDocument, Freshness), Failure<DocumentError>> {
+        let permit = clients
+            .throttle
+            .acquire(url.as_str(), url.host())
+            .map_err(|retry_after| Failure {
+                error: DocumentError::Throttled { retry_after },
+                transient: true,
+            })?;
+        let outcome = self.fetch_and_check(clients, url, stale).await;
+        clients.throttle.finished(url.as_str(), outcome.is_err());
+        drop(permit);
+        outcome
+    }
+
+    async fn fetch_and_check(
         &self,
         clients: &UrlClients,
         url: &ClientIdUrl,

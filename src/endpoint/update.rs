@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::body::read_json_object;
 use super::client_information::InformationResponse;
-use super::manage::authenticate;
+use super::manage::{Presented, authenticate};
 use super::prepare::prepare_metadata;
 use super::record::{Credentials, Origin, build_record, mint_credentials};
 use super::{rng_failed, unavailable};
@@ -177,7 +177,10 @@ where
             check_identity(config, &current, token, &identity)?;
         }
         let now = now();
-        let rotate_token = config.rat_rotation == RatRotation::OnUpdate;
+        // A request made with the previous token always gets a new one: the
+        // previous token dies when its grace ends (see `reissue_token`).
+        let rotate_token =
+            config.rat_rotation == RatRotation::OnUpdate || presented == Presented::Previous;
         let mut entropy =
             Entropy::draw(Entropy::needed(false, usize::from(rotate_token))).map_err(rng_failed)?;
         let origin = Origin::Update(&current, presented);

@@ -65,6 +65,15 @@ pub enum ClientAuthError {
     /// fine, and a retry may succeed.
     #[error("the client store failed")]
     Store(#[source] Arc<StoreError>),
+    /// A URL client's metadata document was not fetched now because a fetch
+    /// bound was reached (`FetchBounds`). Answer `503`
+    /// (`temporarily_unavailable`) with `Retry-After`: not `invalid_client`,
+    /// the client may be fine.
+    #[error("fetching the client's metadata document is throttled")]
+    Throttled {
+        /// When a new lookup may fetch again.
+        retry_after: std::time::Duration,
+    },
 }
 
 impl ClientAuthError {
@@ -73,7 +82,7 @@ impl ClientAuthError {
         match self {
             Self::InvalidRequest => "invalid_request",
             Self::InvalidClient => "invalid_client",
-            Self::Store(_) => "temporarily_unavailable",
+            Self::Store(_) | Self::Throttled { .. } => "temporarily_unavailable",
         }
     }
 }
@@ -85,6 +94,7 @@ impl PartialEq for ClientAuthError {
             (Self::InvalidRequest, Self::InvalidRequest)
             | (Self::InvalidClient, Self::InvalidClient) => true,
             (Self::Store(a), Self::Store(b)) => Arc::ptr_eq(a, b),
+            (Self::Throttled { retry_after: a }, Self::Throttled { retry_after: b }) => a == b,
             _ => false,
         }
     }
@@ -323,6 +333,10 @@ impl Registration {
                 super::ResolveError::Store(e) => ClientAuthError::Store(e),
                 #[cfg(feature = "client-id-metadata-document")]
                 super::ResolveError::Document(_) => ClientAuthError::InvalidClient,
+                #[cfg(feature = "client-id-metadata-document")]
+                super::ResolveError::Throttled { retry_after } => {
+                    ClientAuthError::Throttled { retry_after }
+                }
             })?;
         let Some(record) = record else {
             // Same digest work as for a known client.

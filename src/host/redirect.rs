@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::form::FormField;
-use crate::metadata::{ClientMetadata, redirect_uri};
+use crate::metadata::{ApplicationType, ClientMetadata, redirect_uri};
 use crate::service::Registration;
 use crate::store::ClientRecord;
 
@@ -34,6 +34,10 @@ impl Registration {
                 super::ResolveError::Store(_) => RedirectError::Unavailable,
                 #[cfg(feature = "client-id-metadata-document")]
                 super::ResolveError::Document(_) => RedirectError::MetadataDocument,
+                #[cfg(feature = "client-id-metadata-document")]
+                super::ResolveError::Throttled { retry_after } => {
+                    RedirectError::Throttled { retry_after }
+                }
             })?
             .ok_or(RedirectError::UnknownClient)?;
         let uri = match (presented, record.metadata.redirect_uris()) {
@@ -65,16 +69,28 @@ pub enum RedirectError {
     /// (draft-ietf-oauth-client-id-metadata-document §5.1: abort the request).
     #[error("the client's metadata document could not be used")]
     MetadataDocument,
+    /// A URL client's metadata document was not fetched now because a fetch
+    /// bound was reached (`FetchBounds`): a temporary failure, not an unknown
+    /// client. Show a "try again later" page (`503`, `Retry-After`).
+    #[error("the client's metadata document cannot be fetched now; try again later")]
+    Throttled {
+        /// When a new lookup may fetch again.
+        retry_after: std::time::Duration,
+    },
 }
 
 impl ClientMetadata {
     /// Whether `presented` is one of the registered redirect URIs: exact string
-    /// comparison (RFC 6749 §3.1.2.3), except that for `http` redirects on
-    /// `localhost`, `127.0.0.1` and `[::1]` any port matches (RFC 8252 §7.3).
+    /// comparison (RFC 6749 §3.1.2.3, RFC 9700 §2.1), except that for a
+    /// native client (`application_type` `native`) any port matches on `http`
+    /// redirects to `localhost`, `127.0.0.1` and `[::1]` (RFC 8252 §7.3, which
+    /// is about native apps only). A web client's loopback redirect, like any
+    /// other, must be presented exactly as registered, port included.
     pub fn matches_redirect_uri(&self, presented: &str) -> bool {
-        self.redirect_uris()
-            .iter()
-            .any(|registered| redirect_uri::matches_registered(registered, presented))
+        let any_loopback_port = self.app_type() == ApplicationType::Native;
+        self.redirect_uris().iter().any(|registered| {
+            redirect_uri::matches_registered(registered, presented, any_loopback_port)
+        })
     }
 
     /// Whether every registered redirect URI is on a loopback host

@@ -19,6 +19,18 @@ pub enum ResolveError {
     #[cfg_attr(docsrs, doc(cfg(feature = "client-id-metadata-document")))]
     #[error(transparent)]
     Document(crate::metadata_document::DocumentError),
+    /// A URL client's metadata document was not fetched now because a fetch
+    /// bound was reached
+    /// ([`FetchBounds`](crate::metadata_document::FetchBounds)): a temporary
+    /// failure, not an unknown or invalid client. Answer `503`
+    /// (`temporarily_unavailable`) with `Retry-After`.
+    #[cfg(feature = "client-id-metadata-document")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "client-id-metadata-document")))]
+    #[error("fetching the client's metadata document is throttled")]
+    Throttled {
+        /// When a new lookup may fetch again.
+        retry_after: std::time::Duration,
+    },
 }
 
 impl Registration {
@@ -51,6 +63,9 @@ impl Registration {
             return match self.config().resolve_url_client(client_id).await {
                 Ok(record) => Ok(Some(record)),
                 Err(DocumentError::HostNotAllowed | DocumentError::InvalidUrl(_)) => Ok(None),
+                Err(DocumentError::Throttled { retry_after }) => {
+                    Err(ResolveError::Throttled { retry_after })
+                }
                 Err(error) => Err(ResolveError::Document(error)),
             };
         }

@@ -142,6 +142,9 @@ impl TokenError {
             ClientAuthError::Store(_) => {
                 Self::temporarily_unavailable("the client registry is unavailable; retry later")
             }
+            ClientAuthError::Throttled { .. } => Self::temporarily_unavailable(
+                "the client's metadata document cannot be fetched now; retry later",
+            ),
         }
     }
 

@@ -14,6 +14,7 @@ mod localized;
 pub(crate) mod redirect_uri;
 pub(crate) mod tls_client_auth;
 mod types;
+pub(crate) mod unique_object;
 pub(crate) mod validate;
 
 pub use jose::JoseAlgorithms;

@@ -215,13 +215,21 @@ impl RedirectRules {
 }
 
 /// Whether a redirect URI presented at the authorization endpoint matches a
-/// registered one: exact string comparison (RFC 6749 §3.1.2.3), except that for
-/// `http` loopback redirects the port is ignored (RFC 8252 §7.3). The port is
+/// registered one: exact string comparison (RFC 6749 §3.1.2.3, RFC 9700 §2.1),
+/// except that for a native client's `http` loopback redirects
+/// (`any_loopback_port`) the port is ignored (RFC 8252 §7.3). The port is
 /// removed as text and the rest still compares as the exact string, so no URL
 /// normalization (`127.1`, `/a/../b`, `%7B`) can make two URIs match.
-pub(crate) fn matches_registered(registered: &str, presented: &str) -> bool {
+pub(crate) fn matches_registered(
+    registered: &str,
+    presented: &str,
+    any_loopback_port: bool,
+) -> bool {
     if registered == presented {
         return true;
+    }
+    if !any_loopback_port {
+        return false;
     }
     match (
         without_loopback_port(registered),
@@ -306,19 +314,28 @@ mod tests {
         }
         assert!(matches_registered(
             "http://127.0.0.1/cb",
-            "http://127.0.0.1:65535/cb"
+            "http://127.0.0.1:65535/cb",
+            true
         ));
         assert!(!matches_registered(
             "http://127.0.0.1/cb",
-            "http://127.0.0.1:65536/cb"
+            "http://127.0.0.1:65535/cb",
+            false
         ));
         assert!(!matches_registered(
             "http://127.0.0.1/cb",
-            "http://127.0.0.1:99999/cb"
+            "http://127.0.0.1:65536/cb",
+            true
         ));
         assert!(!matches_registered(
             "http://127.0.0.1/cb",
-            "http://127.0.0.1:+80/cb"
+            "http://127.0.0.1:99999/cb",
+            true
+        ));
+        assert!(!matches_registered(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:+80/cb",
+            true
         ));
     }
 }

@@ -5,6 +5,8 @@ use serde_json::{Map, Value};
 
 use super::client_id_url::ClientIdUrl;
 use crate::fetch::{FetchError, FetchedResponse, is_json_content_type};
+use crate::metadata::json::truncated;
+use crate::metadata::unique_object::{ObjectError, parse_unique_object};
 
 /// Why a URL client could not be resolved. The text is for the log; the host
 /// answers `invalid_client` (or shows an error page) whatever the reason.
@@ -44,18 +46,27 @@ pub enum DocumentError {
     /// or the host's hook.
     #[error("the metadata document is invalid: {0}")]
     Invalid(String),
+    /// Not fetched now: a bound of [`FetchBounds`](super::FetchBounds) was
+    /// reached (a recent failed fetch of this URL, or too many fetches from
+    /// its host or in all). A temporary failure, not an invalid client: answer
+    /// `503` (`temporarily_unavailable`) with `Retry-After`.
+    #[error("fetching the metadata document is throttled; retry in {} s", retry_after.as_secs().max(1))]
+    Throttled {
+        /// When a new lookup may fetch again.
+        retry_after: std::time::Duration,
+    },
 }
 
 impl DocumentError {
-    /// Whether the failure may pass by itself (no answer, a timeout, a `5xx`):
-    /// a stale cached document may then still be served.
+    /// Whether the failure may pass by itself (no answer, a timeout, a `5xx`,
+    /// a fetch bound): a stale cached document may then still be served.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
             Self::Fetch {
                 transient: true,
                 ..
-            }
+            } | Self::Throttled { .. }
         )
     }
 }
@@ -84,14 +95,24 @@ pub(crate) fn check_document(
     url: &ClientIdUrl,
     response: &FetchedResponse,
 ) -> Result<Map<String, Value>, DocumentError> {
-    if let Some(content_type) = &response.content_type
-        && !is_json_content_type(content_type)
+    // Draft §5: `application/json` or a more specific `application/…+json`;
+    // "all other … content types" are an error, a missing one included.
+    if !response
+        .content_type
+        .as_deref()
+        .is_some_and(is_json_content_type)
     {
         return Err(FetchError::ContentType.into());
     }
-    let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(&response.body) else {
-        return Err(DocumentError::NotJsonObject);
-    };
+    // The parser of registration bodies: a repeated member is refused, not
+    // resolved last-wins (RFC 8259 §4).
+    let mut object = parse_unique_object(&response.body).map_err(|error| match error {
+        ObjectError::NotObject => DocumentError::NotJsonObject,
+        ObjectError::Repeated(name) => DocumentError::Invalid(format!(
+            "{}: appears more than once in the document (RFC 8259 §4)",
+            truncated(&name)
+        )),
+    })?;
     if object.get("client_id").and_then(Value::as_str) != Some(url.as_str()) {
         return Err(DocumentError::ClientIdMismatch);
     }
@@ -134,6 +155,7 @@ mod tests {
     use crate::metadata_document::parse_client_id_url;
 
     const URL: &str = "https://client.example/c";
+    const JSON: Option<&str> = Some("application/json");
 
     fn check(body: Value, content_type: Option<&str>) -> Result<Map<String, Value>, DocumentError> {
         let url = parse_client_id_url(URL, false).unwrap();
@@ -173,6 +195,39 @@ mod tests {
         }
     }
 
+    /// Draft §5: "have the content type of `application/json` or a more
+    /// specific content type that conforms to `application/<AS-defined>+json`"
+    /// and "treat all other … content types as an error": a response without
+    /// `Content-Type` is refused too.
+    #[test]
+    fn cimd_5_a_document_without_content_type_is_refused() {
+        assert!(matches!(
+            check(doc(), None),
+            Err(DocumentError::Fetch {
+                transient: false,
+                ..
+            })
+        ));
+    }
+
+    /// RFC 8259 §4 names SHOULD be unique; registration bodies refuse a
+    /// repeated one, and a metadata document goes through the same parser
+    /// (no last-wins `client_id` or `redirect_uris`).
+    #[test]
+    fn rfc8259_4_a_document_with_a_repeated_member_is_refused() {
+        let url = parse_client_id_url(URL, false).unwrap();
+        let body = format!(
+            r#"{{"client_id":"{URL}","redirect_uris":["https://evil.example/cb"],"redirect_uris":["https://client.example/cb"]}}"#
+        );
+        match check_document(&url, &FetchedResponse::new(body, JSON)) {
+            Err(DocumentError::Invalid(reason)) => {
+                assert!(reason.contains("redirect_uris"), "{reason}");
+                assert!(reason.contains("more than once"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn cimd_4_client_id_must_equal_the_url_by_simple_string_comparison() {
         for id in [
@@ -183,7 +238,7 @@ mod tests {
             let mut d = doc();
             d["client_id"] = id;
             assert!(matches!(
-                check(d, None),
+                check(d, JSON),
                 Err(DocumentError::ClientIdMismatch)
             ));
         }
@@ -201,7 +256,7 @@ mod tests {
             let mut d = doc();
             d[member] = value;
             assert!(
-                matches!(check(d, None), Err(DocumentError::SharedSecret(_))),
+                matches!(check(d, JSON), Err(DocumentError::SharedSecret(_))),
                 "{member}"
             );
         }
@@ -212,12 +267,12 @@ mod tests {
         let mut d = doc();
         d.as_object_mut().unwrap().remove("redirect_uris");
         assert!(matches!(
-            check(d.clone(), None),
+            check(d.clone(), JSON),
             Err(DocumentError::NoRedirectUris)
         ));
         d["grant_types"] = json!(["client_credentials"]);
         d["token_endpoint_auth_method"] = json!("private_key_jwt");
-        assert!(check(d, None).is_ok());
+        assert!(check(d, JSON).is_ok());
     }
 
     #[test]
@@ -225,7 +280,7 @@ mod tests {
         let url = parse_client_id_url(URL, false).unwrap();
         for body in ["{", "[]", "\"x\"", ""] {
             assert!(matches!(
-                check_document(&url, &FetchedResponse::new(body.to_owned(), None)),
+                check_document(&url, &FetchedResponse::new(body.to_owned(), JSON)),
                 Err(DocumentError::NotJsonObject)
             ));
         }

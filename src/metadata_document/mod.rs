@@ -51,6 +51,9 @@
 //!   redirect-based grants; then the registration parser, validator, profile
 //!   and hook.
 //! - Caching (draft §5.2): see [`CacheBounds`].
+//! - Fetch bounds: a failed URL is not fetched again for a while, and each
+//!   host gets a rate and a share of the fetches in flight; a lookup over a
+//!   bound is a temporary failure, not an invalid client: see [`FetchBounds`].
 //!
 //! Resolved documents are not written to the client store: the document is
 //! the source of truth and HTTP caching says how long a copy is good, so a
@@ -64,6 +67,7 @@
 mod client_id_url;
 mod document;
 mod state;
+mod throttle;
 
 use std::fmt;
 use std::sync::Arc;
@@ -74,9 +78,11 @@ pub use client_id_url::{
     ClientIdUrl, ClientIdUrlError, MAX_CLIENT_ID_URL_BYTES, is_url_client_id, parse_client_id_url,
 };
 pub use document::DocumentError;
+pub use throttle::{DEFAULT_FAILURE_BACKOFF, FetchBounds};
 
 pub(crate) use document::check_document;
 pub(crate) use state::{ResolvedDocument, UrlClients};
+pub(crate) use throttle::FetchThrottle;
 
 use crate::fetch::Fetcher;
 use crate::metadata::{GrantType, TokenEndpointAuthMethod};
@@ -112,10 +118,13 @@ enum Hosts {
 pub struct MetadataDocuments {
     hosts: Hosts,
     profile: Profile,
+    /// Whether the host set `profile` (else it is the default one).
+    profile_chosen: bool,
     host_profiles: Vec<(String, Profile)>,
     pub(crate) max_document_bytes: usize,
     pub(crate) timeout: Duration,
     pub(crate) cache: CacheBounds,
+    pub(crate) fetch_bounds: FetchBounds,
     pub(crate) max_cached: usize,
     pub(crate) allow_query: bool,
     pub(crate) loopback_documents: bool,
@@ -138,6 +147,7 @@ impl fmt::Debug for MetadataDocuments {
             .field("max_document_bytes", &self.max_document_bytes)
             .field("timeout", &self.timeout)
             .field("cache", &self.cache)
+            .field("fetch_bounds", &self.fetch_bounds)
             .field("max_cached", &self.max_cached)
             .field("allow_query", &self.allow_query)
             .field("loopback_documents", &self.loopback_documents)
@@ -150,10 +160,12 @@ impl MetadataDocuments {
         Self {
             hosts,
             profile: Self::default_profile(),
+            profile_chosen: false,
             host_profiles: Vec::new(),
             max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
             timeout: DEFAULT_FETCH_TIMEOUT,
             cache: CacheBounds::default(),
+            fetch_bounds: FetchBounds::default(),
             max_cached: DEFAULT_MAX_CACHED_DOCUMENTS,
             allow_query: false,
             loopback_documents: false,
@@ -184,12 +196,25 @@ impl MetadataDocuments {
     }
 
     /// The profile of URL clients from hosts without one of their own
-    /// ([`host_profile`](Self::host_profile)). The default: auth methods `none`
-    /// and `private_key_jwt` (`none` by default), the `authorization_code`
-    /// and `refresh_token` grants, PKCE required.
+    /// ([`host_profile`](Self::host_profile)). The default: auth method `none`,
+    /// and `private_key_jwt` too when the service verifies client assertions
+    /// (`RegistrationBuilder::client_assertions`); the `authorization_code`
+    /// and `refresh_token` grants, PKCE required. A profile set here that
+    /// allows a JWT method without client assertions is refused by `build()`.
     pub fn profile(mut self, profile: Profile) -> Self {
         self.profile = profile;
+        self.profile_chosen = true;
         self
+    }
+
+    /// Fits the default profile to the service: without client assertions
+    /// nothing could verify a `private_key_jwt` client, so it allows `none`
+    /// alone. A profile the host chose is left as it is (and checked).
+    pub(crate) fn fit_default_profile(&mut self, client_assertions: bool) {
+        if !self.profile_chosen && !client_assertions {
+            self.profile = std::mem::take(&mut self.profile)
+                .token_endpoint_auth_methods([TokenEndpointAuthMethod::None]);
+        }
     }
 
     /// The profile of URL clients whose host matches `pattern` (the first
@@ -220,6 +245,14 @@ impl MetadataDocuments {
     /// Cache lifetime bounds (draft §5.2).
     pub fn cache_bounds(mut self, bounds: CacheBounds) -> Self {
         self.cache = bounds;
+        self
+    }
+
+    /// Bounds on fetches per URL, per host and in all (default:
+    /// [`FetchBounds::default`]). The builder refuses bounds that let no
+    /// fetch through.
+    pub fn fetch_bounds(mut self, bounds: FetchBounds) -> Self {
+        self.fetch_bounds = bounds;
         self
     }
 

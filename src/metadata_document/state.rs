@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use url::{Host, Url};
 
-use super::{DocumentError, MetadataDocuments};
+use super::{DocumentError, FetchThrottle, MetadataDocuments};
 use crate::fetch::{Fetcher, GuardedFetcher};
 use crate::fetch_cache::Cache;
 use crate::store::ClientRecord;
@@ -26,6 +26,7 @@ pub(crate) struct UrlClients {
     pub(crate) policy: MetadataDocuments,
     pub(crate) fetcher: Arc<dyn Fetcher>,
     pub(crate) cache: Cache<ResolvedDocument, DocumentError>,
+    pub(crate) throttle: FetchThrottle,
 }
 
 impl std::fmt::Debug for UrlClients {
@@ -54,6 +55,7 @@ impl UrlClients {
         if policy.loopback_documents && loopback.is_empty() {
             return Err("loopback documents need an issuer on loopback".into());
         }
+        policy.fetch_bounds.check()?;
         let fetcher: Arc<dyn Fetcher> = match &policy.fetcher {
             Some(fetcher) => Arc::clone(fetcher),
             None => {
@@ -71,6 +73,7 @@ impl UrlClients {
         };
         Ok(Self {
             cache: Cache::new(policy.max_cached, policy.cache),
+            throttle: FetchThrottle::new(policy.fetch_bounds, policy.max_cached),
             policy,
             fetcher,
         })

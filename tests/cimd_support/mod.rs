@@ -2,6 +2,9 @@
 //! server on 127.0.0.1 with a test CA generated at test time, and test keys.
 #![allow(dead_code, unreachable_pub)]
 
+#[cfg(feature = "client-id-metadata-document")]
+pub mod documents;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};

@@ -235,11 +235,13 @@ pub async fn register(server: &Server, metadata: Value) -> Value {
     json_of(response).await
 }
 
-/// A public client (`none`) with a loopback redirect URI.
+/// A public native client (`none`) with a loopback redirect URI (native: any
+/// port matches, RFC 8252 §7.3).
 pub async fn register_public(server: &Server) -> Value {
     register(
         server,
         json!({
+            "application_type": "native",
             "redirect_uris": ["http://127.0.0.1/callback"],
             "token_endpoint_auth_method": "none",
             "grant_types": ["authorization_code", "refresh_token"],
