@@ -1,6 +1,6 @@
-//! A host application built only from what the README shows: an axum
-//! authorization server of one's own for machine clients, with registration
-//! mounted on it.
+//! A host application built only from what the README and the crate's docs
+//! show (the `host`, `policy` and `store` modules): an axum authorization
+//! server of one's own for machine clients, with registration mounted on it.
 //!
 //! - registration at `/register` (RFC 7591, RFC 7592), clients in SQLite;
 //! - protected by an initial access token, under a narrowed profile

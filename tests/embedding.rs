@@ -222,7 +222,7 @@ struct TokenForm {
     client_secret: Option<String>,
 }
 
-/// The README's handler shape: axum hands out `Form<T>`, `?` turns a
+/// The host module docs' handler shape: axum hands out `Form<T>`, `?` turns a
 /// `TokenError` into the `http::Response` axum sends as is.
 async fn token(
     State(dcr): State<Registration>,

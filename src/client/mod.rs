@@ -7,7 +7,10 @@
 //! [`ServiceConfiguration`], the `redirect_urls`, and optional `response_types`,
 //! `grant_types`, `subject_type`, `token_endpoint_auth_method`,
 //! `additional_parameters`, `custom_headers` and `connection_timeout`. Any other
-//! member goes in through [`ClientMetadata`](crate::ClientMetadata).
+//! member goes in through [`ClientMetadata`](crate::ClientMetadata). It
+//! registers with any RFC 7591 server, as react-native-app-auth's `register()`
+//! does for apps; errors are typed ([`ClientError`]: the server's OAuth error,
+//! an HTTP status, discovery, network, timeout, an invalid response).
 //!
 //! ```no_run
 //! use tower_dcr::client::{RegisterConfig, register};

@@ -2,6 +2,10 @@
 //! it takes, apart from the checked runtime configuration the service runs with.
 //!
 //! Every argument of the builder is nameable from this module.
+//!
+#![doc = include_str!("../../docs/configuration.md")]
+//!
+#![doc = include_str!("../../docs/operating.md")]
 
 mod builder;
 

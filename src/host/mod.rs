@@ -24,6 +24,8 @@
 //! Both helpers record the client's last use (throttled) for the lifecycle
 //! reaper.
 //!
+#![doc = include_str!("../../docs/host.md")]
+//!
 //! [`Registration::authenticate_client`]: crate::Registration::authenticate_client
 //! [`Registration::authenticate_token_request`]: crate::Registration::authenticate_token_request
 //! [`Registration::authenticate_token_request_with_assertion`]: crate::Registration::authenticate_token_request_with_assertion

@@ -38,7 +38,15 @@ impl Registration {
     /// registration (RFC 7591, or one the host created), or, when URL client
     /// ids are enabled and the `client_id` is an `https` URL, the client its
     /// metadata document describes (fetched, validated and cached; see
-    /// [`crate::metadata_document`]). `Ok(None)` when there is no such client
+    #[cfg_attr(
+        feature = "client-id-metadata-document",
+        doc = "[`crate::metadata_document`])."
+    )]
+    #[cfg_attr(
+        not(feature = "client-id-metadata-document"),
+        doc = "the `metadata_document` module, feature `client-id-metadata-document`)."
+    )]
+    /// `Ok(None)` when there is no such client
     /// (also a URL that is not a valid Client Identifier URL, or from a host
     /// the policy does not allow).
     ///

@@ -62,6 +62,8 @@
 //! very thing the draft avoids. Events ([`EventKind::DocumentResolved`] and
 //! friends) let a host keep its own record.
 //!
+#![doc = include_str!("../../docs/url-client-ids.md")]
+//!
 //! [`EventKind::DocumentResolved`]: crate::events::EventKind::DocumentResolved
 
 mod client_id_url;

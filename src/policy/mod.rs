@@ -7,6 +7,8 @@
 //!   registered under for its updates.
 //! - A [`RegistrationHook`] gives the host the last say, with the request
 //!   context.
+//!
+#![doc = include_str!("../../docs/securing.md")]
 
 mod auth_signing;
 pub(crate) mod enforce;

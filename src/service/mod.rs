@@ -53,6 +53,8 @@ pub use tokens::{InitialAccessTokenOptions, MintError};
 ///     .unwrap();
 /// let app: Router = Router::new().nest_service("/register", dcr);
 /// ```
+///
+#[doc = include_str!("../../docs/endpoints.md")]
 #[derive(Clone)]
 pub struct Registration {
     config: Arc<Config>,

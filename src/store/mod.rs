@@ -14,6 +14,8 @@
 //! one PostgreSQL or CockroachDB database). Each has every optional capability.
 //! The `conformance` feature exposes the suite they all pass, to run against a
 //! custom store.
+//!
+#![doc = include_str!("../../docs/stores.md")]
 
 #[cfg(feature = "conformance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "conformance")))]
