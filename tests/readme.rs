@@ -148,5 +148,5 @@ fn every_docs_page_is_in_the_rustdoc() {
 #[test]
 fn readme_stays_a_first_read() {
     let lines = read("README.md").lines().count();
-    assert!(lines <= 250, "the README has {lines} lines");
+    assert!(lines <= 300, "the README has {lines} lines");
 }
