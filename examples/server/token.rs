@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
-use tower_dcr::host::{ClientCredentials, TokenError};
+use tower_dcr::host::TokenError;
 use tower_dcr::{ClientRecord, GrantType, TokenEndpointAuthMethod};
 
 use crate::app::App;
@@ -61,17 +61,16 @@ pub async fn authenticate(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Arc<ClientRecord>, TokenError> {
-    let result = match ClientCredentials::from_request_with_assertion(
-        headers,
-        params.get("client_id"),
-        params.get("client_secret"),
-        params.get("client_assertion_type"),
-        params.get("client_assertion"),
-    ) {
-        Ok(credentials) => app.dcr.authenticate_client(&credentials).await,
-        Err(error) => Err(error),
-    };
-    let client = result.map_err(|error| TokenError::from_client_auth(&error, headers))?;
+    let client = app
+        .dcr
+        .authenticate_token_request_with_assertion(
+            headers,
+            params.get("client_id"),
+            params.get("client_secret"),
+            params.get("client_assertion_type"),
+            params.get("client_assertion"),
+        )
+        .await?;
     crate::logging::note_client_id(&client.client_id);
     Ok(client)
 }
