@@ -36,7 +36,10 @@ impl Registration {
     /// Connect discovery document: `registration_endpoint` and the
     /// `*_supported` lists that registration really enforces (over every
     /// profile). Merge them into the host's own document. With URL client ids
-    /// enabled, also `client_id_metadata_document_supported: true`.
+    /// enabled, also `client_id_metadata_document_supported: true`; when a
+    /// profile requires PKCE (URL clients do by default),
+    /// `code_challenge_methods_supported: ["S256"]`, the method the host
+    /// helpers verify.
     ///
     /// Which members depends on what the host said it is
     /// ([`RegistrationBuilder::server_kind`](crate::RegistrationBuilder::server_kind)):
@@ -110,6 +113,15 @@ impl Registration {
             m.insert(
                 "software_statement_signing_alg_values_supported".into(),
                 Value::from(verifier.signing_alg_values()),
+            );
+        }
+        // RFC 8414 §2: clients of a profile that requires PKCE (URL clients by
+        // default) must learn the method; the host helpers verify S256 only
+        // (RFC 7636 §4.2, `plain` is refused).
+        if p.iter().any(|profile| profile.pkce_required()) {
+            m.insert(
+                "code_challenge_methods_supported".into(),
+                Value::from(vec!["S256"]),
             );
         }
         // Draft-ietf-oauth-client-id-metadata-document §6: only when enabled.

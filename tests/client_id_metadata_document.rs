@@ -411,6 +411,25 @@ async fn cimd_6_off_by_default_and_advertised_only_when_enabled() {
     );
 }
 
+/// URL clients must use PKCE (their default profile requires it), so discovery
+/// names the method they must use (RFC 8414 §2 `code_challenge_methods_supported`;
+/// the host helpers verify S256 only, RFC 7636 §4.2); without a profile that
+/// requires PKCE the member is left to the host.
+#[tokio::test]
+async fn rfc8414_2_code_challenge_methods_listed_when_url_clients_need_pkce() {
+    let server = DocServer::start().await;
+    let on = service(policy(&server));
+    assert_eq!(
+        on.discovery_metadata()["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    let off = Registration::builder(ISSUER).open().build().unwrap();
+    assert!(
+        !off.discovery_metadata()
+            .contains_key("code_challenge_methods_supported")
+    );
+}
+
 /// Only allowed hosts; a profile per host pattern.
 #[tokio::test]
 async fn host_allow_list_and_host_profiles() {
