@@ -134,6 +134,7 @@ pub(crate) struct PurgeTick(Arc<AtomicU64>);
 
 impl PurgeTick {
     /// Whether this call should purge a batch of expired records.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn due(&self) -> bool {
         self.0.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == PURGE_EVERY - 1
     }

@@ -99,7 +99,7 @@ fn check_jwt_methods(name: &str, profile: &Profile, assertions: bool) -> Result<
 
 /// Each PEM must hold at least one certificate, and is used only by the
 /// built-in fetcher.
-#[cfg(feature = "fetch")]
+#[cfg(any(feature = "client-id-metadata-document", feature = "client-assertion"))]
 fn check_root_certificates(pems: &[Vec<u8>], custom_fetcher: bool) -> Result<(), String> {
     if custom_fetcher && !pems.is_empty() {
         return Err(
@@ -119,7 +119,7 @@ fn check_root_certificates(pems: &[Vec<u8>], custom_fetcher: bool) -> Result<(),
 
 /// Whether `pem` has at least one `CERTIFICATE` block, and each such block
 /// is base64 of a DER `SEQUENCE` (RFC 7468 §5.1).
-#[cfg(feature = "fetch")]
+#[cfg(any(feature = "client-id-metadata-document", feature = "client-assertion"))]
 fn holds_certificates(pem: &[u8]) -> bool {
     use base64::Engine as _;
     const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
@@ -146,7 +146,10 @@ fn holds_certificates(pem: &[u8]) -> bool {
     found
 }
 
-#[cfg(all(test, feature = "fetch"))]
+#[cfg(all(
+    test,
+    any(feature = "client-id-metadata-document", feature = "client-assertion")
+))]
 mod tests {
     use super::*;
 
