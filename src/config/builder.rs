@@ -261,7 +261,7 @@ impl RegistrationBuilder {
         self
     }
 
-    /// The client store (default: a new [`MemoryStore`]).
+    /// The client store (default: a new [`MemoryStore`](crate::store::MemoryStore)).
     pub fn store(mut self, store: impl ClientStore) -> Self {
         self.store = Some(Arc::new(store));
         self
