@@ -77,6 +77,7 @@ use sqlx::{Postgres, Row as _};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::batch_counts::{BatchCounts, Limited, admit, counts_in, returns_counted};
 use super::lease::connection_lost;
 use super::{Connections, Done, Statements, Value, Write, bind, hand_off, sql, store_error};
 use crate::store::StoreError;
@@ -268,11 +269,11 @@ async fn commit(connections: &Connections<Postgres>, jobs: &mut Vec<Job>) {
                 lease.finished(&Err::<(), _>(error));
                 return;
             }
-            Attempt::Retry if retries < RETRIES => {
+            Attempt::Retry(_) if retries < RETRIES => {
                 retries += 1;
                 tokio::time::sleep(backoff(retries)).await;
             }
-            Attempt::Retry | Attempt::ChunkFailed => failed_statements = 2,
+            Attempt::Retry(_) | Attempt::ChunkFailed => failed_statements = 2,
             Attempt::OperationFailed(index, error) => {
                 let job = jobs.remove(index);
                 let _ = job.reply.send(Err(Failure::Statement(error)));
@@ -283,20 +284,30 @@ async fn commit(connections: &Connections<Postgres>, jobs: &mut Vec<Job>) {
     lease.finished(&Ok::<(), sqlx::Error>(()));
 }
 
-/// Commits each job as its own statement, each retried after a serialization
-/// failure. Stops at an error of the connection itself, which fails the rest
-/// and is returned.
+/// Commits each job in its own transaction (with what it changes in the
+/// counts), each retried after a serialization failure. Stops at an error of
+/// the connection itself, which fails the rest and is returned.
 async fn one_by_one(connection: &mut PgConnection, jobs: &mut Vec<Job>) -> Result<(), sqlx::Error> {
     jobs.reverse();
     while let Some(job) = jobs.pop() {
-        let mut attempt = 0;
+        let mut retries = 0;
         let result = loop {
-            match execute(connection, &job).await {
-                Err(e) if attempt < RETRIES && retryable(&e) => {
-                    attempt += 1;
-                    tokio::time::sleep(backoff(attempt)).await;
+            match attempt(connection, std::slice::from_ref(&job)).await {
+                Attempt::Committed(mut results) => {
+                    break results.pop().ok_or_else(|| {
+                        sqlx::Error::Protocol("a write of the batch did not run".into())
+                    });
                 }
-                result => break result,
+                Attempt::Retry(_) if retries < RETRIES => {
+                    retries += 1;
+                    tokio::time::sleep(backoff(retries)).await;
+                }
+                Attempt::Retry(error)
+                | Attempt::OperationFailed(_, error)
+                | Attempt::Failed(error) => break Err(error),
+                Attempt::ChunkFailed => {
+                    break Err(sqlx::Error::Protocol("a lone write ran as a chunk".into()));
+                }
             }
         };
         match result {
@@ -324,7 +335,7 @@ enum Attempt {
     /// The multi-row insert failed (which row is not known); rolled back.
     ChunkFailed,
     /// A serialization failure or deadlock; rolled back, worth running again.
-    Retry,
+    Retry(sqlx::Error),
     /// The transaction failed as a whole (the connection, `BEGIN`, `COMMIT`,
     /// `ROLLBACK`).
     Failed(sqlx::Error),
@@ -341,17 +352,22 @@ struct Plan {
 }
 
 impl Plan {
-    fn of(jobs: &[Job]) -> Self {
+    /// The plan of `jobs` but those at `refused` (creates that do not fit
+    /// under their quotas).
+    fn of(jobs: &[Job], refused: &[usize]) -> Self {
         let mut many: Vec<(&str, usize)> = Vec::new();
         let mut single = Vec::new();
         let mut ids = HashSet::new();
         let first = jobs.iter().find_map(|job| match &job.write {
-            Write::CreateClient(_) => Some(&job.statements),
+            Write::CreateClient(_) | Write::CreateClientWithin(..) => Some(&job.statements),
             _ => None,
         });
         for (index, job) in jobs.iter().enumerate() {
+            if refused.contains(&index) {
+                continue;
+            }
             match &job.write {
-                Write::CreateClient(row)
+                Write::CreateClient(row) | Write::CreateClientWithin(row, _)
                     if first.is_some_and(|first| Arc::ptr_eq(first, &job.statements))
                         && ids.insert(row.client_id()) =>
                 {
@@ -373,16 +389,14 @@ impl Plan {
             single,
         }
     }
-
-    fn statements(&self) -> usize {
-        usize::from(!self.many.is_empty()) + self.single.len()
-    }
 }
 
 /// The `client_id` a write changes, if it changes a client.
 fn client_key(write: &Write) -> Option<&str> {
     match write {
-        Write::CreateClient(row) | Write::UpdateClient(row, _) => Some(row.client_id()),
+        Write::CreateClient(row)
+        | Write::CreateClientWithin(row, _)
+        | Write::UpdateClient(row, _) => Some(row.client_id()),
         Write::DeleteClient(id, _) | Write::RecordUse(id, _) | Write::DeleteIfStale(id, ..) => {
             Some(id)
         }
@@ -395,16 +409,45 @@ fn client_key(write: &Write) -> Option<&str> {
 
 /// Runs `jobs` once, in one transaction (or as one autocommitted statement).
 async fn attempt(connection: &mut PgConnection, jobs: &[Job]) -> Attempt {
-    let plan = Plan::of(jobs);
-    let explicit = plan.statements() > 1;
+    // A write that changes a count commits with the counts' change.
+    let explicit = jobs.len() > 1 || jobs.iter().any(|job| counts_in(&job.write));
     if explicit && let Err(error) = sqlx::raw_sql("BEGIN").execute(&mut *connection).await {
         return failed(connection, false, error, Attempt::Failed).await;
     }
     let mut results: Vec<Option<Done<PgRow>>> = jobs.iter().map(|_| None).collect();
+    let limited: Vec<Limited<'_>> = jobs
+        .iter()
+        .enumerate()
+        .filter_map(|(index, job)| match &job.write {
+            Write::CreateClientWithin(_, limits) => Some((index, &job.statements, &limits[..])),
+            _ => None,
+        })
+        .collect();
+    let refused = match admit(connection, &limited).await {
+        Ok(refused) => refused,
+        Err(error) => {
+            let at = |error| Attempt::OperationFailed(limited[0].0, error);
+            return failed(connection, explicit, error, at).await;
+        }
+    };
+    for &index in &refused {
+        results[index] = Some(Done {
+            affected: 0,
+            row: None,
+        });
+    }
+    let plan = Plan::of(jobs, &refused);
+    let mut counts = BatchCounts::default();
     if !plan.many.is_empty() {
         match insert_many(connection, jobs, &plan.many).await {
             Ok(inserted) => {
                 for (&index, affected) in plan.many.iter().zip(inserted) {
+                    if affected > 0
+                        && let Write::CreateClient(row) | Write::CreateClientWithin(row, _) =
+                            &jobs[index].write
+                    {
+                        counts.inserted(&jobs[index].statements, row);
+                    }
                     results[index] = Some(Done {
                         affected,
                         row: None,
@@ -417,13 +460,16 @@ async fn attempt(connection: &mut PgConnection, jobs: &[Job]) -> Attempt {
         }
     }
     for &index in &plan.single {
-        match execute(connection, &jobs[index]).await {
+        match execute(connection, &jobs[index], &mut counts).await {
             Ok(done) => results[index] = Some(done),
             Err(error) => {
                 let at = |error| Attempt::OperationFailed(index, error);
                 return failed(connection, explicit, error, at).await;
             }
         }
+    }
+    if let Err(error) = counts.write(connection).await {
+        return failed(connection, explicit, error, |_| Attempt::ChunkFailed).await;
     }
     if explicit && let Err(error) = sqlx::raw_sql("COMMIT").execute(&mut *connection).await {
         // A failed COMMIT has ended the transaction.
@@ -454,18 +500,43 @@ async fn failed(
         return Attempt::Failed(rollback);
     }
     if retryable(&error) {
-        Attempt::Retry
+        Attempt::Retry(error)
     } else {
         statement_failed(error)
     }
 }
 
-/// Runs one write as one statement.
-async fn execute(connection: &mut PgConnection, job: &Job) -> Result<Done<PgRow>, sqlx::Error> {
+/// Runs one write as one statement, adding what it changed to `counts`.
+async fn execute(
+    connection: &mut PgConnection,
+    job: &Job,
+    counts: &mut BatchCounts,
+) -> Result<Done<PgRow>, sqlx::Error> {
     let mut values = Vec::new();
+    if let Write::CreateClient(row) | Write::CreateClientWithin(row, _) = &job.write {
+        // The quotas were checked by `admit`: a plain insert.
+        row.values(&mut values);
+        let query = bind(sqlx::query(sql(&job.statements.insert_client)), &values);
+        let affected = query.execute(connection).await?.rows_affected();
+        if affected > 0 {
+            counts.inserted(&job.statements, row);
+        }
+        return Ok(Done {
+            affected,
+            row: None,
+        });
+    }
     job.write.values(&mut values);
     let statement = job.write.statement(&job.statements);
     let query = bind(sqlx::query(sql(statement)), &values);
+    if returns_counted(&job.write) {
+        let rows = query.fetch_all(connection).await?;
+        counts.changed(&job.statements, &job.write, &rows)?;
+        return Ok(Done {
+            affected: rows.len() as u64,
+            row: None,
+        });
+    }
     if job.write.returns_row() {
         query.fetch_optional(connection).await.map(|row| Done {
             affected: u64::from(row.is_some()),
@@ -497,7 +568,7 @@ async fn insert_many(
     let rows: Vec<_> = indexes
         .iter()
         .filter_map(|&index| match &jobs[index].write {
-            Write::CreateClient(row) => Some(row),
+            Write::CreateClient(row) | Write::CreateClientWithin(row, _) => Some(row),
             _ => None,
         })
         .collect();
