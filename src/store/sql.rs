@@ -32,6 +32,8 @@ mod queue;
 mod row;
 mod statements;
 mod store_impl;
+#[cfg(feature = "postgres")]
+mod unnest;
 mod value;
 
 pub(crate) use counts::{key as count_key, keys_of_row};

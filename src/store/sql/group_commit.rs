@@ -72,14 +72,15 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use sqlx::Postgres;
 use sqlx::postgres::{PgConnection, PgRow};
-use sqlx::{Postgres, Row as _};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::batch_counts::{BatchCounts, Limited, admit, counts_in, returns_counted};
 use super::lease::connection_lost;
-use super::{Connections, Done, Statements, Value, Write, bind, hand_off, sql, store_error};
+use super::unnest::insert_many;
+use super::{Connections, Done, Statements, Write, bind, hand_off, sql, store_error};
 use crate::store::StoreError;
 use crate::store::postgres::{backoff, retryable};
 
@@ -439,7 +440,16 @@ async fn attempt(connection: &mut PgConnection, jobs: &[Job]) -> Attempt {
     let plan = Plan::of(jobs, &refused);
     let mut counts = BatchCounts::default();
     if !plan.many.is_empty() {
-        match insert_many(connection, jobs, &plan.many).await {
+        let rows: Vec<_> = plan
+            .many
+            .iter()
+            .filter_map(|&index| match &jobs[index].write {
+                Write::CreateClient(row) | Write::CreateClientWithin(row, _) => Some(&**row),
+                _ => None,
+            })
+            .collect();
+        let statement = &jobs[plan.many[0]].statements.insert_clients_unnest;
+        match insert_many(connection, statement, &rows).await {
             Ok(inserted) => {
                 for (&index, affected) in plan.many.iter().zip(inserted) {
                     if affected > 0
@@ -469,7 +479,13 @@ async fn attempt(connection: &mut PgConnection, jobs: &[Job]) -> Attempt {
         }
     }
     if let Err(error) = counts.write(connection).await {
-        return failed(connection, explicit, error, |_| Attempt::ChunkFailed).await;
+        // Which write's count failed is known only for a lone write.
+        let lone = jobs.len() == 1;
+        let at = move |error| match lone {
+            true => Attempt::OperationFailed(0, error),
+            false => Attempt::ChunkFailed,
+        };
+        return failed(connection, explicit, error, at).await;
     }
     if explicit && let Err(error) = sqlx::raw_sql("COMMIT").execute(&mut *connection).await {
         // A failed COMMIT has ended the transaction.
@@ -548,72 +564,6 @@ async fn execute(
             row: None,
         })
     }
-}
-
-/// One column of the multi-row insert, as an array parameter.
-enum Column<'v> {
-    Int(Vec<Option<i64>>),
-    Text(Vec<Option<&'v str>>),
-    Blob(Vec<Option<&'v [u8]>>),
-}
-
-/// Inserts the creates at `indexes` of `jobs` (distinct ids, one statement
-/// set) with one statement; for each, 1 if its row went in, 0 if its id
-/// existed (a conflict).
-async fn insert_many(
-    connection: &mut PgConnection,
-    jobs: &[Job],
-    indexes: &[usize],
-) -> Result<Vec<u64>, sqlx::Error> {
-    let rows: Vec<_> = indexes
-        .iter()
-        .filter_map(|&index| match &jobs[index].write {
-            Write::CreateClient(row) | Write::CreateClientWithin(row, _) => Some(row),
-            _ => None,
-        })
-        .collect();
-    let Some(first) = indexes.first() else {
-        return Ok(Vec::new());
-    };
-    let statement = &jobs[*first].statements.insert_clients_unnest;
-    let mut values = Vec::with_capacity(rows.len() * super::CLIENT_COLUMN_NAMES.len());
-    for row in &rows {
-        row.values(&mut values);
-    }
-    let width = super::CLIENT_COLUMN_NAMES.len();
-    let mut columns: Vec<Column<'_>> = super::CLIENT_COLUMN_TYPES
-        .iter()
-        .map(|kind| match *kind {
-            "bigint" => Column::Int(Vec::with_capacity(rows.len())),
-            "bytea" => Column::Blob(Vec::with_capacity(rows.len())),
-            _ => Column::Text(Vec::with_capacity(rows.len())),
-        })
-        .collect();
-    for (at, value) in values.iter().enumerate() {
-        match (&mut columns[at % width], value) {
-            (Column::Int(column), Value::Int(v)) => column.push(*v),
-            (Column::Text(column), Value::Text(v)) => column.push(v.as_deref()),
-            (Column::Blob(column), Value::Blob(v)) => column.push(v.as_deref()),
-            _ => return Err(sqlx::Error::Protocol("a column of the wrong type".into())),
-        }
-    }
-    let mut query = sqlx::query(sql(statement));
-    for column in columns {
-        query = match column {
-            Column::Int(column) => query.bind(column),
-            Column::Text(column) => query.bind(column),
-            Column::Blob(column) => query.bind(column),
-        };
-    }
-    let returned = query.fetch_all(&mut *connection).await?;
-    let mut inserted = HashSet::with_capacity(returned.len());
-    for row in &returned {
-        inserted.insert(row.try_get::<String, _>(0)?);
-    }
-    Ok(rows
-        .iter()
-        .map(|row| u64::from(inserted.contains(row.client_id())))
-        .collect())
 }
 
 /// A sqlx error as text for every write of a failed batch: a database's
