@@ -356,8 +356,15 @@ impl Statements {
                 "SELECT {CLIENT_COLUMNS} FROM {c} WHERE client_id > $1 \
                  ORDER BY client_id LIMIT $2"
             )),
+            // The sweeps find their rows through the indexes on
+            // `(last_used_at, created_at)` and the expiring secrets, then sort
+            // only those: ordered by `client_id` with a bound limit, both
+            // planners walked the primary key, every client, at every sweep.
             stale_clients: s(format!(
-                "SELECT {CLIENT_COLUMNS} FROM {c} WHERE {} ORDER BY client_id LIMIT $3",
+                "SELECT {CLIENT_COLUMNS} FROM {c} WHERE client_id IN (\
+                 SELECT client_id FROM {c} WHERE last_used_at IS NULL AND created_at < $1 \
+                 UNION ALL SELECT client_id FROM {c} WHERE last_used_at < $2) \
+                 AND {} ORDER BY client_id LIMIT $3",
                 stale(1, 2)
             )),
             delete_if_stale: s(format!(
@@ -365,8 +372,9 @@ impl Statements {
                 stale(2, 3)
             )),
             expired_secrets: s(format!(
-                "SELECT {CLIENT_COLUMNS} FROM {c} WHERE client_secret_kind IS NOT NULL \
-                 AND client_secret_expires_at <> 0 AND client_secret_expires_at <= $1 \
+                "SELECT {CLIENT_COLUMNS} FROM {c} WHERE client_id IN (\
+                 SELECT client_id FROM {c} WHERE client_secret_kind IS NOT NULL \
+                 AND client_secret_expires_at <> 0 AND client_secret_expires_at <= $1) \
                  ORDER BY client_id LIMIT $2"
             )),
             insert_token: s(format!(
