@@ -172,15 +172,13 @@ impl MemoryCounts {
     /// first full quota.
     pub(crate) fn take(&self, record: &ClientRecord, quotas: &Quotas) -> Result<(), QuotaFull> {
         let counts = Counted::of_record(record, quotas);
-        let mut taken = 0;
-        for (counted, max) in counts.iter() {
+        for (taken, (counted, max)) in counts.iter().enumerate() {
             if !self.add(counted, max) {
                 for (counted, _) in counts.iter().take(taken) {
                     self.sub(counted);
                 }
                 return Err(counted.full());
             }
-            taken += 1;
         }
         Ok(())
     }
