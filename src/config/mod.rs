@@ -121,7 +121,7 @@ pub(crate) struct Config {
     pub(crate) issue_registration_access_token: bool,
     pub(crate) rat_rotation: RatRotation,
     /// Serializes this process's registrations while quotas are configured
-    /// and the store cannot reserve places itself.
+    /// and the store has no quota capability (a custom store).
     pub(crate) quota_lock: tokio::sync::Mutex<()>,
     /// How long a rotated registration access token keeps working.
     pub(crate) rat_grace: Duration,
