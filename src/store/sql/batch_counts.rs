@@ -1,15 +1,18 @@
 //! PostgreSQL's client counts (`counts`), kept by each batch of the group
 //! commit in the batch's transaction.
 //!
-//! Before its writes, a batch with creates under quotas locks the count rows
-//! those quotas read (`lock_counts`: an `INSERT … ON CONFLICT DO UPDATE` that
-//! returns each row, keys in order, so batches of several instances lock them
-//! in one order and never see a count another has not committed) and refuses
-//! the creates that do not fit, in their order. After its writes it adds what
-//! they changed (`add_counts`): +1 per client inserted, −1 per client deleted
-//! (the deletes return what the row counted in), and an update that changed a
-//! counted column moves the client. The row locks last until commit, so two
-//! batches, on one instance or several, never both take the last place.
+//! After its writes, a batch adds what they changed (`add_counts`, keys in
+//! order, so batches of several instances lock rows in one order): +1 per
+//! client inserted, −1 per client deleted (the deletes return what the row
+//! counted in), and an update that changed a counted column moves the
+//! client. The statement returns the new counts: if one exceeds a quota of
+//! the batch's creates, the batch rolls back and runs again, now locking the
+//! count rows those quotas read before its writes (`lock_counts`: an `INSERT
+//! … ON CONFLICT DO UPDATE` that returns each row) and refusing the creates
+//! that do not fit, in their order. Row locks last until commit, so two
+//! batches, on one instance or several, never both take the last place; and
+//! while a quota has room, a batch holds the lock only from its last
+//! statement to its commit, as without quotas.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -22,7 +25,14 @@ use super::{ClientRow, Statements, Write, keys_of_row, sql};
 /// What one batch changes in the counts of each statement set (store).
 #[derive(Default)]
 pub(super) struct BatchCounts {
-    deltas: Vec<(Arc<Statements>, BTreeMap<String, i64>)>,
+    deltas: Vec<Group>,
+}
+
+/// The changes to one store's counts, and the most each count may reach.
+struct Group {
+    statements: Arc<Statements>,
+    deltas: BTreeMap<String, i64>,
+    limits: HashMap<String, i64>,
 }
 
 /// Whether `write` can change a count, so its batch needs a transaction.
@@ -47,19 +57,37 @@ pub(super) fn returns_counted(write: &Write) -> bool {
 }
 
 impl BatchCounts {
-    fn of(&mut self, statements: &Arc<Statements>) -> &mut BTreeMap<String, i64> {
+    fn group(&mut self, statements: &Arc<Statements>) -> &mut Group {
         let at = match self
             .deltas
             .iter()
-            .position(|(s, _)| Arc::ptr_eq(s, statements))
+            .position(|group| Arc::ptr_eq(&group.statements, statements))
         {
             Some(at) => at,
             None => {
-                self.deltas.push((Arc::clone(statements), BTreeMap::new()));
+                self.deltas.push(Group {
+                    statements: Arc::clone(statements),
+                    deltas: BTreeMap::new(),
+                    limits: HashMap::new(),
+                });
                 self.deltas.len() - 1
             }
         };
-        &mut self.deltas[at].1
+        &mut self.deltas[at]
+    }
+
+    fn of(&mut self, statements: &Arc<Statements>) -> &mut BTreeMap<String, i64> {
+        &mut self.group(statements).deltas
+    }
+
+    /// Checks `limits` (count key, most clients) when the counts are
+    /// written: [`write`](Self::write) then reports an overflow.
+    pub(super) fn limit(&mut self, statements: &Arc<Statements>, limits: &[(String, i64)]) {
+        let group = self.group(statements);
+        for (key, max) in limits {
+            let at_most = group.limits.entry(key.clone()).or_insert(*max);
+            *at_most = (*at_most).min(*max);
+        }
     }
 
     /// Counts an inserted client.
@@ -98,21 +126,33 @@ impl BatchCounts {
         Ok(())
     }
 
-    /// Writes the batch's changes to the counts, in key order.
-    pub(super) async fn write(self, connection: &mut PgConnection) -> Result<(), sqlx::Error> {
-        for (statements, deltas) in self.deltas {
-            let (keys, deltas): (Vec<String>, Vec<i64>) =
-                deltas.into_iter().filter(|(_, delta)| *delta != 0).unzip();
+    /// Writes the batch's changes to the counts, in key order; `false` if a
+    /// count then exceeds its [`limit`](Self::limit) (the caller rolls back).
+    pub(super) async fn write(self, connection: &mut PgConnection) -> Result<bool, sqlx::Error> {
+        let mut within = true;
+        for group in self.deltas {
+            let (keys, deltas): (Vec<String>, Vec<i64>) = group
+                .deltas
+                .into_iter()
+                .filter(|(_, delta)| *delta != 0)
+                .unzip();
             if keys.is_empty() {
                 continue;
             }
-            sqlx::query(sql(&statements.add_counts))
+            let rows = sqlx::query(sql(&group.statements.add_counts))
                 .bind(keys)
                 .bind(deltas)
-                .execute(&mut *connection)
+                .fetch_all(&mut *connection)
                 .await?;
+            for row in &rows {
+                let key: String = row.try_get(0)?;
+                let clients: i64 = row.try_get(1)?;
+                if group.limits.get(&key).is_some_and(|max| clients > *max) {
+                    within = false;
+                }
+            }
         }
-        Ok(())
+        Ok(within)
     }
 }
 

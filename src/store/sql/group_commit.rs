@@ -259,7 +259,7 @@ async fn commit(connections: &Connections<Postgres>, jobs: &mut Vec<Job>) {
             lease.finished(&result);
             return;
         }
-        match attempt(&mut lease, jobs).await {
+        match attempt_within_quotas(&mut lease, jobs).await {
             Attempt::Committed(results) => {
                 for (job, result) in jobs.drain(..).zip(results) {
                     let _ = job.reply.send(Ok(result));
@@ -274,7 +274,7 @@ async fn commit(connections: &Connections<Postgres>, jobs: &mut Vec<Job>) {
                 retries += 1;
                 tokio::time::sleep(backoff(retries)).await;
             }
-            Attempt::Retry(_) | Attempt::ChunkFailed => failed_statements = 2,
+            Attempt::Retry(_) | Attempt::ChunkFailed | Attempt::Full => failed_statements = 2,
             Attempt::OperationFailed(index, error) => {
                 let job = jobs.remove(index);
                 let _ = job.reply.send(Err(Failure::Statement(error)));
@@ -293,7 +293,7 @@ async fn one_by_one(connection: &mut PgConnection, jobs: &mut Vec<Job>) -> Resul
     while let Some(job) = jobs.pop() {
         let mut retries = 0;
         let result = loop {
-            match attempt(connection, std::slice::from_ref(&job)).await {
+            match attempt_within_quotas(connection, std::slice::from_ref(&job)).await {
                 Attempt::Committed(mut results) => {
                     break results.pop().ok_or_else(|| {
                         sqlx::Error::Protocol("a write of the batch did not run".into())
@@ -306,7 +306,7 @@ async fn one_by_one(connection: &mut PgConnection, jobs: &mut Vec<Job>) -> Resul
                 Attempt::Retry(error)
                 | Attempt::OperationFailed(_, error)
                 | Attempt::Failed(error) => break Err(error),
-                Attempt::ChunkFailed => {
+                Attempt::ChunkFailed | Attempt::Full => {
                     break Err(sqlx::Error::Protocol("a lone write ran as a chunk".into()));
                 }
             }
@@ -340,6 +340,9 @@ enum Attempt {
     /// The transaction failed as a whole (the connection, `BEGIN`, `COMMIT`,
     /// `ROLLBACK`).
     Failed(sqlx::Error),
+    /// A quota would overflow (the batch ran without locking the counts
+    /// first); rolled back, to run again locking them.
+    Full,
 }
 
 /// The statements of one batch: which creates go into the multi-row insert,
@@ -408,8 +411,20 @@ fn client_key(write: &Write) -> Option<&str> {
     }
 }
 
-/// Runs `jobs` once, in one transaction (or as one autocommitted statement).
-async fn attempt(connection: &mut PgConnection, jobs: &[Job]) -> Attempt {
+/// Runs `jobs` once: first without locking the counts, the quotas checked
+/// when the batch adds to them (the lock then lasts only until the commit,
+/// as without quotas); if a quota would overflow, again with the counts
+/// locked before the writes, refusing the creates that do not fit.
+async fn attempt_within_quotas(connection: &mut PgConnection, jobs: &[Job]) -> Attempt {
+    match attempt(connection, jobs, false).await {
+        Attempt::Full => attempt(connection, jobs, true).await,
+        other => other,
+    }
+}
+
+/// Runs `jobs` once, in one transaction (or as one autocommitted statement);
+/// `admit_first`: the counts the quotas read are locked before the writes.
+async fn attempt(connection: &mut PgConnection, jobs: &[Job], admit_first: bool) -> Attempt {
     // A write that changes a count commits with the counts' change.
     let explicit = jobs.len() > 1 || jobs.iter().any(|job| counts_in(&job.write));
     if explicit && let Err(error) = sqlx::raw_sql("BEGIN").execute(&mut *connection).await {
@@ -424,7 +439,11 @@ async fn attempt(connection: &mut PgConnection, jobs: &[Job]) -> Attempt {
             _ => None,
         })
         .collect();
-    let refused = match admit(connection, &limited).await {
+    let admitted = match admit_first {
+        true => admit(connection, &limited).await,
+        false => Ok(Vec::new()),
+    };
+    let refused = match admitted {
         Ok(refused) => refused,
         Err(error) => {
             let at = |error| Attempt::OperationFailed(limited[0].0, error);
@@ -439,6 +458,11 @@ async fn attempt(connection: &mut PgConnection, jobs: &[Job]) -> Attempt {
     }
     let plan = Plan::of(jobs, &refused);
     let mut counts = BatchCounts::default();
+    if !admit_first {
+        for (_, statements, limits) in &limited {
+            counts.limit(statements, limits);
+        }
+    }
     if !plan.many.is_empty() {
         let rows: Vec<_> = plan
             .many
@@ -478,7 +502,14 @@ async fn attempt(connection: &mut PgConnection, jobs: &[Job]) -> Attempt {
             }
         }
     }
-    if let Err(error) = counts.write(connection).await {
+    let written = counts.write(connection).await;
+    if let Ok(false) = written {
+        return failed(connection, explicit, sqlx::Error::RowNotFound, |_| {
+            Attempt::Full
+        })
+        .await;
+    }
+    if let Err(error) = written {
         // Which write's count failed is known only for a lone write.
         let lone = jobs.len() == 1;
         let at = move |error| match lone {

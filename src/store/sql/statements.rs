@@ -158,7 +158,8 @@ pub(crate) struct Statements {
     /// `key, clients` of each.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) lock_counts: Arc<str>,
-    /// PostgreSQL: adds `$2[i]` to the count `$1[i]`.
+    /// PostgreSQL: adds `$2[i]` to the count `$1[i]`, returning the new
+    /// counts.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) add_counts: Arc<str>,
     pub(crate) insert_client: Arc<str>,
@@ -317,7 +318,8 @@ impl Statements {
             )),
             add_counts: s(format!(
                 "INSERT INTO {k} (key, clients) SELECT * FROM UNNEST($1::text[], $2::bigint[]) \
-                 ON CONFLICT (key) DO UPDATE SET clients = {k}.clients + excluded.clients"
+                 ON CONFLICT (key) DO UPDATE SET clients = {k}.clients + excluded.clients \
+                 RETURNING key, clients"
             )),
             insert_client: s(format!(
                 "INSERT INTO {c} ({CLIENT_COLUMNS}) VALUES \
