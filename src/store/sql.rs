@@ -28,6 +28,8 @@ mod group_commit;
 #[cfg(feature = "postgres")]
 mod lease;
 mod ops;
+#[cfg(feature = "postgres")]
+mod plan;
 mod queue;
 mod row;
 mod statements;

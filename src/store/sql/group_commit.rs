@@ -69,7 +69,6 @@
 //! another instance's open transaction changed is waited for and checked
 //! again, as for single statements.
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use sqlx::Postgres;
@@ -79,6 +78,7 @@ use tokio::task::JoinHandle;
 
 use super::batch_counts::{BatchCounts, Limited, admit, counts_in, returns_counted};
 use super::lease::connection_lost;
+use super::plan::Plan;
 use super::unnest::insert_many;
 use super::{Connections, Done, Statements, Write, bind, hand_off, sql, store_error};
 use crate::store::StoreError;
@@ -345,72 +345,6 @@ enum Attempt {
     Full,
 }
 
-/// The statements of one batch: which creates go into the multi-row insert,
-/// and the order of the other writes.
-struct Plan {
-    /// Indexes of the creates in the multi-row insert, by `client_id`
-    /// (empty unless at least two).
-    many: Vec<usize>,
-    /// Indexes of the writes run one statement each, in order.
-    single: Vec<usize>,
-}
-
-impl Plan {
-    /// The plan of `jobs` but those at `refused` (creates that do not fit
-    /// under their quotas).
-    fn of(jobs: &[Job], refused: &[usize]) -> Self {
-        let mut many: Vec<(&str, usize)> = Vec::new();
-        let mut single = Vec::new();
-        let mut ids = HashSet::new();
-        let first = jobs.iter().find_map(|job| match &job.write {
-            Write::CreateClient(_) | Write::CreateClientWithin(..) => Some(&job.statements),
-            _ => None,
-        });
-        for (index, job) in jobs.iter().enumerate() {
-            if refused.contains(&index) {
-                continue;
-            }
-            match &job.write {
-                Write::CreateClient(row) | Write::CreateClientWithin(row, _)
-                    if first.is_some_and(|first| Arc::ptr_eq(first, &job.statements))
-                        && ids.insert(row.client_id()) =>
-                {
-                    many.push((row.client_id(), index));
-                }
-                _ => single.push(index),
-            }
-        }
-        if many.len() < 2 {
-            single.extend(many.drain(..).map(|(_, index)| index));
-            single.sort_unstable();
-        }
-        many.sort_unstable();
-        // Clients' writes in id order, after the others (tokens); equal keys
-        // keep their order.
-        single.sort_by_key(|&index| client_key(&jobs[index].write));
-        Self {
-            many: many.into_iter().map(|(_, index)| index).collect(),
-            single,
-        }
-    }
-}
-
-/// The `client_id` a write changes, if it changes a client.
-fn client_key(write: &Write) -> Option<&str> {
-    match write {
-        Write::CreateClient(row)
-        | Write::CreateClientWithin(row, _)
-        | Write::UpdateClient(row, _) => Some(row.client_id()),
-        Write::DeleteClient(id, _) | Write::RecordUse(id, _) | Write::DeleteIfStale(id, ..) => {
-            Some(id)
-        }
-        Write::CreateToken(_)
-        | Write::ConsumeToken(..)
-        | Write::RevokeToken(_)
-        | Write::Other(..) => None,
-    }
-}
-
 /// Runs `jobs` once: first without locking the counts, the quotas checked
 /// when the batch adds to them (the lock then lasts only until the commit,
 /// as without quotas); if a quota would overflow, again with the counts
@@ -456,7 +390,11 @@ async fn attempt(connection: &mut PgConnection, jobs: &[Job], admit_first: bool)
             row: None,
         });
     }
-    let plan = Plan::of(jobs, &refused);
+    let writes: Vec<_> = jobs
+        .iter()
+        .map(|job| (&job.write, &job.statements))
+        .collect();
+    let plan = Plan::of(&writes, &refused);
     let mut counts = BatchCounts::default();
     if !admit_first {
         for (_, statements, limits) in &limited {
