@@ -18,6 +18,14 @@
 # temporary directory; a throwaway database on DATABASE_URL's server, created
 # with psql and dropped afterwards) and reports each store's figures as ratios
 # to the memory store's of the same run. SKIP_FLOOR=1 skips the floor server.
+#
+#   CAPS="0 100000000" ROUNDS=3 STORES="memory sqlite postgres" bash benches/http_load.sh
+#
+# instead compares registration with and without a client cap: for each
+# store, a server with each `--max-clients` value of CAPS (0: no cap), on a
+# fresh store each run, alternated ROUNDS times (A B A B …, the machine is
+# shared), POST only; reports each cap's registrations/s and CPU per
+# registration summed over the rounds, as ratios to the first value's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -136,6 +144,44 @@ server_store() { # store -> the --store value
     *) echo "unknown store $1" >&2; exit 1 ;;
   esac
 }
+
+if [ -n "${CAPS:-}" ]; then
+  read -r -a caps <<<"$CAPS"
+  base=${caps[0]}
+  echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on 127.0.0.1; POST /register; --max-clients ${caps[*]}, $ROUNDS round(s) alternated; RUST_LOG=$SERVER_LOG"
+  printf '%-28s %10s %9s %9s %9s %7s %12s\n' run "req/s" p50 p99 requests non2xx "CPU us/req"
+  declare -A rate_sum cpu_sum
+  port=$PORT_SERVER
+  for store in $STORES; do
+    for round in $(seq 1 "${ROUNDS:-1}"); do
+      for cap in "${caps[@]}"; do
+        cleanup_db
+        rm -f "$work"/load.db*
+        spec=$(server_store "$store")
+        args=("${server_args[@]}")
+        for i in "${!args[@]}"; do
+          [ "${args[$i]}" = --max-clients ] && args[i+1]=$cap
+        done
+        start_server "server-$store-$cap" "$port" \
+          "$SERVER_BIN" --addr "127.0.0.1:$port" --store "$spec" "${args[@]}"
+        pid=$started_pid
+        read -r rps p50 p99 requests non2xx cpu_us < <(run "$pid" "http://127.0.0.1:$port/register" "$work/post.lua")
+        printf '%-28s %10s %9s %9s %9s %7s %12.2f\n' "$store cap=$cap #$round" "$rps" "$p50" "$p99" "$requests" "$non2xx" "$cpu_us"
+        rate_sum[$store $cap]=$(echo "${rate_sum[$store $cap]:-0} + $rps" | bc -l)
+        cpu_sum[$store $cap]=$(echo "${cpu_sum[$store $cap]:-0} + $cpu_us" | bc -l)
+        kill "$pid"; wait "$pid" 2>/dev/null || true
+        port=$((port + 2))
+      done
+    done
+    for cap in "${caps[@]:1}"; do
+      printf '%s: --max-clients %s against %s: registrations/s %.2fx (target >= 0.9x), CPU per registration %.2fx (target <= 1.1x)\n' \
+        "$store" "$cap" "$base" \
+        "$(echo "${rate_sum[$store $cap]} / ${rate_sum[$store $base]}" | bc -l)" \
+        "$(echo "${cpu_sum[$store $cap]} / ${cpu_sum[$store $base]}" | bc -l)"
+    done
+  done
+  exit 0
+fi
 
 if [ "$SKIP_FLOOR" != 1 ]; then
   start_server floor "$PORT_FLOOR" \

@@ -1,6 +1,9 @@
-//! Issue #15, item 17: quotas are reserved atomically in the store, so
+//! Quotas (RFC 7591 §3 leaves them to the server) are taken atomically in the
+//! store, from counts it keeps as it stores and deletes clients, so
 //! concurrent registrations never overshoot one, in one process (memory and
-//! SQLite stores) nor across instances sharing PostgreSQL.
+//! SQLite stores) nor across instances sharing PostgreSQL; `migrate()` builds
+//! the counts of a database whose clients predate them, and they survive a
+//! restart.
 //!
 //! PostgreSQL: `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`),
 //! one fresh schema per test, dropped afterwards; skipped when the database is
@@ -93,6 +96,102 @@ async fn quota_is_never_overshot_by_concurrent_registrations_on_sqlite() {
     // Deleting a client frees its place again.
     let more = register(&dcr, web_client()).await;
     assert_eq!(more.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Dynamic clients, and those with `software_id` "app", stored first with
+/// `create` (no quota): three dynamic, one of them with "app", and a host
+/// client that never counts.
+async fn store_some_clients(store: &dyn ClientStore) {
+    use tower_dcr::store::conformance::sample_record;
+    for (id, software_id) in [("old-1", Some("app")), ("old-2", None), ("old-3", None)] {
+        let mut record = sample_record(id);
+        record.metadata.software_id = software_id.map(str::to_owned);
+        store.create(std::sync::Arc::new(record)).await.unwrap();
+    }
+    let mut host = sample_record("old-host");
+    host.source = RecordSource::Host;
+    store.create(std::sync::Arc::new(host)).await.unwrap();
+}
+
+/// The counts a quota reads, and whether one more client fits under
+/// `max_clients: 4, max_per_software_id: 1`.
+async fn assert_counts(store: &dyn ClientStore, dynamic: u64, app: u64) {
+    use tower_dcr::store::conformance::sample_record;
+    let lifecycle = store.lifecycle().unwrap();
+    let filter = ClientFilter {
+        source: Some(RecordSource::Dynamic),
+        ..ClientFilter::default()
+    };
+    assert_eq!(lifecycle.count_clients(&filter).await.unwrap(), dynamic);
+    let with_app = ClientFilter {
+        software_id: Some("app"),
+        ..filter
+    };
+    assert_eq!(lifecycle.count_clients(&with_app).await.unwrap(), app);
+    let quotas = Quotas {
+        max_clients: Some(dynamic + 1),
+        max_per_software_id: Some(app),
+        ..Quotas::default()
+    };
+    let mut same_app = sample_record("probe-app");
+    same_app.metadata.software_id = Some("app".into());
+    assert_eq!(
+        store
+            .quotas()
+            .unwrap()
+            .create_within(std::sync::Arc::new(same_app), &quotas)
+            .await
+            .unwrap(),
+        Some(tower_dcr::store::QuotaFull::SoftwareId),
+        "the software_id's count must include the clients stored before"
+    );
+    let mut tight = quotas.clone();
+    tight.max_clients = Some(dynamic);
+    assert_eq!(
+        store
+            .quotas()
+            .unwrap()
+            .create_within(std::sync::Arc::new(sample_record("probe")), &tight)
+            .await
+            .unwrap(),
+        Some(tower_dcr::store::QuotaFull::Clients),
+        "the total count must include the clients stored before"
+    );
+}
+
+/// SQLite: clients stored before the counts existed (the counts table and
+/// its triggers dropped, as in a database of an earlier version) are counted
+/// by `migrate()`; a second `migrate()` changes nothing, and the counts
+/// survive closing and reopening the file.
+#[cfg(all(feature = "sqlite", feature = "conformance"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_builds_quota_counts_of_existing_clients_on_sqlite() {
+    use tower_dcr::store::SqliteStore;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("counts.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    store.migrate().await.unwrap();
+    store.close().await;
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "DROP TRIGGER clients_counted_insert; DROP TRIGGER clients_counted_delete; \
+             DROP TRIGGER clients_counted_update; DROP TABLE client_counts;",
+        )
+        .unwrap();
+    let store = SqliteStore::open(&path).await.unwrap();
+    store_some_clients(&store).await;
+    store.migrate().await.unwrap();
+    assert_counts(&store, 3, 1).await;
+    store.migrate().await.unwrap();
+    assert_counts(&store, 3, 1).await;
+    assert!(store.delete("old-2", None).await.unwrap());
+    store.close().await;
+
+    let reopened = SqliteStore::open(&path).await.unwrap();
+    reopened.migrate().await.unwrap();
+    assert_counts(&reopened, 2, 1).await;
+    reopened.close().await;
 }
 
 #[cfg(feature = "postgres")]
@@ -193,6 +292,58 @@ mod postgres {
             "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
         )))
         .execute(&pool_a)
+        .await
+        .expect("drop the test schema");
+        if let Err(e) = outcome {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+
+    /// PostgreSQL: clients stored before the counts existed (the counts table
+    /// dropped, as in a database of an earlier version) are counted by
+    /// `migrate()`, which several instances may run at once; a second
+    /// `migrate()` changes nothing, and deletions keep the counts.
+    #[cfg(feature = "conformance")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn migrate_builds_quota_counts_of_existing_clients_on_postgres() {
+        let Some(pool) = pool().await else {
+            return;
+        };
+        let schema = unique_schema();
+        let outcome = tokio::spawn({
+            let (pool, schema) = (pool.clone(), schema.clone());
+            async move {
+                let store = PostgresStore::new(pool.clone()).schema(&schema);
+                store.migrate().await.unwrap();
+                store_some_clients(&store).await;
+                // As an earlier version left the database: no counts.
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP TABLE \"{schema}\".client_counts"
+                )))
+                .execute(&pool)
+                .await
+                .unwrap();
+                let migrations: Vec<_> = (0..3)
+                    .map(|_| {
+                        let store = PostgresStore::new(pool.clone()).schema(&schema);
+                        tokio::spawn(async move { store.migrate().await })
+                    })
+                    .collect();
+                for migration in migrations {
+                    migration.await.unwrap().unwrap();
+                }
+                assert_counts(&store, 3, 1).await;
+                store.migrate().await.unwrap();
+                assert_counts(&store, 3, 1).await;
+                assert!(store.delete("old-2", None).await.unwrap());
+                assert_counts(&store, 2, 1).await;
+            }
+        })
+        .await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+        )))
+        .execute(&pool)
         .await
         .expect("drop the test schema");
         if let Err(e) = outcome {

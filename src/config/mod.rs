@@ -32,6 +32,7 @@ pub use crate::rate_limit::{IpNetwork, RateLimit, RateLimitKey};
 #[cfg(feature = "software-statement")]
 #[cfg_attr(docsrs, doc(cfg(feature = "software-statement")))]
 pub use crate::software_statement::{SoftwareStatementVerifier, TrustedIssuer};
+pub use crate::store::Quotas;
 pub use builder::{ConfigError, RegistrationBuilder};
 
 /// When a registration access token is replaced (RFC 7592 §2.2 allows a new one
@@ -61,26 +62,6 @@ pub enum ServerKind {
     /// algorithm lists. The default, as before the choice existed.
     #[default]
     OpenIdProvider,
-}
-
-/// Limits on how many dynamically registered clients may exist. Clients the
-/// host created itself are never counted.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Quotas {
-    /// Most dynamically registered clients in all.
-    pub max_clients: Option<u64>,
-    /// Most clients per `software_id` (clients without one are not counted here).
-    pub max_per_software_id: Option<u64>,
-    /// Most clients registered with one initial access token.
-    pub max_per_initial_access_token: Option<u64>,
-}
-
-impl Quotas {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.max_clients.is_none()
-            && self.max_per_software_id.is_none()
-            && self.max_per_initial_access_token.is_none()
-    }
 }
 
 /// Who may register clients (RFC 7591 §3).
@@ -145,7 +126,7 @@ pub(crate) struct Config {
     pub(crate) issue_registration_access_token: bool,
     pub(crate) rat_rotation: RatRotation,
     /// Serializes this process's registrations while quotas are configured
-    /// and the store cannot reserve places itself.
+    /// and the store has no quota capability (a custom store).
     pub(crate) quota_lock: tokio::sync::Mutex<()>,
     /// How long a rotated registration access token keeps working.
     pub(crate) rat_grace: Duration,

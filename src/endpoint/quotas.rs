@@ -1,129 +1,87 @@
-//! Quotas on dynamically registered clients, taken before a registration is
-//! stored so that concurrent registrations never overshoot one.
+//! Quotas on dynamically registered clients, taken in the same step that
+//! stores a registration, so that concurrent registrations never overshoot
+//! one.
 
-use tokio::sync::MutexGuard;
+use std::sync::Arc;
 
 use crate::config::Config;
 use crate::error::Rejection;
-use crate::metadata::ClientMetadata;
-use crate::store::{
-    ClientFilter, QuotaCheck, QuotaReservation, QuotaReservationStore, RecordSource,
-};
-use crate::time::now;
+use crate::store::{ClientFilter, ClientRecord, QuotaFull, RecordSource, StoreError};
 
-use super::unavailable;
-
-/// How long a reservation counts when its registration never releases it (the
-/// instance died between reserving and storing).
-const RESERVATION_LIFETIME_SECS: u64 = 60;
-
-/// A place held under the quotas while the client is stored.
-pub(super) enum QuotaHold<'c> {
-    /// No quota is configured.
-    Free,
-    /// This process's registrations are serialized until the client is stored.
-    Serialized(#[allow(dead_code)] MutexGuard<'c, ()>),
-    /// The store holds a reservation for this `client_id`.
-    Reserved(&'c dyn QuotaReservationStore, String),
-}
-
-impl QuotaHold<'_> {
-    /// Gives the place up: the client is stored (and counts itself) or its
-    /// registration failed.
-    pub(super) async fn release(self) {
-        if let Self::Reserved(store, client_id) = self
-            && let Err(error) = store.release(&client_id).await
-        {
-            tracing::warn!(%error, %client_id, "could not release a quota reservation; it lapses by itself");
-        }
-    }
-}
-
-/// Takes a place under every configured quota for a client about to be
-/// stored as `client_id`, or answers `429` with a description naming the full
-/// quota. With the store's reservation capability the place is reserved in the
-/// store, atomically across instances; without it, this process's
-/// registrations are serialized from the count to the store's answer.
-pub(super) async fn reserve_quota<'c>(
-    config: &'c Config,
-    metadata: &ClientMetadata,
-    initial_access_token_id: Option<&str>,
-    client_id: &str,
-) -> Result<QuotaHold<'c>, Rejection> {
+/// Stores `record`, a new registration, within the configured quotas: with
+/// the store's quota capability in one O(1) step of the store (atomic across
+/// instances); without it, this process's registrations are serialized from
+/// the count to the store's answer. A full quota is `Ok(Err(_))`: `429` with
+/// a description naming it.
+pub(super) async fn create_within_quotas(
+    config: &Config,
+    record: Arc<ClientRecord>,
+) -> Result<Result<(), StoreError>, Rejection> {
     let quotas = &config.quotas;
     if quotas.is_empty() {
-        return Ok(QuotaHold::Free);
+        return Ok(config.store.create(record).await);
+    }
+    if let Some(store) = config.store.quotas() {
+        return match store.create_within(record, quotas).await {
+            Ok(None) => Ok(Ok(())),
+            Ok(Some(full)) => Err(Rejection::QuotaExceeded(description(full))),
+            Err(error) => Ok(Err(error)),
+        };
     }
     let Some(lifecycle) = config.store.lifecycle() else {
-        return Ok(QuotaHold::Free);
+        return Ok(config.store.create(record).await);
     };
+    let _serialized = config.quota_lock.lock().await;
     let dynamic = ClientFilter {
         source: Some(RecordSource::Dynamic),
         ..ClientFilter::default()
     };
-    let candidates = [
-        (
-            quotas.max_clients,
-            Some(dynamic),
-            "the registration quota of this server is full",
-        ),
+    let checks = [
+        (quotas.max_clients, Some(dynamic), QuotaFull::Clients),
         (
             quotas.max_per_software_id,
-            metadata.software_id.as_deref().map(|id| ClientFilter {
-                software_id: Some(id),
-                ..dynamic
-            }),
-            "the registration quota for this software_id is full",
+            record
+                .metadata
+                .software_id
+                .as_deref()
+                .map(|id| ClientFilter {
+                    software_id: Some(id),
+                    ..dynamic
+                }),
+            QuotaFull::SoftwareId,
         ),
         (
             quotas.max_per_initial_access_token,
-            initial_access_token_id.map(|id| ClientFilter {
-                initial_access_token_id: Some(id),
-                ..dynamic
-            }),
-            "the registration quota for this initial access token is full",
+            record
+                .initial_access_token_id
+                .as_deref()
+                .map(|id| ClientFilter {
+                    initial_access_token_id: Some(id),
+                    ..dynamic
+                }),
+            QuotaFull::InitialAccessToken,
         ),
     ];
-    let (checks, descriptions): (Vec<QuotaCheck<'_>>, Vec<&'static str>) = candidates
-        .into_iter()
-        .filter_map(|(max, filter, description)| {
-            Some((
-                QuotaCheck {
-                    filter: filter?,
-                    max: max?,
-                },
-                description,
-            ))
-        })
-        .unzip();
-    if let Some(store) = config.store.quota_reservations() {
-        let now = now();
-        let reservation = QuotaReservation {
-            client_id,
-            software_id: metadata.software_id.as_deref(),
-            initial_access_token_id,
-            now,
-            expires_at: now.saturating_add(RESERVATION_LIFETIME_SECS),
+    for (max, filter, full) in checks {
+        let (Some(max), Some(filter)) = (max, filter) else {
+            continue;
         };
-        return match store
-            .reserve(&reservation, &checks)
-            .await
-            .map_err(unavailable)?
-        {
-            Some(full) => Err(Rejection::QuotaExceeded(descriptions[full])),
-            None => Ok(QuotaHold::Reserved(store, client_id.to_owned())),
-        };
-    }
-    let serialized = config.quota_lock.lock().await;
-    for (check, description) in checks.iter().zip(descriptions) {
-        if lifecycle
-            .count_clients(&check.filter)
-            .await
-            .map_err(unavailable)?
-            >= check.max
-        {
-            return Err(Rejection::QuotaExceeded(description));
+        match lifecycle.count_clients(&filter).await {
+            Ok(count) if count >= max => return Err(Rejection::QuotaExceeded(description(full))),
+            Ok(_) => {}
+            Err(error) => return Ok(Err(error)),
         }
     }
-    Ok(QuotaHold::Serialized(serialized))
+    Ok(config.store.create(record).await)
+}
+
+/// The `error_description` of a full quota.
+fn description(full: QuotaFull) -> &'static str {
+    match full {
+        QuotaFull::Clients => "the registration quota of this server is full",
+        QuotaFull::SoftwareId => "the registration quota for this software_id is full",
+        QuotaFull::InitialAccessToken => {
+            "the registration quota for this initial access token is full"
+        }
+    }
 }

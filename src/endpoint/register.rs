@@ -10,7 +10,7 @@ use http_body::Body;
 use super::body::read_json_object;
 use super::client_information::InformationResponse;
 use super::prepare::prepare_metadata;
-use super::quotas::reserve_quota;
+use super::quotas::create_within_quotas;
 use super::record::{Origin, build_record, mint_credentials};
 use super::{initial_access_token, rng_failed, unavailable};
 use crate::config::Config;
@@ -91,16 +91,7 @@ where
         let record = Arc::new(build_record(client_id, metadata, origin, &credentials, now));
         (record, credentials, entropy)
     };
-    let hold = reserve_quota(
-        config,
-        &record.metadata,
-        grant.token_id.as_deref(),
-        &record.client_id,
-    )
-    .await?;
-    let created = create_with_fresh_id(config, record, &mut entropy).await;
-    hold.release().await;
-    let record = created?;
+    let record = create_with_fresh_id(config, record, &mut entropy).await?;
     // The token's use is taken once the client exists, so that a store failure
     // does not burn a one-use token; if another request took the last use in
     // the meantime, the client is removed again.
@@ -145,15 +136,15 @@ fn new_client_id(config: &Config, entropy: &mut Entropy) -> Result<String, Rejec
     }
 }
 
-/// Stores the record, under another new `client_id` if its own collides with
-/// an existing client.
+/// Stores the record within the quotas, under another new `client_id` if its
+/// own collides with an existing client.
 async fn create_with_fresh_id(
     config: &Config,
     mut record: Arc<ClientRecord>,
     entropy: &mut Entropy,
 ) -> Result<Arc<ClientRecord>, Rejection> {
     for _ in 0..CLIENT_ID_ATTEMPTS {
-        match config.store.create(Arc::clone(&record)).await {
+        match create_within_quotas(config, Arc::clone(&record)).await? {
             Ok(()) => return Ok(record),
             Err(StoreError::Conflict) => {
                 Arc::make_mut(&mut record).client_id = new_client_id(config, entropy)?;

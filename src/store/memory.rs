@@ -6,9 +6,10 @@ use async_trait::async_trait;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
+use super::quota::{Counted, MemoryCounts};
 use super::{
     ClientFilter, ClientLifecycleStore, ClientRecord, ClientStore, InitialAccessToken,
-    InitialAccessTokenStore, StaleCriteria, StoreError,
+    InitialAccessTokenStore, QuotaFull, QuotaStore, Quotas, StaleCriteria, StoreError,
 };
 use crate::credentials::SecretDigest;
 
@@ -16,12 +17,16 @@ use crate::credentials::SecretDigest;
 /// operation, no lock held across an `.await`. Records are lost when the process
 /// exits; use the SQLite or PostgreSQL store for durable registrations.
 ///
-/// It has every optional capability: initial access tokens and lifecycle.
+/// It has every optional capability: initial access tokens, lifecycle and
+/// quotas. It counts its dynamically registered clients as it stores and
+/// deletes them (`store::quota`), so a quota check and the counts of
+/// [`ClientLifecycleStore::count_clients`] that quotas read are O(1).
 /// Listing and sweeps walk every client (O(n)); they are meant for background
 /// tasks and admin tools, not the request path.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
     clients: Arc<DashMap<String, Arc<ClientRecord>>>,
+    counts: Arc<MemoryCounts>,
     initial_access_tokens: Arc<DashMap<[u8; 32], InitialAccessToken>>,
     replay: super::MemoryReplayStore,
 }
@@ -63,12 +68,10 @@ impl MemoryStore {
 #[async_trait]
 impl ClientStore for MemoryStore {
     async fn create(&self, record: Arc<ClientRecord>) -> Result<(), StoreError> {
-        match self.clients.entry(record.client_id.clone()) {
-            Entry::Occupied(_) => Err(StoreError::Conflict),
-            Entry::Vacant(slot) => {
-                slot.insert(record);
-                Ok(())
-            }
+        match self.create_counted(record, &Quotas::default())? {
+            // No limit, so no quota is full.
+            Some(_) => Err(StoreError::Conflict),
+            None => Ok(()),
         }
     }
 
@@ -83,6 +86,7 @@ impl ClientStore for MemoryStore {
     ) -> Result<(), StoreError> {
         match self.clients.get_mut(&record.client_id) {
             Some(mut current) if current.revision == expected_revision => {
+                self.counts.replace(&current, &record);
                 *current = if current.last_used_at > record.last_used_at {
                     let mut kept = ClientRecord::clone(&record);
                     kept.last_used_at = current.last_used_at;
@@ -101,12 +105,10 @@ impl ClientStore for MemoryStore {
         client_id: &str,
         expected_revision: Option<u64>,
     ) -> Result<bool, StoreError> {
-        Ok(self
-            .clients
-            .remove_if(client_id, |_, r| {
-                expected_revision.is_none_or(|rev| r.revision == rev)
-            })
-            .is_some())
+        let removed = self.clients.remove_if(client_id, |_, r| {
+            expected_revision.is_none_or(|rev| r.revision == rev)
+        });
+        Ok(self.counted_out(removed))
     }
 
     fn initial_access_tokens(&self) -> Option<&dyn InitialAccessTokenStore> {
@@ -119,6 +121,57 @@ impl ClientStore for MemoryStore {
 
     fn assertion_replay(&self) -> Option<&dyn super::AssertionReplayStore> {
         Some(&self.replay)
+    }
+
+    fn quotas(&self) -> Option<&dyn QuotaStore> {
+        Some(self)
+    }
+}
+
+impl MemoryStore {
+    /// Takes the record's places in the counts, then stores it; gives them
+    /// back if its `client_id` exists.
+    fn create_counted(
+        &self,
+        record: Arc<ClientRecord>,
+        quotas: &Quotas,
+    ) -> Result<Option<QuotaFull>, StoreError> {
+        if let Err(full) = self.counts.take(&record, quotas) {
+            return Ok(Some(full));
+        }
+        match self.clients.entry(record.client_id.clone()) {
+            Entry::Occupied(slot) => {
+                drop(slot);
+                self.counts.give_back(&record);
+                Err(StoreError::Conflict)
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(record);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Gives back the places of a removed client; whether one was removed.
+    fn counted_out(&self, removed: Option<(String, Arc<ClientRecord>)>) -> bool {
+        match removed {
+            Some((_, record)) => {
+                self.counts.give_back(&record);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[async_trait]
+impl QuotaStore for MemoryStore {
+    async fn create_within(
+        &self,
+        record: Arc<ClientRecord>,
+        quotas: &Quotas,
+    ) -> Result<Option<QuotaFull>, StoreError> {
+        self.create_counted(record, quotas)
     }
 }
 
@@ -209,6 +262,9 @@ impl ClientLifecycleStore for MemoryStore {
     }
 
     async fn count_clients(&self, filter: &ClientFilter<'_>) -> Result<u64, StoreError> {
+        if let Some(counted) = Counted::of(filter) {
+            return Ok(self.counts.get(counted));
+        }
         Ok(self
             .clients
             .iter()
@@ -229,10 +285,10 @@ impl ClientLifecycleStore for MemoryStore {
         client_id: &str,
         criteria: &StaleCriteria,
     ) -> Result<bool, StoreError> {
-        Ok(self
+        let removed = self
             .clients
-            .remove_if(client_id, |_, r| criteria.matches(r))
-            .is_some())
+            .remove_if(client_id, |_, r| criteria.matches(r));
+        Ok(self.counted_out(removed))
     }
 
     async fn expired_secrets(

@@ -73,7 +73,25 @@ impl ClientStore for MeteredStore {
         self.0.assertion_replay()
     }
 
-    fn quota_reservations(&self) -> Option<&dyn super::QuotaReservationStore> {
-        self.0.quota_reservations()
+    fn quotas(&self) -> Option<&dyn super::QuotaStore> {
+        self.0.quotas().map(|_| self as &dyn super::QuotaStore)
+    }
+}
+
+/// A create within quotas is recorded as a `create`.
+#[async_trait]
+impl super::QuotaStore for MeteredStore {
+    async fn create_within(
+        &self,
+        record: Arc<ClientRecord>,
+        quotas: &super::Quotas,
+    ) -> Result<Option<super::QuotaFull>, StoreError> {
+        let Some(inner) = self.0.quotas() else {
+            return self.0.create(record).await.map(|()| None);
+        };
+        let started = Instant::now();
+        let result = inner.create_within(record, quotas).await;
+        observe("create", started, &result);
+        result
     }
 }

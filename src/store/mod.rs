@@ -2,7 +2,7 @@
 //! the backends.
 //!
 //! A store implements four methods. Optional capabilities (initial access
-//! tokens, listing, expiry sweeps) are extension traits, so a custom store can
+//! tokens, listing, expiry sweeps, quotas) are extension traits, so a custom store can
 //! start small.
 //!
 //! Records are immutable values shared behind an [`Arc`]: the service builds a
@@ -50,7 +50,7 @@ pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresStore;
-pub use quota::{QuotaCheck, QuotaReservation, QuotaReservationStore};
+pub use quota::{QuotaFull, QuotaStore, Quotas};
 pub use record::{ClientRecord, RecordSource, StoredSecret};
 pub use replay::{AssertionReplayStore, MemoryReplayStore};
 #[cfg(feature = "postgres")]
@@ -150,11 +150,13 @@ pub trait ClientStore: Debug + Send + Sync + 'static {
         None
     }
 
-    /// The store's quota reservation capability, if it has one: quotas are
-    /// then reserved atomically in the store, across every instance sharing
-    /// it. Without it the service serializes its own registrations while
-    /// quotas are configured, which is exact for one process only.
-    fn quota_reservations(&self) -> Option<&dyn QuotaReservationStore> {
+    /// The store's quota capability, if it has one: it counts its clients
+    /// and stores a registration only within the quotas, atomically across
+    /// every instance sharing it, in O(1). Without it the service counts with
+    /// [`ClientLifecycleStore::count_clients`] and serializes its own
+    /// registrations while quotas are configured, which is exact for one
+    /// process only.
+    fn quotas(&self) -> Option<&dyn QuotaStore> {
         None
     }
 }
@@ -190,7 +192,7 @@ impl<S: ClientStore + ?Sized> ClientStore for Arc<S> {
     fn assertion_replay(&self) -> Option<&dyn AssertionReplayStore> {
         (**self).assertion_replay()
     }
-    fn quota_reservations(&self) -> Option<&dyn QuotaReservationStore> {
-        (**self).quota_reservations()
+    fn quotas(&self) -> Option<&dyn QuotaStore> {
+        (**self).quotas()
     }
 }

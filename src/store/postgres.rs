@@ -8,12 +8,11 @@ use std::time::Duration;
 use sqlx::Postgres;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 
-use super::quota::QuotaTables;
 use super::sql::{
     Connections, Dialect, Done, GroupCommit, Read, Statements, Write, bind, quote, sql, sql_store,
     store_error,
 };
-use super::{ClientRecord, QuotaReservationStore, StoreError};
+use super::{ClientRecord, StoreError};
 
 /// How long [`PostgresStore::connect`]'s pool waits for a connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -166,11 +165,6 @@ impl PostgresStore {
         self
     }
 
-    /// The names of the quota reservation tables (`store::quota`).
-    pub(super) fn quota_tables(&self) -> QuotaTables {
-        QuotaTables::new(self.schema.as_deref(), &self.prefix)
-    }
-
     /// The underlying pool.
     pub fn pool(&self) -> &PgPool {
         self.connections.pool()
@@ -208,7 +202,6 @@ impl PostgresStore {
             )));
         }
         statements.extend(self.statements.schema.iter().cloned());
-        statements.extend(self.quota_tables().schema().map(Arc::from));
         for statement in &statements {
             let result = sqlx::query(sql(statement)).execute(&mut *lease).await;
             lease.finished(&result);
@@ -253,10 +246,6 @@ impl PostgresStore {
 sql_store!(PostgresStore {
     fn assertion_replay(&self) -> Option<&dyn super::AssertionReplayStore> {
         Some(&self.replay)
-    }
-
-    fn quota_reservations(&self) -> Option<&dyn QuotaReservationStore> {
-        Some(self)
     }
 });
 

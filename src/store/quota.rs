@@ -1,257 +1,260 @@
-//! Quota reservations: a registration takes its place under the quotas
-//! atomically, before the client is stored, so concurrent registrations never
-//! overshoot a quota, even on several instances sharing one database.
+//! Registration quotas kept as counts: every store that has the
+//! [`QuotaStore`] capability counts its dynamically registered clients as it
+//! stores and deletes them (in total, per `software_id`, per initial access
+//! token), so a registration checks and takes its place in O(1), in the same
+//! step that stores the client, without waiting for another registration.
 //!
-//! [`QuotaReservationStore`] is an optional capability
-//! ([`ClientStore::quota_reservations`](super::ClientStore::quota_reservations)).
-//! Without it the service serializes its own registrations while quotas are
-//! configured, which is exact for one process (memory and SQLite stores).
+//! - [`MemoryStore`](super::MemoryStore) keeps the counts in atomics and a
+//!   sharded map.
+//! - The SQL stores keep them in a `client_counts` table, written in the same
+//!   transaction as the client: SQLite by triggers on the clients table, inside
+//!   its group commit; PostgreSQL in each batch of its group commit, which
+//!   locks the count rows a quota checks (`INSERT … ON CONFLICT`, no advisory
+//!   lock), so instances sharing one database never overshoot a quota
+//!   together. `migrate()` builds the counts of an existing database once.
 //!
-//! `PostgresStore` has it: one short transaction takes the row lock of a single
-//! lock row (an upsert, so concurrent reservations queue on it on every
-//! instance), counts the stored clients plus the live reservations whose client
-//! is not stored yet, and records a reservation when every quota has room. The
-//! client is then stored as usual and the reservation released. A reservation
-//! left behind by a crashed instance stops counting once it expires.
+//! A store without the capability (a custom store) still works with quotas:
+//! the service then counts with
+//! [`ClientLifecycleStore::count_clients`](super::ClientLifecycleStore::count_clients)
+//! and serializes its own registrations, which is exact for one process only.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
+use dashmap::DashMap;
 
-use super::{ClientFilter, StoreError};
+use super::{ClientFilter, ClientRecord, RecordSource, StoreError};
 
-/// One quota to check: how many clients matching `filter` may exist.
-#[derive(Clone, Copy, Debug)]
-pub struct QuotaCheck<'a> {
-    /// The clients this quota counts.
-    pub filter: ClientFilter<'a>,
-    /// The most such clients.
-    pub max: u64,
+/// Limits on how many dynamically registered clients may exist. Clients the
+/// host created itself are never counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Quotas {
+    /// Most dynamically registered clients in all.
+    pub max_clients: Option<u64>,
+    /// Most clients per `software_id` (clients without one are not counted here).
+    pub max_per_software_id: Option<u64>,
+    /// Most clients registered with one initial access token.
+    pub max_per_initial_access_token: Option<u64>,
 }
 
-/// The place a registration reserves: it counts like a stored client with
-/// these values until it is released or `expires_at` passes.
-#[derive(Clone, Copy, Debug)]
-pub struct QuotaReservation<'a> {
-    /// The `client_id` the registration will store.
-    pub client_id: &'a str,
-    /// Its `software_id`, if any.
-    pub software_id: Option<&'a str>,
-    /// The initial access token it registers with, if any.
-    pub initial_access_token_id: Option<&'a str>,
-    /// Now, seconds since the Unix epoch.
-    pub now: u64,
-    /// When the reservation stops counting, seconds since the Unix epoch.
-    pub expires_at: u64,
+impl Quotas {
+    /// Whether no quota is set.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.max_clients.is_none()
+            && self.max_per_software_id.is_none()
+            && self.max_per_initial_access_token.is_none()
+    }
 }
 
-/// Reserving a place under the registration quotas atomically.
+/// Which quota a registration did not fit under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuotaFull {
+    /// [`Quotas::max_clients`].
+    Clients,
+    /// [`Quotas::max_per_software_id`], for the record's `software_id`.
+    SoftwareId,
+    /// [`Quotas::max_per_initial_access_token`], for the record's token.
+    InitialAccessToken,
+}
+
+/// Storing a client only if it fits under the quotas, atomically.
 #[async_trait]
-pub trait QuotaReservationStore: Send + Sync {
-    /// Atomically: if, for every check, the clients matching its filter plus
-    /// the live reservations matching it are fewer than its `max`, records
-    /// `reservation` and returns `None`; otherwise records nothing and returns
-    /// the index of the first full quota. Two concurrent calls (from any
-    /// instance) never both take the last place.
-    async fn reserve(
+pub trait QuotaStore: Send + Sync {
+    /// Stores `record` as [`ClientStore::create`](super::ClientStore::create)
+    /// does, if, counting it, the dynamically registered clients
+    /// ([`RecordSource::Dynamic`]) stay within every limit of `quotas`: in
+    /// all, with its `software_id`, with its initial access token. Returns
+    /// `None` once stored, or the first full quota (in [`QuotaFull`]'s order)
+    /// without storing anything. Two concurrent calls, on any instance sharing
+    /// the store, never both take the last place; deleting a client (also by
+    /// a sweep) frees its place. Fails with [`StoreError::Conflict`] if the
+    /// `client_id` exists.
+    async fn create_within(
         &self,
-        reservation: &QuotaReservation<'_>,
-        checks: &[QuotaCheck<'_>],
-    ) -> Result<Option<usize>, StoreError>;
-
-    /// Releases the reservation for `client_id` (after its client was stored,
-    /// or its registration failed). Unknown reservations are ignored.
-    async fn release(&self, client_id: &str) -> Result<(), StoreError>;
+        record: Arc<ClientRecord>,
+        quotas: &Quotas,
+    ) -> Result<Option<QuotaFull>, StoreError>;
 }
 
-#[cfg(feature = "postgres")]
-mod postgres {
-    use std::borrow::Cow;
+/// The counts a filter reads, if it is one a counting store keeps: the
+/// dynamically registered clients in all, with one `software_id`, or with one
+/// initial access token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Counted<'a> {
+    /// Every dynamically registered client.
+    All,
+    /// Those with this `software_id`.
+    SoftwareId(&'a str),
+    /// Those registered with this initial access token.
+    InitialAccessToken(&'a str),
+}
 
-    use async_trait::async_trait;
-    use sqlx::{AssertSqlSafe, PgPool};
-
-    use super::{QuotaCheck, QuotaReservation, QuotaReservationStore};
-    use crate::store::postgres::{PostgresStore, backoff, retryable};
-    use crate::store::sql::{filter_columns, quote, software_id_column, store_error, to_i64};
-    use crate::store::{ClientFilter, StoreError};
-
-    /// How many times a reservation is retried after a serialization failure.
-    const RETRIES: u32 = 4;
-
-    /// The table names of one store.
-    pub(crate) struct QuotaTables {
-        lock: String,
-        reservations: String,
-        clients: String,
-    }
-
-    impl QuotaTables {
-        pub(crate) fn new(schema: Option<&str>, prefix: &str) -> Self {
-            let table = |name: &str| match schema {
-                Some(schema) => {
-                    format!("{}.{}", quote(schema), quote(&format!("{prefix}{name}")))
-                }
-                None => quote(&format!("{prefix}{name}")),
-            };
-            Self {
-                lock: table("quota_lock"),
-                reservations: table("quota_reservations"),
-                clients: table("clients"),
-            }
+impl<'a> Counted<'a> {
+    /// The count `filter` asks for, if it is a kept one.
+    pub(crate) fn of(filter: &ClientFilter<'a>) -> Option<Self> {
+        if filter.source != Some(RecordSource::Dynamic) {
+            return None;
         }
-
-        /// `CREATE TABLE IF NOT EXISTS` for the lock row and the reservations.
-        pub(crate) fn schema(&self) -> [String; 2] {
-            [
-                format!(
-                    "CREATE TABLE IF NOT EXISTS {} (
-                        id BIGINT NOT NULL PRIMARY KEY,
-                        reservations BIGINT NOT NULL
-                    )",
-                    self.lock
-                ),
-                format!(
-                    "CREATE TABLE IF NOT EXISTS {} (
-                        client_id TEXT NOT NULL PRIMARY KEY,
-                        software_id TEXT,
-                        initial_access_token_id TEXT,
-                        expires_at BIGINT NOT NULL
-                    )",
-                    self.reservations
-                ),
-            ]
-        }
-
-        /// Stored clients plus live, not yet stored reservations matching
-        /// `filter`; `$1` is now, the filter's values follow.
-        fn count<'f>(&self, filter: &ClientFilter<'f>) -> (String, Vec<Cow<'f, str>>) {
-            let mut clients = Vec::new();
-            let mut reserved = vec!["r.expires_at > $1".to_owned()];
-            let mut binds = Vec::new();
-            // A reservation is always for a dynamic registration.
-            if filter
-                .source
-                .is_some_and(|source| source != crate::store::RecordSource::Dynamic)
-            {
-                reserved.push("FALSE".to_owned());
-            }
-            for (column, value) in filter_columns(filter) {
-                binds.push(value);
-                let parameter = binds.len() + 1;
-                clients.push(format!("{column} = ${parameter}"));
-                if column != "source" {
-                    reserved.push(format!("r.{column} = ${parameter}"));
-                }
-            }
-            let clients = if clients.is_empty() {
-                String::new()
-            } else {
-                format!(" WHERE {}", clients.join(" AND "))
-            };
-            let sql = format!(
-                "SELECT (SELECT COUNT(*) FROM {c}{clients}) + \
-                 (SELECT COUNT(*) FROM {r} r WHERE {reserved} AND NOT EXISTS \
-                 (SELECT 1 FROM {c} c WHERE c.client_id = r.client_id))",
-                c = self.clients,
-                r = self.reservations,
-                reserved = reserved.join(" AND "),
-            );
-            (sql, binds)
+        match (filter.software_id, filter.initial_access_token_id) {
+            (None, None) => Some(Self::All),
+            (Some(id), None) => Some(Self::SoftwareId(id)),
+            (None, Some(id)) => Some(Self::InitialAccessToken(id)),
+            (Some(_), Some(_)) => None,
         }
     }
 
-    async fn try_reserve(
-        pool: &PgPool,
-        tables: &QuotaTables,
-        reservation: &QuotaReservation<'_>,
-        checks: &[QuotaCheck<'_>],
-    ) -> Result<Option<usize>, sqlx::Error> {
-        let now = to_i64(reservation.now);
-        let mut tx = pool.begin().await?;
-        // Takes the lock row's lock until commit: reservations queue here.
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {l} (id, reservations) VALUES (1, 1) \
-             ON CONFLICT (id) DO UPDATE SET reservations = {l}.reservations + 1",
-            l = tables.lock
-        )))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM {} WHERE expires_at <= $1",
-            tables.reservations
-        )))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        for (index, check) in checks.iter().enumerate() {
-            let (statement, binds) = tables.count(&check.filter);
-            let mut query = sqlx::query_scalar::<_, i64>(AssertSqlSafe(statement)).bind(now);
-            for value in &binds {
-                query = query.bind(value.as_ref());
-            }
-            let count = query.fetch_one(&mut *tx).await?;
-            if u64::try_from(count).unwrap_or_default() >= check.max {
-                tx.rollback().await?;
-                return Ok(Some(index));
-            }
+    /// The counts `record` is in, each with the limit `quotas` sets on it,
+    /// in [`QuotaFull`]'s order; none for a host-created client.
+    pub(crate) fn of_record(record: &'a ClientRecord, quotas: &Quotas) -> CountsOf<'a> {
+        let mut counts = CountsOf::default();
+        if record.source == RecordSource::Dynamic {
+            counts.0[0] = Some((Self::All, quotas.max_clients));
+            counts.0[1] = record
+                .metadata
+                .software_id
+                .as_deref()
+                .map(|id| (Self::SoftwareId(id), quotas.max_per_software_id));
+            counts.0[2] = record.initial_access_token_id.as_deref().map(|id| {
+                (
+                    Self::InitialAccessToken(id),
+                    quotas.max_per_initial_access_token,
+                )
+            });
         }
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {} (client_id, software_id, initial_access_token_id, expires_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (client_id) DO UPDATE SET \
-             software_id = excluded.software_id, \
-             initial_access_token_id = excluded.initial_access_token_id, \
-             expires_at = excluded.expires_at",
-            tables.reservations
-        )))
-        .bind(reservation.client_id)
-        .bind(reservation.software_id.map(software_id_column))
-        .bind(reservation.initial_access_token_id)
-        .bind(to_i64(reservation.expires_at))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(None)
+        counts
     }
 
-    #[async_trait]
-    impl QuotaReservationStore for PostgresStore {
-        async fn reserve(
-            &self,
-            reservation: &QuotaReservation<'_>,
-            checks: &[QuotaCheck<'_>],
-        ) -> Result<Option<usize>, StoreError> {
-            if reservation.client_id.contains('\0') {
-                return Err(StoreError::Conflict);
-            }
-            let tables = self.quota_tables();
-            let mut attempt = 0;
-            loop {
-                match try_reserve(self.pool(), &tables, reservation, checks).await {
-                    Err(e) if attempt < RETRIES && retryable(&e) => {
-                        attempt += 1;
-                        tokio::time::sleep(backoff(attempt)).await;
-                    }
-                    result => return result.map_err(store_error),
-                }
-            }
-        }
-
-        async fn release(&self, client_id: &str) -> Result<(), StoreError> {
-            if client_id.contains('\0') {
-                return Ok(());
-            }
-            let tables = self.quota_tables();
-            sqlx::query(AssertSqlSafe(format!(
-                "DELETE FROM {} WHERE client_id = $1",
-                tables.reservations
-            )))
-            .bind(client_id)
-            .execute(self.pool())
-            .await
-            .map_err(store_error)?;
-            Ok(())
+    /// Which quota this count is limited by.
+    pub(crate) fn full(self) -> QuotaFull {
+        match self {
+            Self::All => QuotaFull::Clients,
+            Self::SoftwareId(_) => QuotaFull::SoftwareId,
+            Self::InitialAccessToken(_) => QuotaFull::InitialAccessToken,
         }
     }
 }
 
-#[cfg(feature = "postgres")]
-pub(crate) use postgres::QuotaTables;
+/// The counts one record is in, with their limits ([`Counted::of_record`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CountsOf<'a>([Option<(Counted<'a>, Option<u64>)>; 3]);
+
+impl<'a> CountsOf<'a> {
+    /// Each count with its limit.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Counted<'a>, Option<u64>)> + '_ {
+        self.0.iter().flatten().copied()
+    }
+}
+
+/// The memory store's counts: an atomic for all dynamically registered
+/// clients, a sharded map per `software_id` and per token (an entry is
+/// removed when it reaches zero, so the maps hold only live values).
+#[derive(Debug, Default)]
+pub(crate) struct MemoryCounts {
+    all: AtomicU64,
+    per_software_id: DashMap<String, u64>,
+    per_initial_access_token: DashMap<String, u64>,
+}
+
+impl MemoryCounts {
+    /// The current count of `counted`.
+    pub(crate) fn get(&self, counted: Counted<'_>) -> u64 {
+        match counted {
+            Counted::All => self.all.load(Ordering::Acquire),
+            Counted::SoftwareId(id) => self.per_software_id.get(id).map_or(0, |n| *n),
+            Counted::InitialAccessToken(id) => {
+                self.per_initial_access_token.get(id).map_or(0, |n| *n)
+            }
+        }
+    }
+
+    /// Takes a place for `record` in each of its counts, or none and the
+    /// first full quota.
+    pub(crate) fn take(&self, record: &ClientRecord, quotas: &Quotas) -> Result<(), QuotaFull> {
+        let counts = Counted::of_record(record, quotas);
+        for (taken, (counted, max)) in counts.iter().enumerate() {
+            if !self.add(counted, max) {
+                for (counted, _) in counts.iter().take(taken) {
+                    self.sub(counted);
+                }
+                return Err(counted.full());
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives back the places of `record` (deleted, or not stored after all).
+    pub(crate) fn give_back(&self, record: &ClientRecord) {
+        for (counted, _) in Counted::of_record(record, &Quotas::default()).iter() {
+            self.sub(counted);
+        }
+    }
+
+    /// Moves `old`'s places to `new` (an update), if they differ: counts move
+    /// whatever the limits, as an update is not a registration.
+    pub(crate) fn replace(&self, old: &ClientRecord, new: &ClientRecord) {
+        let none = Quotas::default();
+        let (old_counts, new_counts) = (
+            Counted::of_record(old, &none),
+            Counted::of_record(new, &none),
+        );
+        if !old_counts.iter().eq(new_counts.iter()) {
+            for (counted, _) in new_counts.iter() {
+                self.add(counted, None);
+            }
+            for (counted, _) in old_counts.iter() {
+                self.sub(counted);
+            }
+        }
+    }
+
+    /// Adds one to `counted` if it is below `max`.
+    fn add(&self, counted: Counted<'_>, max: Option<u64>) -> bool {
+        let room = |n: u64| max.is_none_or(|max| n < max);
+        let map = match counted {
+            Counted::All => {
+                return self
+                    .all
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                        room(n).then_some(n + 1)
+                    })
+                    .is_ok();
+            }
+            Counted::SoftwareId(id) => (&self.per_software_id, id),
+            Counted::InitialAccessToken(id) => (&self.per_initial_access_token, id),
+        };
+        let (map, id) = map;
+        if !room(0) {
+            return false;
+        }
+        // The entry's shard lock makes the check and the increment one step.
+        let mut n = match map.get_mut(id) {
+            Some(n) => n,
+            None => map.entry(id.to_owned()).or_insert(0),
+        };
+        if room(*n) {
+            *n += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Subtracts one from `counted`.
+    fn sub(&self, counted: Counted<'_>) {
+        let (map, id) = match counted {
+            Counted::All => {
+                let _ = self
+                    .all
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+                return;
+            }
+            Counted::SoftwareId(id) => (&self.per_software_id, id),
+            Counted::InitialAccessToken(id) => (&self.per_initial_access_token, id),
+        };
+        if let Some(mut n) = map.get_mut(id) {
+            *n = n.saturating_sub(1);
+        }
+        map.remove_if(id, |_, n| *n == 0);
+    }
+}

@@ -318,15 +318,21 @@ mod tests {
             "{}",
             plan(&connection, &count_token)
         );
-        // The sweep's predicates imply the partial index's: SQLite searches it
-        // when the limit is known. With the limit bound, as the store runs
-        // it, SQLite walks `client_id` order instead, as it did with the full
-        // index.
-        let sweep = statements.expired_secrets.replace("LIMIT ?2", "LIMIT 100");
+        // The sweeps search the indexes with the limit bound, as the store
+        // runs them (issue #23 item 2: a walk of the primary key read every
+        // client at every sweep).
+        let sweep = &statements.expired_secrets;
         assert!(
-            plan(&connection, &sweep).contains("p_clients_client_secret_expiring"),
+            plan(&connection, sweep).contains("p_clients_client_secret_expiring"),
             "{}",
-            plan(&connection, &sweep)
+            plan(&connection, sweep)
+        );
+        let stale = &statements.stale_clients;
+        assert!(
+            plan(&connection, stale).contains("p_clients_last_used_at")
+                && !plan(&connection, stale).contains("SCAN"),
+            "{}",
+            plan(&connection, stale)
         );
 
         for record in &records {

@@ -3,7 +3,8 @@
 //! Every built-in store passes it, and a custom store can run the same cases
 //! from its own tests. Each case takes an empty store and panics with a message
 //! naming the broken rule. Cases that need an optional capability
-//! ([`ClientStore::initial_access_tokens`], [`ClientStore::lifecycle`]) are
+//! ([`ClientStore::initial_access_tokens`], [`ClientStore::lifecycle`],
+//! [`ClientStore::quotas`]) are
 //! skipped, with a note on stderr, when the store returns `None`, so a minimal
 //! store that implements the four required methods can run the suite too.
 //!
@@ -34,10 +35,12 @@ use crate::metadata::{ClientMetadata, Localized};
 
 mod clients;
 mod lifecycle;
+mod quotas;
 mod tokens;
 
 use clients::*;
 use lifecycle::*;
+use quotas::*;
 use tokens::*;
 
 /// The "current time" the cases use, in seconds since the Unix epoch.
@@ -117,6 +120,18 @@ const CASES: &[Case] = &[
     }),
     ("expired_secrets_lists_only_expired", |s| {
         Box::pin(expired_secrets_lists_only_expired(s))
+    }),
+    ("create_within_stops_at_each_quota", |s| {
+        Box::pin(create_within_stops_at_each_quota(s))
+    }),
+    ("create_within_conflict_takes_no_place", |s| {
+        Box::pin(create_within_conflict_takes_no_place(s))
+    }),
+    ("deletions_and_updates_move_the_counts", |s| {
+        Box::pin(deletions_and_updates_move_the_counts(s))
+    }),
+    ("concurrent_creates_never_overshoot", |s| {
+        Box::pin(concurrent_creates_never_overshoot(s))
     }),
 ];
 

@@ -69,16 +69,18 @@
 //! another instance's open transaction changed is waited for and checked
 //! again, as for single statements.
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use sqlx::Postgres;
 use sqlx::postgres::{PgConnection, PgRow};
-use sqlx::{Postgres, Row as _};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::batch_counts::{BatchCounts, Limited, admit, counts_in, returns_counted};
 use super::lease::connection_lost;
-use super::{Connections, Done, Statements, Value, Write, bind, hand_off, sql, store_error};
+use super::plan::Plan;
+use super::unnest::insert_many;
+use super::{Connections, Done, Statements, Write, bind, hand_off, sql, store_error};
 use crate::store::StoreError;
 use crate::store::postgres::{backoff, retryable};
 
@@ -257,7 +259,7 @@ async fn commit(connections: &Connections<Postgres>, jobs: &mut Vec<Job>) {
             lease.finished(&result);
             return;
         }
-        match attempt(&mut lease, jobs).await {
+        match attempt_within_quotas(&mut lease, jobs).await {
             Attempt::Committed(results) => {
                 for (job, result) in jobs.drain(..).zip(results) {
                     let _ = job.reply.send(Ok(result));
@@ -268,11 +270,11 @@ async fn commit(connections: &Connections<Postgres>, jobs: &mut Vec<Job>) {
                 lease.finished(&Err::<(), _>(error));
                 return;
             }
-            Attempt::Retry if retries < RETRIES => {
+            Attempt::Retry(_) if retries < RETRIES => {
                 retries += 1;
                 tokio::time::sleep(backoff(retries)).await;
             }
-            Attempt::Retry | Attempt::ChunkFailed => failed_statements = 2,
+            Attempt::Retry(_) | Attempt::ChunkFailed | Attempt::Full => failed_statements = 2,
             Attempt::OperationFailed(index, error) => {
                 let job = jobs.remove(index);
                 let _ = job.reply.send(Err(Failure::Statement(error)));
@@ -283,20 +285,30 @@ async fn commit(connections: &Connections<Postgres>, jobs: &mut Vec<Job>) {
     lease.finished(&Ok::<(), sqlx::Error>(()));
 }
 
-/// Commits each job as its own statement, each retried after a serialization
-/// failure. Stops at an error of the connection itself, which fails the rest
-/// and is returned.
+/// Commits each job in its own transaction (with what it changes in the
+/// counts), each retried after a serialization failure. Stops at an error of
+/// the connection itself, which fails the rest and is returned.
 async fn one_by_one(connection: &mut PgConnection, jobs: &mut Vec<Job>) -> Result<(), sqlx::Error> {
     jobs.reverse();
     while let Some(job) = jobs.pop() {
-        let mut attempt = 0;
+        let mut retries = 0;
         let result = loop {
-            match execute(connection, &job).await {
-                Err(e) if attempt < RETRIES && retryable(&e) => {
-                    attempt += 1;
-                    tokio::time::sleep(backoff(attempt)).await;
+            match attempt_within_quotas(connection, std::slice::from_ref(&job)).await {
+                Attempt::Committed(mut results) => {
+                    break results.pop().ok_or_else(|| {
+                        sqlx::Error::Protocol("a write of the batch did not run".into())
+                    });
                 }
-                result => break result,
+                Attempt::Retry(_) if retries < RETRIES => {
+                    retries += 1;
+                    tokio::time::sleep(backoff(retries)).await;
+                }
+                Attempt::Retry(error)
+                | Attempt::OperationFailed(_, error)
+                | Attempt::Failed(error) => break Err(error),
+                Attempt::ChunkFailed | Attempt::Full => {
+                    break Err(sqlx::Error::Protocol("a lone write ran as a chunk".into()));
+                }
             }
         };
         match result {
@@ -324,87 +336,90 @@ enum Attempt {
     /// The multi-row insert failed (which row is not known); rolled back.
     ChunkFailed,
     /// A serialization failure or deadlock; rolled back, worth running again.
-    Retry,
+    Retry(sqlx::Error),
     /// The transaction failed as a whole (the connection, `BEGIN`, `COMMIT`,
     /// `ROLLBACK`).
     Failed(sqlx::Error),
+    /// A quota would overflow (the batch ran without locking the counts
+    /// first); rolled back, to run again locking them.
+    Full,
 }
 
-/// The statements of one batch: which creates go into the multi-row insert,
-/// and the order of the other writes.
-struct Plan {
-    /// Indexes of the creates in the multi-row insert, by `client_id`
-    /// (empty unless at least two).
-    many: Vec<usize>,
-    /// Indexes of the writes run one statement each, in order.
-    single: Vec<usize>,
-}
-
-impl Plan {
-    fn of(jobs: &[Job]) -> Self {
-        let mut many: Vec<(&str, usize)> = Vec::new();
-        let mut single = Vec::new();
-        let mut ids = HashSet::new();
-        let first = jobs.iter().find_map(|job| match &job.write {
-            Write::CreateClient(_) => Some(&job.statements),
-            _ => None,
-        });
-        for (index, job) in jobs.iter().enumerate() {
-            match &job.write {
-                Write::CreateClient(row)
-                    if first.is_some_and(|first| Arc::ptr_eq(first, &job.statements))
-                        && ids.insert(row.client_id()) =>
-                {
-                    many.push((row.client_id(), index));
-                }
-                _ => single.push(index),
-            }
-        }
-        if many.len() < 2 {
-            single.extend(many.drain(..).map(|(_, index)| index));
-            single.sort_unstable();
-        }
-        many.sort_unstable();
-        // Clients' writes in id order, after the others (tokens); equal keys
-        // keep their order.
-        single.sort_by_key(|&index| client_key(&jobs[index].write));
-        Self {
-            many: many.into_iter().map(|(_, index)| index).collect(),
-            single,
-        }
-    }
-
-    fn statements(&self) -> usize {
-        usize::from(!self.many.is_empty()) + self.single.len()
+/// Runs `jobs` once: first without locking the counts, the quotas checked
+/// when the batch adds to them (the lock then lasts only until the commit,
+/// as without quotas); if a quota would overflow, again with the counts
+/// locked before the writes, refusing the creates that do not fit.
+async fn attempt_within_quotas(connection: &mut PgConnection, jobs: &[Job]) -> Attempt {
+    match attempt(connection, jobs, false).await {
+        Attempt::Full => attempt(connection, jobs, true).await,
+        other => other,
     }
 }
 
-/// The `client_id` a write changes, if it changes a client.
-fn client_key(write: &Write) -> Option<&str> {
-    match write {
-        Write::CreateClient(row) | Write::UpdateClient(row, _) => Some(row.client_id()),
-        Write::DeleteClient(id, _) | Write::RecordUse(id, _) | Write::DeleteIfStale(id, ..) => {
-            Some(id)
-        }
-        Write::CreateToken(_)
-        | Write::ConsumeToken(..)
-        | Write::RevokeToken(_)
-        | Write::Other(..) => None,
-    }
-}
-
-/// Runs `jobs` once, in one transaction (or as one autocommitted statement).
-async fn attempt(connection: &mut PgConnection, jobs: &[Job]) -> Attempt {
-    let plan = Plan::of(jobs);
-    let explicit = plan.statements() > 1;
+/// Runs `jobs` once, in one transaction (or as one autocommitted statement);
+/// `admit_first`: the counts the quotas read are locked before the writes.
+async fn attempt(connection: &mut PgConnection, jobs: &[Job], admit_first: bool) -> Attempt {
+    // A write that changes a count commits with the counts' change.
+    let explicit = jobs.len() > 1 || jobs.iter().any(|job| counts_in(&job.write));
     if explicit && let Err(error) = sqlx::raw_sql("BEGIN").execute(&mut *connection).await {
         return failed(connection, false, error, Attempt::Failed).await;
     }
     let mut results: Vec<Option<Done<PgRow>>> = jobs.iter().map(|_| None).collect();
+    let limited: Vec<Limited<'_>> = jobs
+        .iter()
+        .enumerate()
+        .filter_map(|(index, job)| match &job.write {
+            Write::CreateClientWithin(_, limits) => Some((index, &job.statements, &limits[..])),
+            _ => None,
+        })
+        .collect();
+    let admitted = match admit_first {
+        true => admit(connection, &limited).await,
+        false => Ok(Vec::new()),
+    };
+    let refused = match admitted {
+        Ok(refused) => refused,
+        Err(error) => {
+            let at = |error| Attempt::OperationFailed(limited[0].0, error);
+            return failed(connection, explicit, error, at).await;
+        }
+    };
+    for &index in &refused {
+        results[index] = Some(Done {
+            affected: 0,
+            row: None,
+        });
+    }
+    let writes: Vec<_> = jobs
+        .iter()
+        .map(|job| (&job.write, &job.statements))
+        .collect();
+    let plan = Plan::of(&writes, &refused);
+    let mut counts = BatchCounts::default();
+    if !admit_first {
+        for (_, statements, limits) in &limited {
+            counts.limit(statements, limits);
+        }
+    }
     if !plan.many.is_empty() {
-        match insert_many(connection, jobs, &plan.many).await {
+        let rows: Vec<_> = plan
+            .many
+            .iter()
+            .filter_map(|&index| match &jobs[index].write {
+                Write::CreateClient(row) | Write::CreateClientWithin(row, _) => Some(&**row),
+                _ => None,
+            })
+            .collect();
+        let statement = &jobs[plan.many[0]].statements.insert_clients_unnest;
+        match insert_many(connection, statement, &rows).await {
             Ok(inserted) => {
                 for (&index, affected) in plan.many.iter().zip(inserted) {
+                    if affected > 0
+                        && let Write::CreateClient(row) | Write::CreateClientWithin(row, _) =
+                            &jobs[index].write
+                    {
+                        counts.inserted(&jobs[index].statements, row);
+                    }
                     results[index] = Some(Done {
                         affected,
                         row: None,
@@ -417,13 +432,29 @@ async fn attempt(connection: &mut PgConnection, jobs: &[Job]) -> Attempt {
         }
     }
     for &index in &plan.single {
-        match execute(connection, &jobs[index]).await {
+        match execute(connection, &jobs[index], &mut counts).await {
             Ok(done) => results[index] = Some(done),
             Err(error) => {
                 let at = |error| Attempt::OperationFailed(index, error);
                 return failed(connection, explicit, error, at).await;
             }
         }
+    }
+    let written = counts.write(connection).await;
+    if let Ok(false) = written {
+        return failed(connection, explicit, sqlx::Error::RowNotFound, |_| {
+            Attempt::Full
+        })
+        .await;
+    }
+    if let Err(error) = written {
+        // Which write's count failed is known only for a lone write.
+        let lone = jobs.len() == 1;
+        let at = move |error| match lone {
+            true => Attempt::OperationFailed(0, error),
+            false => Attempt::ChunkFailed,
+        };
+        return failed(connection, explicit, error, at).await;
     }
     if explicit && let Err(error) = sqlx::raw_sql("COMMIT").execute(&mut *connection).await {
         // A failed COMMIT has ended the transaction.
@@ -454,18 +485,43 @@ async fn failed(
         return Attempt::Failed(rollback);
     }
     if retryable(&error) {
-        Attempt::Retry
+        Attempt::Retry(error)
     } else {
         statement_failed(error)
     }
 }
 
-/// Runs one write as one statement.
-async fn execute(connection: &mut PgConnection, job: &Job) -> Result<Done<PgRow>, sqlx::Error> {
+/// Runs one write as one statement, adding what it changed to `counts`.
+async fn execute(
+    connection: &mut PgConnection,
+    job: &Job,
+    counts: &mut BatchCounts,
+) -> Result<Done<PgRow>, sqlx::Error> {
     let mut values = Vec::new();
+    if let Write::CreateClient(row) | Write::CreateClientWithin(row, _) = &job.write {
+        // The quotas were checked by `admit`: a plain insert.
+        row.values(&mut values);
+        let query = bind(sqlx::query(sql(&job.statements.insert_client)), &values);
+        let affected = query.execute(connection).await?.rows_affected();
+        if affected > 0 {
+            counts.inserted(&job.statements, row);
+        }
+        return Ok(Done {
+            affected,
+            row: None,
+        });
+    }
     job.write.values(&mut values);
     let statement = job.write.statement(&job.statements);
     let query = bind(sqlx::query(sql(statement)), &values);
+    if returns_counted(&job.write) {
+        let rows = query.fetch_all(connection).await?;
+        counts.changed(&job.statements, &job.write, &rows)?;
+        return Ok(Done {
+            affected: rows.len() as u64,
+            row: None,
+        });
+    }
     if job.write.returns_row() {
         query.fetch_optional(connection).await.map(|row| Done {
             affected: u64::from(row.is_some()),
@@ -477,72 +533,6 @@ async fn execute(connection: &mut PgConnection, job: &Job) -> Result<Done<PgRow>
             row: None,
         })
     }
-}
-
-/// One column of the multi-row insert, as an array parameter.
-enum Column<'v> {
-    Int(Vec<Option<i64>>),
-    Text(Vec<Option<&'v str>>),
-    Blob(Vec<Option<&'v [u8]>>),
-}
-
-/// Inserts the creates at `indexes` of `jobs` (distinct ids, one statement
-/// set) with one statement; for each, 1 if its row went in, 0 if its id
-/// existed (a conflict).
-async fn insert_many(
-    connection: &mut PgConnection,
-    jobs: &[Job],
-    indexes: &[usize],
-) -> Result<Vec<u64>, sqlx::Error> {
-    let rows: Vec<_> = indexes
-        .iter()
-        .filter_map(|&index| match &jobs[index].write {
-            Write::CreateClient(row) => Some(row),
-            _ => None,
-        })
-        .collect();
-    let Some(first) = indexes.first() else {
-        return Ok(Vec::new());
-    };
-    let statement = &jobs[*first].statements.insert_clients_unnest;
-    let mut values = Vec::with_capacity(rows.len() * super::CLIENT_COLUMN_NAMES.len());
-    for row in &rows {
-        row.values(&mut values);
-    }
-    let width = super::CLIENT_COLUMN_NAMES.len();
-    let mut columns: Vec<Column<'_>> = super::CLIENT_COLUMN_TYPES
-        .iter()
-        .map(|kind| match *kind {
-            "bigint" => Column::Int(Vec::with_capacity(rows.len())),
-            "bytea" => Column::Blob(Vec::with_capacity(rows.len())),
-            _ => Column::Text(Vec::with_capacity(rows.len())),
-        })
-        .collect();
-    for (at, value) in values.iter().enumerate() {
-        match (&mut columns[at % width], value) {
-            (Column::Int(column), Value::Int(v)) => column.push(*v),
-            (Column::Text(column), Value::Text(v)) => column.push(v.as_deref()),
-            (Column::Blob(column), Value::Blob(v)) => column.push(v.as_deref()),
-            _ => return Err(sqlx::Error::Protocol("a column of the wrong type".into())),
-        }
-    }
-    let mut query = sqlx::query(sql(statement));
-    for column in columns {
-        query = match column {
-            Column::Int(column) => query.bind(column),
-            Column::Text(column) => query.bind(column),
-            Column::Blob(column) => query.bind(column),
-        };
-    }
-    let returned = query.fetch_all(&mut *connection).await?;
-    let mut inserted = HashSet::with_capacity(returned.len());
-    for row in &returned {
-        inserted.insert(row.try_get::<String, _>(0)?);
-    }
-    Ok(rows
-        .iter()
-        .map(|row| u64::from(inserted.contains(row.client_id())))
-        .collect())
 }
 
 /// A sqlx error as text for every write of a failed batch: a database's

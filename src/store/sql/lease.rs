@@ -49,7 +49,7 @@ impl<DB: Database> Connections<DB> {
 
     /// Keeps connections of `pool` (which this store opened) between
     /// operations: all but two of the pool's connections at most, so a
-    /// statement run on the pool directly (a quota reservation's transaction)
+    /// statement run on the pool directly (the jti replay store's)
     /// still finds one.
     pub(crate) fn kept(pool: Pool<DB>) -> Self {
         let permits = (pool.options().get_max_connections() as usize).saturating_sub(2);

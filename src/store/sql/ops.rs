@@ -15,6 +15,9 @@ use crate::store::{ClientFilter, InitialAccessToken, StaleCriteria};
 pub(crate) enum Write {
     /// `INSERT … ON CONFLICT DO NOTHING`: 0 rows means a conflict.
     CreateClient(Box<ClientRow>),
+    /// A create only within the limits: (count key, most clients) of each
+    /// limited count the row is in. 0 rows means a conflict or a full quota.
+    CreateClientWithin(Box<ClientRow>, Vec<(String, i64)>),
     /// `UPDATE … WHERE revision = $16`: 0 rows means stale.
     UpdateClient(Box<ClientRow>, i64),
     /// `DELETE` by `client_id`, at a revision if given.
@@ -40,6 +43,7 @@ impl Write {
     pub(crate) fn statement<'s>(&'s self, statements: &'s Statements) -> &'s Arc<str> {
         match self {
             Self::CreateClient(_) => &statements.insert_client,
+            Self::CreateClientWithin(..) => &statements.insert_client_within,
             Self::UpdateClient(..) => &statements.update_client,
             Self::DeleteClient(_, None) => &statements.delete_client,
             Self::DeleteClient(_, Some(_)) => &statements.delete_client_at_revision,
@@ -64,6 +68,14 @@ impl Write {
         let id = |id: &'a String| Value::text(id);
         match self {
             Self::CreateClient(row) => row.values(out),
+            Self::CreateClientWithin(row, limits) => {
+                row.values(out);
+                for at in 0..3 {
+                    let limit = limits.get(at);
+                    out.push(Value::opt_text(limit.map(|(key, _)| key.as_str())));
+                    out.push(Value::Int(limit.map(|(_, max)| *max)));
+                }
+            }
             Self::UpdateClient(row, revision) => {
                 row.values(out);
                 out.push(Value::Int(Some(*revision)));
@@ -111,6 +123,8 @@ pub(crate) enum Read<'a> {
     Tokens,
     /// `COUNT(*)` of the clients matching a filter.
     Count(&'a ClientFilter<'a>),
+    /// One kept count, by key (`counts`).
+    CountOf(&'a str),
 }
 
 impl<'a> Read<'a> {
@@ -148,6 +162,7 @@ impl<'a> Read<'a> {
                 vec![Value::blob(digest.as_bytes())],
             ),
             Self::Tokens => (text(&statements.list_tokens), Vec::new()),
+            Self::CountOf(key) => (text(&statements.count_of), vec![Value::text(key)]),
             Self::Count(filter) => {
                 let (text, binds) = statements.count_clients(filter);
                 let values = binds.into_iter().map(|v| Value::Text(Some(v))).collect();
@@ -160,6 +175,6 @@ impl<'a> Read<'a> {
     /// microseconds when cached), rather than a scan.
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn is_point(&self) -> bool {
-        matches!(self, Self::Client(_) | Self::Token(_))
+        matches!(self, Self::Client(_) | Self::Token(_) | Self::CountOf(_))
     }
 }

@@ -57,6 +57,16 @@ impl ClientRow {
         &self.client_id
     }
 
+    /// The keys of the counts the row is in (`counts`).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn count_keys(&self) -> Vec<String> {
+        super::keys_of_row(
+            Some(self.source),
+            self.software_id.as_deref(),
+            self.initial_access_token_id.as_deref(),
+        )
+    }
+
     /// The row for `record`. A revision above `i64::MAX` cannot be stored.
     pub(crate) fn new(record: &ClientRecord) -> Result<Self, StoreError> {
         let revision = i64::try_from(record.revision).map_err(|_| {

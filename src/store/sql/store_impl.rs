@@ -1,8 +1,9 @@
 //! The store traits, implemented once for both SQL stores.
 //!
 //! [`sql_store!`] writes [`ClientStore`](crate::ClientStore),
-//! [`InitialAccessTokenStore`](crate::store::InitialAccessTokenStore) and
-//! [`ClientLifecycleStore`](crate::store::ClientLifecycleStore) for a store
+//! [`InitialAccessTokenStore`](crate::store::InitialAccessTokenStore),
+//! [`ClientLifecycleStore`](crate::store::ClientLifecycleStore) and
+//! [`QuotaStore`](crate::store::QuotaStore) for a store
 //! type over five things the backend provides (inherent items):
 //!
 //! - `async fn write(&self, Write) -> Result<Done<Row>, StoreError>`: run one
@@ -123,7 +124,80 @@ macro_rules! sql_store {
                 Some(self)
             }
 
+            fn quotas(&self) -> Option<&dyn $crate::store::QuotaStore> {
+                Some(self)
+            }
+
             $($client_store_extra)*
+        }
+
+        impl $store {
+            /// One kept count (`counts`), by key.
+            async fn count_of(&self, key: &str) -> Result<u64, $crate::StoreError> {
+                if !Self::key_storable(key) {
+                    return Ok(0);
+                }
+                let rows = self.read($crate::store::sql::Read::CountOf(key)).await?;
+                let count = match rows.first() {
+                    Some(row) => $crate::store::sql::SqlRow::int(row, 0)
+                        .map_err($crate::StoreError::unavailable)?
+                        .unwrap_or_default(),
+                    None => 0,
+                };
+                Ok(u64::try_from(count).unwrap_or_default())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::QuotaStore for $store {
+            async fn create_within(
+                &self,
+                record: std::sync::Arc<$crate::store::ClientRecord>,
+                quotas: &$crate::store::Quotas,
+            ) -> Result<Option<$crate::store::QuotaFull>, $crate::StoreError> {
+                use $crate::store::sql::{count_key, to_i64};
+                let counts = $crate::store::quota::Counted::of_record(&record, quotas);
+                let limited: Vec<_> = counts
+                    .iter()
+                    .filter_map(|(counted, max)| Some((counted, max?)))
+                    .collect();
+                if let Some((counted, _)) = limited.iter().find(|(_, max)| *max == 0) {
+                    return Ok(Some(counted.full()));
+                }
+                let Some(&(first, _)) = limited.first() else {
+                    return $crate::ClientStore::create(self, std::sync::Arc::clone(&record))
+                        .await
+                        .map(|()| None);
+                };
+                let limits: Vec<(String, i64)> = limited
+                    .iter()
+                    .map(|&(counted, max)| (count_key(counted), to_i64(max)))
+                    .collect();
+                // 0 rows: the id exists, or a quota is full. Which one is
+                // read afterwards; if neither (a place was freed since), the
+                // create runs again.
+                for _ in 0..3 {
+                    let row = $crate::store::sql::ClientRow::new(&record)?;
+                    let done = self
+                        .write($crate::store::sql::Write::CreateClientWithin(
+                            Box::new(row),
+                            limits.clone(),
+                        ))
+                        .await?;
+                    if done.affected > 0 {
+                        return Ok(None);
+                    }
+                    if $crate::ClientStore::get(self, &record.client_id).await?.is_some() {
+                        return Err($crate::StoreError::Conflict);
+                    }
+                    for ((counted, max), (key, _)) in limited.iter().zip(&limits) {
+                        if self.count_of(key).await? >= *max {
+                            return Ok(Some(counted.full()));
+                        }
+                    }
+                }
+                Ok(Some(first.full()))
+            }
         }
 
         #[async_trait::async_trait]
@@ -228,6 +302,9 @@ macro_rules! sql_store {
                 &self,
                 filter: &$crate::store::ClientFilter<'_>,
             ) -> Result<u64, $crate::StoreError> {
+                if let Some(counted) = $crate::store::quota::Counted::of(filter) {
+                    return self.count_of(&$crate::store::sql::count_key(counted)).await;
+                }
                 let rows = self.read($crate::store::sql::Read::Count(filter)).await?;
                 let count = match rows.first() {
                     Some(row) => $crate::store::sql::SqlRow::int(row, 0)

@@ -14,7 +14,10 @@
 //! once the commit has returned, so an acknowledged write is durable.
 //! Consecutive creates go in as one multi-row `INSERT … RETURNING client_id`
 //! (64, 16 or 4 rows: a few fixed sizes, each prepared once), so a batch of
-//! registrations costs a few statements, not one each.
+//! registrations costs a few statements, not one each. Creates within quotas
+//! join it when the counts, as the transaction sees them, have room for every
+//! one of them ([`fits`]); otherwise each runs alone, its statement checking
+//! the counts.
 //!
 //! A statement that fails fails only its own operation. SQLite undoes a failed
 //! statement, but some errors (I/O, `RAISE(ROLLBACK)` in a trigger, a full
@@ -31,10 +34,11 @@
 //! [`StoreError::Unavailable`]; a connection that failed below SQL (I/O, a
 //! file that is no database) is closed and opened again for the next batch.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension as _};
 use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::Checkpointer;
@@ -285,13 +289,20 @@ fn attempt(connection: &Connection, jobs: &[Job]) -> Attempt {
     while index < jobs.len() {
         if let Some((rows, statement)) = multi_insert(&jobs[index..]) {
             let chunk = &jobs[index..index + rows];
-            match insert_many(connection, statement, chunk) {
-                Ok(inserted) => results.extend(inserted),
+            match fits(connection, chunk).and_then(|fits| {
+                fits.then(|| insert_many(connection, statement, chunk))
+                    .transpose()
+            }) {
+                Ok(Some(inserted)) => {
+                    results.extend(inserted);
+                    index += rows;
+                    continue;
+                }
+                // A quota is (nearly) full: each create alone.
+                Ok(None) => {}
                 Err(error) if connection_lost(&error) => return Attempt::Failed(error),
                 Err(error) => return Attempt::ChunkFailed(error),
             }
-            index += rows;
-            continue;
         }
         let job = &jobs[index];
         match connection::execute(connection, &job.write, &job.statements) {
@@ -319,8 +330,10 @@ fn multi_insert(jobs: &[Job]) -> Option<(usize, &str)> {
     let creates = jobs
         .iter()
         .take_while(|job| {
-            matches!(job.write, Write::CreateClient(_))
-                && Arc::ptr_eq(&job.statements, &first.statements)
+            matches!(
+                job.write,
+                Write::CreateClient(_) | Write::CreateClientWithin(..)
+            ) && Arc::ptr_eq(&job.statements, &first.statements)
         })
         .count();
     let (rows, statement) = first
@@ -331,13 +344,47 @@ fn multi_insert(jobs: &[Job]) -> Option<(usize, &str)> {
     let mut ids: Vec<&str> = jobs[..*rows]
         .iter()
         .filter_map(|job| match &job.write {
-            Write::CreateClient(row) => Some(row.client_id()),
+            Write::CreateClient(row) | Write::CreateClientWithin(row, _) => Some(row.client_id()),
             _ => None,
         })
         .collect();
     ids.sort_unstable();
     ids.dedup();
     (ids.len() == *rows).then_some((*rows, &**statement))
+}
+
+/// Whether every create within quotas of `jobs` (creates of one store) fits
+/// under its limits, taking places in their order, by the counts this
+/// transaction sees (the writer is the only one: they stay so until its
+/// inserts, whose triggers count them).
+fn fits(connection: &Connection, jobs: &[Job]) -> Result<bool, rusqlite::Error> {
+    let mut counts: HashMap<&str, i64> = HashMap::new();
+    for job in jobs {
+        let Write::CreateClientWithin(_, limits) = &job.write else {
+            continue;
+        };
+        for (key, max) in limits {
+            let count = match counts.get(key.as_str()) {
+                Some(count) => *count,
+                None => {
+                    let count = connection
+                        .prepare_cached(&job.statements.count_of)?
+                        .query_row([key], |row| row.get::<_, i64>(0))
+                        .optional()?
+                        .unwrap_or_default();
+                    counts.insert(key, count);
+                    count
+                }
+            };
+            if count >= *max {
+                return Ok(false);
+            }
+        }
+        for (key, _) in limits {
+            *counts.entry(key).or_default() += 1;
+        }
+    }
+    Ok(true)
 }
 
 /// Inserts the rows of `jobs` (creates) with one statement; each job's result
@@ -349,7 +396,7 @@ fn insert_many(
 ) -> Result<Vec<Done<SqliteRow>>, rusqlite::Error> {
     let mut values = Vec::with_capacity(jobs.len() * 18);
     for job in jobs {
-        if let Write::CreateClient(row) = &job.write {
+        if let Write::CreateClient(row) | Write::CreateClientWithin(row, _) = &job.write {
             row.values(&mut values);
         }
     }
@@ -371,7 +418,7 @@ fn insert_many(
         .iter()
         .map(|job| {
             let id = match &job.write {
-                Write::CreateClient(row) => row.client_id(),
+                Write::CreateClient(row) | Write::CreateClientWithin(row, _) => row.client_id(),
                 _ => "",
             };
             Done {
