@@ -18,6 +18,7 @@
 //! back is reported as a corrupt row rather than wrapped around.
 
 use std::borrow::Cow;
+#[cfg(feature = "postgres")]
 use std::sync::Arc;
 
 #[cfg(feature = "postgres")]
@@ -46,7 +47,9 @@ pub(crate) use lease::Connections;
 pub(crate) use ops::{Done, Read, Write};
 pub(crate) use queue::hand_off;
 pub(crate) use row::{ClientRow, client_from_row, token_from_row};
-use statements::{CLIENT_COLUMN_NAMES, CLIENT_COLUMN_TYPES, SECRET_DIGEST, TOKEN_COLUMN_NAMES};
+#[cfg(feature = "postgres")]
+use statements::CLIENT_COLUMN_TYPES;
+use statements::{CLIENT_COLUMN_NAMES, SECRET_DIGEST, TOKEN_COLUMN_NAMES};
 pub(crate) use statements::{SECRET_PLAIN, Statements};
 pub(crate) use store_impl::sql_store;
 #[cfg(feature = "sqlite")]

@@ -164,7 +164,8 @@ pub(crate) struct Statements {
     pub(crate) add_counts: Arc<str>,
     pub(crate) insert_client: Arc<str>,
     /// `insert_client` for several rows at once, `RETURNING client_id` of
-    /// those inserted: (rows, statement), largest first.
+    /// those inserted: (rows, statement), largest first (SQLite's writer).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) insert_clients: Vec<(usize, Arc<str>)>,
     /// PostgreSQL only: `insert_client` for any number of rows, each column an
     /// array parameter (`UNNEST`), `RETURNING client_id` of those inserted.

@@ -39,6 +39,7 @@ impl<'a> Value<'a> {
     }
 
     /// The value with nothing borrowed, to wait in a queue.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn into_owned(self) -> Value<'static> {
         match self {
             Self::Int(v) => Value::Int(v),
