@@ -10,6 +10,7 @@ use tower::ServiceBuilder;
 use tower_dcr::Registration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::cors::{AllowedOrigins, RegistrationCors};
 use crate::grants::Grants;
 use crate::keys::Keys;
 use crate::listener::body_deadline::BodyDeadline;
@@ -112,6 +113,18 @@ impl Cors {
                 .max_age(Duration::from_secs(600)),
         )
     }
+
+    /// `inner` behind [`Self::layer`]'s CORS, with the headers of actual
+    /// (not preflight) responses built once rather than per request.
+    fn registration<S>(&self, inner: S) -> tower::util::Either<RegistrationCors<S>, S> {
+        let origins = match self {
+            Self::Off => return tower::util::Either::Right(inner),
+            Self::Any => AllowedOrigins::Any,
+            Self::Origins(list) => AllowedOrigins::List(list.clone()),
+        };
+        let layer = self.layer().expect("CORS is on");
+        tower::util::Either::Left(RegistrationCors::new(inner, layer, origins))
+    }
 }
 
 /// `HEAD` is `GET` without the body (RFC 9110 §9.3.2); the registration
@@ -131,12 +144,13 @@ pub type Server = BodyDeadline<logging::HttpLayers<Router>>;
 /// Every route, with request logging, CORS where browsers call, and a
 /// deadline for request bodies.
 pub fn router(app: App, cors: &Cors, body_timeout: Duration) -> Server {
-    let registration = ServiceBuilder::new()
-        .option_layer(cors.layer())
-        // CORS answers preflights with an empty body of the inner type.
-        .map_response(|response: http::Response<_>| response.map(axum::body::Body::new))
-        .map_request(head_as_get)
-        .service(app.dcr.clone());
+    let registration = cors.registration(
+        ServiceBuilder::new()
+            // CORS answers preflights with an empty body of the inner type.
+            .map_response(|response: http::Response<_>| response.map(axum::body::Body::new))
+            .map_request(head_as_get)
+            .service(app.dcr.clone()),
+    );
     let public = Router::new()
         .route(
             "/.well-known/oauth-authorization-server",
@@ -161,4 +175,84 @@ pub fn router(app: App, cors: &Cors, body_timeout: Duration) -> Server {
         .nest_service("/register", registration)
         .with_state(app);
     BodyDeadline::new(logging::with_http_layers(routes), body_timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::{Layer as _, ServiceExt as _};
+
+    /// What the registration service answers, with a `Vary` of its own so that
+    /// appending is checked too.
+    async fn inner(_: Request<()>) -> Result<http::Response<String>, std::convert::Infallible> {
+        let mut response = http::Response::new("{}".to_owned());
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::VARY, HeaderValue::from_static("accept"));
+        Ok(response)
+    }
+
+    fn headers_of(response: &http::Response<String>) -> Vec<(String, String)> {
+        response
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+            .collect()
+    }
+
+    /// The Fetch standard's CORS protocol (§3.2.3, HTTP responses): actual
+    /// responses of the registration endpoints carry exactly the headers, in
+    /// the order, that tower-http's `Cors` gives them, for any origin and for
+    /// a list, with and without an `Origin`; preflights are tower-http's own.
+    #[tokio::test]
+    async fn registration_cors_headers_are_tower_https() {
+        let listed = Cors::from_flags(&["https://a.example".to_owned()]).unwrap();
+        for cors in [Cors::Any, listed] {
+            for (method, origin) in [
+                (Method::POST, None),
+                (Method::GET, Some("https://a.example")),
+                (Method::PUT, Some("https://b.example")),
+                (Method::OPTIONS, Some("https://a.example")),
+                (Method::OPTIONS, Some("https://b.example")),
+            ] {
+                let request = || {
+                    let mut request = Request::builder()
+                        .method(method.clone())
+                        .uri("/register/x")
+                        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "PUT");
+                    if let Some(origin) = origin {
+                        request = request.header(header::ORIGIN, origin);
+                    }
+                    request.body(()).unwrap()
+                };
+                let ours = cors
+                    .registration(tower::service_fn(inner))
+                    .oneshot(request())
+                    .await
+                    .unwrap();
+                let theirs = cors
+                    .layer()
+                    .unwrap()
+                    .layer(tower::service_fn(inner))
+                    .oneshot(request())
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    ours.status(),
+                    theirs.status(),
+                    "{cors:?} {method} {origin:?}"
+                );
+                assert_eq!(
+                    headers_of(&ours),
+                    headers_of(&theirs),
+                    "{cors:?} {method} {origin:?}"
+                );
+                assert_eq!(ours.body(), theirs.body());
+            }
+        }
+    }
 }
