@@ -161,7 +161,7 @@ pub struct RequestLog<S> {
 
 /// What a logged request remembers until its response.
 #[derive(Debug)]
-struct Started {
+pub struct Started {
     at: Instant,
     method: Method,
     path: Box<str>,
@@ -180,24 +180,40 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let started = tracing::enabled!(Level::INFO).then(|| Started {
+        if !tracing::enabled!(Level::INFO) {
+            // No line to write, so no client to note for it either.
+            return RequestLogFuture::Quiet {
+                inner: self.inner.call(request),
+            };
+        }
+        let started = Started {
             at: Instant::now(),
             method: request.method().clone(),
             path: request.uri().path().into(),
-        });
-        RequestLogFuture {
+        };
+        RequestLogFuture::Logged {
             inner: CLIENT_ID.scope(Cell::new(None), self.inner.call(request)),
-            started,
+            started: Some(started),
         }
     }
 }
 
 pin_project! {
     /// The future of a [`RequestLog`] request.
-    pub struct RequestLogFuture<F> {
-        #[pin]
-        inner: TaskLocalFuture<Cell<Option<String>>, F>,
-        started: Option<Started>,
+    #[project = RequestLogProj]
+    pub enum RequestLogFuture<F> {
+        /// `info` is on: the client noted in a task-local, the line written
+        /// at the response head.
+        Logged {
+            #[pin]
+            inner: TaskLocalFuture<Cell<Option<String>>, F>,
+            started: Option<Started>,
+        },
+        /// `info` is off: the service's future alone.
+        Quiet {
+            #[pin]
+            inner: F,
+        },
     }
 }
 
@@ -208,10 +224,13 @@ where
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let output = ready!(this.inner.as_mut().poll(cx));
-        if let Some(started) = this.started.take() {
-            let client_id = this.inner.take_value().and_then(Cell::into_inner);
+        let (mut inner, started) = match self.project() {
+            RequestLogProj::Quiet { inner } => return inner.poll(cx),
+            RequestLogProj::Logged { inner, started } => (inner, started),
+        };
+        let output = ready!(inner.as_mut().poll(cx));
+        if let Some(started) = started.take() {
+            let client_id = inner.take_value().and_then(Cell::into_inner);
             let client_id = client_id.as_deref().unwrap_or("-");
             let latency_us = u64::try_from(started.at.elapsed().as_micros()).unwrap_or(u64::MAX);
             match &output {
