@@ -57,7 +57,10 @@ impl fmt::Debug for ResponseBody {
 /// A JSON response that must not be cached (RFC 7591 §3.2.1, RFC 6749 §5.1):
 /// `Content-Type: application/json`, `Cache-Control: no-store`, `Pragma: no-cache`.
 pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> http::Response<ResponseBody> {
-    let mut headers = HeaderMap::with_capacity(3);
+    // Room for three more without growing the map (a rehash and two
+    // reallocations): a host's CORS layer adds `Vary`,
+    // `Access-Control-Allow-Origin` and `Access-Control-Expose-Headers`.
+    let mut headers = HeaderMap::with_capacity(6);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -25,6 +25,7 @@ mod app;
 mod authorize;
 mod bounded;
 mod cli;
+mod cors;
 mod discovery;
 mod grants;
 mod html;

@@ -13,14 +13,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
-use http::{Method, Request, Response, header};
+use http::header::HeaderName;
+use http::{HeaderMap, Method, Request, Response, header};
 use pin_project_lite::pin_project;
 use tokio::task::futures::TaskLocalFuture;
-use tower::{Service, ServiceBuilder};
-use tower_http::sensitive_headers::{
-    SetSensitiveRequestHeaders, SetSensitiveRequestHeadersLayer, SetSensitiveResponseHeaders,
-    SetSensitiveResponseHeadersLayer,
-};
+use tower::Service;
 use tracing::Level;
 
 use crate::log_writer;
@@ -56,22 +53,88 @@ pub fn init() -> std::io::Result<log_writer::Flush> {
 /// service, rather than through `Router::layer`: axum boxes a route again for
 /// each `Router::layer` and clones every box on every request.
 pub fn with_http_layers<S>(service: S) -> HttpLayers<S> {
-    ServiceBuilder::new()
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::PROXY_AUTHORIZATION,
-            header::COOKIE,
-        ]))
-        .layer(tower::layer::layer_fn(|inner| RequestLog { inner }))
-        .layer(SetSensitiveResponseHeadersLayer::new([
-            header::LOCATION,
-            header::SET_COOKIE,
-        ]))
-        .service(service)
+    RequestLog {
+        inner: SensitiveHeaders { inner: service },
+    }
 }
 
 /// The service [`with_http_layers`] makes.
-pub type HttpLayers<S> = SetSensitiveRequestHeaders<RequestLog<SetSensitiveResponseHeaders<S>>>;
+pub type HttpLayers<S> = RequestLog<SensitiveHeaders<S>>;
+
+/// Request headers that carry credentials.
+const SENSITIVE_REQUEST: [HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::PROXY_AUTHORIZATION,
+    header::COOKIE,
+];
+
+/// Response headers that can carry codes, tokens or session cookies.
+const SENSITIVE_RESPONSE: [HeaderName; 2] = [header::LOCATION, header::SET_COOKIE];
+
+/// Marks every value of these headers sensitive.
+///
+/// One walk over the map rather than a `HeaderMap::entry` per name (what
+/// tower-http's `SetSensitive*Headers` do): `entry` first makes room for an
+/// insertion, and hyper hands over a full request map, so it grew (a rehash
+/// and two reallocations) on every request.
+fn mark_sensitive(headers: &mut HeaderMap, names: &[HeaderName]) {
+    for (name, value) in headers.iter_mut() {
+        if names.contains(name) {
+            value.set_sensitive(true);
+        }
+    }
+}
+
+/// Marks the request's credentials headers sensitive before the service sees
+/// them, and the response's `Location` and `Set-Cookie` before the request log
+/// does.
+#[derive(Clone, Debug)]
+pub struct SensitiveHeaders<S> {
+    inner: S,
+}
+
+impl<S, B, ResB> Service<Request<B>> for SensitiveHeaders<S>
+where
+    S: Service<Request<B>, Response = Response<ResB>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = SensitiveHeadersFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        mark_sensitive(request.headers_mut(), &SENSITIVE_REQUEST);
+        SensitiveHeadersFuture {
+            inner: self.inner.call(request),
+        }
+    }
+}
+
+pin_project! {
+    /// The future of a [`SensitiveHeaders`] request.
+    pub struct SensitiveHeadersFuture<F> {
+        #[pin]
+        inner: F,
+    }
+}
+
+impl<F, ResB, E> Future for SensitiveHeadersFuture<F>
+where
+    F: Future<Output = Result<Response<ResB>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut output = ready!(self.project().inner.poll(cx));
+        if let Ok(response) = &mut output {
+            mark_sensitive(response.headers_mut(), &SENSITIVE_RESPONSE);
+        }
+        Poll::Ready(output)
+    }
+}
 
 tokio::task_local! {
     /// The client a request turned out to be about, for its log line.
@@ -98,7 +161,7 @@ pub struct RequestLog<S> {
 
 /// What a logged request remembers until its response.
 #[derive(Debug)]
-struct Started {
+pub struct Started {
     at: Instant,
     method: Method,
     path: Box<str>,
@@ -117,24 +180,40 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let started = tracing::enabled!(Level::INFO).then(|| Started {
+        if !tracing::enabled!(Level::INFO) {
+            // No line to write, so no client to note for it either.
+            return RequestLogFuture::Quiet {
+                inner: self.inner.call(request),
+            };
+        }
+        let started = Started {
             at: Instant::now(),
             method: request.method().clone(),
             path: request.uri().path().into(),
-        });
-        RequestLogFuture {
+        };
+        RequestLogFuture::Logged {
             inner: CLIENT_ID.scope(Cell::new(None), self.inner.call(request)),
-            started,
+            started: Some(started),
         }
     }
 }
 
 pin_project! {
     /// The future of a [`RequestLog`] request.
-    pub struct RequestLogFuture<F> {
-        #[pin]
-        inner: TaskLocalFuture<Cell<Option<String>>, F>,
-        started: Option<Started>,
+    #[project = RequestLogProj]
+    pub enum RequestLogFuture<F> {
+        /// `info` is on: the client noted in a task-local, the line written
+        /// at the response head.
+        Logged {
+            #[pin]
+            inner: TaskLocalFuture<Cell<Option<String>>, F>,
+            started: Option<Started>,
+        },
+        /// `info` is off: the service's future alone.
+        Quiet {
+            #[pin]
+            inner: F,
+        },
     }
 }
 
@@ -145,10 +224,13 @@ where
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let output = ready!(this.inner.as_mut().poll(cx));
-        if let Some(started) = this.started.take() {
-            let client_id = this.inner.take_value().and_then(Cell::into_inner);
+        let (mut inner, started) = match self.project() {
+            RequestLogProj::Quiet { inner } => return inner.poll(cx),
+            RequestLogProj::Logged { inner, started } => (inner, started),
+        };
+        let output = ready!(inner.as_mut().poll(cx));
+        if let Some(started) = started.take() {
+            let client_id = inner.take_value().and_then(Cell::into_inner);
             let client_id = client_id.as_deref().unwrap_or("-");
             let latency_us = u64::try_from(started.at.elapsed().as_micros()).unwrap_or(u64::MAX);
             match &output {
@@ -170,5 +252,58 @@ where
             }
         }
         Poll::Ready(output)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt as _;
+
+    /// RFC 6750 §5.3 (bearer tokens must not leak) and RFC 6265 (cookies):
+    /// every value of the credentials-bearing request headers reaches the
+    /// service marked sensitive, and so do the response's `Location` (codes
+    /// and tokens in redirects) and `Set-Cookie`; other headers are not.
+    #[tokio::test]
+    async fn credentials_headers_are_marked_sensitive_both_ways() {
+        let inner = tower::service_fn(|request: Request<()>| async move {
+            let headers = request.headers();
+            for name in SENSITIVE_REQUEST {
+                assert_eq!(headers.get_all(&name).iter().count(), 2, "{name}");
+                assert!(
+                    headers.get_all(&name).iter().all(|v| v.is_sensitive()),
+                    "{name}"
+                );
+            }
+            assert!(!headers[header::CONTENT_TYPE].is_sensitive());
+            let mut response = Response::new(());
+            let headers = response.headers_mut();
+            headers.insert(
+                header::LOCATION,
+                "https://app.example/cb?code=c".parse().unwrap(),
+            );
+            headers.append(header::SET_COOKIE, "a=1".parse().unwrap());
+            headers.append(header::SET_COOKIE, "b=2".parse().unwrap());
+            headers.insert(header::CACHE_CONTROL, "no-store".parse().unwrap());
+            Ok::<_, std::convert::Infallible>(response)
+        });
+        let mut request = Request::builder().header(header::CONTENT_TYPE, "application/json");
+        for name in SENSITIVE_REQUEST {
+            request = request.header(&name, "x").header(&name, "y");
+        }
+        let response = with_http_layers(inner)
+            .oneshot(request.body(()).unwrap())
+            .await
+            .unwrap();
+        let headers = response.headers();
+        assert!(headers[header::LOCATION].is_sensitive());
+        assert_eq!(headers.get_all(header::SET_COOKIE).iter().count(), 2);
+        assert!(
+            headers
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .all(|v| v.is_sensitive())
+        );
+        assert!(!headers[header::CACHE_CONTROL].is_sensitive());
     }
 }

@@ -88,6 +88,10 @@ fn route_rest(rest: &str) -> Option<Route<'_>> {
             if segment.is_empty() || segment.contains('/') {
                 return None;
             }
+            // Most identifiers have nothing to decode: no UTF-8 check then.
+            if !segment.contains('%') {
+                return Some(Route::Client(Cow::Borrowed(segment)));
+            }
             let id = percent_encoding::percent_decode_str(segment)
                 .decode_utf8()
                 .ok()?;
@@ -278,6 +282,11 @@ mod tests {
             Some(Route::Client("a:b c".into()))
         );
         assert_eq!(r.route("/register/abc/x"), None);
+        assert_eq!(
+            r.route("/register/%E2%82%AC"),
+            Some(Route::Client("€".into()))
+        );
+        assert_eq!(r.route("/register/%FF"), None);
         assert_eq!(r.route_full("/registerx"), None);
         assert_eq!(r.route_full("/other"), None);
     }
