@@ -18,8 +18,12 @@ use super::{ClientRecord, StoreError};
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How many times a statement is retried after a serialization failure.
 const RETRIES: u32 = 4;
-/// How many times `migrate` is retried after a concurrent migration's error.
-const MIGRATE_RETRIES: u32 = 5;
+/// How many times `migrate` is retried after a concurrent migration's error
+/// (about 6 s of backoff at most). Each statement of the schema can lose a
+/// race to another instance's (`IF NOT EXISTS` is not atomic in PostgreSQL's
+/// catalog), and the schema has grown to a dozen statements: with 8 instances
+/// migrating at once on a loaded machine, 5 retries were once not enough.
+const MIGRATE_RETRIES: u32 = 12;
 
 /// A [`ClientStore`](crate::ClientStore) in PostgreSQL (or CockroachDB), with every optional
 /// capability (initial access tokens and lifecycle). Cloning shares the pool.
