@@ -154,6 +154,27 @@ pub(crate) const JOSE_MEMBERS: [JoseMemberSpec; 10] = {
 };
 
 impl JoseMember {
+    /// Whether it names how a response or request object is signed, where an
+    /// `HS*` algorithm keys with the client secret (OIDC Core §10.1).
+    pub(crate) const fn signs_a_response(self) -> bool {
+        use JoseMember::*;
+        matches!(
+            self,
+            IdTokenSigning | UserinfoSigning | RequestObjectSigning
+        )
+    }
+
+    /// Whether it names the key management algorithm of an encryption, where
+    /// a symmetric algorithm derives its key from the client secret (OIDC
+    /// Core §10.2).
+    pub(crate) const fn manages_an_encryption_key(self) -> bool {
+        use JoseMember::*;
+        matches!(
+            self,
+            IdTokenEncryptionAlg | UserinfoEncryptionAlg | RequestObjectEncryptionAlg
+        )
+    }
+
     /// The member's position in [`JOSE_MEMBERS`].
     pub(crate) const fn index(self) -> usize {
         self as usize

@@ -9,7 +9,7 @@ use email_address::EmailAddress;
 use serde_json::Value;
 
 use super::Limits;
-use super::jose::JOSE_MEMBERS;
+use super::jose::{JOSE_MEMBERS, JoseMember};
 use super::json::truncated;
 use super::redirect_uri::parse_absolute;
 use super::{
@@ -388,19 +388,14 @@ pub(crate) fn check_symmetric_algorithms(m: &ClientMetadata) -> Result<(), Regis
         return Ok(());
     }
     let a = m.algorithms();
-    let signing = [
-        (
-            "id_token_signed_response_alg",
-            &a.id_token_signed_response_alg,
-        ),
-        (
-            "userinfo_signed_response_alg",
-            &a.userinfo_signed_response_alg,
-        ),
-        ("request_object_signing_alg", &a.request_object_signing_alg),
-    ];
-    for (field, alg) in signing {
-        if let Some(alg) = alg.as_deref().filter(|alg| alg.starts_with("HS")) {
+    let registered = |keep: fn(JoseMember) -> bool| {
+        JOSE_MEMBERS
+            .iter()
+            .filter(move |spec| keep(spec.member))
+            .filter_map(move |spec| Some((spec.name, a.get(spec.member)?.as_str())))
+    };
+    for (field, alg) in registered(JoseMember::signs_a_response) {
+        if alg.starts_with("HS") {
             return Err(metadata_error(
                 field,
                 format_args!(
@@ -410,22 +405,8 @@ pub(crate) fn check_symmetric_algorithms(m: &ClientMetadata) -> Result<(), Regis
             ));
         }
     }
-    let encryption = [
-        (
-            "id_token_encrypted_response_alg",
-            &a.id_token_encrypted_response_alg,
-        ),
-        (
-            "userinfo_encrypted_response_alg",
-            &a.userinfo_encrypted_response_alg,
-        ),
-        (
-            "request_object_encryption_alg",
-            &a.request_object_encryption_alg,
-        ),
-    ];
-    for (field, alg) in encryption {
-        if let Some(alg) = alg.as_deref().filter(|alg| symmetric_key_management(alg)) {
+    for (field, alg) in registered(JoseMember::manages_an_encryption_key) {
+        if symmetric_key_management(alg) {
             return Err(metadata_error(
                 field,
                 format_args!(
