@@ -435,33 +435,13 @@ async fn cimd_8_6_a_jwks_uri_on_a_special_use_address_is_never_fetched() {
 /// the request), not only at debug.
 #[tokio::test]
 async fn a_refused_url_client_is_logged_at_info_with_its_reason() {
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let s = url_client(ClientAssertions::new()).await;
     s.server.set(PATH, Reply::status(404));
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
+    let (logs, guard) = common::Logs::capture(tracing::Level::INFO);
     let error = authenticate(&s, &s.key.sign(&claims(&s.id, ISSUER))).await;
     drop(guard);
     assert_eq!(error.unwrap_err(), ClientAuthError::InvalidClient);
-    let logs = String::from_utf8_lossy(&buffer.0.lock().unwrap()).into_owned();
+    let logs = logs.text();
     assert!(
         logs.lines().any(|l| l.contains(" INFO ")
             && l.contains("URL client refused")

@@ -8,8 +8,6 @@
 mod cimd_support;
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use axum::Router;
 use axum::extract::{Form, State};
 use axum::response::Response;
@@ -24,40 +22,6 @@ use tower_dcr::host::{ClientAuthError, ClientCredentials, TokenError};
 use tower_dcr::{
     ClientStore, ConfigError, MemoryStore, Registration, ServerKind, SqliteStore, StoreError,
 };
-
-/// Log lines written while `f` runs on this thread, at every level.
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Logs {
-    fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
-        #[derive(Clone)]
-        struct Writer(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Writer {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let writer = Writer(buffer.clone());
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        (Self(buffer), tracing::subscriber::set_default(subscriber))
-    }
-
-    fn lines(&self) -> Vec<String> {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-}
 
 /// A registered confidential client: (service, client_id, client_secret).
 async fn confidential_client(method: &str) -> (Registration, String, String) {
@@ -162,7 +126,7 @@ async fn authenticate_token_request_accepts_the_fields_of_a_deserialized_form() 
 #[tokio::test]
 async fn authenticate_client_surfaces_and_logs_a_store_failure() {
     let dcr = builder().store(DownStore).build().unwrap();
-    let (logs, _guard) = Logs::capture();
+    let (logs, _guard) = Logs::capture(tracing::Level::TRACE);
     let credentials = ClientCredentials::from_request(
         &authorization_header(&basic_authorization("app", "secret")),
         None,
@@ -203,7 +167,7 @@ async fn check_redirect_uri_takes_form_fields_and_logs_store_failures() {
     assert_eq!(uri, registered_uri);
 
     let down = builder().store(DownStore).build().unwrap();
-    let (logs, _guard) = Logs::capture();
+    let (logs, _guard) = Logs::capture(tracing::Level::TRACE);
     let error = down.check_redirect_uri(&id, &presented).await.unwrap_err();
     assert_eq!(error, tower_dcr::host::RedirectError::Unavailable);
     assert!(
@@ -351,7 +315,7 @@ async fn a_store_never_migrated_logs_the_missing_table_and_migrate() {
     let url = format!("sqlite:{}", dir.path().join("dcr.db").display());
     let store = SqliteStore::connect(&url).await.unwrap();
     let dcr = builder().store(store).build().unwrap();
-    let (logs, _guard) = Logs::capture();
+    let (logs, _guard) = Logs::capture(tracing::Level::TRACE);
     let a = register(&dcr, web_client()).await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(a.header("retry-after").is_some());
@@ -568,7 +532,7 @@ async fn a_refused_assertion_is_logged_at_info_with_its_reason() {
     expired["iat"] = (now() - 600).into();
     expired["exp"] = (now() - 300).into();
     let assertion = key.sign(&expired);
-    let (logs, _guard) = Logs::capture();
+    let (logs, _guard) = Logs::capture(tracing::Level::TRACE);
     let error = dcr
         .authenticate_token_request_with_assertion(
             &HeaderMap::new(),

@@ -639,49 +639,33 @@ mod rate_limit {
     /// again), so that an operator learns the limit is global.
     #[test]
     fn without_a_client_address_one_warning_and_one_shared_bucket() {
-        #[derive(Clone, Default)]
-        struct Buffer(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Buffer {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let buffer = Buffer::default();
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::WARN)
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        let statuses = tracing::subscriber::with_default(subscriber, || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async {
-                    let dcr = builder()
-                        .rate_limit(RateLimit::new(2, Duration::from_secs(60)).unwrap())
-                        .build()
-                        .unwrap();
-                    let mut statuses = Vec::new();
-                    for _ in 0..3 {
-                        let anonymous =
-                            request(Method::POST, "/register", None, Some(&web_client()));
-                        statuses.push(send(&dcr, anonymous).await.status);
-                    }
-                    statuses
-                })
-        });
+        let logs = Logs::default();
+        let statuses =
+            tracing::subscriber::with_default(logs.subscriber(tracing::Level::WARN), || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(async {
+                        let dcr = builder()
+                            .rate_limit(RateLimit::new(2, Duration::from_secs(60)).unwrap())
+                            .build()
+                            .unwrap();
+                        let mut statuses = Vec::new();
+                        for _ in 0..3 {
+                            let anonymous =
+                                request(Method::POST, "/register", None, Some(&web_client()));
+                            statuses.push(send(&dcr, anonymous).await.status);
+                        }
+                        statuses
+                    })
+            });
         assert_eq!(
             statuses,
             [201, 201, 429],
             "one bucket for every such request"
         );
-        let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let log = logs.text();
         assert_eq!(log.matches("share one bucket").count(), 1, "{log}");
         assert!(log.contains("WARN"), "{log}");
     }

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use common::*;
 use http::HeaderMap;
 use serde_json::json;
@@ -20,24 +18,8 @@ fn basic(client_id: &str, secret: &str) -> HeaderMap {
 /// delete and client authentication, contains no issued secret or token.
 #[test]
 fn logs_never_contain_secrets() {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
+    let logs = Logs::default();
+    let subscriber = logs.subscriber(tracing::Level::TRACE);
     // The only test in this binary: a global subscriber sees every thread.
     tracing::subscriber::set_global_default(subscriber).unwrap();
     let secrets = {
@@ -72,7 +54,7 @@ fn logs_never_contain_secrets() {
                 vec![rat, rat2, secret, "initial-token-xyz".to_owned()]
             })
     };
-    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let logs = logs.text();
     assert!(
         logs.contains("client registered"),
         "the subscriber captured the logs"

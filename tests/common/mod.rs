@@ -9,8 +9,10 @@ use serde_json::Value;
 use tower::ServiceExt;
 use tower_dcr::{Registration, RegistrationBuilder};
 
+mod logs;
 mod requests;
 
+pub use logs::Logs;
 pub use requests::ISSUER;
 
 /// An open registration service with the default profile and a memory store.
