@@ -12,6 +12,7 @@ use tower_dcr::{Registration, RegistrationBuilder};
 mod logs;
 mod requests;
 
+#[allow(unused_imports)] // Only the tests that check logs use it.
 pub use logs::Logs;
 pub use requests::ISSUER;
 
