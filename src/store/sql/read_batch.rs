@@ -301,7 +301,7 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use crate::ClientStore;
+    use crate::store::ClientStore;
     use crate::store::conformance::sample_record;
     use crate::store::{PostgresStore, StoreError};
 
