@@ -9,8 +9,8 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 
 use super::sql::{
-    Connections, Dialect, Done, GroupCommit, Read, Statements, Write, bind, quote, sql, sql_store,
-    store_error,
+    Connections, Dialect, Done, GroupCommit, Read, ReadBatch, Statements, Write, bind, quote, sql,
+    sql_store, store_error,
 };
 use super::{ClientRecord, StoreError};
 
@@ -75,9 +75,20 @@ const MIGRATE_RETRIES: u32 = 12;
 /// operation (the batch is rolled back and the others run again). A
 /// serialization failure or deadlock reruns the batch, as above.
 ///
+/// # Batched reads
+///
+/// Reads of one client by `client_id` (`get`) that arrive together are
+/// answered together: a few tasks (two at most) each take every read queued
+/// and run one `SELECT … WHERE client_id = ANY($1)`, so a burst of reads costs
+/// one round trip rather than one each. A read alone runs at once (nothing
+/// waits for a batch to fill). Nothing is cached: a read is sent to the
+/// database after it was asked, so it sees every write acknowledged before
+/// it, by this instance or another.
+///
 /// # Round trips
 ///
-/// Each read, and each batch of writes, is one round trip (plus `BEGIN` and
+/// Each read, each batch of reads by `client_id`, and each batch of writes
+/// is one round trip (plus `BEGIN` and
 /// `COMMIT` for a batch of several statements): prepared statements (prepared
 /// once per connection, then cached), no `SELECT` before an `UPDATE` (the
 /// revision check is in its `WHERE`). The store keeps the connections it used checked out of
@@ -102,6 +113,7 @@ const MIGRATE_RETRIES: u32 = 12;
 pub struct PostgresStore {
     connections: Arc<Connections<Postgres>>,
     writes: Arc<GroupCommit>,
+    reads: Arc<ReadBatch>,
     schema: Option<String>,
     prefix: String,
     statements: Arc<Statements>,
@@ -121,6 +133,7 @@ impl PostgresStore {
         Self {
             replay: super::PostgresReplayStore::new(connections.pool().clone()),
             writes: Arc::new(GroupCommit::new(Arc::clone(&connections))),
+            reads: Arc::new(ReadBatch::new(Arc::clone(&connections))),
             connections,
             schema: None,
             prefix: String::new(),
@@ -178,6 +191,7 @@ impl PostgresStore {
     /// [`StoreError::Unavailable`] afterwards.
     pub async fn close(&self) {
         self.writes.close().await;
+        self.reads.close().await;
         self.connections.close().await;
     }
 
@@ -226,8 +240,7 @@ impl PostgresStore {
     }
 
     async fn read_client(&self, client_id: &str) -> Result<Option<Arc<ClientRecord>>, StoreError> {
-        let rows = self.read(Read::Client(client_id)).await?;
-        Self::to_clients(rows).map(|mut clients| clients.pop())
+        self.reads.get(client_id, &self.statements).await
     }
 
     async fn read(&self, read: Read<'_>) -> Result<Vec<PgRow>, StoreError> {

@@ -32,6 +32,8 @@ mod ops;
 #[cfg(feature = "postgres")]
 mod plan;
 mod queue;
+#[cfg(feature = "postgres")]
+mod read_batch;
 mod row;
 mod statements;
 mod store_impl;
@@ -46,6 +48,8 @@ pub(crate) use group_commit::GroupCommit;
 pub(crate) use lease::Connections;
 pub(crate) use ops::{Done, Read, Write};
 pub(crate) use queue::hand_off;
+#[cfg(feature = "postgres")]
+pub(crate) use read_batch::ReadBatch;
 pub(crate) use row::{ClientRow, client_from_row, token_from_row};
 #[cfg(feature = "postgres")]
 use statements::CLIENT_COLUMN_TYPES;

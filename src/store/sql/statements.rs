@@ -172,6 +172,10 @@ pub(crate) struct Statements {
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) insert_clients_unnest: Arc<str>,
     pub(crate) get_client: Arc<str>,
+    /// PostgreSQL only: the clients whose ids are in the array `$1` (a batch
+    /// of reads).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) get_clients: Arc<str>,
     pub(crate) update_client: Arc<str>,
     pub(crate) delete_client: Arc<str>,
     pub(crate) delete_client_at_revision: Arc<str>,
@@ -329,6 +333,9 @@ impl Statements {
             )),
             get_client: s(format!(
                 "SELECT {CLIENT_COLUMNS} FROM {c} WHERE client_id = $1"
+            )),
+            get_clients: s(format!(
+                "SELECT {CLIENT_COLUMNS} FROM {c} WHERE client_id = ANY($1::text[])"
             )),
             // A use recorded since the caller read the record is kept: last_used_at
             // only moves forward, so an update cannot make a client look stale.
