@@ -69,18 +69,19 @@
 //! another instance's open transaction changed is waited for and checked
 //! again, as for single statements.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use sqlx::Postgres;
 use sqlx::postgres::{PgConnection, PgRow};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 use super::batch_counts::{BatchCounts, Limited, admit, counts_in, returns_counted};
 use super::lease::connection_lost;
 use super::plan::Plan;
 use super::unnest::insert_many;
-use super::{Connections, Done, Statements, Write, bind, hand_off, sql, store_error};
+use super::{
+    Connections, Done, SharedQueue, Statements, Tasks, Write, bind, hand_off, sql, store_error,
+};
 use crate::store::StoreError;
 use crate::store::postgres::{backoff, retryable};
 
@@ -120,14 +121,7 @@ enum Failure {
 #[derive(Debug)]
 pub(crate) struct GroupCommit {
     connections: Arc<Connections<Postgres>>,
-    state: Mutex<State>,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    queue: Option<mpsc::Sender<Job>>,
-    tasks: Vec<JoinHandle<()>>,
-    closed: bool,
+    tasks: Tasks<Job>,
 }
 
 impl GroupCommit {
@@ -135,31 +129,21 @@ impl GroupCommit {
     pub(crate) fn new(connections: Arc<Connections<Postgres>>) -> Self {
         Self {
             connections,
-            state: Mutex::new(State::default()),
+            tasks: Tasks::new(),
         }
     }
 
     /// The queue, with the task started if it is not running.
     fn queue(&self) -> Result<mpsc::Sender<Job>, StoreError> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.closed {
-            return Err(StoreError::unavailable(Closed));
-        }
-        if let Some(queue) = &state.queue
-            && !queue.is_closed()
-        {
-            return Ok(queue.clone());
-        }
-        let runtime = tokio::runtime::Handle::try_current().map_err(StoreError::unavailable)?;
-        let (sender, receiver) = mpsc::channel(QUEUE);
-        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
         // Half the pool at most, so reads still find connections.
         let half = self.connections.pool().options().get_max_connections() as usize / 2;
-        state.tasks = (0..half.clamp(1, IN_FLIGHT))
-            .map(|_| runtime.spawn(run(Arc::clone(&receiver), Arc::clone(&self.connections))))
-            .collect();
-        state.queue = Some(sender.clone());
-        Ok(sender)
+        let connections = &self.connections;
+        self.tasks.queue(
+            QUEUE,
+            half.clamp(1, IN_FLIGHT),
+            |queue| run(queue, Arc::clone(connections)),
+            Closed,
+        )
     }
 
     /// Runs `write` in the next batch; returns once it is committed.
@@ -185,15 +169,7 @@ impl GroupCommit {
 
     /// Stops taking writes and waits until what was queued is committed.
     pub(crate) async fn close(&self) {
-        let tasks = {
-            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            state.closed = true;
-            state.queue = None;
-            std::mem::take(&mut state.tasks)
-        };
-        for task in tasks {
-            let _ = task.await;
-        }
+        self.tasks.close().await;
     }
 }
 
@@ -215,10 +191,7 @@ struct BatchFailed(Arc<str>);
 /// One of the tasks that take batches from the queue: the one holding the
 /// queue's lock takes the next batch, so a batch starts as soon as writes are
 /// queued and fewer than [`IN_FLIGHT`] batches run.
-async fn run(
-    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
-    connections: Arc<Connections<Postgres>>,
-) {
+async fn run(queue: SharedQueue<Job>, connections: Arc<Connections<Postgres>>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     loop {
         {

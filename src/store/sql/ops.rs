@@ -109,7 +109,8 @@ pub(crate) struct Done<R> {
 
 /// A statement that only reads.
 pub(crate) enum Read<'a> {
-    /// One client by id.
+    /// One client by id (SQLite; PostgreSQL reads clients in batches).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     Client(&'a str),
     /// Clients in id order after an id, at most `limit`.
     Clients(Option<&'a str>, usize),

@@ -20,14 +20,16 @@
 //! batch again, a few times, after a short randomized backoff.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use sqlx::Postgres;
 use sqlx::postgres::PgRow;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
-use super::{Connections, DatabaseError, SqlRow, Statements, client_from_row, hand_off, sql};
+use super::{
+    Connections, DatabaseError, SharedQueue, SqlRow, Statements, Tasks, client_from_row, hand_off,
+    sql,
+};
 use crate::store::postgres::{backoff, retryable};
 use crate::store::{ClientRecord, StoreError};
 
@@ -68,14 +70,7 @@ enum Failure {
 #[derive(Debug)]
 pub(crate) struct ReadBatch {
     connections: Arc<Connections<Postgres>>,
-    state: Mutex<State>,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    queue: Option<mpsc::Sender<Job>>,
-    tasks: Vec<JoinHandle<()>>,
-    closed: bool,
+    tasks: Tasks<Job>,
 }
 
 impl ReadBatch {
@@ -83,31 +78,21 @@ impl ReadBatch {
     pub(crate) fn new(connections: Arc<Connections<Postgres>>) -> Self {
         Self {
             connections,
-            state: Mutex::new(State::default()),
+            tasks: Tasks::new(),
         }
     }
 
     /// The queue, with the tasks started if they are not running.
     fn queue(&self) -> Result<mpsc::Sender<Job>, StoreError> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.closed {
-            return Err(StoreError::unavailable(Closed));
-        }
-        if let Some(queue) = &state.queue
-            && !queue.is_closed()
-        {
-            return Ok(queue.clone());
-        }
-        let runtime = tokio::runtime::Handle::try_current().map_err(StoreError::unavailable)?;
-        let (sender, receiver) = mpsc::channel(QUEUE);
-        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
         // A quarter of the pool at most: writes and other reads need some.
         let quarter = self.connections.pool().options().get_max_connections() as usize / 4;
-        state.tasks = (0..quarter.clamp(1, IN_FLIGHT))
-            .map(|_| runtime.spawn(run(Arc::clone(&receiver), Arc::clone(&self.connections))))
-            .collect();
-        state.queue = Some(sender.clone());
-        Ok(sender)
+        let connections = &self.connections;
+        self.tasks.queue(
+            QUEUE,
+            quarter.clamp(1, IN_FLIGHT),
+            |queue| run(queue, Arc::clone(connections)),
+            Closed,
+        )
     }
 
     /// The client `client_id`, read in the next batch.
@@ -135,15 +120,7 @@ impl ReadBatch {
 
     /// Stops taking reads and waits until the queued ones are answered.
     pub(crate) async fn close(&self) {
-        let tasks = {
-            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            state.closed = true;
-            state.queue = None;
-            std::mem::take(&mut state.tasks)
-        };
-        for task in tasks {
-            let _ = task.await;
-        }
+        self.tasks.close().await;
     }
 }
 
@@ -164,10 +141,7 @@ struct BatchFailed(Arc<str>);
 
 /// One of the tasks that take batches from the queue: the one holding the
 /// queue's lock takes the next batch.
-async fn run(
-    queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
-    connections: Arc<Connections<Postgres>>,
-) {
+async fn run(queue: SharedQueue<Job>, connections: Arc<Connections<Postgres>>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     loop {
         {
