@@ -49,7 +49,7 @@ pub(crate) use lease::Connections;
 pub(crate) use ops::{Done, Read, Write};
 pub(crate) use queue::hand_off;
 #[cfg(feature = "postgres")]
-pub(crate) use queue::{SharedQueue, Tasks};
+pub(crate) use queue::{SharedQueue, Tasks, next_batch};
 #[cfg(feature = "postgres")]
 pub(crate) use read_batch::ReadBatch;
 pub(crate) use row::{ClientRow, client_from_row, token_from_row};

@@ -80,7 +80,8 @@ use super::lease::connection_lost;
 use super::plan::Plan;
 use super::unnest::insert_many;
 use super::{
-    Connections, Done, SharedQueue, Statements, Tasks, Write, bind, hand_off, sql, store_error,
+    Connections, Done, SharedQueue, Statements, Tasks, Write, bind, hand_off, next_batch, sql,
+    store_error,
 };
 use crate::store::StoreError;
 use crate::store::postgres::{backoff, retryable};
@@ -193,20 +194,7 @@ struct BatchFailed(Arc<str>);
 /// queued and fewer than [`IN_FLIGHT`] batches run.
 async fn run(queue: SharedQueue<Job>, connections: Arc<Connections<Postgres>>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    loop {
-        {
-            let mut queue = queue.lock().await;
-            let Some(job) = queue.recv().await else {
-                return;
-            };
-            jobs.push(job);
-            while jobs.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
-            }
-        }
+    while next_batch(&queue, &mut jobs, MAX_BATCH).await {
         // A caller that stopped waiting (its request was dropped) gets nothing
         // done: its write may or may not happen, and here it does not.
         jobs.retain(|job| !job.reply.is_closed());

@@ -149,3 +149,22 @@ impl<J> std::fmt::Debug for Tasks<J> {
         f.debug_struct("Tasks").finish_non_exhaustive()
     }
 }
+
+/// Waits for the next job, then takes it and whatever else is queued, up to
+/// `max` in `jobs`; `false` once the queue is closed and empty. The task that
+/// holds the queue's lock takes the next batch.
+#[cfg(feature = "postgres")]
+pub(crate) async fn next_batch<J>(queue: &SharedQueue<J>, jobs: &mut Vec<J>, max: usize) -> bool {
+    let mut queue = queue.lock().await;
+    let Some(job) = queue.recv().await else {
+        return false;
+    };
+    jobs.push(job);
+    while jobs.len() < max {
+        match queue.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
+        }
+    }
+    true
+}

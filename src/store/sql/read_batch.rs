@@ -28,7 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     Connections, DatabaseError, SharedQueue, SqlRow, Statements, Tasks, client_from_row, hand_off,
-    sql,
+    next_batch, sql,
 };
 use crate::store::postgres::{backoff, retryable};
 use crate::store::{ClientRecord, StoreError};
@@ -143,20 +143,7 @@ struct BatchFailed(Arc<str>);
 /// queue's lock takes the next batch.
 async fn run(queue: SharedQueue<Job>, connections: Arc<Connections<Postgres>>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    loop {
-        {
-            let mut queue = queue.lock().await;
-            let Some(job) = queue.recv().await else {
-                return;
-            };
-            jobs.push(job);
-            while jobs.len() < MAX_BATCH {
-                match queue.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
-            }
-        }
+    while next_batch(&queue, &mut jobs, MAX_BATCH).await {
         // A caller that stopped waiting needs no answer.
         jobs.retain(|job| !job.reply.is_closed());
         // One statement per statement set (stores sharing a pool with
