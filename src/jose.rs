@@ -185,8 +185,18 @@ pub(crate) fn verify(
     signing_input: &str,
     signature: &Vec<u8>,
 ) -> bool {
+    #[cfg(test)]
+    VERIFIED_ON_THIS_THREAD.with(|count| count.set(count.get() + 1));
     (DEFAULT_PROVIDER.verifier_factory)(&alg, key)
         .is_ok_and(|v| v.verify(signing_input.as_bytes(), signature).is_ok())
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many signatures [`verify`] checked on the current thread, so tests
+    /// can see on which thread signature work runs.
+    pub(crate) static VERIFIED_ON_THIS_THREAD: std::cell::Cell<usize> =
+        const { std::cell::Cell::new(0) };
 }
 
 #[cfg_attr(not(feature = "client-assertion"), allow(dead_code))]

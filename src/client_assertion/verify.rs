@@ -415,4 +415,39 @@ mod tests {
         assert!(parse("a.b").is_err());
         assert!(parse("a.b.c.d").is_err());
     }
+
+    /// A signed HS256 JWS and the key that verifies it.
+    fn signed() -> (String, DecodingKey) {
+        let header = jsonwebtoken::Header::new(Algorithm::HS256);
+        let key = jsonwebtoken::EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef");
+        let jws = jsonwebtoken::encode(&header, &valid(), &key).expect("signs");
+        (
+            jws,
+            DecodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+    }
+
+    /// Public-key signature checks are CPU work and run on
+    /// a blocking thread, never on the async worker that handles the request
+    /// (one costly assertion must not stall other users' requests).
+    #[test]
+    fn signature_checks_run_off_the_async_worker() {
+        let (jws, key) = signed();
+        let parsed = parse(&jws).expect("parses");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let before = crate::jose::VERIFIED_ON_THIS_THREAD.with(std::cell::Cell::get);
+        assert!(runtime.block_on(parsed.verifies_off_thread(vec![&key])));
+        let after = crate::jose::VERIFIED_ON_THIS_THREAD.with(std::cell::Cell::get);
+        assert_eq!(
+            after, before,
+            "the signature was checked on the worker thread"
+        );
+
+        // The same check made inline runs here, so the counter does see it.
+        assert!(parsed.verifies_with([&key]));
+        let inline = crate::jose::VERIFIED_ON_THIS_THREAD.with(std::cell::Cell::get);
+        assert_eq!(inline, after + 1);
+    }
 }
