@@ -518,7 +518,7 @@ async fn rfc7523_2_2_one_call_authenticates_every_enabled_method() {
     }
 }
 
-/// Issue 22 item 4: why an assertion was refused is logged at info level, a
+/// Why an assertion was refused is logged at info level, a
 /// short reason and never the assertion itself.
 #[tokio::test]
 async fn a_refused_assertion_is_logged_at_info_with_its_reason() {

@@ -325,7 +325,7 @@ fn valid_document() -> impl Strategy<Value = (Map<String, Value>, bool)> {
                     jwks,
                     explicit_type,
                 ) = rest;
-                // Repeated redirect URIs are refused (RFC 7591 §2, issue 15):
+                // Repeated redirect URIs are refused (RFC 7591 §2):
                 // a valid document lists each once.
                 let mut uris = uris;
                 let mut seen = std::collections::HashSet::new();

@@ -68,7 +68,7 @@ async fn rfc8252_7_3_loopback_matches_any_port_and_nothing_else() {
 #[tokio::test]
 async fn other_redirects_match_exactly() {
     // (A native https loopback URI is refused at registration, RFC 8252 §7.3:
-    // tests/hardening_validation.rs.)
+    // tests/registration/metadata_rules.rs.)
     let m = native_client("com.example.app:/cb").await;
     assert!(!m.matches_redirect_uri("com.example.app:/cb/"));
     assert!(!m.matches_redirect_uri("COM.EXAMPLE.APP:/cb"));

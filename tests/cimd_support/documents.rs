@@ -27,7 +27,7 @@ pub fn document(server: &DocServer) -> Value {
 /// Any host, loopback documents (the server is on loopback too), the test CA,
 /// no lower cache bound, no pause after a failed fetch (these tests change a
 /// document between lookups; the fetch bounds have their own tests in
-/// tests/client_id_metadata_document_fetch_bounds.rs, with their own policy).
+/// tests/client_id_metadata_document/fetch_bounds.rs, with their own policy).
 pub fn policy(server: &DocServer) -> MetadataDocuments {
     MetadataDocuments::any_host()
         .loopback_documents(true)

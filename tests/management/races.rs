@@ -1,7 +1,7 @@
 //! Concurrent management requests (RFC 7592 §2.2 and §2.3 under races): token
 //! rotation lets one of two racing writers win, without lost updates.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! `Profile::max_redirect_uris` (`400 invalid_redirect_uri`). Each limit is
 //! checked with its default value and with a small configured one.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::*;

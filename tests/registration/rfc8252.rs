@@ -1,6 +1,6 @@
 //! RFC 8252 (OAuth 2.0 for Native Apps): redirect URIs of native clients.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! RFC 7592 (OAuth 2.0 Dynamic Client Registration Management Protocol) and the
 //! RFC 6750 bearer rules it relies on: one test per rule, named after it.
 
-mod common;
+use crate::common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -376,7 +376,7 @@ async fn rfc7592_2_2_update_with_another_client_secret_is_invalid_client_metadat
 /// registration_client_uri, client_secret_expires_at, or client_id_issued_at
 /// fields"; one that differs from the current value is `400
 /// invalid_client_metadata` naming the field (equal ones are ignored:
-/// tests/hardening_management.rs).
+/// tests/management/token_rotation.rs).
 #[tokio::test]
 async fn rfc7592_2_2_update_including_a_server_issued_member_is_invalid_client_metadata() {
     let dcr = open();
@@ -683,7 +683,7 @@ async fn rfc7592_2_1_unknown_client_wrong_token_and_deleted_client_are_indisting
 /// MUST immediately discard its previous"): by default every successful `PUT`
 /// returns a new token; the new one works, and its first use kills the old one
 /// (until then the old one is the way back after a lost answer, RFC 7592
-/// §2.2: tests/hardening_management.rs).
+/// §2.2: tests/management/token_rotation.rs).
 #[tokio::test]
 async fn rfc7592_2_2_registration_access_token_rotates_on_update_by_default() {
     let dcr = open();

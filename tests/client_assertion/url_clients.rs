@@ -3,8 +3,9 @@
 //! server, or inline) and registered clients alike.
 #![cfg(all(feature = "client-id-metadata-document", feature = "client-assertion"))]
 
-mod cimd_support;
-mod common;
+use crate::cimd_support;
+use crate::common;
+use crate::fixtures::{self, JWKS, PATH, credentials};
 
 use std::time::Duration;
 
@@ -18,20 +19,6 @@ use tower_dcr::events::{Event, EventKind};
 use tower_dcr::host::{ClientAuthError, ClientCredentials, CredentialsLocation};
 use tower_dcr::metadata_document::MetadataDocuments;
 
-const PATH: &str = "/agent.json";
-const JWKS: &str = "/jwks.json";
-
-fn credentials(client_id: Option<&str>, assertion: &str) -> ClientCredentials {
-    ClientCredentials::from_request_with_assertion(
-        &HeaderMap::new(),
-        client_id,
-        None,
-        Some(JWT_BEARER),
-        Some(assertion),
-    )
-    .unwrap()
-}
-
 struct Setup {
     server: DocServer,
     dcr: Registration,
@@ -39,32 +26,10 @@ struct Setup {
     key: TestKey,
 }
 
-/// A `private_key_jwt` URL client whose keys are at `jwks_uri`.
+/// A `private_key_jwt` URL client with one P-256 key at `jwks_uri`.
 async fn url_client(rules: ClientAssertions) -> Setup {
-    let server = DocServer::start().await;
-    let id = server.url(PATH);
     let key = TestKey::p256("k1");
-    server.set(JWKS, Reply::json(&key.jwks()));
-    server.set(
-        PATH,
-        Reply::json(&json!({
-            "client_id": id,
-            "client_name": "Agent",
-            "redirect_uris": ["http://127.0.0.1/cb"],
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks_uri": server.url(JWKS),
-        })),
-    );
-    let dcr = Registration::builder(ISSUER)
-        .open()
-        .metadata_documents(
-            MetadataDocuments::any_host()
-                .loopback_documents(true)
-                .root_certificate_pem(server.ca_pem.clone()),
-        )
-        .client_assertions(rules)
-        .build()
-        .unwrap();
+    let (server, dcr, id) = fixtures::url_client(rules, &[&key]).await;
     Setup {
         server,
         dcr,
@@ -430,7 +395,7 @@ async fn cimd_8_6_a_jwks_uri_on_a_special_use_address_is_never_fetched() {
     }
 }
 
-/// Issue 22 item 4: why a URL client was refused is logged at info level
+/// Why a URL client was refused is logged at info level
 /// (draft-ietf-oauth-client-id-metadata-document §5: a failed fetch aborts
 /// the request), not only at debug.
 #[tokio::test]

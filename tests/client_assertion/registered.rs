@@ -4,28 +4,17 @@
 //! replay store shared by instances on one database.
 #![cfg(all(feature = "client-assertion", feature = "postgres"))]
 
-mod cimd_support;
-mod common;
+use crate::cimd_support;
+use crate::common;
+use crate::fixtures::credentials;
 
 use cimd_support::{ISSUER, TestKey, claims, now};
-use http::HeaderMap;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use tower_dcr::PostgresStore;
-use tower_dcr::client_assertion::{ClientAssertions, JWT_BEARER};
-use tower_dcr::host::{ClientAuthError, ClientCredentials};
+use tower_dcr::client_assertion::ClientAssertions;
+use tower_dcr::host::ClientAuthError;
 use tower_dcr::{Profile, Registration, TokenEndpointAuthMethod};
-
-fn credentials(client_id: Option<&str>, assertion: &str) -> ClientCredentials {
-    ClientCredentials::from_request_with_assertion(
-        &HeaderMap::new(),
-        client_id,
-        None,
-        Some(JWT_BEARER),
-        Some(assertion),
-    )
-    .unwrap()
-}
 
 /// Without `client_assertions` configured, assertions are refused.
 #[tokio::test]

@@ -3,65 +3,24 @@
 //! `jti` records per client.
 #![cfg(all(feature = "client-id-metadata-document", feature = "client-assertion"))]
 
-mod cimd_support;
+use crate::cimd_support;
+use crate::fixtures::{credentials, url_client};
 
-use cimd_support::{DocServer, ISSUER, Reply, TestKey, claims};
-use http::HeaderMap;
+use cimd_support::{ISSUER, TestKey, claims};
 use jsonwebtoken::Header;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tower_dcr::Registration;
-use tower_dcr::client_assertion::{ClientAssertions, JWT_BEARER};
-use tower_dcr::host::{ClientAuthError, ClientCredentials};
-use tower_dcr::metadata_document::MetadataDocuments;
-
-const PATH: &str = "/agent.json";
-const JWKS: &str = "/jwks.json";
-
-/// A `private_key_jwt` URL client whose key set at `jwks_uri` is `keys`.
-async fn url_client(
-    rules: ClientAssertions,
-    keys: &[&TestKey],
-) -> (DocServer, Registration, String) {
-    let server = DocServer::start().await;
-    let id = server.url(PATH);
-    let jwks: Vec<Value> = keys.iter().map(|k| k.jwk.clone()).collect();
-    server.set(JWKS, Reply::json(&json!({ "keys": jwks })));
-    server.set(
-        PATH,
-        Reply::json(&json!({
-            "client_id": id,
-            "redirect_uris": ["http://127.0.0.1/cb"],
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks_uri": server.url(JWKS),
-        })),
-    );
-    let dcr = Registration::builder(ISSUER)
-        .open()
-        .metadata_documents(
-            MetadataDocuments::any_host()
-                .loopback_documents(true)
-                .root_certificate_pem(server.ca_pem.clone()),
-        )
-        .client_assertions(rules)
-        .build()
-        .unwrap();
-    (server, dcr, id)
-}
+use tower_dcr::client_assertion::ClientAssertions;
+use tower_dcr::host::ClientAuthError;
 
 async fn authenticate(
     dcr: &Registration,
     id: &str,
     assertion: &str,
 ) -> Result<(), ClientAuthError> {
-    let credentials = ClientCredentials::from_request_with_assertion(
-        &HeaderMap::new(),
-        Some(id),
-        None,
-        Some(JWT_BEARER),
-        Some(assertion),
-    )
-    .unwrap();
-    dcr.authenticate_client(&credentials).await.map(|_| ())
+    dcr.authenticate_client(&credentials(Some(id), assertion))
+        .await
+        .map(|_| ())
 }
 
 /// An assertion signed by `key` without a `kid` header.
@@ -69,7 +28,7 @@ fn sign_without_kid(key: &TestKey, claims: &Value) -> String {
     jsonwebtoken::encode(&Header::new(key.alg), claims, &key.encoding).unwrap()
 }
 
-/// Issue 24 item 18 (RFC 7515 §4.1.4): with several keys of the alg's type at
+/// RFC 7515 §4.1.4: with several keys of the alg's type at
 /// `jwks_uri`, an assertion must name its key: without a `kid` it is refused
 /// before any signature check, with one it is checked with that key only. A
 /// set with one key of the type needs no `kid`.
@@ -100,7 +59,7 @@ async fn rfc7515_4_1_4_a_kid_is_required_when_the_key_set_has_several_keys_of_th
         .unwrap();
 }
 
-/// Issue 24 item 18: however many keys share the assertion's `kid`, only the
+/// However many keys share the assertion's `kid`, only the
 /// first three are tried: a signature by a later one does not verify.
 #[tokio::test]
 async fn at_most_three_keys_are_tried_for_one_assertion() {
@@ -118,7 +77,7 @@ async fn at_most_three_keys_are_tried_for_one_assertion() {
     );
 }
 
-/// Issue 24 item 17: one client holds at most `max_live_assertions_per_client`
+/// One client holds at most `max_live_assertions_per_client`
 /// live `jti` records; over it, new assertions are refused (fail closed: no
 /// record is dropped to make room, so replays stay refused too).
 #[tokio::test]

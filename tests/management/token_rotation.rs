@@ -1,7 +1,7 @@
-//! Issue #15, management and tokens (items 12–16), through the service's
-//! public HTTP behaviour.
+//! Registration access tokens (RFC 7592 §2.2, §3; RFC 6750 §3.1): rotation,
+//! the grace period of the previous token, and how requests without one fail.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

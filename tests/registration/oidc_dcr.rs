@@ -1,6 +1,6 @@
 //! OpenID Connect Dynamic Client Registration 1.0: the rules it adds to RFC 7591.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

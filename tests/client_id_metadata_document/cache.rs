@@ -3,7 +3,7 @@
 //! end against the https document server of `cimd_support`.
 #![cfg(all(feature = "client-id-metadata-document", feature = "client-assertion"))]
 
-mod cimd_support;
+use crate::cimd_support;
 
 use std::time::Duration;
 

@@ -73,7 +73,7 @@ async fn stored_dynamic_clients(store: &dyn ClientStore) -> u64 {
         .unwrap()
 }
 
-/// Quotas (issue #15 item 17): concurrent registrations on one in-memory
+/// Quotas: concurrent registrations on one in-memory
 /// instance fill the quota exactly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn quota_is_never_overshot_by_concurrent_registrations_in_memory() {
@@ -244,7 +244,7 @@ mod postgres {
         )
     }
 
-    /// Quotas (issue #15 item 17): two service instances, each with its own
+    /// Quotas: two service instances, each with its own
     /// pool, share one PostgreSQL schema; concurrent registrations spread over
     /// both fill the quota exactly, and deleting a client frees one place.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

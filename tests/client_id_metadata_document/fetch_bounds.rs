@@ -8,7 +8,7 @@
 //! Fetches are counted at a local https document server.
 #![cfg(all(feature = "client-id-metadata-document", feature = "client-assertion"))]
 
-mod cimd_support;
+use crate::cimd_support;
 
 use std::time::Duration;
 

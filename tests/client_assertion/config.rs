@@ -2,7 +2,7 @@
 //! client authentication under them would fail (RFC 7523 §2.2).
 #![cfg(all(feature = "client-id-metadata-document", feature = "client-assertion"))]
 
-mod cimd_support;
+use crate::cimd_support;
 
 use std::time::Duration;
 
@@ -45,7 +45,7 @@ impl tower_dcr::ClientStore for NoReplayStore {
     }
 }
 
-/// Issue 22 item 4: `build()` refuses configurations under which every JWT
+/// `build()` refuses configurations under which every JWT
 /// client authentication would fail (RFC 7523 §2.2): a JWT method in a
 /// profile (the default, a named one, or the URL-client one) without
 /// `client_assertions`; `private_key_jwt` without an asymmetric algorithm; no
@@ -146,7 +146,7 @@ fn build_refuses_jwt_client_authentication_that_cannot_work() {
     }
 }
 
-/// Issue 22 item 4 (RFC 7468 §5.1): a `root_certificate_pem` that holds no
+/// RFC 7468 §5.1: a `root_certificate_pem` that holds no
 /// certificate, or that a custom fetcher would ignore, fails `build()`
 /// instead of every fetch.
 #[test]

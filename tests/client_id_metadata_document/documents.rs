@@ -4,7 +4,7 @@
 //! Test names carry the draft section they check.
 #![cfg(all(feature = "client-id-metadata-document", feature = "client-assertion"))]
 
-mod cimd_support;
+use crate::cimd_support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! RFC 7591: the registration request, response and errors, one test per rule.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::*;

@@ -1,7 +1,9 @@
-//! Issue #15, validation (items 1–11): the rules a spec review and an attack
-//! found missing, each through the service's public HTTP behaviour.
+//! Metadata rules that specifications beyond RFC 7591 impose on a
+//! registration (OpenID Connect Core and Discovery, RFC 8705, RFC 8252, RFC 9700,
+//! RFC 3986, RFC 8259, Unicode TR36), each through the service's public HTTP
+//! behaviour.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
