@@ -2,7 +2,7 @@
 //! against the registered ones, on the edges the redirect_uri fuzz target
 //! explores.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};

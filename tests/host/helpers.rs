@@ -2,7 +2,7 @@
 //! (RFC 6749 §2.3.1) and redirect URI matching at the authorization endpoint
 //! (RFC 6749 §3.1.2.3, RFC 8252 §7.3). One test per rule, named after it.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -5,8 +5,8 @@
 //! authentication, a static initial access token that is not a b64token), and
 //! a discovery fragment that lists only what the host serves.
 
-mod cimd_support;
-mod common;
+use crate::cimd_support;
+use crate::common;
 
 use axum::Router;
 use axum::extract::{Form, State};
