@@ -75,6 +75,13 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PEM_FILE")]
     pub metadata_document_ca: Option<std::path::PathBuf>,
 
+    /// Requests naming a URL client id (which may make the server fetch a
+    /// metadata document) accepted per minute per client address (IPv6: one
+    /// /64) at `/authorize`, `/token` and `/introspect`; more get `429` with
+    /// `Retry-After`. `0` turns the limit off.
+    #[arg(long, value_name = "N", default_value_t = 120)]
+    pub url_client_rate: u32,
+
     /// Serve Prometheus metrics at `GET /metrics` on this address, a listener
     /// apart from `--addr` (default: no metrics listener).
     #[arg(long, value_name = "ADDR")]

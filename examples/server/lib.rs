@@ -24,6 +24,7 @@ mod admin;
 mod app;
 mod authorize;
 mod bounded;
+mod caller_limit;
 mod cli;
 mod cors;
 mod discovery;
@@ -211,7 +212,12 @@ async fn serve(
         ),
         None => None,
     };
-    let app = App::new(dcr, keys.clone());
+    let app = App::new(
+        dcr,
+        keys.clone(),
+        grants::Grants::default(),
+        caller_limit::CallerLimit::new(args.url_client_rate),
+    );
     app.spawn_sweeper();
     let limits = ConnectionLimits::from_args(&args, SHUTDOWN_GRACE);
     let shutdown = shutdown_signal();
@@ -225,6 +231,10 @@ async fn serve(
         limits,
         local,
         metrics,
+        url_client_rate: args
+            .client_id_metadata_documents
+            .as_ref()
+            .map(|_| args.url_client_rate),
     });
     tracing::info!(%local, %issuer, "listening");
     let router = app::router(app, &cors, limits.header_timeout);
@@ -277,6 +287,8 @@ struct Banner<'a> {
     limits: ConnectionLimits,
     local: std::net::SocketAddr,
     metrics: Option<std::net::SocketAddr>,
+    /// `--url-client-rate`, when URL client ids are accepted.
+    url_client_rate: Option<u32>,
 }
 
 fn print_banner(b: &Banner<'_>) {
@@ -346,12 +358,21 @@ fn print_banner(b: &Banner<'_>) {
     );
     println!("  CORS (registration): {cors}");
     println!("  connections:         {}", b.limits);
+    match b.url_client_rate {
+        None => {}
+        Some(0) => println!("  URL client ids:      no limit per address (--url-client-rate 0)"),
+        Some(n) => println!(
+            "  URL client ids:      {n} requests per minute per client address (--url-client-rate)"
+        ),
+    }
     println!(
-        "  pending consents:    {} ({} per client); live tokens {} ({} per client)",
-        grants::MAX_PENDING,
-        grants::MAX_PENDING_PER_CLIENT,
-        grants::MAX_TOKENS,
-        grants::MAX_TOKENS_PER_CLIENT
+        "  pending consents:    {} ({} per client address, {} per URL-client host); \
+         live tokens {} ({} per client); past a bound, its holder's oldest goes",
+        grants::PENDING_BOUNDS.total,
+        grants::PENDING_BOUNDS.per_owner,
+        grants::PENDING_BOUNDS.per_group,
+        grants::ACCESS_BOUNDS.total,
+        grants::ACCESS_BOUNDS.per_owner
     );
     println!("Listening on {}; Ctrl-C to stop.", b.local);
 }
