@@ -21,6 +21,10 @@ use tower_dcr::{Secret, SecretDigest};
 
 use crate::bounded::{Bounded, Bounds, Key};
 
+mod sqlite;
+
+pub use sqlite::SqliteGrants;
+
 /// How long a consent page can be answered.
 pub const CONSENT_LIFETIME: Duration = Duration::from_secs(10 * 60);
 /// Consent requests kept, in all, per requesting address and per URL-client
@@ -91,7 +95,7 @@ pub fn caller(peer: Option<SocketAddr>) -> String {
 
 /// A validated authorization request (RFC 6749 §4.1.1, OpenID Connect Core
 /// §3.1.2.1). Every value is bounded in length before it is kept here.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct AuthorizationRequest {
     pub client_id: String,
     /// Where the user agent goes back to: the presented redirect URI, or the
@@ -114,7 +118,7 @@ pub struct AuthorizationRequest {
 }
 
 /// An approved request: what a code stands for.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Approved {
     pub request: AuthorizationRequest,
     /// When the user authenticated (approved), seconds since the epoch.
@@ -206,10 +210,6 @@ pub enum GrantError {
     /// A consent answer posted by another browser than the one that asked.
     OtherBrowser,
     /// The store could not answer.
-    #[allow(
-        dead_code,
-        reason = "the in-memory store never fails; stores on a database do"
-    )]
     Unavailable(tower_dcr::BoxError),
 }
 
@@ -383,8 +383,8 @@ impl Maps {
     }
 }
 
-/// The grant store of `--store memory`, and of every store until the SQL
-/// ones keep grants: in this process only, lost on restart.
+/// The grant store of `--store memory` and, for now, of PostgreSQL: in this
+/// process only, lost on restart.
 #[derive(Default)]
 pub struct MemoryGrants {
     maps: Mutex<Maps>,

@@ -212,10 +212,11 @@ async fn serve(
         ),
         None => None,
     };
+    let grants = open_grants(&store_spec).await?;
     let app = App::new(
         dcr,
         keys.clone(),
-        grants::Grants::default(),
+        grants,
         caller_limit::CallerLimit::new(args.url_client_rate),
     );
     app.spawn_sweeper();
@@ -241,6 +242,19 @@ async fn serve(
     listener::serve(listener, router, limits, shutdown).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The grant store beside the client store: the same SQLite file (its own
+/// tables and connection), or memory.
+async fn open_grants(store: &StoreSpec) -> Result<grants::Grants, Error> {
+    Ok(match store {
+        StoreSpec::Sqlite(url) => grants::Grants::new(Arc::new(
+            grants::SqliteGrants::open(url)
+                .await
+                .map_err(|e| format!("cannot open the grant tables in {store}: {e:?}"))?,
+        )),
+        StoreSpec::Memory | StoreSpec::Postgres(_) => grants::Grants::default(),
+    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is
@@ -345,6 +359,13 @@ fn print_banner(b: &Banner<'_>) {
     println!("                 {issuer}/.well-known/openid-configuration");
     println!("  openapi:       {issuer}/openapi.yaml");
     println!("  store:         {}{store_note}", b.store);
+    let grants_note = match b.store {
+        StoreSpec::Sqlite(_) => "in the store (a restart signs nobody out)",
+        StoreSpec::Memory | StoreSpec::Postgres(_) => {
+            "in memory (codes and tokens are lost when the server stops)"
+        }
+    };
+    println!("  grants:        {grants_note}");
     if let Some(metrics) = b.metrics {
         println!("  metrics:       http://{metrics}/metrics (a listener of its own)");
     }
