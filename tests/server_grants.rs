@@ -252,3 +252,160 @@ async fn sqlite_answered_refresh_tokens_survive_sigkill() {
         );
     }
 }
+
+/// A fresh PostgreSQL database for one test (dropped with it), or `None`
+/// when PostgreSQL is unreachable (then the test is skipped, unless
+/// `TOWER_DCR_REQUIRE_POSTGRES=1`).
+#[cfg(feature = "postgres")]
+struct Database {
+    admin: sqlx::PgPool,
+    name: String,
+    url: String,
+}
+
+#[cfg(feature = "postgres")]
+impl Database {
+    async fn create() -> Option<Self> {
+        let base = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let admin = match sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&base)
+            .await
+        {
+            Ok(pool) => pool,
+            Err(e) => {
+                let what = format!("PostgreSQL (DATABASE_URL) is unreachable: {e}");
+                if std::env::var("TOWER_DCR_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                    panic!("{what}, and TOWER_DCR_REQUIRE_POSTGRES=1");
+                }
+                eprintln!("SKIPPED: {what} (set TOWER_DCR_REQUIRE_POSTGRES=1 to fail instead)");
+                return None;
+            }
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let name = format!("server_grants_{}_{nanos}", std::process::id());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(&base).unwrap();
+        url.set_path(&name);
+        Some(Self {
+            admin,
+            name,
+            url: url.to_string(),
+        })
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl Drop for Database {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&admin)
+                    .await;
+                });
+        })
+        .join();
+    }
+}
+
+/// Issue 26: two server processes on one PostgreSQL database serve a flow
+/// crossing them: register and authorize on one, redeem the code on the
+/// other, refresh on the first, introspect on the second (RFC 7662). A code
+/// replayed on the second after its use on the first revokes its tokens
+/// (RFC 6749 §4.1.2); two instances redeeming one code at once give at most
+/// one answer with tokens, and those are revoked.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_two_instances_serve_a_flow_crossing_them() {
+    let Some(database) = Database::create().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--store", database.url.as_str()];
+    let first = Server::start_in(Some(dir.path()), &args, &[]);
+    let second = Server::start_in(Some(dir.path()), &args, &[]);
+    assert!(
+        second.banner.contains("shared by every instance"),
+        "{}",
+        second.banner
+    );
+    let client = register_public(&first).await;
+    let client_id = client["client_id"].as_str().unwrap();
+
+    let (code, verifier) = code_for(&first, client_id, REDIRECT).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("client_id", client_id),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (status, tokens) = token(&second, &form).await;
+    assert_eq!(status, 200, "{tokens}");
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    let (status, refreshed) = refresh(&first, client_id, refresh_token, None).await;
+    assert_eq!(status, 200, "{refreshed}");
+    let access = refreshed["access_token"].as_str().unwrap();
+    assert!(active(&second, client_id, access).await);
+
+    let (code, verifier) = code_for(&first, client_id, REDIRECT).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("client_id", client_id),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let (status, tokens) = token(&first, &form).await;
+    assert_eq!(status, 200, "{tokens}");
+    let replayed_access = tokens["access_token"].as_str().unwrap();
+    assert!(active(&second, client_id, replayed_access).await);
+    let (status, error) = token(&second, &form).await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["error"], "invalid_grant");
+    assert!(!active(&first, client_id, replayed_access).await);
+
+    for round in 0..6 {
+        let (code, verifier) = code_for(&first, client_id, REDIRECT).await;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("client_id", client_id),
+            ("code_verifier", verifier.as_str()),
+        ];
+        let (a, b) = tokio::join!(token(&first, &form), token(&second, &form));
+        let answers = [a, b];
+        let issued: Vec<_> = answers.iter().filter(|(s, _)| *s == 200).collect();
+        assert!(issued.len() <= 1, "round {round}: {answers:?}");
+        assert!(
+            answers
+                .iter()
+                .any(|(s, e)| *s == 400 && e["error"] == "invalid_grant"),
+            "round {round}: {answers:?}"
+        );
+        for (_, tokens) in issued {
+            let access = tokens["access_token"].as_str().unwrap();
+            assert!(
+                !active(&first, client_id, access).await,
+                "round {round}: the replay left the winner's token active"
+            );
+        }
+    }
+}

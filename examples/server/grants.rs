@@ -21,8 +21,10 @@ use tower_dcr::{Secret, SecretDigest};
 
 use crate::bounded::{Bounded, Bounds, Key};
 
+mod postgres;
 mod sqlite;
 
+pub use postgres::PostgresGrants;
 pub use sqlite::SqliteGrants;
 
 /// How long a consent page can be answered.
@@ -383,8 +385,8 @@ impl Maps {
     }
 }
 
-/// The grant store of `--store memory` and, for now, of PostgreSQL: in this
-/// process only, lost on restart.
+/// The grant store of `--store memory`: in this process only, lost on
+/// restart.
 #[derive(Default)]
 pub struct MemoryGrants {
     maps: Mutex<Maps>,

@@ -244,8 +244,8 @@ async fn serve(
     Ok(())
 }
 
-/// The grant store beside the client store: the same SQLite file (its own
-/// tables and connection), or memory.
+/// The grant store beside the client store: the same SQLite file or
+/// PostgreSQL database (their own tables and connections), or memory.
 async fn open_grants(store: &StoreSpec) -> Result<grants::Grants, Error> {
     Ok(match store {
         StoreSpec::Sqlite(url) => grants::Grants::new(Arc::new(
@@ -253,7 +253,12 @@ async fn open_grants(store: &StoreSpec) -> Result<grants::Grants, Error> {
                 .await
                 .map_err(|e| format!("cannot open the grant tables in {store}: {e:?}"))?,
         )),
-        StoreSpec::Memory | StoreSpec::Postgres(_) => grants::Grants::default(),
+        StoreSpec::Postgres(url) => grants::Grants::new(Arc::new(
+            grants::PostgresGrants::open(url)
+                .await
+                .map_err(|e| format!("cannot open the grant tables in {store}: {e:?}"))?,
+        )),
+        StoreSpec::Memory => grants::Grants::default(),
     })
 }
 
@@ -361,9 +366,10 @@ fn print_banner(b: &Banner<'_>) {
     println!("  store:         {}{store_note}", b.store);
     let grants_note = match b.store {
         StoreSpec::Sqlite(_) => "in the store (a restart signs nobody out)",
-        StoreSpec::Memory | StoreSpec::Postgres(_) => {
-            "in memory (codes and tokens are lost when the server stops)"
+        StoreSpec::Postgres(_) => {
+            "in the store, shared by every instance on it (a restart signs nobody out)"
         }
+        StoreSpec::Memory => "in memory (codes and tokens are lost when the server stops)",
     };
     println!("  grants:        {grants_note}");
     if let Some(metrics) = b.metrics {
