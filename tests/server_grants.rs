@@ -409,3 +409,101 @@ async fn postgres_two_instances_serve_a_flow_crossing_them() {
         }
     }
 }
+
+/// The key encryption key the PostgreSQL tests give the servers.
+#[cfg(feature = "postgres")]
+const KEK: (&str, &str) = (
+    "TOWER_DCR_KEY_ENCRYPTION_KEY",
+    "a-test-key-encryption-key-of-more-than-32-bytes",
+);
+
+#[cfg(feature = "postgres")]
+async fn jwks(server: &Server) -> serde_json::Value {
+    json_of(http().get(server.url("/jwks")).send().await.unwrap()).await
+}
+
+#[cfg(feature = "postgres")]
+fn kids(jwks: &serde_json::Value) -> Vec<String> {
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Issue 26: with a key encryption key, the signing keys live in the store:
+/// two instances (no key file, different working directories) publish the
+/// same JWKS (RFC 7517 §5), and a key rotated by `admin rotate-keys` is
+/// published by both and signs their ID tokens (OpenID Connect Core §10.1.1)
+/// within seconds.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_instances_share_signing_keys_and_their_rotation() {
+    let Some(database) = Database::create().await else {
+        return;
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let args = ["--store", database.url.as_str()];
+    let first = Server::start_in(Some(dir_a.path()), &args, &[KEK]);
+    let second = Server::start_in(Some(dir_b.path()), &args, &[KEK]);
+    assert!(
+        second.banner.contains("in the store, encrypted"),
+        "{}",
+        second.banner
+    );
+    assert_eq!(jwks(&first).await, jwks(&second).await);
+    for dir in [&dir_a, &dir_b] {
+        assert!(!dir.path().join("tower-dcr.keys.json").exists());
+    }
+
+    let rotated = std::process::Command::new(server_binary())
+        .args(["--store", database.url.as_str(), "admin", "rotate-keys"])
+        .env(KEK.0, KEK.1)
+        .output()
+        .unwrap();
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let said = String::from_utf8_lossy(&rotated.stdout).into_owned();
+    let new: Vec<String> = said
+        .split("in the store: ")
+        .nth(1)
+        .and_then(|rest| rest.split(". ").next())
+        .unwrap_or_else(|| panic!("{said}"))
+        .split(", ")
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(new.len(), 3, "{said}");
+    let start = std::time::Instant::now();
+    loop {
+        let (a, b) = (kids(&jwks(&first).await), kids(&jwks(&second).await));
+        if new.iter().all(|kid| a.contains(kid) && b.contains(kid)) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not picked up: {a:?} {b:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let client = register_public(&first).await;
+    let client_id = client["client_id"].as_str().unwrap();
+    let tokens = tokens_for(&second, client_id).await;
+    let id_token = tokens["id_token"].as_str().expect("an ID token");
+    let header = id_token.split('.').next().unwrap();
+    use base64::Engine as _;
+    let header: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        new.contains(&header["kid"].as_str().unwrap().to_owned()),
+        "{header}"
+    );
+}

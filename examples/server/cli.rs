@@ -27,6 +27,13 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub signing_keys: Option<PathBuf>,
 
+    /// A file (owner-only) holding the key encryption key, at least 32
+    /// bytes: with it and a durable store, the signing keys live in the
+    /// store, encrypted, shared by every instance (a key file is imported
+    /// once). Or the environment variable TOWER_DCR_KEY_ENCRYPTION_KEY.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub key_encryption_key_file: Option<PathBuf>,
+
     #[command(flatten)]
     pub serve: ServeArgs,
 

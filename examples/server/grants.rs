@@ -268,6 +268,20 @@ pub trait GrantStore: Send + Sync + 'static {
     async fn sweep(&self, now: u64) -> Result<(), GrantError>;
 }
 
+/// Where the signing keys of every instance on one database live: one row,
+/// the sealed (encrypted) key set, with a version that every change bumps.
+#[async_trait]
+pub trait KeyTable: Send + Sync + 'static {
+    /// The sealed key set and its version, if any.
+    async fn load_keys(&self) -> Result<Option<(i64, Vec<u8>)>, GrantError>;
+
+    /// Stores the first key set; `false` if another instance stored one first.
+    async fn create_keys(&self, sealed: Vec<u8>) -> Result<bool, GrantError>;
+
+    /// Replaces the key set of version `version`; `false` if it changed since.
+    async fn replace_keys(&self, version: i64, sealed: Vec<u8>) -> Result<bool, GrantError>;
+}
+
 // ---------------------------------------------------------------------------
 // In memory
 // ---------------------------------------------------------------------------

@@ -82,9 +82,12 @@ pub async fn main() -> ExitCode {
     };
     let store = cli.store.unwrap_or_else(default_store);
     let key_file = cli.signing_keys.or_else(|| keys::default_path(&store));
+    let kek_file = cli.key_encryption_key_file;
     let result = match cli.command {
-        Some(Command::Admin { action }) => admin::run(action, &store, key_file).await,
-        None => serve(cli.serve, store, key_file).await,
+        Some(Command::Admin { action }) => {
+            admin::run(action, &store, key_file, kek_file.as_deref()).await
+        }
+        None => serve(cli.serve, store, key_file, kek_file.as_deref()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -135,6 +138,7 @@ async fn serve(
     args: ServeArgs,
     store_spec: StoreSpec,
     key_file: Option<PathBuf>,
+    kek_file: Option<&std::path::Path>,
 ) -> Result<(), Error> {
     registration::check_loopback_documents(&args)?;
     let static_tokens = static_tokens(&args)?;
@@ -175,8 +179,16 @@ async fn serve(
         max_clients: args.max_clients,
     };
     let store = open_store(&store_spec).await?;
-    // Key generation (RSA above all) is CPU work: off the async threads.
-    let keys = tokio::task::spawn_blocking(move || Keys::open(key_file)).await??;
+    let (grants, key_table) = open_grants(&store_spec).await?;
+    let sealer = keys::Sealer::configured(kek_file)?;
+    let (keys, imported) = match (key_table, sealer) {
+        (Some(table), Some(sealer)) => Keys::open_in_store(table, sealer, key_file).await?,
+        // Key generation (RSA above all) is CPU work: off the async threads.
+        _ => (
+            tokio::task::spawn_blocking(move || Keys::open(key_file)).await??,
+            None,
+        ),
+    };
     let keys = Arc::new(keys);
     keys.spawn_reloader();
     let url_clients = match &args.client_id_metadata_documents {
@@ -212,7 +224,6 @@ async fn serve(
         ),
         None => None,
     };
-    let grants = open_grants(&store_spec).await?;
     let app = App::new(
         dcr,
         keys.clone(),
@@ -232,6 +243,7 @@ async fn serve(
         limits,
         local,
         metrics,
+        imported_keys: imported.as_deref(),
         url_client_rate: args
             .client_id_metadata_documents
             .as_ref()
@@ -245,20 +257,22 @@ async fn serve(
 }
 
 /// The grant store beside the client store: the same SQLite file or
-/// PostgreSQL database (their own tables and connections), or memory.
-async fn open_grants(store: &StoreSpec) -> Result<grants::Grants, Error> {
+/// PostgreSQL database (their own tables and connections), or memory; and
+/// the table of the signing keys there, if any.
+pub(crate) async fn open_grants(
+    store: &StoreSpec,
+) -> Result<(grants::Grants, Option<Arc<dyn grants::KeyTable>>), Error> {
+    let failed = |e| format!("cannot open the grant tables in {store}: {e:?}");
     Ok(match store {
-        StoreSpec::Sqlite(url) => grants::Grants::new(Arc::new(
-            grants::SqliteGrants::open(url)
-                .await
-                .map_err(|e| format!("cannot open the grant tables in {store}: {e:?}"))?,
-        )),
-        StoreSpec::Postgres(url) => grants::Grants::new(Arc::new(
-            grants::PostgresGrants::open(url)
-                .await
-                .map_err(|e| format!("cannot open the grant tables in {store}: {e:?}"))?,
-        )),
-        StoreSpec::Memory => grants::Grants::default(),
+        StoreSpec::Sqlite(url) => {
+            let tables = Arc::new(grants::SqliteGrants::open(url).await.map_err(failed)?);
+            (grants::Grants::new(tables.clone()), Some(tables))
+        }
+        StoreSpec::Postgres(url) => {
+            let tables = Arc::new(grants::PostgresGrants::open(url).await.map_err(failed)?);
+            (grants::Grants::new(tables.clone()), Some(tables))
+        }
+        StoreSpec::Memory => (grants::Grants::default(), None),
     })
 }
 
@@ -306,6 +320,8 @@ struct Banner<'a> {
     limits: ConnectionLimits,
     local: std::net::SocketAddr,
     metrics: Option<std::net::SocketAddr>,
+    /// The key file imported into the store at this start, if any.
+    imported_keys: Option<&'a std::path::Path>,
     /// `--url-client-rate`, when URL client ids are accepted.
     url_client_rate: Option<u32>,
 }
@@ -346,10 +362,13 @@ fn print_banner(b: &Banner<'_>) {
             .collect::<Vec<_>>()
             .join(", "),
     };
-    let keys = match b.keys.path() {
-        Some(path) => path.display().to_string(),
-        None => "in memory (new keys at every start)".to_owned(),
-    };
+    let mut keys = b.keys.location();
+    if let Some(path) = b.imported_keys {
+        keys.push_str(&format!(
+            " (imported from {} at this start: delete that file)",
+            path.display()
+        ));
+    }
     println!("tower-dcr example authorization server (OpenID Provider)");
     println!("  registration:  {access}");
     println!("  issuer:        {issuer}");

@@ -20,8 +20,8 @@ use tower_dcr::SecretDigest;
 
 use super::{
     ACCESS_BOUNDS, Approved, AuthorizationRequest, CODE_BOUNDS, CODE_LIFETIME, CONSENT_LIFETIME,
-    Code, GrantError, GrantId, GrantStore, Key, NewTokens, PENDING_BOUNDS, Pending, REFRESH_BOUNDS,
-    RefreshState, SPENT_BOUNDS, TokenInfo, now,
+    Code, GrantError, GrantId, GrantStore, Key, KeyTable, NewTokens, PENDING_BOUNDS, Pending,
+    REFRESH_BOUNDS, RefreshState, SPENT_BOUNDS, TokenInfo, now,
 };
 use crate::bounded::Bounds;
 
@@ -73,6 +73,11 @@ const SCHEMA: &[&str] = &[
         until BIGINT NOT NULL
     )",
     "CREATE INDEX IF NOT EXISTS server_revoked_grants_until ON server_revoked_grants (until)",
+    "CREATE TABLE IF NOT EXISTS server_signing_keys (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        version BIGINT NOT NULL,
+        sealed BYTEA NOT NULL
+    )",
 ];
 
 /// The advisory lock key of the schema's creation.
@@ -380,6 +385,48 @@ async fn finish<T>(
     }
     tx.commit().await.map_err(db)?;
     result
+}
+
+#[async_trait::async_trait]
+impl KeyTable for PostgresGrants {
+    async fn load_keys(&self) -> Result<Option<(i64, Vec<u8>)>, GrantError> {
+        let row = sqlx::query("SELECT version, sealed FROM server_signing_keys WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.map(|row| {
+            Ok((
+                row.try_get("version").map_err(db)?,
+                row.try_get("sealed").map_err(db)?,
+            ))
+        })
+        .transpose()
+    }
+
+    async fn create_keys(&self, sealed: Vec<u8>) -> Result<bool, GrantError> {
+        let created = sqlx::query(
+            "INSERT INTO server_signing_keys (id, version, sealed) VALUES (1, 1, $1) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(sealed)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(created.rows_affected() == 1)
+    }
+
+    async fn replace_keys(&self, version: i64, sealed: Vec<u8>) -> Result<bool, GrantError> {
+        let replaced = sqlx::query(
+            "UPDATE server_signing_keys SET version = version + 1, sealed = $1 \
+             WHERE id = 1 AND version = $2",
+        )
+        .bind(sealed)
+        .bind(version)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(replaced.rows_affected() == 1)
+    }
 }
 
 #[async_trait::async_trait]

@@ -18,8 +18,8 @@ use tower_dcr::SecretDigest;
 
 use super::{
     ACCESS_BOUNDS, Approved, AuthorizationRequest, CODE_BOUNDS, CODE_LIFETIME, CONSENT_LIFETIME,
-    Code, GrantError, GrantId, GrantStore, Key, NewTokens, PENDING_BOUNDS, Pending, REFRESH_BOUNDS,
-    RefreshState, SPENT_BOUNDS, TokenInfo, now,
+    Code, GrantError, GrantId, GrantStore, Key, KeyTable, NewTokens, PENDING_BOUNDS, Pending,
+    REFRESH_BOUNDS, RefreshState, SPENT_BOUNDS, TokenInfo, now,
 };
 use crate::bounded::Bounds;
 
@@ -65,6 +65,11 @@ CREATE INDEX IF NOT EXISTS server_tokens_expires ON server_tokens (expires_at);
 CREATE TABLE IF NOT EXISTS server_revoked_grants (
     grant_id INTEGER PRIMARY KEY,
     until INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS server_signing_keys (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL,
+    sealed BLOB NOT NULL
 );
 ";
 
@@ -367,6 +372,50 @@ fn token_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, TokenInfo)> {
 }
 
 const TOKEN_COLUMNS: &str = "kind, client_id, grant_id, expires_at, scope, user_id";
+
+#[async_trait::async_trait]
+impl KeyTable for SqliteGrants {
+    async fn load_keys(&self) -> Result<Option<(i64, Vec<u8>)>, GrantError> {
+        self.run(|tx| {
+            tx.query_row(
+                "SELECT version, sealed FROM server_signing_keys WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn create_keys(&self, sealed: Vec<u8>) -> Result<bool, GrantError> {
+        self.run(move |tx| {
+            let created = tx
+                .execute(
+                    "INSERT INTO server_signing_keys (id, version, sealed) VALUES (1, 1, ?1) \
+                     ON CONFLICT (id) DO NOTHING",
+                    params![sealed],
+                )
+                .map_err(db)?;
+            Ok(created == 1)
+        })
+        .await
+    }
+
+    async fn replace_keys(&self, version: i64, sealed: Vec<u8>) -> Result<bool, GrantError> {
+        self.run(move |tx| {
+            let replaced = tx
+                .execute(
+                    "UPDATE server_signing_keys SET version = version + 1, sealed = ?1 \
+                     WHERE id = 1 AND version = ?2",
+                    params![sealed, version],
+                )
+                .map_err(db)?;
+            Ok(replaced == 1)
+        })
+        .await
+    }
+}
 
 #[async_trait::async_trait]
 impl GrantStore for SqliteGrants {
