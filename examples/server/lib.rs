@@ -15,10 +15,13 @@
 //! and `/.well-known/openid-configuration`, the signing keys at `/jwks`. See
 //! DESIGN.md §7.
 //!
-//! Registrations live in the store and signing keys next to it; codes and
-//! tokens live in memory (bounded) and are lost on restart. There is one demo
-//! user and no login: this is a starting point and a test bed for clients,
-//! not a production identity provider.
+//! Registrations, pending consents, codes and tokens live in the store
+//! (bounded; in memory with `--store memory`), so a restart signs nobody out
+//! and instances on one PostgreSQL database serve any flow crossing them. The
+//! signing keys live in a file next to the store, or, with a key encryption
+//! key, sealed in the store and shared. There is one demo user and no login:
+//! this is a starting point and a test bed for clients, not a production
+//! identity provider.
 
 mod admin;
 mod app;
