@@ -151,6 +151,8 @@ struct Room {
     table: &'static str,
     owner_column: &'static str,
     kind: Option<&'static str>,
+    /// When a row may go (seconds since the epoch).
+    expiry_column: &'static str,
     bounds: Bounds,
 }
 
@@ -209,6 +211,16 @@ impl Room {
         Ok(())
     }
 
+    async fn total(&self, c: &mut PgConnection) -> Result<usize, GrantError> {
+        let sql = format!("SELECT count(*) FROM {} WHERE {}", self.table, self.scope());
+        let total: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
+            .bind(self.kind)
+            .fetch_one(&mut *c)
+            .await
+            .map_err(db)?;
+        Ok(usize::try_from(total).unwrap_or(0))
+    }
+
     async fn make(
         &self,
         c: &mut PgConnection,
@@ -233,13 +245,21 @@ impl Room {
             )
             .await?;
         }
-        let sql = format!("SELECT count(*) FROM {} WHERE {}", self.table, self.scope());
-        let total: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
-            .bind(self.kind)
-            .fetch_one(&mut *c)
-            .await
-            .map_err(db)?;
-        if usize::try_from(total).unwrap_or(0) >= self.bounds.total {
+        let mut total = self.total(c).await?;
+        if total >= self.bounds.total {
+            // Expired rows go first.
+            let sql = format!(
+                "DELETE FROM {} WHERE {} <= $1",
+                self.table, self.expiry_column
+            );
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(secs(now()))
+                .execute(&mut *c)
+                .await
+                .map_err(db)?;
+            total = self.total(c).await?;
+        }
+        if total >= self.bounds.total {
             let sql = format!(
                 "SELECT {o} FROM {t} WHERE {s} GROUP BY {o} ORDER BY count(*) DESC LIMIT 1",
                 o = self.owner_column,
@@ -263,6 +283,7 @@ const PENDING: Room = Room {
     table: "server_pending",
     owner_column: "owner",
     kind: None,
+    expiry_column: "expires_at",
     bounds: PENDING_BOUNDS,
 };
 
@@ -270,6 +291,7 @@ const CODES: Room = Room {
     table: "server_codes",
     owner_column: "owner",
     kind: None,
+    expiry_column: "evict_at",
     bounds: CODE_BOUNDS,
 };
 
@@ -278,6 +300,7 @@ fn tokens_room(kind: &'static str) -> Room {
         table: "server_tokens",
         owner_column: "client_id",
         kind: Some(kind),
+        expiry_column: "expires_at",
         bounds: match kind {
             "access" => ACCESS_BOUNDS,
             "refresh" => REFRESH_BOUNDS,
@@ -679,5 +702,139 @@ impl GrantStore for PostgresGrants {
                 .map_err(db)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh database (`DATABASE_URL`'s server, default the local test
+    /// one), or `None` when PostgreSQL is unreachable (the test is skipped,
+    /// unless `TOWER_DCR_REQUIRE_POSTGRES=1`).
+    async fn database() -> Option<(PgPool, String, String)> {
+        let base = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let admin = match PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&base)
+            .await
+        {
+            Ok(admin) => admin,
+            Err(e) => {
+                if std::env::var("TOWER_DCR_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                    panic!("PostgreSQL is unreachable: {e}, and TOWER_DCR_REQUIRE_POSTGRES=1");
+                }
+                eprintln!("SKIPPED: PostgreSQL is unreachable: {e}");
+                return None;
+            }
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let name = format!("server_grants_unit_{}_{nanos}", std::process::id());
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(&base).unwrap();
+        url.set_path(&name);
+        Some((admin, name, url.to_string()))
+    }
+
+    const SMALL: Room = Room {
+        table: "server_pending",
+        owner_column: "owner",
+        kind: None,
+        expiry_column: "expires_at",
+        bounds: Bounds {
+            total: 6,
+            per_owner: 3,
+            per_group: 2,
+        },
+    };
+
+    async fn insert(
+        store: &PostgresGrants,
+        n: u8,
+        owner: &str,
+        group: Option<&str>,
+        expires_at: u64,
+    ) {
+        let mut tx = store.pool.begin().await.unwrap();
+        SMALL.make(&mut tx, owner, group).await.unwrap();
+        sqlx::query(
+            "INSERT INTO server_pending (key, owner, grp, expires_at, browser, request) \
+             VALUES ($1, $2, $3, $4, '\\x00', '{}')",
+        )
+        .bind(vec![n; 32])
+        .bind(owner)
+        .bind(group)
+        .bind(secs(expires_at))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    async fn keys(store: &PostgresGrants) -> Vec<u8> {
+        let keys: Vec<Vec<u8>> = sqlx::query_scalar("SELECT key FROM server_pending ORDER BY seq")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        keys.into_iter().map(|k| k[0]).collect()
+    }
+
+    /// The bounds in SQL, as in memory (`crate::bounded`) and as on SQLite:
+    /// an owner past its bound loses its own oldest rows, a group its
+    /// oldest, a full table its expired rows first, then the oldest row of
+    /// the owner holding the most; the sweep drops expired rows.
+    #[tokio::test]
+    async fn bounds_drop_the_holders_oldest_rows_and_the_sweep_expired_ones() {
+        let Some((admin, name, url)) = database().await else {
+            return;
+        };
+        let store = PostgresGrants::open(&url).await.unwrap();
+        let later = now() + 600;
+        insert(&store, 0, "victim", None, later).await;
+        for n in 1..=5 {
+            insert(&store, n, "flooder", None, later).await;
+        }
+        assert_eq!(
+            keys(&store).await,
+            [0, 3, 4, 5],
+            "the flooder's own oldest went"
+        );
+        for (n, owner) in [(6, "a"), (7, "b"), (8, "c")] {
+            insert(&store, n, owner, Some("host"), later).await;
+        }
+        assert_eq!(
+            keys(&store).await,
+            [0, 3, 4, 5, 7, 8],
+            "the host's oldest went"
+        );
+        insert(&store, 9, "d", None, later).await;
+        assert_eq!(
+            keys(&store).await,
+            [0, 4, 5, 7, 8, 9],
+            "the largest holder's oldest went"
+        );
+        insert(&store, 10, "e", None, now() - 1).await;
+        assert_eq!(keys(&store).await, [0, 5, 7, 8, 9, 10]);
+        insert(&store, 11, "f", None, later).await;
+        assert_eq!(
+            keys(&store).await,
+            [0, 5, 7, 8, 9, 11],
+            "the expired row went first"
+        );
+        store.sweep(later).await.unwrap();
+        assert!(keys(&store).await.is_empty());
+        store.pool.close().await;
+        sqlx::query(AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
+            .execute(&admin)
+            .await
+            .unwrap();
     }
 }

@@ -171,6 +171,8 @@ struct Room<'a> {
     owner_column: &'a str,
     /// `kind` of the token table, or `None`.
     kind: Option<&'a str>,
+    /// When a row may go (seconds since the epoch).
+    expiry_column: &'a str,
     bounds: Bounds,
 }
 
@@ -240,10 +242,21 @@ impl Room<'_> {
             )?;
         }
         let sql = format!("SELECT count(*) FROM {} WHERE {}", self.table, self.scope());
-        let total: i64 = tx
-            .query_row(&sql, params![self.kind], |r| r.get(0))
-            .map_err(db)?;
-        if usize::try_from(total).unwrap_or(0) >= self.bounds.total {
+        let total = |tx: &Transaction<'_>| -> Result<usize, GrantError> {
+            let total: i64 = tx
+                .query_row(&sql, params![self.kind], |r| r.get(0))
+                .map_err(db)?;
+            Ok(usize::try_from(total).unwrap_or(0))
+        };
+        if total(tx)? >= self.bounds.total {
+            // Expired rows go first.
+            let sql = format!(
+                "DELETE FROM {} WHERE {} <= ?1",
+                self.table, self.expiry_column
+            );
+            tx.execute(&sql, params![secs(now())]).map_err(db)?;
+        }
+        if total(tx)? >= self.bounds.total {
             let sql = format!(
                 "SELECT {o} FROM {t} WHERE {s} GROUP BY {o} ORDER BY count(*) DESC LIMIT 1",
                 o = self.owner_column,
@@ -266,6 +279,7 @@ const PENDING: Room<'static> = Room {
     table: "server_pending",
     owner_column: "owner",
     kind: None,
+    expiry_column: "expires_at",
     bounds: PENDING_BOUNDS,
 };
 
@@ -273,6 +287,7 @@ const CODES: Room<'static> = Room {
     table: "server_codes",
     owner_column: "owner",
     kind: None,
+    expiry_column: "evict_at",
     bounds: CODE_BOUNDS,
 };
 
@@ -281,6 +296,7 @@ fn tokens_room(kind: &'static str) -> Room<'static> {
         table: "server_tokens",
         owner_column: "client_id",
         kind: Some(kind),
+        expiry_column: "expires_at",
         bounds: match kind {
             "access" => ACCESS_BOUNDS,
             "refresh" => REFRESH_BOUNDS,
@@ -672,6 +688,110 @@ mod tests {
         Ok(scope.map(str::to_owned))
     }
 
+    fn remove(url: &str) {
+        let path = path_of(url);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    const SMALL: Room<'static> = Room {
+        table: "server_pending",
+        owner_column: "owner",
+        kind: None,
+        expiry_column: "expires_at",
+        bounds: Bounds {
+            total: 6,
+            per_owner: 3,
+            per_group: 2,
+        },
+    };
+
+    async fn insert(
+        store: &SqliteGrants,
+        n: u8,
+        owner: &'static str,
+        group: Option<&'static str>,
+        expires_at: u64,
+    ) {
+        store
+            .run(move |tx| {
+                SMALL.make(tx, owner, group)?;
+                tx.execute(
+                    "INSERT INTO server_pending (key, owner, grp, expires_at, browser, request) \
+                     VALUES (?1, ?2, ?3, ?4, x'00', '{}')",
+                    params![vec![n; 32], owner, group, secs(expires_at)],
+                )
+                .map_err(db)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn keys(store: &SqliteGrants) -> Vec<u8> {
+        store
+            .run(|tx| {
+                let mut statement = tx
+                    .prepare("SELECT key FROM server_pending ORDER BY rowid")
+                    .map_err(db)?;
+                let keys = statement
+                    .query_map([], |r| r.get::<_, Vec<u8>>(0))
+                    .map_err(db)?
+                    .map(|k| k.map(|k| k[0]))
+                    .collect::<Result<Vec<u8>, _>>()
+                    .map_err(db)?;
+                Ok(keys)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// The bounds in SQL, as in memory (`crate::bounded`): an owner past its
+    /// bound loses its own oldest rows, a group its oldest, a full table its
+    /// expired rows first, then the oldest row of the owner holding the most;
+    /// the sweep drops expired rows.
+    #[tokio::test]
+    async fn bounds_drop_the_holders_oldest_rows_and_the_sweep_expired_ones() {
+        let url = database();
+        let store = SqliteGrants::open(&url).await.unwrap();
+        let later = now() + 600;
+        insert(&store, 0, "victim", None, later).await;
+        for n in 1..=5 {
+            insert(&store, n, "flooder", None, later).await;
+        }
+        assert_eq!(
+            keys(&store).await,
+            [0, 3, 4, 5],
+            "the flooder's own oldest went"
+        );
+        for (n, owner) in [(6, "a"), (7, "b"), (8, "c")] {
+            insert(&store, n, owner, Some("host"), later).await;
+        }
+        assert_eq!(
+            keys(&store).await,
+            [0, 3, 4, 5, 7, 8],
+            "the host's oldest went"
+        );
+        insert(&store, 9, "d", None, later).await;
+        assert_eq!(
+            keys(&store).await,
+            [0, 4, 5, 7, 8, 9],
+            "the largest holder's oldest went"
+        );
+        insert(&store, 10, "e", None, now() - 1).await;
+        assert_eq!(keys(&store).await, [0, 5, 7, 8, 9, 10]);
+        insert(&store, 11, "f", None, later).await;
+        assert_eq!(
+            keys(&store).await,
+            [0, 5, 7, 8, 9, 11],
+            "the expired row went first"
+        );
+        store.sweep(later).await.unwrap();
+        assert!(keys(&store).await.is_empty());
+        remove(&url);
+    }
+
     /// The flow on SQLite, across a reopening of the file (a restart): the
     /// tokens issued before work after; a replayed code and a replayed
     /// refresh token each revoke their grant (RFC 6749 §4.1.2, RFC 9700
@@ -741,9 +861,6 @@ mod tests {
             .await;
         assert!(matches!(replay, Err(Redeem::Refused(Refused::Replayed))));
         grants.sweep().await;
-        let path = path_of(&url);
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        remove(&url);
     }
 }
