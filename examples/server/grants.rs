@@ -656,6 +656,32 @@ pub enum Refused {
     Replayed,
 }
 
+/// A store's transaction lost a race with another (a serialization failure,
+/// a deadlock) and was rolled back: nothing was written, and the step may run
+/// again. Carried in [`GrantError::Unavailable`].
+#[derive(Debug, thiserror::Error)]
+#[error("the transaction lost a race and was rolled back: {0}")]
+pub struct Conflict(pub tower_dcr::BoxError);
+
+/// Runs a step of the store again (at most three times more) when it lost a
+/// race ([`Conflict`]).
+async fn again<T, F, Fut>(mut step: F) -> Result<T, GrantError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, GrantError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match step().await {
+            Err(GrantError::Unavailable(error)) if attempt < 3 && error.is::<Conflict>() => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(5 << attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 fn unavailable(error: &tower_dcr::BoxError) -> Busy {
     tracing::error!(%error, "the grant store failed");
     Busy::Unavailable
@@ -720,7 +746,8 @@ impl Grants {
             caller,
             url_client_host,
         };
-        self.store.begin(key(consent.secret()), pending).await?;
+        let consent_key = key(consent.secret());
+        again(|| self.store.begin(consent_key, pending.clone())).await?;
         Ok(consent)
     }
 
@@ -733,8 +760,8 @@ impl Grants {
         consent: &str,
         browser: Option<SecretDigest>,
     ) -> Result<AuthorizationRequest, NotTaken> {
-        self.store
-            .take_pending(&key(consent), browser.as_ref(), now())
+        let (consent, now) = (key(consent), now());
+        again(|| self.store.take_pending(&consent, browser.as_ref(), now))
             .await
             .map_err(|error| match error {
                 GrantError::Invalid | GrantError::Replayed => NotTaken::Unknown,
@@ -756,7 +783,8 @@ impl Grants {
             grant: GrantId::generate()?,
             caller,
         };
-        self.store.issue_code(key(code.secret()), entry).await?;
+        let code_key = key(code.secret());
+        again(|| self.store.issue_code(code_key, entry.clone())).await?;
         Ok(code)
     }
 
@@ -780,7 +808,8 @@ impl Grants {
     ) -> Result<(Approved, GrantId, Issued), Redeem<E>> {
         let secrets = Secrets::generate(with_refresh_token).map_err(Redeem::Busy)?;
         let now = now();
-        let (approved, grant) = self.store.redeem_code(&key(code), client_id, now).await?;
+        let code = key(code);
+        let (approved, grant) = again(|| self.store.redeem_code(&code, client_id, now)).await?;
         check(&approved).map_err(Redeem::Check)?;
         let (tokens, issued) = secrets.into_tokens(
             client_id,
@@ -789,13 +818,13 @@ impl Grants {
             grant,
             now,
         );
-        self.store.store_tokens(tokens, now).await?;
+        again(|| self.store.store_tokens(tokens.clone(), now)).await?;
         Ok((approved, grant, issued))
     }
 
     /// Revokes every token of `grant` (its tokens could not be completed).
     pub async fn revoke(&self, grant: GrantId) {
-        if let Err(GrantError::Unavailable(error)) = self.store.revoke(grant).await {
+        if let Err(GrantError::Unavailable(error)) = again(|| self.store.revoke(grant)).await {
             unavailable(&error);
         }
     }
@@ -810,7 +839,7 @@ impl Grants {
         let now = now();
         let (tokens, issued) =
             secrets.into_tokens(client_id, scope, None, GrantId::generate()?, now);
-        self.store.store_tokens(tokens, now).await?;
+        again(|| self.store.store_tokens(tokens.clone(), now)).await?;
         Ok(issued)
     }
 
@@ -838,7 +867,7 @@ impl Grants {
                 if owner != client_id {
                     return Err(Redeem::Refused(Refused::Invalid));
                 }
-                self.store.revoke(grant).await?;
+                again(|| self.store.revoke(grant)).await?;
                 return Err(Redeem::Refused(Refused::Replayed));
             }
             Some(RefreshState::Live(info)) => info,
@@ -849,7 +878,7 @@ impl Grants {
         let scope = scope(original.scope.as_deref()).map_err(Redeem::Check)?;
         let (tokens, issued) =
             secrets.into_tokens(client_id, scope.clone(), original.user, original.grant, now);
-        self.store.rotate(&token_key, tokens, now).await?;
+        again(|| self.store.rotate(&token_key, tokens.clone(), now)).await?;
         Ok((scope, issued))
     }
 
@@ -1208,6 +1237,41 @@ mod tests {
                     .is_some()
             );
         }
+    }
+
+    /// A step that lost a race (a rolled-back transaction) runs again, at
+    /// most three times more; any other failure is answered at once.
+    #[tokio::test]
+    async fn a_step_that_lost_a_race_runs_again() {
+        let conflict = || GrantError::Unavailable(Box::new(Conflict("40P01".into())));
+        let mut calls = 0;
+        let result = again(|| {
+            calls += 1;
+            let result = if calls < 3 {
+                Err(conflict())
+            } else {
+                Ok(calls)
+            };
+            async move { result }
+        })
+        .await;
+        assert_eq!(result.unwrap(), 3);
+        let mut calls = 0;
+        let result: Result<(), _> = again(|| {
+            calls += 1;
+            async { Err(conflict()) }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(calls, 4);
+        let mut calls = 0;
+        let result: Result<(), _> = again(|| {
+            calls += 1;
+            async { Err(GrantError::Unavailable("down".into())) }
+        })
+        .await;
+        assert!(result.is_err());
+        assert_eq!(calls, 1);
     }
 
     /// RFC 6749 §4.1.2: tokens are never kept in a grant that a replay

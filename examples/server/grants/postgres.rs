@@ -20,8 +20,8 @@ use tower_dcr::SecretDigest;
 
 use super::{
     ACCESS_BOUNDS, Approved, AuthorizationRequest, CODE_BOUNDS, CODE_LIFETIME, CONSENT_LIFETIME,
-    Code, GrantError, GrantId, GrantStore, Key, KeyTable, NewTokens, PENDING_BOUNDS, Pending,
-    REFRESH_BOUNDS, RefreshState, SPENT_BOUNDS, TokenInfo, now,
+    Code, Conflict, GrantError, GrantId, GrantStore, Key, KeyTable, NewTokens, PENDING_BOUNDS,
+    Pending, REFRESH_BOUNDS, RefreshState, SPENT_BOUNDS, TokenInfo, now,
 };
 use crate::bounded::Bounds;
 
@@ -83,8 +83,16 @@ const SCHEMA: &[&str] = &[
 /// The advisory lock key of the schema's creation.
 const MIGRATION_LOCK: i64 = 0x7464_6372_6772_6e74;
 
+/// A database error; a serialization failure (`40001`) or a deadlock
+/// (`40P01`) rolled the transaction back, and is a [`Conflict`] to run again.
 fn db(error: sqlx::Error) -> GrantError {
-    GrantError::Unavailable(error.into())
+    let lost_race = matches!(&error, sqlx::Error::Database(e)
+        if matches!(e.code().as_deref(), Some("40001" | "40P01")));
+    if lost_race {
+        GrantError::Unavailable(Box::new(Conflict(error.into())))
+    } else {
+        GrantError::Unavailable(error.into())
+    }
 }
 
 fn failed(error: impl Into<tower_dcr::BoxError>) -> GrantError {
