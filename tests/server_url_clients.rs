@@ -28,6 +28,14 @@ use url::Url;
 struct Server {
     child: Child,
     issuer: String,
+    /// Its standard error (the log).
+    log: tempfile::NamedTempFile,
+}
+
+impl Server {
+    fn logs(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
 }
 
 impl Drop for Server {
@@ -46,12 +54,13 @@ fn start(args: &[&str]) -> Server {
         .join("examples")
         .join("server");
     assert!(binary.exists(), "run `cargo build --example server` first");
+    let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = Command::new(binary)
         .args(["--addr", "127.0.0.1:0", "--store", "memory"])
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log.reopen().unwrap())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -66,12 +75,22 @@ fn start(args: &[&str]) -> Server {
     let issuer = rx
         .recv_timeout(Duration::from_secs(20))
         .expect("the server printed its issuer");
-    Server { child, issuer }
+    Server { child, issuer, log }
 }
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A client whose requests come from another loopback address (another
+/// caller, as far as per-address bounds go).
+fn http_from(address: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(address.parse::<std::net::IpAddr>().unwrap())
         .build()
         .unwrap()
 }
@@ -145,17 +164,210 @@ async fn token(server: &Server, form: &[(&str, &str)]) -> (u16, Value) {
 }
 
 async fn setup() -> (DocServer, Server, tempfile::TempDir) {
+    setup_with(&[]).await
+}
+
+async fn setup_with(args: &[&str]) -> (DocServer, Server, tempfile::TempDir) {
     let docs = DocServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, &docs.ca_pem).unwrap();
-    let server = start(&[
+    let mut all = vec![
         "--client-id-metadata-documents",
         "any",
         "--metadata-document-ca",
         ca.to_str().unwrap(),
-    ]);
+    ];
+    all.extend_from_slice(args);
+    let server = start(&all);
     (docs, server, dir)
+}
+
+/// `GET /authorize` naming `client_id`, from `http`.
+async fn ask(
+    http: &reqwest::Client,
+    server: &Server,
+    client_id: &str,
+    redirect: &str,
+) -> reqwest::Response {
+    let mut url = Url::parse(&format!("{}/authorize", server.issuer)).unwrap();
+    url.query_pairs_mut().extend_pairs([
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", redirect),
+        (
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        ),
+        ("code_challenge_method", "S256"),
+    ]);
+    http.get(url).send().await.unwrap()
+}
+
+fn retry_after(response: &reqwest::Response) -> u64 {
+    response
+        .headers()
+        .get("retry-after")
+        .expect("Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Issue 24 (attack): a fetch bound of the library (here the pause after a
+/// failed fetch of one URL) is a temporary refusal, not an unknown client
+/// nor a failed store: `/authorize` answers `503` with `Retry-After` (RFC
+/// 9110 §15.6.4, §10.2.3) and a page saying it is temporary, logged as a
+/// warning, not an error (draft-ietf-oauth-client-id-metadata-document:
+/// errors are not cached as documents, but fetches may be throttled).
+#[tokio::test]
+async fn a_throttled_metadata_fetch_at_authorize_is_a_temporary_503_with_retry_after() {
+    let (docs, server, _dir) = setup().await;
+    let id = docs.url("/gone.json");
+    let redirect = "http://127.0.0.1:9/callback";
+    let first = ask(&http(), &server, &id, redirect).await;
+    assert_eq!(first.status(), 400, "the fetch fails (404)");
+    assert_eq!(docs.hits("/gone.json"), 1);
+    let throttled = ask(&http(), &server, &id, redirect).await;
+    assert_eq!(throttled.status(), 503);
+    let wait = retry_after(&throttled);
+    assert!(
+        (2..=30).contains(&wait),
+        "the library's backoff, not 1 s: {wait}"
+    );
+    let page = throttled.text().await.unwrap();
+    assert!(page.contains("temporary"), "{page}");
+    assert_eq!(docs.hits("/gone.json"), 1, "no new fetch");
+    // The log is written by a background thread: give it a moment.
+    let mut logs = server.logs();
+    for _ in 0..50 {
+        if logs.contains("not fetched now") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        logs = server.logs();
+    }
+    let line = logs
+        .lines()
+        .find(|l| l.contains("not fetched now"))
+        .unwrap_or_else(|| panic!("no log line: {logs}"));
+    assert!(line.contains("WARN"), "{line}");
+    assert!(
+        !logs.lines().any(|l| l.contains("ERROR")),
+        "nothing at error level: {logs}"
+    );
+}
+
+/// RFC 6749 §5.2 with RFC 9110 §15.6.4: at the token endpoint, the same
+/// throttled fetch is `503` `temporarily_unavailable` with the library's
+/// `Retry-After`, not `invalid_client` (the client may be fine).
+#[tokio::test]
+async fn a_throttled_metadata_fetch_at_token_is_a_temporary_503_with_retry_after() {
+    let (docs, server, _dir) = setup().await;
+    let id = docs.url("/gone.json");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", "x"),
+        ("client_id", id.as_str()),
+        (
+            "code_verifier",
+            "a-long-enough-code-verifier-for-pkce-s256-0123456789",
+        ),
+    ];
+    let (status, error) = token(&server, &form).await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["error"], "invalid_client");
+    let response = http()
+        .post(format!("{}/token", server.issuer))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let wait = retry_after(&response);
+    assert!(
+        (2..=30).contains(&wait),
+        "the library's backoff, not 1 s: {wait}"
+    );
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    assert_eq!(docs.hits("/gone.json"), 1, "no new fetch");
+    assert!(!server.logs().lines().any(|l| l.contains("ERROR")));
+}
+
+/// Issue 24 (attack): anonymous callers made the server fetch any URL at any
+/// rate. Requests naming a URL client id are bounded per caller address
+/// (`--url-client-rate`): past it, `429` with `Retry-After` (RFC 6585 §4),
+/// at `/authorize` and `/token`, while other addresses and registered
+/// clients from the same address are served.
+#[tokio::test]
+async fn requests_naming_url_clients_are_bounded_per_caller_address() {
+    let (docs, server, _dir) = setup_with(&["--url-client-rate", "3"]).await;
+    let id = docs.url("/app.json");
+    let redirect = "http://127.0.0.1:9/callback";
+    docs.set(
+        "/app.json",
+        Reply::json(&json!({
+            "client_id": id,
+            "client_name": "Rate Agent",
+            "redirect_uris": [redirect],
+            "grant_types": ["authorization_code"],
+            "token_endpoint_auth_method": "none",
+        })),
+    );
+    for _ in 0..3 {
+        assert_eq!(ask(&http(), &server, &id, redirect).await.status(), 200);
+    }
+    let limited = ask(&http(), &server, &id, redirect).await;
+    assert_eq!(limited.status(), 429);
+    assert!(retry_after(&limited) >= 1);
+    let response = http()
+        .post(format!("{}/token", server.issuer))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("client_id", id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert!(retry_after(&response) >= 1);
+    let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    // Another address is counted apart.
+    let other = http_from("127.0.0.2");
+    assert_eq!(ask(&other, &server, &id, redirect).await.status(), 200);
+    // A registered client from the limited address is not a URL client.
+    let registered: Value = serde_json::from_str(
+        &http()
+            .post(format!("{}/register", server.issuer))
+            .header("content-type", "application/json")
+            .body(
+                json!({
+                    "redirect_uris": [redirect],
+                    "token_endpoint_auth_method": "none",
+                    "application_type": "native",
+                })
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let registered_id = registered["client_id"].as_str().expect("registered");
+    assert_eq!(
+        ask(&http(), &server, registered_id, redirect)
+            .await
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]

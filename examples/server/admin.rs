@@ -24,8 +24,23 @@ pub async fn run(
     command: AdminCommand,
     spec: &StoreSpec,
     key_file: Option<PathBuf>,
+    kek_file: Option<&std::path::Path>,
 ) -> Result<(), Error> {
     if let AdminCommand::RotateKeys = command {
+        if let Some(sealer) = keys::Sealer::configured(kek_file)?
+            && spec.is_shared()
+        {
+            let (_, table) = crate::open_grants(spec).await?;
+            let table = table.ok_or("this store keeps no signing keys")?;
+            let kids = keys::rotate_in_store(table, &sealer).await?;
+            println!(
+                "New signing keys in the store: {}. Every server on it uses them within \
+                 seconds; the previous keys no longer sign and stay published for {} minutes.",
+                kids.join(", "),
+                keys::RETIRED_KEY_PUBLISHED.as_secs() / 60
+            );
+            return Ok(());
+        }
         return rotate_keys(key_file);
     }
     if !spec.is_shared() {

@@ -16,6 +16,7 @@ use tower::{Service, ServiceBuilder};
 use tower_dcr::Registration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::caller_limit::CallerLimit;
 use crate::cors::{AllowedOrigins, RegistrationCors};
 use crate::grants::Grants;
 use crate::keys::Keys;
@@ -27,8 +28,11 @@ use crate::{authorize, discovery, introspect, logging, observability, oidc, toke
 pub struct App {
     /// The registration service, also the way to look clients up.
     pub dcr: Registration,
-    /// Codes and tokens, in memory.
-    pub grants: Arc<Grants>,
+    /// Consent requests, codes and tokens.
+    pub grants: Grants,
+    /// The per-caller bound on requests naming a URL client id
+    /// (`--url-client-rate`), if any.
+    pub url_client_limit: Option<Arc<CallerLimit>>,
     /// The keys ID tokens and userinfo responses are signed with.
     pub keys: Arc<Keys>,
     /// The issuer identifier, without a trailing slash.
@@ -36,25 +40,33 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(dcr: Registration, keys: Arc<Keys>) -> Self {
+    pub fn new(
+        dcr: Registration,
+        keys: Arc<Keys>,
+        grants: Grants,
+        url_client_limit: Option<CallerLimit>,
+    ) -> Self {
         Self {
             issuer: dcr.issuer().to_owned(),
             dcr,
-            grants: Arc::new(Grants::default()),
+            grants,
+            url_client_limit: url_client_limit.map(Arc::new),
             keys,
         }
     }
 
-    /// Drops expired codes and tokens every 30 seconds, until the server stops.
+    /// Drops expired codes, tokens and idle rate-limit buckets every 30
+    /// seconds, for as long as the process runs.
     pub fn spawn_sweeper(&self) {
-        let grants = Arc::downgrade(&self.grants);
+        let grants = self.grants.clone();
+        let limit = self.url_client_limit.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(30));
             loop {
                 tick.tick().await;
-                match grants.upgrade() {
-                    Some(grants) => grants.sweep(),
-                    None => break,
+                grants.sweep().await;
+                if let Some(limit) = &limit {
+                    limit.sweep();
                 }
             }
         });

@@ -27,6 +27,13 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub signing_keys: Option<PathBuf>,
 
+    /// A file (owner-only) holding the key encryption key, at least 32
+    /// bytes: with it and a durable store, the signing keys live in the
+    /// store, encrypted, shared by every instance (a key file is imported
+    /// once). Or the environment variable TOWER_DCR_KEY_ENCRYPTION_KEY.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub key_encryption_key_file: Option<PathBuf>,
+
     #[command(flatten)]
     pub serve: ServeArgs,
 
@@ -74,6 +81,13 @@ pub struct ServeArgs {
     /// `jwks_uri` (development and tests; certificates are always verified).
     #[arg(long, value_name = "PEM_FILE")]
     pub metadata_document_ca: Option<std::path::PathBuf>,
+
+    /// Requests naming a URL client id (which may make the server fetch a
+    /// metadata document) accepted per minute per client address (IPv6: one
+    /// /64) at `/authorize`, `/token` and `/introspect`; more get `429` with
+    /// `Retry-After`. `0` turns the limit off.
+    #[arg(long, value_name = "N", default_value_t = 120)]
+    pub url_client_rate: u32,
 
     /// Serve Prometheus metrics at `GET /metrics` on this address, a listener
     /// apart from `--addr` (default: no metrics listener).

@@ -1,6 +1,9 @@
 //! Token introspection (RFC 7662), for resource servers and tests: is this
 //! access token still active? A client learns only about its own tokens.
 
+use std::net::SocketAddr;
+
+use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
@@ -13,6 +16,7 @@ use crate::token::{authenticate, form, no_store};
 /// `POST /introspect` with `token=…`, authenticated like the token endpoint.
 pub async fn introspect(
     State(app): State<App>,
+    peer: Option<Extension<SocketAddr>>,
     headers: HeaderMap,
     FormBody(body): FormBody,
 ) -> Response {
@@ -20,14 +24,15 @@ pub async fn introspect(
         Ok(params) => params,
         Err(error) => return Response::from(error),
     };
-    let client = match authenticate(&app, &headers, &params).await {
+    let client = match authenticate(&app, peer.map(|Extension(p)| p), &headers, &params).await {
         Ok(client) => client,
-        Err(error) => return Response::from(error),
+        Err(refusal) => return refusal.into_response(),
     };
-    let info = params
-        .get("token")
-        .and_then(|token| app.grants.access_token(token))
-        .filter(|info| info.client_id == client.client_id);
+    let info = match params.get("token") {
+        Some(token) => app.grants.access_token(token).await,
+        None => None,
+    }
+    .filter(|info| info.client_id == client.client_id);
     let body = match info {
         None => json!({ "active": false }),
         Some(info) => {

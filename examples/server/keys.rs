@@ -9,6 +9,14 @@
 //!
 //! The file also holds the salt of pairwise subject identifiers (OpenID
 //! Connect Core §8.1), so they stay stable across restarts.
+//!
+//! With a key encryption key (`--key-encryption-key-file` or
+//! `TOWER_DCR_KEY_ENCRYPTION_KEY`) and a durable store, the same key set
+//! lives in the store instead, sealed with AES-256-GCM under that key, and is
+//! shared by every instance on it: the first to start creates it (or imports
+//! an existing key file), `admin rotate-keys` replaces it, and every instance
+//! picks a change up within [`RELOAD_INTERVAL`]. Without one, private keys
+//! are never written to the database: they stay in the file.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -20,7 +28,98 @@ use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 
-use crate::grants::now;
+use crate::grants::{KeyTable, now};
+
+/// The environment variable that can hold the key encryption key.
+pub const KEK_VARIABLE: &str = "TOWER_DCR_KEY_ENCRYPTION_KEY";
+
+/// The shortest key encryption key accepted, in bytes.
+const MIN_KEK_BYTES: usize = 32;
+
+/// What a sealed key set starts with (the format's version).
+const SEALED_PREFIX: &[u8] = b"tdk1";
+
+/// Seals and opens the key set kept in a store: AES-256-GCM under a key
+/// derived (HKDF-SHA256) from the operator's key encryption key. No `Debug`.
+pub struct Sealer {
+    key: ring::aead::LessSafeKey,
+}
+
+impl Sealer {
+    /// From the operator's secret (at least 32 bytes).
+    pub fn from_secret(secret: &[u8]) -> Result<Self, crate::Error> {
+        if secret.len() < MIN_KEK_BYTES {
+            return Err(format!(
+                "the key encryption key must be at least {MIN_KEK_BYTES} bytes \
+                 (say, `openssl rand -base64 48`)"
+            )
+            .into());
+        }
+        let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"tower-dcr-server signing keys");
+        let prk = salt.extract(secret);
+        let okm = prk
+            .expand(&[b"aes-256-gcm"], &ring::aead::AES_256_GCM)
+            .map_err(|_| "key derivation failed")?;
+        Ok(Self {
+            key: ring::aead::LessSafeKey::new(ring::aead::UnboundKey::from(okm)),
+        })
+    }
+
+    /// The key encryption key of `--key-encryption-key-file PATH` (an
+    /// owner-only file) or of [`KEK_VARIABLE`], if either is given.
+    pub fn configured(file: Option<&Path>) -> Result<Option<Self>, crate::Error> {
+        let secret = match file {
+            Some(path) => {
+                refuse_if_readable_by_others(path)?;
+                let text = std::fs::read(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                Some(text.trim_ascii().to_vec())
+            }
+            None => match std::env::var(KEK_VARIABLE) {
+                Ok(value) if !value.trim().is_empty() => Some(value.trim().as_bytes().to_vec()),
+                Ok(_) | Err(std::env::VarError::NotPresent) => None,
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    return Err(format!("{KEK_VARIABLE} is not valid UTF-8").into());
+                }
+            },
+        };
+        secret.map(|s| Self::from_secret(&s)).transpose()
+    }
+
+    fn seal(&self, plain: &[u8]) -> Result<Vec<u8>, crate::Error> {
+        let nonce = random::<12>()?;
+        let mut sealed = plain.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(SEALED_PREFIX),
+                &mut sealed,
+            )
+            .map_err(|_| "sealing the signing keys failed")?;
+        Ok([SEALED_PREFIX, &nonce, &sealed].concat())
+    }
+
+    fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, crate::Error> {
+        let rest = sealed
+            .strip_prefix(SEALED_PREFIX)
+            .ok_or("the signing keys in the store are not in a known format")?;
+        if rest.len() < 12 {
+            return Err("the signing keys in the store are truncated".into());
+        }
+        let (nonce, ciphertext) = rest.split_at(12);
+        let mut buffer = ciphertext.to_vec();
+        let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce)
+            .map_err(|_| "the signing keys in the store are truncated")?;
+        let plain = self
+            .key
+            .open_in_place(nonce, ring::aead::Aad::from(SEALED_PREFIX), &mut buffer)
+            .map_err(|_| {
+                "the signing keys in the store do not open with this key encryption key \
+                 (another key, or a damaged row)"
+            })?;
+        Ok(plain.to_vec())
+    }
+}
 
 /// The JWS algorithms this server signs with (ID tokens, userinfo), one key
 /// each. `RS256` is OpenID Connect's default and must be present.
@@ -72,13 +171,28 @@ struct Key {
 struct Loaded {
     keys: Vec<Key>,
     pairwise_salt: Vec<u8>,
-    /// The file's modification time and length when read.
+    /// The file's modification time and length when read, or the store
+    /// row's version.
     stamp: Option<(SystemTime, u64)>,
+    version: Option<i64>,
+}
+
+/// Where the keys are kept.
+enum Source {
+    /// In this process only.
+    Memory,
+    /// A key file.
+    File(PathBuf),
+    /// A store, sealed.
+    Store {
+        table: Arc<dyn KeyTable>,
+        sealer: Arc<Sealer>,
+    },
 }
 
 /// The signing keys of the running server.
 pub struct Keys {
-    path: Option<PathBuf>,
+    source: Source,
     loaded: RwLock<Arc<Loaded>>,
 }
 
@@ -118,9 +232,47 @@ impl Keys {
             }
         };
         Ok(Self {
-            path,
+            source: path.map_or(Source::Memory, Source::File),
             loaded: RwLock::new(Arc::new(loaded)),
         })
+    }
+
+    /// The key set kept in `table`, sealed by `sealer`: created by the first
+    /// instance to start (from the key file at `legacy`, if there is one, so
+    /// a deployment keeps its keys). Returns the keys, and the file imported.
+    pub async fn open_in_store(
+        table: Arc<dyn KeyTable>,
+        sealer: Sealer,
+        legacy: Option<PathBuf>,
+    ) -> Result<(Self, Option<PathBuf>), crate::Error> {
+        let sealer = Arc::new(sealer);
+        let mut imported = None;
+        for _ in 0..3 {
+            if let Some((version, sealed)) = table.load_keys().await.map_err(store_failed)? {
+                let loaded = unseal(&sealer, &sealed, version)?;
+                let keys = Self {
+                    source: Source::Store { table, sealer },
+                    loaded: RwLock::new(Arc::new(loaded)),
+                };
+                return Ok((keys, imported));
+            }
+            let file = match legacy.as_deref().filter(|p| p.exists()) {
+                Some(path) => {
+                    refuse_if_readable_by_others(path)?;
+                    let file = read_key_file(path)?;
+                    imported = Some(path.to_owned());
+                    file
+                }
+                // Key generation (RSA above all) is CPU work.
+                None => tokio::task::spawn_blocking(generate_file).await??,
+            };
+            let sealed = sealer.seal(&serde_json::to_vec(&file)?)?;
+            if !table.create_keys(sealed).await.map_err(store_failed)? {
+                // Another instance stored its keys first: use theirs.
+                imported = None;
+            }
+        }
+        Err("the signing keys in the store could not be read back".into())
     }
 
     fn current(&self) -> Arc<Loaded> {
@@ -130,15 +282,45 @@ impl Keys {
             .clone()
     }
 
-    /// Where the keys are kept, if in a file.
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+    /// Where the keys are kept, for the banner.
+    pub fn location(&self) -> String {
+        match &self.source {
+            Source::Memory => "in memory (new keys at every start)".to_owned(),
+            Source::File(path) => format!(
+                "{} (one file per instance; set {KEK_VARIABLE} or \
+                 --key-encryption-key-file to keep them in the store)",
+                path.display()
+            ),
+            Source::Store { .. } => {
+                "in the store, encrypted, shared by every instance on it".to_owned()
+            }
+        }
     }
 
-    /// Re-reads the key file if it changed since it was read (a rotation by
-    /// `admin rotate-keys`). A file that cannot be read keeps the old keys.
-    pub fn reload_if_changed(&self) {
-        let Some(path) = &self.path else { return };
+    /// Reloads the keys if they changed since they were read (a rotation by
+    /// `admin rotate-keys`). Keys that cannot be read keep the old ones.
+    pub async fn reload_if_changed(&self) {
+        if let Source::Store { table, sealer } = &self.source {
+            let loaded = match table.load_keys().await {
+                Ok(Some((version, _))) if Some(version) == self.current().version => return,
+                Ok(Some((version, sealed))) => unseal(sealer, &sealed, version),
+                Ok(None) => Err("the signing keys are gone from the store".into()),
+                Err(error) => Err(store_failed(error)),
+            };
+            match loaded {
+                Ok(loaded) => {
+                    tracing::info!(keys = loaded.keys.len(), "signing keys reloaded");
+                    *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(loaded);
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot reload the signing keys; keeping the old ones")
+                }
+            }
+            return;
+        }
+        let Source::File(path) = &self.source else {
+            return;
+        };
         let stamp = stamp_of(path);
         if stamp.is_none() || stamp == self.current().stamp {
             return;
@@ -156,7 +338,7 @@ impl Keys {
 
     /// Checks the key file every [`RELOAD_INTERVAL`], until the server stops.
     pub fn spawn_reloader(self: &Arc<Self>) {
-        if self.path.is_none() {
+        if let Source::Memory = self.source {
             return;
         }
         let keys = Arc::downgrade(self);
@@ -165,7 +347,7 @@ impl Keys {
             loop {
                 tick.tick().await;
                 match keys.upgrade() {
-                    Some(keys) => keys.reload_if_changed(),
+                    Some(keys) => keys.reload_if_changed().await,
                     None => break,
                 }
             }
@@ -213,10 +395,60 @@ impl Keys {
 /// keys retired longer than [`RETIRED_KEY_PUBLISHED`] ago, and adds new ones.
 /// Returns the new key ids.
 pub fn rotate(path: &Path) -> Result<Vec<String>, crate::Error> {
-    let mut file: KeyFile = serde_json::from_slice(
+    let mut file = read_key_file(path)?;
+    let kids = rotate_file(&mut file)?;
+    write_file(path, &file, false)?;
+    Ok(kids)
+}
+
+/// `admin rotate-keys` on the key set in a store: as [`rotate`], replacing
+/// the row only if no other change came first (then again).
+pub async fn rotate_in_store(
+    table: Arc<dyn KeyTable>,
+    sealer: &Sealer,
+) -> Result<Vec<String>, crate::Error> {
+    loop {
+        let (version, sealed) =
+            table.load_keys().await.map_err(store_failed)?.ok_or(
+                "no signing keys in the store: the server creates them on its first start",
+            )?;
+        let mut file: KeyFile = serde_json::from_slice(&sealer.open(&sealed)?)?;
+        let (file, kids) =
+            tokio::task::spawn_blocking(move || rotate_file(&mut file).map(|kids| (file, kids)))
+                .await??;
+        let sealed = sealer.seal(&serde_json::to_vec(&file)?)?;
+        if table
+            .replace_keys(version, sealed)
+            .await
+            .map_err(store_failed)?
+        {
+            return Ok(kids);
+        }
+    }
+}
+
+fn store_failed(error: crate::grants::GrantError) -> crate::Error {
+    format!("the signing key table failed: {error:?}").into()
+}
+
+fn unseal(sealer: &Sealer, sealed: &[u8], version: i64) -> Result<Loaded, crate::Error> {
+    let file: KeyFile = serde_json::from_slice(&sealer.open(sealed)?)
+        .map_err(|e| format!("the signing keys in the store do not parse: {e}"))?;
+    let mut loaded = from_file(file, None)?;
+    loaded.version = Some(version);
+    Ok(loaded)
+}
+
+fn read_key_file(path: &Path) -> Result<KeyFile, crate::Error> {
+    Ok(serde_json::from_slice(
         &std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?,
     )
-    .map_err(|e| format!("{} is not a key file: {e}", path.display()))?;
+    .map_err(|e| format!("{} is not a key file: {e}", path.display()))?)
+}
+
+/// Retires the active keys of `file`, drops keys retired longer than
+/// [`RETIRED_KEY_PUBLISHED`] ago, and adds new ones; returns their ids.
+fn rotate_file(file: &mut KeyFile) -> Result<Vec<String>, crate::Error> {
     let now = now();
     let cutoff = now.saturating_sub(RETIRED_KEY_PUBLISHED.as_secs());
     file.keys
@@ -227,7 +459,6 @@ pub fn rotate(path: &Path) -> Result<Vec<String>, crate::Error> {
     let fresh = generate_keys()?;
     let kids = fresh.iter().map(|k| k.kid.clone()).collect();
     file.keys.extend(fresh);
-    write_file(path, &file, false)?;
     Ok(kids)
 }
 
@@ -362,6 +593,7 @@ fn from_file(file: KeyFile, stamp: Option<(SystemTime, u64)>) -> Result<Loaded, 
         keys,
         pairwise_salt,
         stamp,
+        version: None,
     })
 }
 
@@ -449,6 +681,64 @@ mod tests {
             std::env::temp_dir().join(format!("tower-dcr-keys-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir.join("server.keys.json")
+    }
+
+    /// The sealed key set opens only with the key that sealed it, and a
+    /// short key encryption key is refused.
+    #[test]
+    fn sealed_keys_open_only_with_their_key() {
+        let sealer = Sealer::from_secret(&[7; 32]).unwrap();
+        let sealed = sealer.seal(b"private keys").unwrap();
+        assert!(!sealed.windows(12).any(|w| w == b"private keys"));
+        assert_eq!(sealer.open(&sealed).unwrap(), b"private keys");
+        let other = Sealer::from_secret(&[8; 32]).unwrap();
+        assert!(other.open(&sealed).is_err());
+        let mut damaged = sealed.clone();
+        *damaged.last_mut().unwrap() ^= 1;
+        assert!(sealer.open(&damaged).is_err());
+        assert!(Sealer::from_secret(&[7; 31]).is_err());
+    }
+
+    /// Keys in a store: the first instance imports an existing key file (the
+    /// migration), a second one gets the same keys, a rotation through the
+    /// store is picked up by reloading.
+    #[tokio::test]
+    async fn keys_in_a_store_are_imported_shared_and_rotated() {
+        let legacy = scratch_path("store");
+        let _ = std::fs::remove_file(&legacy);
+        let from_file = Keys::open(Some(legacy.clone())).unwrap().jwks();
+        let database = legacy.with_file_name("server.db");
+        let url = format!("sqlite:{}", database.display());
+        let table: Arc<dyn KeyTable> =
+            Arc::new(crate::grants::SqliteGrants::open(&url).await.unwrap());
+        let secret = [9; 40];
+        let (first, imported) = Keys::open_in_store(
+            table.clone(),
+            Sealer::from_secret(&secret).unwrap(),
+            Some(legacy.clone()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(imported.as_deref(), Some(legacy.as_path()));
+        assert_eq!(first.jwks(), from_file);
+        let (second, imported) =
+            Keys::open_in_store(table.clone(), Sealer::from_secret(&secret).unwrap(), None)
+                .await
+                .unwrap();
+        assert!(imported.is_none());
+        assert_eq!(second.jwks(), from_file);
+        let kids = rotate_in_store(table, &Sealer::from_secret(&secret).unwrap())
+            .await
+            .unwrap();
+        second.reload_if_changed().await;
+        let published = second.jwks();
+        for kid in &kids {
+            assert!(published.find(kid).is_some(), "{kid}");
+        }
+        let token = second.sign("ES256", &serde_json::json!({"a": 1})).unwrap();
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert!(kids.contains(&header.kid.unwrap()));
+        std::fs::remove_dir_all(legacy.parent().unwrap()).unwrap();
     }
 
     /// A new key file is created readable by its owner only (mode 0600).

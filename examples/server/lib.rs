@@ -15,15 +15,19 @@
 //! and `/.well-known/openid-configuration`, the signing keys at `/jwks`. See
 //! DESIGN.md §7.
 //!
-//! Registrations live in the store and signing keys next to it; codes and
-//! tokens live in memory (bounded) and are lost on restart. There is one demo
-//! user and no login: this is a starting point and a test bed for clients,
-//! not a production identity provider.
+//! Registrations, pending consents, codes and tokens live in the store
+//! (bounded; in memory with `--store memory`), so a restart signs nobody out
+//! and instances on one PostgreSQL database serve any flow crossing them. The
+//! signing keys live in a file next to the store, or, with a key encryption
+//! key, sealed in the store and shared. There is one demo user and no login:
+//! this is a starting point and a test bed for clients, not a production
+//! identity provider.
 
 mod admin;
 mod app;
 mod authorize;
 mod bounded;
+mod caller_limit;
 mod cli;
 mod cors;
 mod discovery;
@@ -81,9 +85,12 @@ pub async fn main() -> ExitCode {
     };
     let store = cli.store.unwrap_or_else(default_store);
     let key_file = cli.signing_keys.or_else(|| keys::default_path(&store));
+    let kek_file = cli.key_encryption_key_file;
     let result = match cli.command {
-        Some(Command::Admin { action }) => admin::run(action, &store, key_file).await,
-        None => serve(cli.serve, store, key_file).await,
+        Some(Command::Admin { action }) => {
+            admin::run(action, &store, key_file, kek_file.as_deref()).await
+        }
+        None => serve(cli.serve, store, key_file, kek_file.as_deref()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,6 +141,7 @@ async fn serve(
     args: ServeArgs,
     store_spec: StoreSpec,
     key_file: Option<PathBuf>,
+    kek_file: Option<&std::path::Path>,
 ) -> Result<(), Error> {
     registration::check_loopback_documents(&args)?;
     let static_tokens = static_tokens(&args)?;
@@ -174,8 +182,16 @@ async fn serve(
         max_clients: args.max_clients,
     };
     let store = open_store(&store_spec).await?;
-    // Key generation (RSA above all) is CPU work: off the async threads.
-    let keys = tokio::task::spawn_blocking(move || Keys::open(key_file)).await??;
+    let (grants, key_table) = open_grants(&store_spec).await?;
+    let sealer = keys::Sealer::configured(kek_file)?;
+    let (keys, imported) = match (key_table, sealer) {
+        (Some(table), Some(sealer)) => Keys::open_in_store(table, sealer, key_file).await?,
+        // Key generation (RSA above all) is CPU work: off the async threads.
+        _ => (
+            tokio::task::spawn_blocking(move || Keys::open(key_file)).await??,
+            None,
+        ),
+    };
     let keys = Arc::new(keys);
     keys.spawn_reloader();
     let url_clients = match &args.client_id_metadata_documents {
@@ -211,7 +227,12 @@ async fn serve(
         ),
         None => None,
     };
-    let app = App::new(dcr, keys.clone());
+    let app = App::new(
+        dcr,
+        keys.clone(),
+        grants,
+        caller_limit::CallerLimit::new(args.url_client_rate),
+    );
     app.spawn_sweeper();
     let limits = ConnectionLimits::from_args(&args, SHUTDOWN_GRACE);
     let shutdown = shutdown_signal();
@@ -225,12 +246,37 @@ async fn serve(
         limits,
         local,
         metrics,
+        imported_keys: imported.as_deref(),
+        url_client_rate: args
+            .client_id_metadata_documents
+            .as_ref()
+            .map(|_| args.url_client_rate),
     });
     tracing::info!(%local, %issuer, "listening");
     let router = app::router(app, &cors, limits.header_timeout);
     listener::serve(listener, router, limits, shutdown).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The grant store beside the client store: the same SQLite file or
+/// PostgreSQL database (their own tables and connections), or memory; and
+/// the table of the signing keys there, if any.
+pub(crate) async fn open_grants(
+    store: &StoreSpec,
+) -> Result<(grants::Grants, Option<Arc<dyn grants::KeyTable>>), Error> {
+    let failed = |e| format!("cannot open the grant tables in {store}: {e:?}");
+    Ok(match store {
+        StoreSpec::Sqlite(url) => {
+            let tables = Arc::new(grants::SqliteGrants::open(url).await.map_err(failed)?);
+            (grants::Grants::new(tables.clone()), Some(tables))
+        }
+        StoreSpec::Postgres(url) => {
+            let tables = Arc::new(grants::PostgresGrants::open(url).await.map_err(failed)?);
+            (grants::Grants::new(tables.clone()), Some(tables))
+        }
+        StoreSpec::Memory => (grants::Grants::default(), None),
+    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is
@@ -277,6 +323,10 @@ struct Banner<'a> {
     limits: ConnectionLimits,
     local: std::net::SocketAddr,
     metrics: Option<std::net::SocketAddr>,
+    /// The key file imported into the store at this start, if any.
+    imported_keys: Option<&'a std::path::Path>,
+    /// `--url-client-rate`, when URL client ids are accepted.
+    url_client_rate: Option<u32>,
 }
 
 fn print_banner(b: &Banner<'_>) {
@@ -315,10 +365,13 @@ fn print_banner(b: &Banner<'_>) {
             .collect::<Vec<_>>()
             .join(", "),
     };
-    let keys = match b.keys.path() {
-        Some(path) => path.display().to_string(),
-        None => "in memory (new keys at every start)".to_owned(),
-    };
+    let mut keys = b.keys.location();
+    if let Some(path) = b.imported_keys {
+        keys.push_str(&format!(
+            " (imported from {} at this start: delete that file)",
+            path.display()
+        ));
+    }
     println!("tower-dcr example authorization server (OpenID Provider)");
     println!("  registration:  {access}");
     println!("  issuer:        {issuer}");
@@ -333,6 +386,14 @@ fn print_banner(b: &Banner<'_>) {
     println!("                 {issuer}/.well-known/openid-configuration");
     println!("  openapi:       {issuer}/openapi.yaml");
     println!("  store:         {}{store_note}", b.store);
+    let grants_note = match b.store {
+        StoreSpec::Sqlite(_) => "in the store (a restart signs nobody out)",
+        StoreSpec::Postgres(_) => {
+            "in the store, shared by every instance on it (a restart signs nobody out)"
+        }
+        StoreSpec::Memory => "in memory (codes and tokens are lost when the server stops)",
+    };
+    println!("  grants:        {grants_note}");
     if let Some(metrics) = b.metrics {
         println!("  metrics:       http://{metrics}/metrics (a listener of its own)");
     }
@@ -346,12 +407,21 @@ fn print_banner(b: &Banner<'_>) {
     );
     println!("  CORS (registration): {cors}");
     println!("  connections:         {}", b.limits);
+    match b.url_client_rate {
+        None => {}
+        Some(0) => println!("  URL client ids:      no limit per address (--url-client-rate 0)"),
+        Some(n) => println!(
+            "  URL client ids:      {n} requests per minute per client address (--url-client-rate)"
+        ),
+    }
     println!(
-        "  pending consents:    {} ({} per client); live tokens {} ({} per client)",
-        grants::MAX_PENDING,
-        grants::MAX_PENDING_PER_CLIENT,
-        grants::MAX_TOKENS,
-        grants::MAX_TOKENS_PER_CLIENT
+        "  pending consents:    {} ({} per client address, {} per URL-client host); \
+         live tokens {} ({} per client); past a bound, its holder's oldest goes",
+        grants::PENDING_BOUNDS.total,
+        grants::PENDING_BOUNDS.per_owner,
+        grants::PENDING_BOUNDS.per_group,
+        grants::ACCESS_BOUNDS.total,
+        grants::ACCESS_BOUNDS.per_owner
     );
     println!("Listening on {}; Ctrl-C to stop.", b.local);
 }

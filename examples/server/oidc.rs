@@ -205,7 +205,7 @@ pub async fn userinfo(
             "the access token is invalid or expired",
         )
     };
-    let Some(info) = app.grants.access_token(&token) else {
+    let Some(info) = app.grants.access_token(&token).await else {
         return invalid();
     };
     let Some(user) = info.user.as_deref() else {

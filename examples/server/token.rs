@@ -2,18 +2,22 @@
 //! PKCE, `refresh_token` (rotating), and `client_credentials`, exactly the
 //! grant types the registration profiles allow.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
-use tower_dcr::host::TokenError;
+use tower_dcr::host::{ClientAuthError, ClientCredentials, TokenError};
 use tower_dcr::{ClientRecord, GrantType, TokenEndpointAuthMethod};
 
 use crate::app::App;
-use crate::grants::{Approved, Busy, Issued, Redeem};
+use crate::caller_limit::{is_url_client_id, retry_after_secs};
+use crate::grants::{Approved, Busy, Issued, Redeem, caller};
 use crate::params::{FormBody, Params};
 use tower_dcr::host::pkce;
 
@@ -52,25 +56,100 @@ pub fn form(headers: &HeaderMap, body: &Bytes) -> Result<Params, TokenError> {
     Ok(params)
 }
 
+/// An RFC 6749 §5.2 error answer, with the status and `Retry-After` of a
+/// temporary refusal when it is one.
+#[derive(Debug)]
+pub struct Refusal {
+    error: TokenError,
+    /// `429` for a caller over its bound, instead of the error's own status.
+    too_many: bool,
+    /// How long to wait, for `Retry-After`.
+    retry_after: Option<Duration>,
+}
+
+impl From<TokenError> for Refusal {
+    fn from(error: TokenError) -> Self {
+        Self {
+            error,
+            too_many: false,
+            retry_after: None,
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = Response::from(self.error);
+        if self.too_many {
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        }
+        if let Some(wait) = self.retry_after {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs(wait)),
+            );
+        }
+        response
+    }
+}
+
 /// Authenticates the client with its registered method (RFC 6749 §2.3.1):
 /// a failure is the library's RFC 6749 §5.2 answer (`invalid_client` is `401`
 /// with `WWW-Authenticate: Basic` only when the client tried Basic; a `401`
 /// without a challenge would break RFC 9110 §15.5.2).
+///
+/// A request naming a URL client id counts against the caller's
+/// `--url-client-rate` (`429` past it); a URL client whose metadata document
+/// a fetch bound keeps from being fetched now is `503` with the library's
+/// `Retry-After`: temporary, not `invalid_client`.
 pub async fn authenticate(
     app: &App,
+    peer: Option<SocketAddr>,
     headers: &HeaderMap,
     params: &Params,
-) -> Result<Arc<ClientRecord>, TokenError> {
-    let client = app
-        .dcr
-        .authenticate_token_request_with_assertion(
-            headers,
-            params.get("client_id"),
-            params.get("client_secret"),
-            params.get("client_assertion_type"),
-            params.get("client_assertion"),
-        )
-        .await?;
+) -> Result<Arc<ClientRecord>, Refusal> {
+    let credentials = ClientCredentials::from_request_with_assertion(
+        headers,
+        params.get("client_id"),
+        params.get("client_secret"),
+        params.get("client_assertion_type"),
+        params.get("client_assertion"),
+    )
+    .map_err(|error| TokenError::from_client_auth(&error, headers))?;
+    if is_url_client_id(credentials.client_id())
+        && let Some(limit) = &app.url_client_limit
+        && let Err(wait) = limit.check(&caller(peer))
+    {
+        tracing::info!(
+            caller = %caller(peer),
+            "too many requests naming URL client ids from one address"
+        );
+        return Err(Refusal {
+            error: TokenError::temporarily_unavailable(
+                "too many requests naming URL client ids from this address; retry later",
+            ),
+            too_many: true,
+            retry_after: Some(wait),
+        });
+    }
+    let client = match app.dcr.authenticate_client(&credentials).await {
+        Ok(client) => client,
+        Err(ClientAuthError::Throttled { retry_after }) => {
+            tracing::warn!(
+                client_id = credentials.client_id(),
+                "the URL client's metadata document is not fetched now (a fetch bound); 503"
+            );
+            return Err(Refusal {
+                error: TokenError::temporarily_unavailable(
+                    "the client's metadata document cannot be fetched now; this is temporary, \
+                     retry later",
+                ),
+                too_many: false,
+                retry_after: Some(retry_after),
+            });
+        }
+        Err(error) => return Err(TokenError::from_client_auth(&error, headers).into()),
+    };
     crate::logging::note_client_id(&client.client_id);
     Ok(client)
 }
@@ -78,12 +157,14 @@ pub async fn authenticate(
 /// `POST /token`.
 pub async fn token(
     State(app): State<App>,
+    peer: Option<Extension<SocketAddr>>,
     headers: HeaderMap,
     FormBody(body): FormBody,
 ) -> Response {
-    match grant(&app, &headers, &body).await {
+    let peer = peer.map(|Extension(peer)| peer);
+    match grant(&app, peer, &headers, &body).await {
         Ok(issued) => issued.into_response(),
-        Err(error) => Response::from(error),
+        Err(refusal) => refusal.into_response(),
     }
 }
 
@@ -114,37 +195,45 @@ impl IntoResponse for TokenResponse {
     }
 }
 
-async fn grant(app: &App, headers: &HeaderMap, body: &Bytes) -> Result<TokenResponse, TokenError> {
+async fn grant(
+    app: &App,
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<TokenResponse, Refusal> {
     let params = form(headers, body)?;
-    let client = authenticate(app, headers, &params).await?;
+    let client = authenticate(app, peer, headers, &params).await?;
     let grant_type = match params.get("grant_type") {
-        None => return Err(TokenError::invalid_request("grant_type is required")),
+        None => return Err(TokenError::invalid_request("grant_type is required").into()),
         Some("authorization_code") => GrantType::AUTHORIZATION_CODE,
         Some("refresh_token") => GrantType::REFRESH_TOKEN,
         Some("client_credentials") => GrantType::CLIENT_CREDENTIALS,
         Some(_) => {
             return Err(TokenError::unsupported_grant_type(
                 "supported: authorization_code, refresh_token, client_credentials",
-            ));
+            )
+            .into());
         }
     };
     if !client.metadata.has_grant_type(&grant_type) {
         return Err(TokenError::unauthorized_client(format!(
             "the client did not register the {grant_type} grant"
-        )));
+        ))
+        .into());
     }
     // `authenticate_client` has recorded the use (throttled) for the reaper.
-    if grant_type == GrantType::AUTHORIZATION_CODE {
-        authorization_code(app, &client, &params)
+    let issued = if grant_type == GrantType::AUTHORIZATION_CODE {
+        authorization_code(app, &client, &params).await
     } else if grant_type == GrantType::REFRESH_TOKEN {
-        refresh_token(app, &client, &params)
+        refresh_token(app, &client, &params).await
     } else {
-        client_credentials(app, &client, &params)
-    }
+        client_credentials(app, &client, &params).await
+    };
+    Ok(issued?)
 }
 
 /// RFC 6749 §4.1.3, RFC 7636 §4.5–4.6.
-fn authorization_code(
+async fn authorization_code(
     app: &App,
     client: &ClientRecord,
     params: &Params,
@@ -181,6 +270,7 @@ fn authorization_code(
     let (approved, grant, issued) = app
         .grants
         .redeem_code(code, &client.client_id, refresh, check)
+        .await
         .map_err(|error| match error {
             Redeem::Refused(refused) => {
                 tracing::warn!(?refused, "authorization code refused");
@@ -203,7 +293,7 @@ fn authorization_code(
             Ok(id_token) => Some(id_token),
             Err(error) => {
                 tracing::error!(%error, "cannot sign the ID token");
-                app.grants.revoke(grant);
+                app.grants.revoke(grant).await;
                 return Err(TokenError::server_error("the ID token could not be signed"));
             }
         }
@@ -219,7 +309,7 @@ fn authorization_code(
 }
 
 /// RFC 6749 §6, with rotation (RFC 9700 §4.14.2).
-fn refresh_token(
+async fn refresh_token(
     app: &App,
     client: &ClientRecord,
     params: &Params,
@@ -239,6 +329,7 @@ fn refresh_token(
     let (scope, issued) = app
         .grants
         .refresh(token, &client.client_id, choose_scope)
+        .await
         .map_err(|error| match error {
             Redeem::Refused(refused) => {
                 tracing::warn!(?refused, "refresh token refused");
@@ -256,7 +347,7 @@ fn refresh_token(
 }
 
 /// RFC 6749 §4.4: confidential clients only, no refresh token.
-fn client_credentials(
+async fn client_credentials(
     app: &App,
     client: &ClientRecord,
     params: &Params,
@@ -270,10 +361,10 @@ fn client_credentials(
     // client that registered none: never more than the allow-list.
     let scope = scope::grant(params.get("scope"), client.metadata.scope.as_deref())
         .map_err(TokenError::invalid_scope)?;
-    let grant = app.grants.new_grant();
     let issued = app
         .grants
-        .issue_tokens(&client.client_id, scope.clone(), None, grant, false)
+        .issue_client_token(&client.client_id, scope.clone())
+        .await
         .map_err(busy)?;
     tracing::info!(grant_type = "client_credentials", "tokens issued");
     Ok(TokenResponse {
@@ -283,13 +374,12 @@ fn client_credentials(
     })
 }
 
-/// A full token map (`503` with `Retry-After`), or a random number generator
-/// failure.
+/// A grant store that cannot answer (`503` with `Retry-After`), or a random
+/// number generator failure.
 fn busy(busy: Busy) -> TokenError {
     match busy {
-        Busy::Full(full) => {
-            tracing::warn!(?full, "too many live tokens");
-            TokenError::temporarily_unavailable("too many live tokens for this client; retry later")
+        Busy::Unavailable => {
+            TokenError::temporarily_unavailable("tokens cannot be issued now; retry later")
         }
         Busy::Random => TokenError::server_error("random number generator failure"),
     }

@@ -74,18 +74,28 @@ pub fn set_cookie(token: &Secret, secure: Secure) -> HeaderValue {
     HeaderValue::from_str(&value).expect("a token is header-safe")
 }
 
+/// The digest of the consent cookie of the browser posting a consent form,
+/// when the form repeats it in `field`: what a kept request's binding is
+/// compared with.
+pub fn presented(headers: &HeaderMap, secure: Secure, field: Option<&str>) -> Option<SecretDigest> {
+    match (cookie(headers, secure), field) {
+        (Some(cookie), Some(field)) if Secret::new(cookie).ct_eq(field) => {
+            Some(SecretDigest::of(cookie))
+        }
+        _ => None,
+    }
+}
+
 /// Whether an approval comes from the browser that holds `bound`: the
 /// cookie and the form field are present, equal, and `bound`'s.
+#[cfg(test)]
 pub fn same_browser(
     headers: &HeaderMap,
     secure: Secure,
     field: Option<&str>,
     bound: &SecretDigest,
 ) -> bool {
-    match (cookie(headers, secure), field) {
-        (Some(cookie), Some(field)) => Secret::new(cookie).ct_eq(field) && bound.verify(cookie),
-        _ => false,
-    }
+    presented(headers, secure, field).is_some_and(|digest| digest.as_bytes() == bound.as_bytes())
 }
 
 #[cfg(test)]

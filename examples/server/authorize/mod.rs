@@ -9,6 +9,9 @@
 
 mod browser;
 
+use std::net::SocketAddr;
+
+use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -17,7 +20,8 @@ use tower_dcr::{GrantType, ResponseType};
 use url::form_urlencoded;
 
 use crate::app::App;
-use crate::grants::{Approved, AuthorizationRequest, Busy, NotTaken, now};
+use crate::caller_limit::{is_url_client_id, retry_after_secs};
+use crate::grants::{Approved, AuthorizationRequest, Busy, NotTaken, caller, now};
 use crate::html::{self, Consent};
 use crate::params::{FormBody, FormBodyError, Params};
 use tower_dcr::host::pkce;
@@ -36,9 +40,11 @@ pub const MAX_NONCE_BYTES: usize = 512;
 /// `GET /authorize`: validate, then show the consent page.
 pub async fn show(
     State(app): State<App>,
+    peer: Option<Extension<SocketAddr>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let caller = caller(peer.map(|Extension(peer)| peer));
     let params = Params::parse(query.unwrap_or_default().as_bytes());
 
     // 1. The client, and where to send the user back: errors stay here.
@@ -56,6 +62,23 @@ pub async fn show(
             "The request has no client_id.",
         );
     };
+    // A URL client id may make the server fetch its metadata document: so
+    // many a minute per caller (`--url-client-rate`).
+    if is_url_client_id(client_id)
+        && let Some(limit) = &app.url_client_limit
+        && let Err(wait) = limit.check(&caller)
+    {
+        tracing::info!(%caller, "too many requests naming URL client ids from one address");
+        return with_retry_after(
+            html::error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                "Too many sign-in requests for applications named by URL came from your \
+                 network. Wait a moment and try again.",
+            ),
+            wait,
+        );
+    }
     let (client, redirect_uri) = match app
         .dcr
         .check_redirect_uri(client_id, params.get("redirect_uri"))
@@ -81,6 +104,21 @@ pub async fn show(
                 StatusCode::BAD_REQUEST,
                 "Invalid redirect URI",
                 "The redirect_uri is missing or is not one this application registered.",
+            );
+        }
+        Err(RedirectError::Throttled { retry_after }) => {
+            tracing::warn!(
+                client_id,
+                "the URL client's metadata document is not fetched now (a fetch bound); 503"
+            );
+            return with_retry_after(
+                html::error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Temporarily unavailable",
+                    "The application's details cannot be retrieved right now. This is \
+                     temporary: try again in a moment.",
+                ),
+                retry_after,
             );
         }
         Err(error) => {
@@ -233,13 +271,17 @@ pub async fn show(
     let Ok(browser) = browser::token(&headers, secure) else {
         return back.error("server_error", "random number generator failure");
     };
-    let consent = match app.grants.begin(request.clone(), browser.digest()) {
+    let url_client_host = client.metadata_document_host().map(str::to_owned);
+    let consent = match app
+        .grants
+        .begin(request.clone(), browser.digest(), caller, url_client_host)
+        .await
+    {
         Ok(consent) => consent,
-        Err(Busy::Full(full)) => {
-            tracing::warn!(?full, "too many pending consent requests");
+        Err(Busy::Unavailable) => {
             return back.error(
                 "temporarily_unavailable",
-                "too many pending authorization requests",
+                "the authorization request cannot be kept now",
             );
         }
         Err(Busy::Random) => return back.error("server_error", "random number generator failure"),
@@ -280,6 +322,7 @@ pub async fn show(
 /// from the browser the page was shown to ([`browser`]).
 pub async fn decide(
     State(app): State<App>,
+    peer: Option<Extension<SocketAddr>>,
     headers: HeaderMap,
     body: Result<FormBody, FormBodyError>,
 ) -> Response {
@@ -291,10 +334,11 @@ pub async fn decide(
         }
     };
     let taken = match form.get("nonce") {
-        Some(nonce) => app.grants.take_pending(nonce, |bound| {
+        Some(nonce) => {
             let secure = browser::Secure(app.issuer.starts_with("https://"));
-            browser::same_browser(&headers, secure, form.get("csrf"), bound)
-        }),
+            let presented = browser::presented(&headers, secure, form.get("csrf"));
+            app.grants.take_pending(nonce, presented).await
+        }
         None => Err(NotTaken::Unknown),
     };
     let request = match taken {
@@ -314,6 +358,13 @@ pub async fn decide(
                 "This answer did not come from the browser the request was shown in.",
             );
         }
+        Err(NotTaken::Busy) => {
+            return html::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The server cannot look up this request now. Try again later.",
+            );
+        }
     };
     crate::logging::note_client_id(request.client_id.as_str());
     let back = BackToClient {
@@ -331,11 +382,14 @@ pub async fn decide(
         auth_time: now(),
         user: DEMO_USER.to_owned(),
     };
-    let code = match app.grants.issue_code(approved) {
+    let caller = caller(peer.map(|Extension(peer)| peer));
+    let code = match app.grants.issue_code(approved, caller).await {
         Ok(code) => code,
-        Err(Busy::Full(full)) => {
-            tracing::warn!(?full, "too many authorization codes");
-            return back.error("temporarily_unavailable", "too many authorization codes");
+        Err(Busy::Unavailable) => {
+            return back.error(
+                "temporarily_unavailable",
+                "the authorization code cannot be kept now",
+            );
         }
         Err(Busy::Random) => return back.error("server_error", "random number generator failure"),
     };
@@ -394,4 +448,13 @@ impl BackToClient<'_> {
         ];
         (StatusCode::FOUND, headers).into_response()
     }
+}
+
+/// `response` with `Retry-After` (RFC 9110 §10.2.3) in whole seconds.
+fn with_retry_after(mut response: Response, wait: std::time::Duration) -> Response {
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(retry_after_secs(wait)),
+    );
+    response
 }

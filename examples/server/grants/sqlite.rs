@@ -1,0 +1,866 @@
+//! [`SqliteGrants`]: grants in the SQLite database of `--store sqlite:PATH`,
+//! next to the clients, on a connection of their own, so a restart signs
+//! nobody out.
+//!
+//! Each method is one `BEGIN IMMEDIATE` transaction, so it is one atomic step
+//! for every process on the file (a code is redeemed once, a refresh token
+//! rotated once, tokens are never kept in a revoked grant). The file is in
+//! WAL mode with `synchronous = FULL`, like the client store: an answered
+//! token survives `SIGKILL`. The bounds are those of the in-memory store: past
+//! one, the holder's oldest row goes.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension as _, Transaction, TransactionBehavior, params};
+use tower_dcr::SecretDigest;
+
+use super::{
+    ACCESS_BOUNDS, Approved, AuthorizationRequest, CODE_BOUNDS, CODE_LIFETIME, CONSENT_LIFETIME,
+    Code, GrantError, GrantId, GrantStore, Key, KeyTable, NewTokens, PENDING_BOUNDS, Pending,
+    REFRESH_BOUNDS, RefreshState, SPENT_BOUNDS, TokenInfo, now,
+};
+use crate::bounded::Bounds;
+
+/// The tables, created if missing (`migrate`). Tokens of every kind share
+/// one table: `access`, `refresh`, and `spent` (a rotated refresh token's
+/// replay marker, without scope or user).
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS server_pending (
+    key BLOB PRIMARY KEY,
+    owner TEXT NOT NULL,
+    grp TEXT,
+    expires_at INTEGER NOT NULL,
+    browser BLOB NOT NULL,
+    request TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS server_pending_owner ON server_pending (owner);
+CREATE INDEX IF NOT EXISTS server_pending_grp ON server_pending (grp) WHERE grp IS NOT NULL;
+CREATE INDEX IF NOT EXISTS server_pending_expires ON server_pending (expires_at);
+CREATE TABLE IF NOT EXISTS server_codes (
+    key BLOB PRIMARY KEY,
+    owner TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    grant_id INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    evict_at INTEGER NOT NULL,
+    redeemed INTEGER NOT NULL DEFAULT 0,
+    approved TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS server_codes_owner ON server_codes (owner);
+CREATE INDEX IF NOT EXISTS server_codes_evict ON server_codes (evict_at);
+CREATE TABLE IF NOT EXISTS server_tokens (
+    key BLOB PRIMARY KEY,
+    kind TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    grant_id INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    scope TEXT,
+    user_id TEXT
+);
+CREATE INDEX IF NOT EXISTS server_tokens_grant ON server_tokens (grant_id);
+CREATE INDEX IF NOT EXISTS server_tokens_client ON server_tokens (kind, client_id);
+CREATE INDEX IF NOT EXISTS server_tokens_expires ON server_tokens (expires_at);
+CREATE TABLE IF NOT EXISTS server_revoked_grants (
+    grant_id INTEGER PRIMARY KEY,
+    until INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS server_signing_keys (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL,
+    sealed BLOB NOT NULL
+);
+";
+
+/// How long another process's write lock is waited for.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn failed(error: impl Into<tower_dcr::BoxError>) -> GrantError {
+    GrantError::Unavailable(error.into())
+}
+
+fn db(error: rusqlite::Error) -> GrantError {
+    failed(error)
+}
+
+/// The database file of a `sqlite:PATH` (or `sqlite://PATH`) store.
+fn path_of(url: &str) -> PathBuf {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    PathBuf::from(rest.split('?').next().unwrap_or(rest))
+}
+
+fn to_sql(grant: GrantId) -> i64 {
+    i64::from_be_bytes(grant.0.to_be_bytes())
+}
+
+fn from_sql(grant: i64) -> GrantId {
+    GrantId(u64::from_be_bytes(grant.to_be_bytes()))
+}
+
+fn secs(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn unsecs(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// See the module docs.
+#[derive(Clone)]
+pub struct SqliteGrants {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl SqliteGrants {
+    /// Opens the database of `url` (creating it if missing) and creates the
+    /// grant tables.
+    pub async fn open(url: &str) -> Result<Self, GrantError> {
+        let path = path_of(url);
+        let connection = tokio::task::spawn_blocking(move || {
+            let connection = Connection::open(path)?;
+            connection.busy_timeout(BUSY_TIMEOUT)?;
+            let _: String = connection.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            connection.pragma_update(None, "synchronous", "FULL")?;
+            connection.execute_batch(SCHEMA)?;
+            Ok::<_, rusqlite::Error>(connection)
+        })
+        .await
+        .map_err(failed)?
+        .map_err(db)?;
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    /// Runs `step` in one immediate transaction, off the async threads. The
+    /// transaction is committed unless the database failed: a refusal may
+    /// have written (a used code, a revoked grant).
+    async fn run<T: Send + 'static>(
+        &self,
+        step: impl FnOnce(&Transaction<'_>) -> Result<T, GrantError> + Send + 'static,
+    ) -> Result<T, GrantError> {
+        let connection = Arc::clone(&self.connection);
+        tokio::task::spawn_blocking(move || {
+            let mut connection = connection.lock().unwrap_or_else(|e| e.into_inner());
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
+            let result = step(&tx);
+            if let Err(GrantError::Unavailable(_)) = result {
+                return result;
+            }
+            tx.commit().map_err(db)?;
+            result
+        })
+        .await
+        .map_err(failed)?
+    }
+}
+
+/// Makes room for one row in `table` (rows matching `filter`, `kind` bound as
+/// `?1` when given), as [`crate::bounded`] does: past `per_owner` the owner's
+/// oldest rows go, past `per_group` the group's, past `total` the oldest of
+/// the owner holding the most.
+struct Room<'a> {
+    table: &'a str,
+    /// The owner column.
+    owner_column: &'a str,
+    /// `kind` of the token table, or `None`.
+    kind: Option<&'a str>,
+    /// When a row may go (seconds since the epoch).
+    expiry_column: &'a str,
+    bounds: Bounds,
+}
+
+impl Room<'_> {
+    fn scope(&self) -> &'static str {
+        if self.kind.is_some() {
+            "kind = ?1"
+        } else {
+            "?1 IS NULL"
+        }
+    }
+
+    fn count(&self, tx: &Transaction<'_>, column: &str, value: &str) -> Result<usize, GrantError> {
+        let sql = format!(
+            "SELECT count(*) FROM {} WHERE {} AND {column} = ?2",
+            self.table,
+            self.scope()
+        );
+        let count: i64 = tx
+            .query_row(&sql, params![self.kind, value], |r| r.get(0))
+            .map_err(db)?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
+    /// Deletes the `n` oldest rows whose `column` is `value`.
+    fn drop_oldest(
+        &self,
+        tx: &Transaction<'_>,
+        column: &str,
+        value: &str,
+        n: usize,
+    ) -> Result<(), GrantError> {
+        if n == 0 {
+            return Ok(());
+        }
+        let sql = format!(
+            "DELETE FROM {t} WHERE rowid IN (SELECT rowid FROM {t} WHERE {s} AND {column} = ?2 \
+             ORDER BY rowid LIMIT ?3)",
+            t = self.table,
+            s = self.scope()
+        );
+        tx.execute(&sql, params![self.kind, value, n as i64])
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn make(
+        &self,
+        tx: &Transaction<'_>,
+        owner: &str,
+        group: Option<&str>,
+    ) -> Result<(), GrantError> {
+        let held = self.count(tx, self.owner_column, owner)?;
+        self.drop_oldest(
+            tx,
+            self.owner_column,
+            owner,
+            (held + 1).saturating_sub(self.bounds.per_owner),
+        )?;
+        if let Some(group) = group {
+            let held = self.count(tx, "grp", group)?;
+            self.drop_oldest(
+                tx,
+                "grp",
+                group,
+                (held + 1).saturating_sub(self.bounds.per_group),
+            )?;
+        }
+        let sql = format!("SELECT count(*) FROM {} WHERE {}", self.table, self.scope());
+        let total = |tx: &Transaction<'_>| -> Result<usize, GrantError> {
+            let total: i64 = tx
+                .query_row(&sql, params![self.kind], |r| r.get(0))
+                .map_err(db)?;
+            Ok(usize::try_from(total).unwrap_or(0))
+        };
+        if total(tx)? >= self.bounds.total {
+            // Expired rows go first.
+            let sql = format!(
+                "DELETE FROM {} WHERE {} <= ?1",
+                self.table, self.expiry_column
+            );
+            tx.execute(&sql, params![secs(now())]).map_err(db)?;
+        }
+        if total(tx)? >= self.bounds.total {
+            let sql = format!(
+                "SELECT {o} FROM {t} WHERE {s} GROUP BY {o} ORDER BY count(*) DESC LIMIT 1",
+                o = self.owner_column,
+                t = self.table,
+                s = self.scope()
+            );
+            let largest: Option<String> = tx
+                .query_row(&sql, params![self.kind], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            if let Some(largest) = largest {
+                self.drop_oldest(tx, self.owner_column, &largest, 1)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+const PENDING: Room<'static> = Room {
+    table: "server_pending",
+    owner_column: "owner",
+    kind: None,
+    expiry_column: "expires_at",
+    bounds: PENDING_BOUNDS,
+};
+
+const CODES: Room<'static> = Room {
+    table: "server_codes",
+    owner_column: "owner",
+    kind: None,
+    expiry_column: "evict_at",
+    bounds: CODE_BOUNDS,
+};
+
+fn tokens_room(kind: &'static str) -> Room<'static> {
+    Room {
+        table: "server_tokens",
+        owner_column: "client_id",
+        kind: Some(kind),
+        expiry_column: "expires_at",
+        bounds: match kind {
+            "access" => ACCESS_BOUNDS,
+            "refresh" => REFRESH_BOUNDS,
+            _ => SPENT_BOUNDS,
+        },
+    }
+}
+
+fn revoke(tx: &Transaction<'_>, grant: GrantId) -> Result<(), GrantError> {
+    // Kept as long as a code of the grant may still be redeemed late.
+    let until = now().saturating_add(CODE_LIFETIME.as_secs() + CONSENT_LIFETIME.as_secs());
+    tx.execute(
+        "INSERT INTO server_revoked_grants (grant_id, until) VALUES (?1, ?2) \
+         ON CONFLICT (grant_id) DO UPDATE SET until = excluded.until",
+        params![to_sql(grant), secs(until)],
+    )
+    .map_err(db)?;
+    tx.execute(
+        "DELETE FROM server_tokens WHERE grant_id = ?1 AND kind IN ('access', 'refresh')",
+        params![to_sql(grant)],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+fn insert_token(
+    tx: &Transaction<'_>,
+    kind: &'static str,
+    key: &Key,
+    info: &TokenInfo,
+) -> Result<(), GrantError> {
+    tokens_room(kind).make(tx, &info.client_id, None)?;
+    tx.execute(
+        "INSERT OR REPLACE INTO server_tokens (key, kind, client_id, grant_id, expires_at, scope, user_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            &key[..],
+            kind,
+            info.client_id,
+            to_sql(info.grant),
+            secs(info.expires_at),
+            info.scope,
+            info.user
+        ],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+fn store_tokens(tx: &Transaction<'_>, tokens: &NewTokens) -> Result<(), GrantError> {
+    let grant = tokens.access.1.grant;
+    let revoked: Option<i64> = tx
+        .query_row(
+            "SELECT 1 FROM server_revoked_grants WHERE grant_id = ?1",
+            params![to_sql(grant)],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?;
+    if revoked.is_some() {
+        return Err(GrantError::Replayed);
+    }
+    insert_token(tx, "access", &tokens.access.0, &tokens.access.1)?;
+    if let Some((key, info)) = &tokens.refresh {
+        insert_token(tx, "refresh", key, info)?;
+    }
+    Ok(())
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, GrantError> {
+    serde_json::to_string(value).map_err(failed)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, GrantError> {
+    serde_json::from_str(text).map_err(failed)
+}
+
+fn token_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, TokenInfo)> {
+    Ok((
+        row.get(0)?,
+        TokenInfo {
+            client_id: row.get(1)?,
+            grant: from_sql(row.get(2)?),
+            expires_at: unsecs(row.get(3)?),
+            scope: row.get(4)?,
+            user: row.get(5)?,
+        },
+    ))
+}
+
+const TOKEN_COLUMNS: &str = "kind, client_id, grant_id, expires_at, scope, user_id";
+
+#[async_trait::async_trait]
+impl KeyTable for SqliteGrants {
+    async fn load_keys(&self) -> Result<Option<(i64, Vec<u8>)>, GrantError> {
+        self.run(|tx| {
+            tx.query_row(
+                "SELECT version, sealed FROM server_signing_keys WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn create_keys(&self, sealed: Vec<u8>) -> Result<bool, GrantError> {
+        self.run(move |tx| {
+            let created = tx
+                .execute(
+                    "INSERT INTO server_signing_keys (id, version, sealed) VALUES (1, 1, ?1) \
+                     ON CONFLICT (id) DO NOTHING",
+                    params![sealed],
+                )
+                .map_err(db)?;
+            Ok(created == 1)
+        })
+        .await
+    }
+
+    async fn replace_keys(&self, version: i64, sealed: Vec<u8>) -> Result<bool, GrantError> {
+        self.run(move |tx| {
+            let replaced = tx
+                .execute(
+                    "UPDATE server_signing_keys SET version = version + 1, sealed = ?1 \
+                     WHERE id = 1 AND version = ?2",
+                    params![sealed, version],
+                )
+                .map_err(db)?;
+            Ok(replaced == 1)
+        })
+        .await
+    }
+}
+
+#[async_trait::async_trait]
+impl GrantStore for SqliteGrants {
+    async fn begin(&self, consent: Key, pending: Pending) -> Result<(), GrantError> {
+        let request = json(&pending.request)?;
+        self.run(move |tx| {
+            PENDING.make(tx, &pending.caller, pending.url_client_host.as_deref())?;
+            tx.execute(
+                "INSERT OR REPLACE INTO server_pending (key, owner, grp, expires_at, browser, request) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    &consent[..],
+                    pending.caller,
+                    pending.url_client_host,
+                    secs(pending.expires_at),
+                    &pending.browser.as_bytes()[..],
+                    request
+                ],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn take_pending(
+        &self,
+        consent: &Key,
+        browser: Option<&SecretDigest>,
+        now: u64,
+    ) -> Result<AuthorizationRequest, GrantError> {
+        let consent = *consent;
+        let browser = browser.map(|b| *b.as_bytes());
+        self.run(move |tx| {
+            let row: Option<(i64, Vec<u8>, String)> = tx
+                .query_row(
+                    "SELECT expires_at, browser, request FROM server_pending WHERE key = ?1",
+                    params![&consent[..]],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(db)?;
+            let (expires_at, bound, request) = row.ok_or(GrantError::Invalid)?;
+            let delete = || {
+                tx.execute(
+                    "DELETE FROM server_pending WHERE key = ?1",
+                    params![&consent[..]],
+                )
+                .map_err(db)
+            };
+            if now >= unsecs(expires_at) {
+                delete()?;
+                return Err(GrantError::Invalid);
+            }
+            if browser.is_none_or(|b| b[..] != bound[..]) {
+                return Err(GrantError::OtherBrowser);
+            }
+            delete()?;
+            parse(&request)
+        })
+        .await
+    }
+
+    async fn issue_code(&self, code: Key, entry: Code) -> Result<(), GrantError> {
+        let approved = json(&entry.approved)?;
+        self.run(move |tx| {
+            CODES.make(tx, &entry.caller, None)?;
+            // Used codes stay a while longer, so a late replay still revokes.
+            let evict_at = entry.expires_at.saturating_add(CONSENT_LIFETIME.as_secs());
+            tx.execute(
+                "INSERT OR REPLACE INTO server_codes \
+                 (key, owner, client_id, grant_id, expires_at, evict_at, redeemed, approved) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
+                params![
+                    &code[..],
+                    entry.caller,
+                    entry.approved.request.client_id,
+                    to_sql(entry.grant),
+                    secs(entry.expires_at),
+                    secs(evict_at),
+                    approved
+                ],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn redeem_code(
+        &self,
+        code: &Key,
+        client_id: &str,
+        now: u64,
+    ) -> Result<(Approved, GrantId), GrantError> {
+        let (code, client_id) = (*code, client_id.to_owned());
+        self.run(move |tx| {
+            let row: Option<(String, i64, i64, bool, String)> = tx
+                .query_row(
+                    "SELECT client_id, grant_id, expires_at, redeemed, approved \
+                     FROM server_codes WHERE key = ?1",
+                    params![&code[..]],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .optional()
+                .map_err(db)?;
+            let (owner, grant, expires_at, redeemed, approved) = row.ok_or(GrantError::Invalid)?;
+            if owner != client_id {
+                return Err(GrantError::Invalid);
+            }
+            let grant = from_sql(grant);
+            if redeemed {
+                revoke(tx, grant)?;
+                return Err(GrantError::Replayed);
+            }
+            tx.execute(
+                "UPDATE server_codes SET redeemed = 1 WHERE key = ?1",
+                params![&code[..]],
+            )
+            .map_err(db)?;
+            if now >= unsecs(expires_at) {
+                return Err(GrantError::Invalid);
+            }
+            Ok((parse(&approved)?, grant))
+        })
+        .await
+    }
+
+    async fn store_tokens(&self, tokens: NewTokens, _now: u64) -> Result<(), GrantError> {
+        self.run(move |tx| store_tokens(tx, &tokens)).await
+    }
+
+    async fn refresh_token(&self, token: &Key) -> Result<Option<RefreshState>, GrantError> {
+        let token = *token;
+        self.run(move |tx| {
+            let sql = format!(
+                "SELECT {TOKEN_COLUMNS} FROM server_tokens WHERE key = ?1 AND kind IN ('refresh', 'spent')"
+            );
+            let row = tx
+                .query_row(&sql, params![&token[..]], token_row)
+                .optional()
+                .map_err(db)?;
+            Ok(row.map(|(kind, info)| match kind.as_str() {
+                "refresh" => RefreshState::Live(info),
+                _ => RefreshState::Spent {
+                    client_id: info.client_id,
+                    grant: info.grant,
+                },
+            }))
+        })
+        .await
+    }
+
+    async fn rotate(&self, old: &Key, tokens: NewTokens, _now: u64) -> Result<(), GrantError> {
+        let old = *old;
+        self.run(move |tx| {
+            let sql = format!(
+                "SELECT {TOKEN_COLUMNS} FROM server_tokens WHERE key = ?1 AND kind IN ('refresh', 'spent')"
+            );
+            let (kind, info) = tx
+                .query_row(&sql, params![&old[..]], token_row)
+                .optional()
+                .map_err(db)?
+                .ok_or(GrantError::Invalid)?;
+            if kind == "spent" {
+                revoke(tx, info.grant)?;
+                return Err(GrantError::Replayed);
+            }
+            if let Err(error) = store_tokens(tx, &tokens) {
+                tx.execute("DELETE FROM server_tokens WHERE key = ?1", params![&old[..]])
+                    .map_err(db)?;
+                return Err(error);
+            }
+            tokens_room("spent").make(tx, &info.client_id, None)?;
+            tx.execute(
+                "UPDATE server_tokens SET kind = 'spent', scope = NULL, user_id = NULL WHERE key = ?1",
+                params![&old[..]],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn revoke(&self, grant: GrantId) -> Result<(), GrantError> {
+        self.run(move |tx| revoke(tx, grant)).await
+    }
+
+    async fn access_token(&self, token: &Key) -> Result<Option<TokenInfo>, GrantError> {
+        let token = *token;
+        self.run(move |tx| {
+            let sql = format!(
+                "SELECT {TOKEN_COLUMNS} FROM server_tokens WHERE key = ?1 AND kind = 'access'"
+            );
+            Ok(tx
+                .query_row(&sql, params![&token[..]], token_row)
+                .optional()
+                .map_err(db)?
+                .map(|(_, info)| info))
+        })
+        .await
+    }
+
+    async fn sweep(&self, now: u64) -> Result<(), GrantError> {
+        self.run(move |tx| {
+            let now = secs(now);
+            for sql in [
+                "DELETE FROM server_pending WHERE expires_at <= ?1",
+                "DELETE FROM server_codes WHERE evict_at <= ?1",
+                "DELETE FROM server_tokens WHERE expires_at <= ?1",
+                "DELETE FROM server_revoked_grants WHERE until <= ?1",
+            ] {
+                tx.execute(sql, params![now]).map_err(db)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Grants, Redeem, Refused};
+    use super::*;
+    use tower_dcr::Secret;
+
+    fn database() -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let path = std::env::temp_dir().join(format!(
+            "tower-dcr-server-grants-{}-{nanos}.db",
+            std::process::id()
+        ));
+        format!("sqlite:{}", path.display())
+    }
+
+    fn request() -> AuthorizationRequest {
+        AuthorizationRequest {
+            client_id: "c".into(),
+            redirect_uri: "http://127.0.0.1/cb".into(),
+            redirect_uri_presented: true,
+            scope: Some("openid".into()),
+            state: Some("s".into()),
+            code_challenge: None,
+            fragment: false,
+            nonce: None,
+            auth_time_required: false,
+        }
+    }
+
+    fn keep(scope: Option<&str>) -> Result<Option<String>, ()> {
+        Ok(scope.map(str::to_owned))
+    }
+
+    fn remove(url: &str) {
+        let path = path_of(url);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    const SMALL: Room<'static> = Room {
+        table: "server_pending",
+        owner_column: "owner",
+        kind: None,
+        expiry_column: "expires_at",
+        bounds: Bounds {
+            total: 6,
+            per_owner: 3,
+            per_group: 2,
+        },
+    };
+
+    async fn insert(
+        store: &SqliteGrants,
+        n: u8,
+        owner: &'static str,
+        group: Option<&'static str>,
+        expires_at: u64,
+    ) {
+        store
+            .run(move |tx| {
+                SMALL.make(tx, owner, group)?;
+                tx.execute(
+                    "INSERT INTO server_pending (key, owner, grp, expires_at, browser, request) \
+                     VALUES (?1, ?2, ?3, ?4, x'00', '{}')",
+                    params![vec![n; 32], owner, group, secs(expires_at)],
+                )
+                .map_err(db)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn keys(store: &SqliteGrants) -> Vec<u8> {
+        store
+            .run(|tx| {
+                let mut statement = tx
+                    .prepare("SELECT key FROM server_pending ORDER BY rowid")
+                    .map_err(db)?;
+                let keys = statement
+                    .query_map([], |r| r.get::<_, Vec<u8>>(0))
+                    .map_err(db)?
+                    .map(|k| k.map(|k| k[0]))
+                    .collect::<Result<Vec<u8>, _>>()
+                    .map_err(db)?;
+                Ok(keys)
+            })
+            .await
+            .unwrap()
+    }
+
+    /// The bounds in SQL, as in memory (`crate::bounded`): an owner past its
+    /// bound loses its own oldest rows, a group its oldest, a full table its
+    /// expired rows first, then the oldest row of the owner holding the most;
+    /// the sweep drops expired rows.
+    #[tokio::test]
+    async fn bounds_drop_the_holders_oldest_rows_and_the_sweep_expired_ones() {
+        let url = database();
+        let store = SqliteGrants::open(&url).await.unwrap();
+        let later = now() + 600;
+        insert(&store, 0, "victim", None, later).await;
+        for n in 1..=5 {
+            insert(&store, n, "flooder", None, later).await;
+        }
+        assert_eq!(
+            keys(&store).await,
+            [0, 3, 4, 5],
+            "the flooder's own oldest went"
+        );
+        for (n, owner) in [(6, "a"), (7, "b"), (8, "c")] {
+            insert(&store, n, owner, Some("host"), later).await;
+        }
+        assert_eq!(
+            keys(&store).await,
+            [0, 3, 4, 5, 7, 8],
+            "the host's oldest went"
+        );
+        insert(&store, 9, "d", None, later).await;
+        assert_eq!(
+            keys(&store).await,
+            [0, 4, 5, 7, 8, 9],
+            "the largest holder's oldest went"
+        );
+        insert(&store, 10, "e", None, now() - 1).await;
+        assert_eq!(keys(&store).await, [0, 5, 7, 8, 9, 10]);
+        insert(&store, 11, "f", None, later).await;
+        assert_eq!(
+            keys(&store).await,
+            [0, 5, 7, 8, 9, 11],
+            "the expired row went first"
+        );
+        store.sweep(later).await.unwrap();
+        assert!(keys(&store).await.is_empty());
+        remove(&url);
+    }
+
+    /// The flow on SQLite, across a reopening of the file (a restart): the
+    /// tokens issued before work after; a replayed code and a replayed
+    /// refresh token each revoke their grant (RFC 6749 §4.1.2, RFC 9700
+    /// §4.14.2).
+    #[tokio::test]
+    async fn grants_survive_a_reopening_and_replays_revoke() {
+        let url = database();
+        let grants = Grants::new(Arc::new(SqliteGrants::open(&url).await.unwrap()));
+        let browser = Secret::generate().unwrap();
+        let consent = grants
+            .begin(request(), browser.digest(), "192.0.2.1".into(), None)
+            .await
+            .unwrap();
+        let other = Secret::generate().unwrap();
+        assert!(matches!(
+            grants
+                .take_pending(consent.secret(), Some(other.digest()))
+                .await,
+            Err(super::super::NotTaken::OtherBrowser)
+        ));
+        let taken = grants
+            .take_pending(consent.secret(), Some(browser.digest()))
+            .await
+            .unwrap();
+        assert_eq!(taken.state.as_deref(), Some("s"));
+        let code = grants
+            .issue_code(
+                Approved {
+                    request: taken,
+                    auth_time: now(),
+                    user: "demo-user".into(),
+                },
+                "192.0.2.1".into(),
+            )
+            .await
+            .unwrap();
+        let (_, _, issued) = grants
+            .redeem_code(code.secret(), "c", true, |_| Ok::<_, ()>(()))
+            .await
+            .unwrap();
+        drop(grants);
+
+        let grants = Grants::new(Arc::new(SqliteGrants::open(&url).await.unwrap()));
+        let info = grants
+            .access_token(issued.access_token.secret())
+            .await
+            .unwrap();
+        assert_eq!(info.user.as_deref(), Some("demo-user"));
+        let first = issued.refresh_token.unwrap();
+        let (_, rotated) = grants.refresh(first.secret(), "c", keep).await.unwrap();
+        assert!(
+            grants
+                .access_token(rotated.access_token.secret())
+                .await
+                .is_some()
+        );
+        let replay = grants.refresh(first.secret(), "c", keep).await;
+        assert!(matches!(replay, Err(Redeem::Refused(Refused::Replayed))));
+        assert!(
+            grants
+                .access_token(rotated.access_token.secret())
+                .await
+                .is_none()
+        );
+        let replay = grants
+            .redeem_code(code.secret(), "c", true, |_| Ok::<_, ()>(()))
+            .await;
+        assert!(matches!(replay, Err(Redeem::Refused(Refused::Replayed))));
+        grants.sweep().await;
+        remove(&url);
+    }
+}
