@@ -1,8 +1,9 @@
-//! The example server under abuse (issue 16 §2): one test per finding of
-//! the adversarial run. See `tests/server_support` for the harness.
+//! The example server under abuse: one test per way an adversarial run
+//! tried to exhaust it (scopes, consents, state, tokens, codes, connections,
+//! registrations), and the defaults that bound it.
 #![cfg(unix)]
 
-mod server_support;
+use crate::server_support;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -49,7 +50,7 @@ async fn client_credentials(
         .unwrap()
 }
 
-/// Issue 16: 60,000 scope values took 2.3 s to de-duplicate (12,000 fit the 64 KiB body cap).
+/// 60,000 scope values took 2.3 s to de-duplicate (12,000 fit the 64 KiB body cap).
 /// The scope's size is bounded (`invalid_scope` at once), and duplicates
 /// within the bound are dropped (RFC 6749 §3.3: a list of distinct values).
 #[tokio::test]
@@ -94,7 +95,7 @@ async fn rfc6749_3_3_scope_is_bounded_and_deduplicated_in_linear_time() {
     );
 }
 
-/// Issue 16: a client that registered no scope was granted any scope at
+/// A client that registered no scope was granted any scope at
 /// `/token`. It gets the profile's default scope and nothing outside the
 /// allow-list; registering a scope outside it is refused (RFC 7591 §2).
 #[tokio::test]
@@ -126,7 +127,7 @@ async fn rfc6749_3_3_default_scope_and_allow_list_apply_at_the_token_endpoint() 
     assert_eq!(json_of(refused).await["error"], "invalid_client_metadata");
 }
 
-/// Issue 16, then issue 26: pending consents sat in one global map that one
+/// Pending consents sat in one global map that one
 /// client could fill; then a per-client budget let 100 `GET /authorize`
 /// naming a public client lock that client's users out. Pending requests
 /// count against the address that asked: a flood pushes out the flooder's
@@ -200,7 +201,7 @@ async fn active_basic(server: &Server, (id, secret): &(String, String), token: &
     json_of(response).await["active"] == true
 }
 
-/// Issue 16: `state` and `nonce` values of 60 KB were kept. Values over the
+/// `state` and `nonce` are bounded (60 KB values were once kept): values over the
 /// bound are refused with `invalid_request`, and an oversized state is not
 /// reflected back.
 #[tokio::test]
@@ -230,7 +231,7 @@ async fn oversized_state_and_nonce_are_refused() {
     }
 }
 
-/// Issue 16, then issue 26: access tokens sat in an unbounded map (200
+/// Access tokens sat in an unbounded map (200
 /// client-credentials requests grew the process by 390 MB); then a full
 /// bound answered 503 to every client. A client holds at most 1,000 live
 /// tokens: past them its own oldest token is revoked, nobody is refused.
@@ -289,7 +290,7 @@ async fn live_access_tokens_are_bounded_per_client() {
     );
 }
 
-/// RFC 6749 §4.1.3 and issue 16: the client is checked before the code. A
+/// RFC 6749 §4.1.3: the client is checked before the code. A
 /// leaked code presented by another client neither burns the code nor
 /// revokes the grant of the client it was issued to.
 #[tokio::test]
@@ -366,7 +367,7 @@ fn connect(server: &Server) -> TcpStream {
     TcpStream::connect(address).unwrap()
 }
 
-/// Issue 16: 2,000 half-sent requests held their descriptors for over a
+/// 2,000 half-sent requests held their descriptors for over a
 /// minute. Half-sent headers, a half-sent body and an idle keep-alive
 /// connection are each closed after `--read-timeout`.
 #[test]
@@ -395,7 +396,7 @@ fn half_sent_requests_and_idle_connections_are_closed() {
     assert!(waited < Duration::from_secs(4), "idle: {waited:?}");
 }
 
-/// Issue 16: no connection limit. With `--max-connections 2`, a third
+/// No connection limit. With `--max-connections 2`, a third
 /// connection is served only once one of the first two closes.
 #[test]
 fn connections_beyond_the_limit_wait() {
@@ -433,7 +434,7 @@ async fn post_registration(server: &Server) -> u16 {
         .as_u16()
 }
 
-/// Issue 16: open registration had no rate limit by default. By default 30
+/// Open registration had no rate limit by default. By default 30
 /// registrations per minute per address, then `429`; the banner says so;
 /// `--registration-rate 0` turns it off.
 #[tokio::test]
@@ -464,7 +465,7 @@ async fn registration_rate_limit_is_on_by_default_and_in_the_banner() {
     }
 }
 
-/// Issue 16: no client cap by default. `--max-clients N` refuses the
+/// No client cap by default. `--max-clients N` refuses the
 /// registration past N with `429`, and the banner states the cap.
 #[tokio::test]
 async fn max_clients_caps_registrations_and_is_in_the_banner() {
@@ -486,7 +487,7 @@ async fn max_clients_caps_registrations_and_is_in_the_banner() {
     assert_eq!(post_registration(&server).await, 429);
 }
 
-/// Issue 16: the static initial access token could only be given on the
+/// The static initial access token could only be given on the
 /// command line, visible to `ps`. A file and an environment variable work
 /// too (RFC 7591 §3).
 #[tokio::test]
@@ -551,7 +552,7 @@ async fn rfc9110_9_3_2_head_on_every_get_endpoint() {
     }
 }
 
-/// Issue 16: browser-based registrars got no CORS answer. Preflights on the
+/// Browser-based registrars got no CORS answer. Preflights on the
 /// registration endpoints are answered, for any origin by default, for the
 /// listed ones with `--cors-origin`.
 #[tokio::test]

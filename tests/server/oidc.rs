@@ -1,10 +1,10 @@
-//! The example server as an OpenID Provider (issue 16 §1), driven by the
+//! The example server as an OpenID Provider, driven by the
 //! openidconnect crate as a strict relying party: discovery, registration,
 //! login, ID token verification against the published keys, userinfo, key
 //! rotation. See `tests/server_support` for the harness.
 #![cfg(unix)]
 
-mod server_support;
+use crate::server_support;
 
 use std::time::Duration;
 

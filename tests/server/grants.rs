@@ -4,7 +4,7 @@
 //! obtains (RFC 6749 §4.1.2). See `tests/server_support` for the harness.
 #![cfg(unix)]
 
-mod server_support;
+use crate::server_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -140,7 +140,7 @@ async fn tokens_for(server: &Server, client_id: &str) -> serde_json::Value {
     tokens
 }
 
-/// Issue 26: grants live in the SQLite store, so a restart signs nobody
+/// Grants live in the SQLite store, so a restart signs nobody
 /// out: an access token issued before it still introspects active (RFC
 /// 7662), a refresh token still refreshes (RFC 6749 §6), and a rotated one
 /// replayed after the restart still revokes its grant (RFC 9700 §4.14.2).
@@ -182,7 +182,7 @@ async fn sqlite_a_restart_keeps_access_and_refresh_tokens() {
     );
 }
 
-/// Issue 26: SIGKILL during a burst of refreshes loses no token that was
+/// SIGKILL during a burst of refreshes loses no token that was
 /// answered: the last access token each chain got is still active after a
 /// restart (grants are committed, `synchronous = FULL`, before the answer).
 /// Its refresh token is not checked: a refresh in flight at the kill may
@@ -324,7 +324,7 @@ impl Drop for Database {
     }
 }
 
-/// Issue 26: two server processes on one PostgreSQL database serve a flow
+/// Two server processes on one PostgreSQL database serve a flow
 /// crossing them: register and authorize on one, redeem the code on the
 /// other, refresh on the first, introspect on the second (RFC 7662). A code
 /// replayed on the second after its use on the first revokes its tokens
@@ -432,7 +432,7 @@ fn kids(jwks: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-/// Issue 26: with a key encryption key, the signing keys live in the store:
+/// With a key encryption key, the signing keys live in the store:
 /// two instances (no key file, different working directories) publish the
 /// same JWKS (RFC 7517 §5), and a key rotated by `admin rotate-keys` is
 /// published by both and signs their ID tokens (OpenID Connect Core §10.1.1)

@@ -1,15 +1,9 @@
-//! The example server (`examples/server`, DESIGN.md §7) as a black box: each
-//! test starts the built binary on a free loopback port with the memory store,
-//! talks HTTP to it, and stops it.
-//!
-//! `cargo test` builds the examples before running tests. When running this
-//! file alone (`cargo test --test server`), build the binary first with
-//! `cargo build --example server`.
-//!
-//! Unix only: the tests stop the server with SIGTERM through `kill`.
+//! The example server end to end, with the memory store and the durable
+//! ones: its contract flags, registration and management over HTTP, the code
+//! flow, and its stores under load.
 #![cfg(unix)]
 
-mod server_support;
+use crate::server_support;
 
 use std::process::Command;
 use std::sync::Arc;
@@ -34,7 +28,7 @@ use server_support::*;
 use url::Url;
 
 // ---------------------------------------------------------------------------
-// End to end (issue 6)
+// End to end
 // ---------------------------------------------------------------------------
 
 /// A real OAuth client (openidconnect registers, oauth2 runs the flow) against
@@ -686,7 +680,7 @@ async fn sigterm_stops_the_server_cleanly() {
     drop(client);
 }
 
-/// Issue 5: the example server on SQLite under concurrent registration load is
+/// The example server on SQLite under concurrent registration load is
 /// killed with SIGKILL; after a restart every acknowledged client is readable
 /// with its registration access token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

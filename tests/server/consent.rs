@@ -5,7 +5,7 @@
 //! loads. See `tests/server_support` for the harness.
 #![cfg(unix)]
 
-mod server_support;
+use crate::server_support;
 
 use oauth2::PkceCodeChallenge;
 use serde_json::json;

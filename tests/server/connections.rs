@@ -6,7 +6,7 @@
 //! `tests/server_support` for the harness.
 #![cfg(unix)]
 
-mod server_support;
+use crate::server_support;
 
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};

@@ -12,7 +12,7 @@
     feature = "client-assertion"
 ))]
 
-mod cimd_support;
+use crate::cimd_support;
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -215,7 +215,7 @@ fn retry_after(response: &reqwest::Response) -> u64 {
         .unwrap()
 }
 
-/// Issue 24 (attack): a fetch bound of the library (here the pause after a
+/// A fetch bound of the library (here the pause after a
 /// failed fetch of one URL) is a temporary refusal, not an unknown client
 /// nor a failed store: `/authorize` answers `503` with `Retry-After` (RFC
 /// 9110 §15.6.4, §10.2.3) and a page saying it is temporary, logged as a
@@ -297,7 +297,7 @@ async fn a_throttled_metadata_fetch_at_token_is_a_temporary_503_with_retry_after
     assert!(!server.logs().lines().any(|l| l.contains("ERROR")));
 }
 
-/// Issue 24 (attack): anonymous callers made the server fetch any URL at any
+/// Anonymous callers made the server fetch any URL at any
 /// rate. Requests naming a URL client id are bounded per caller address
 /// (`--url-client-rate`): past it, `429` with `Retry-After` (RFC 6585 §4),
 /// at `/authorize` and `/token`, while other addresses and registered
