@@ -394,7 +394,7 @@ fn client_credentials_debug_redacts_the_secret() {
 // RFC 6749 §3.1.2.3 and RFC 8252 §7.3: redirect URI matching.
 
 /// A native client: RFC 8252 §7.3's any-port rule is for native apps only
-/// (web clients: tests/redirect_matching.rs).
+/// (web clients: redirect_matching.rs).
 fn client_with(redirect_uris: &[&str]) -> ClientMetadata {
     ClientMetadata {
         redirect_uris: Some(redirect_uris.iter().map(|s| (*s).to_owned()).collect()),

@@ -183,7 +183,7 @@ async fn the_consent_page_csp_limits_form_action() {
 /// The consent page loads a logo before the user decides anything: only
 /// https logos on a domain name are shown, never one that makes the user's
 /// browser call loopback, `localhost` or an IP address (URL clients show
-/// none: `tests/server_url_clients.rs`).
+/// none: `url_clients.rs`).
 #[tokio::test]
 async fn logos_on_loopback_or_ip_addresses_are_not_loaded() {
     let server = Server::start();

@@ -4,7 +4,7 @@
 //! runs the code flow with PKCE and refreshes; a `private_key_jwt` document
 //! client authenticates at `/token` with an ES256 assertion.
 //!
-//! Like `tests/server.rs`, it runs the built example binary (`cargo test`
+//! Like the rest of this binary, it runs the built example binary (`cargo test`
 //! builds it). Unix only.
 #![cfg(all(
     unix,
