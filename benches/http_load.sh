@@ -26,6 +26,14 @@
 # fresh store each run, alternated ROUNDS times (A B A B …, the machine is
 # shared), POST only; reports each cap's registrations/s and CPU per
 # registration summed over the rounds, as ratios to the first value's.
+#
+#   NODE_BASELINE=1 bash benches/http_load.sh
+#
+# also runs node-oidc-provider (benches/node_oidc_provider, its version pinned
+# by package-lock.json, installed with `npm ci` on first use; Node.js and npm
+# needed) with registration and management on, its in-memory adapter beside
+# the memory store, and reports its CPU per registration and per read as
+# multiples of the memory store's (target: >= 15x per registration).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +44,8 @@ SERVER_EXAMPLE=${SERVER_EXAMPLE:-server}
 FEATURES=${FEATURES:---all-features}
 PORT_SERVER=${PORT_SERVER:-18181}
 PORT_FLOOR=${PORT_FLOOR:-18182}
+PORT_NODE=${PORT_NODE:-18179}
+NODE_BASELINE=${NODE_BASELINE:-0}
 # The server's log level: the floor logs nothing, so by default the server logs
 # only warnings; SERVER_LOG=info measures it with one log line per request.
 SERVER_LOG=${SERVER_LOG:-warn}
@@ -190,7 +200,7 @@ if [ "$SKIP_FLOOR" != 1 ]; then
 fi
 
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on 127.0.0.1; server: examples/$SERVER_EXAMPLE, RUST_LOG=$SERVER_LOG"
-printf '%-22s %10s %9s %9s %9s %7s %12s\n' run "req/s" p50 p99 requests non2xx "CPU us/req"
+printf '%-26s %10s %9s %9s %9s %7s %12s\n' run "req/s" p50 p99 requests non2xx "CPU us/req"
 declare -A cpu rate
 measure() { # label pid port method client_id token
   local label=$1 pid=$2 port=$3 method=$4 url script rps p50 p99 requests non2xx cpu_us
@@ -202,7 +212,7 @@ measure() { # label pid port method client_id token
   read -r rps p50 p99 requests non2xx cpu_us < <(TOKEN=${6:-} run "$pid" "$url" "$script")
   cpu[$label $method]=$cpu_us
   rate[$label $method]=$rps
-  printf '%-22s %10s %9s %9s %9s %7s %12.2f\n' "$label $method" "$rps" "$p50" "$p99" "$requests" "$non2xx" "$cpu_us"
+  printf '%-26s %10s %9s %9s %9s %7s %12.2f\n' "$label $method" "$rps" "$p50" "$p99" "$requests" "$non2xx" "$cpu_us"
 }
 
 port=$PORT_SERVER
@@ -225,7 +235,28 @@ for store in $STORES; do
   port=$((port + 2))
 done
 
+if [ "$NODE_BASELINE" = 1 ]; then
+  if [ ! -d benches/node_oidc_provider/node_modules ]; then
+    (cd benches/node_oidc_provider && npm ci --no-audit --no-fund --silent) >&2
+  fi
+  PORT=$PORT_NODE start_server node-oidc-provider "$PORT_NODE" node benches/node_oidc_provider/server.mjs
+  node_pid=$started_pid
+  measure node-oidc-provider "$node_pid" "$PORT_NODE" POST
+  # Registered after the POST run: its in-memory adapter is an LRU cache that
+  # would have dropped a client registered before it.
+  registered=$(register_one "$PORT_NODE")
+  [ -n "$registered" ] || { echo "could not register a client on node-oidc-provider" >&2; exit 1; }
+  measure node-oidc-provider "$node_pid" "$PORT_NODE" GET "${registered% *}" "${registered#* }"
+  kill "$node_pid"; wait "$node_pid" 2>/dev/null || true
+fi
+
 ratio() { echo "$1 / $2" | bc -l; }
+if [ -n "${cpu[node-oidc-provider POST]:-}" ] && [ -n "${cpu[memory POST]:-}" ]; then
+  printf 'node-oidc-provider: CPU per registration %.1fx the memory store'"'"'s (target >= 15x), per read %.1fx; registrations/s %.1fx lower\n' \
+    "$(ratio "${cpu[node-oidc-provider POST]}" "${cpu[memory POST]}")" \
+    "$(ratio "${cpu[node-oidc-provider GET]}" "${cpu[memory GET]}")" \
+    "$(ratio "${rate[memory POST]}" "${rate[node-oidc-provider POST]}")"
+fi
 if [ -n "${cpu[memory POST]:-}" ] && [ "$SKIP_FLOOR" != 1 ]; then
   printf 'memory: CPU per registration / floor POST: %.2fx (target <= 1.5x)\n' "$(ratio "${cpu[memory POST]}" "${cpu[floor POST]}")"
   printf 'memory: CPU per read / floor GET:          %.2fx (target <= 1.3x)\n' "$(ratio "${cpu[memory GET]}" "${cpu[floor GET]}")"
