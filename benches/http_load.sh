@@ -27,6 +27,16 @@
 # shared), POST only; reports each cap's registrations/s and CPU per
 # registration summed over the rounds, as ratios to the first value's.
 #
+#   TOKENS=1 STORES="memory sqlite postgres" bash benches/http_load.sh
+#
+# instead measures the token endpoint: for each store, a server with the
+# example server's defaults (grants in the store `--store` names), one
+# confidential client registered with `client_credentials`, and wrk posting
+# `grant_type=client_credentials` with HTTP Basic client authentication (RFC
+# 6749 §4.4) for DURATION; reports each store's token responses/s and CPU per
+# token as ratios to the memory store's. Every answer issues and stores an
+# access token (the client's oldest gives way past its bound).
+#
 #   NODE_BASELINE=1 bash benches/http_load.sh
 #
 # also runs node-oidc-provider (benches/node_oidc_provider, its version pinned
@@ -154,6 +164,47 @@ server_store() { # store -> the --store value
     *) echo "unknown store $1" >&2; exit 1 ;;
   esac
 }
+
+if [ "${TOKENS:-0}" = 1 ]; then
+  echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION on 127.0.0.1; POST /token grant_type=client_credentials; RUST_LOG=$SERVER_LOG"
+  printf '%-26s %10s %9s %9s %9s %7s %12s\n' run "req/s" p50 p99 requests non2xx "CPU us/req"
+  declare -A token_rate token_cpu
+  port=$PORT_SERVER
+  for store in $STORES; do
+    cleanup_db
+    spec=$(server_store "$store")
+    start_server "server-$store" "$port" \
+      "$SERVER_BIN" --addr "127.0.0.1:$port" --store "$spec" "${server_args[@]}"
+    pid=$started_pid
+    machine=$(curl -s -X POST -H 'Content-Type: application/json' \
+      --data-binary '{"client_name":"Load","grant_types":["client_credentials"],"response_types":[],"token_endpoint_auth_method":"client_secret_basic"}' \
+      "http://127.0.0.1:$port/register")
+    id=$(echo "$machine" | sed -n 's/.*"client_id":"\([^"]*\)".*/\1/p')
+    secret=$(echo "$machine" | sed -n 's/.*"client_secret":"\([^"]*\)".*/\1/p')
+    [ -n "$id" ] && [ -n "$secret" ] || { echo "could not register a machine client on the $store server: $machine" >&2; exit 1; }
+    basic=$(printf '%s:%s' "$id" "$secret" | base64 -w0)
+    cat >"$work/token.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $basic"
+LUA
+    read -r rps p50 p99 requests non2xx cpu_us < <(run "$pid" "http://127.0.0.1:$port/token" "$work/token.lua")
+    printf '%-26s %10s %9s %9s %9s %7s %12.2f\n' "$store POST /token" "$rps" "$p50" "$p99" "$requests" "$non2xx" "$cpu_us"
+    token_rate[$store]=$rps
+    token_cpu[$store]=$cpu_us
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    port=$((port + 2))
+  done
+  for store in $STORES; do
+    [ "$store" = memory ] && continue
+    [ -n "${token_rate[memory]:-}" ] || break
+    printf '%s: token responses/s %.0f%% of memory, CPU per token %.2fx memory\n' "$store" \
+      "$(echo "100 * ${token_rate[$store]} / ${token_rate[memory]}" | bc -l)" \
+      "$(echo "${token_cpu[$store]} / ${token_cpu[memory]}" | bc -l)"
+  done
+  exit 0
+fi
 
 if [ -n "${CAPS:-}" ]; then
   read -r -a caps <<<"$CAPS"
