@@ -174,9 +174,11 @@ pub use policy::{Profile, UnknownScope};
 pub use response::ResponseBody;
 pub use service::future;
 pub use service::{
-    InitialAccessTokenOptions, MintError, Reaper, ReaperConfig, Registration, RegistrationLayer,
-    RegistrationService, SweepReport,
+    Dcr, DcrLayer, InitialAccessTokenOptions, MintError, Reaper, ReaperConfig, Registration,
+    SweepReport,
 };
+#[allow(deprecated)]
+pub use service::{RegistrationLayer, RegistrationService};
 #[cfg(feature = "software-statement")]
 #[cfg_attr(docsrs, doc(cfg(feature = "software-statement")))]
 pub use software_statement::{SoftwareStatementVerifier, TrustedIssuer};

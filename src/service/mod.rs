@@ -27,7 +27,8 @@ use crate::error::BoxError;
 use crate::response::ResponseBody;
 use crate::store::ClientStore;
 use future::RegistrationFuture;
-pub use layer::{RegistrationLayer, RegistrationService};
+#[allow(deprecated)]
+pub use layer::{Dcr, DcrLayer, RegistrationLayer, RegistrationService};
 pub use lifecycle::{Reaper, ReaperConfig, SweepReport};
 pub use tokens::{InitialAccessTokenOptions, MintError};
 
@@ -138,9 +139,10 @@ impl Registration {
     }
 
     /// A [`tower_layer::Layer`] that serves the registration endpoints in front of
-    /// a host service and passes every other request through.
-    pub fn layer(&self) -> RegistrationLayer {
-        RegistrationLayer::new(self.clone())
+    /// a host service `S` (making a [`Dcr<S>`]) and passes every other request
+    /// through.
+    pub fn layer(&self) -> DcrLayer {
+        DcrLayer::new(self.clone())
     }
 
     /// Which resource a full request path names, if it is under the endpoint.
