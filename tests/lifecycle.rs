@@ -305,6 +305,7 @@ async fn reaper_deletes_stale_clients_only() {
             idle_timeout: Some(Duration::from_secs(30 * day)),
             batch: 100,
         })
+        .unwrap()
         .sweep()
         .await
         .unwrap();
@@ -380,6 +381,7 @@ async fn sweep_reports_expired_secrets() {
             idle_timeout: None,
             batch: 10,
         })
+        .unwrap()
         .sweep()
         .await
         .unwrap();
@@ -669,4 +671,60 @@ mod rate_limit {
         assert_eq!(log.matches("share one bucket").count(), 1, "{log}");
         assert!(log.contains("WARN"), "{log}");
     }
+}
+
+/// A store with the four required methods and no optional capability.
+#[derive(Debug, Clone, Default)]
+struct BareStore(MemoryStore);
+
+#[async_trait::async_trait]
+impl ClientStore for BareStore {
+    async fn create(&self, r: Arc<ClientRecord>) -> Result<(), tower_dcr::StoreError> {
+        self.0.create(r).await
+    }
+    async fn get(&self, id: &str) -> Result<Option<Arc<ClientRecord>>, tower_dcr::StoreError> {
+        self.0.get(id).await
+    }
+    async fn update(&self, r: Arc<ClientRecord>, rev: u64) -> Result<(), tower_dcr::StoreError> {
+        self.0.update(r, rev).await
+    }
+    async fn delete(&self, id: &str, rev: Option<u64>) -> Result<bool, tower_dcr::StoreError> {
+        self.0.delete(id, rev).await
+    }
+}
+
+/// What needs a store capability the store lacks is refused when it is
+/// configured, as a `ConfigError`: never a request answered `503`, never a
+/// sweep that fails as if the store were down.
+#[test]
+fn a_missing_store_capability_is_a_configuration_error() {
+    use tower_dcr::ConfigError;
+    let quotas = Registration::builder("https://a.example")
+        .open()
+        .store(BareStore::default())
+        .quotas(Quotas {
+            max_clients: Some(10),
+            ..Quotas::default()
+        })
+        .build();
+    assert_eq!(quotas.unwrap_err(), ConfigError::QuotasNeedLifecycle);
+    let protected = Registration::builder("https://a.example")
+        .protected()
+        .store(BareStore::default())
+        .build();
+    assert_eq!(protected.unwrap_err(), ConfigError::NoInitialAccessTokens);
+    let dcr = Registration::builder("https://a.example")
+        .open()
+        .store(BareStore::default())
+        .build()
+        .unwrap();
+    assert_eq!(
+        dcr.reaper(ReaperConfig::default()).unwrap_err(),
+        ConfigError::ReaperNeedsLifecycle
+    );
+    let with_lifecycle = Registration::builder("https://a.example")
+        .open()
+        .build()
+        .unwrap();
+    assert!(with_lifecycle.reaper(ReaperConfig::default()).is_ok());
 }

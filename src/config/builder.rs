@@ -65,6 +65,10 @@ pub enum ConfigError {
     /// Quotas are configured but the store cannot count clients.
     #[error("quotas need a store with the lifecycle capability")]
     QuotasNeedLifecycle,
+    /// [`Registration::reaper`](crate::Registration::reaper) on a store that
+    /// cannot list stale clients (no lifecycle capability).
+    #[error("the reaper needs a store with the lifecycle capability")]
+    ReaperNeedsLifecycle,
     /// An extension member name is one of the standard members.
     #[error("\"{0}\" is a standard member and cannot be configured as an extension member")]
     ReservedExtensionMember(String),

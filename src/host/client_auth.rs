@@ -12,6 +12,7 @@ use percent_encoding::percent_decode_str;
 use super::form::FormField;
 use super::token_error::TokenError;
 use crate::credentials::{Secret, SecretDigest};
+use crate::error::ErrorCode;
 use crate::metadata::TokenEndpointAuthMethod;
 use crate::service::Registration;
 use crate::store::{ClientRecord, StoreError};
@@ -78,11 +79,11 @@ pub enum ClientAuthError {
 
 impl ClientAuthError {
     /// The RFC 6749 §5.2 error code (`temporarily_unavailable` for the store).
-    pub fn error_code(&self) -> &'static str {
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            Self::InvalidRequest => "invalid_request",
-            Self::InvalidClient => "invalid_client",
-            Self::Store(_) | Self::Throttled { .. } => "temporarily_unavailable",
+            Self::InvalidRequest => ErrorCode::InvalidRequest,
+            Self::InvalidClient => ErrorCode::InvalidClient,
+            Self::Store(_) | Self::Throttled { .. } => ErrorCode::TemporarilyUnavailable,
         }
     }
 }

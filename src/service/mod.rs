@@ -221,7 +221,7 @@ impl Registration {
             let _entered = span.enter();
             tracing::debug!(
                 status = rejection.status().as_u16(),
-                error = rejection.error_code(),
+                error = rejection.error_code().as_str(),
                 "request refused"
             );
             let kind = match rejection {
