@@ -18,7 +18,7 @@
 //! use tower_dcr::{MemoryStore, Registration};
 //!
 //! let dcr = Registration::builder("https://auth.example.com")
-//!     .open()                       // or .initial_access_tokens([...])
+//!     .open()                       // or .access(Access::protected([...]))
 //!     .store(MemoryStore::new())
 //!     .build()
 //!     .expect("valid configuration");
@@ -163,11 +163,11 @@ mod time;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use config::{ConfigError, Limits, Quotas, RatRotation, RegistrationBuilder, ServerKind};
+pub use config::{Access, ConfigError, RatRotation, RegistrationBuilder, ServerKind, StaticToken};
 pub use credentials::{RandomError, Secret, SecretDigest, generate_client_id};
 pub use error::{BoxError, ErrorCode, RegistrationError, Rejection};
 pub use metadata::{
-    ApplicationType, ClientMetadata, GrantType, JoseAlgorithms, Localized, ResponseType,
+    ApplicationType, ClientMetadata, GrantType, JoseAlgorithms, Limits, Localized, ResponseType,
     SubjectType, TlsClientAuthBinding, TokenEndpointAuthMethod,
 };
 pub use policy::{Profile, UnknownScope};
@@ -188,4 +188,4 @@ pub use store::PostgresStore;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::SqliteStore;
-pub use store::{ClientRecord, ClientStore, MemoryStore, StoreError};
+pub use store::{ClientRecord, ClientStore, MemoryStore, Quotas, StoreError};

@@ -85,7 +85,7 @@ async fn quotas_count_dynamic_clients_and_free_up() {
 #[tokio::test]
 async fn quotas_per_software_id_and_token() {
     let dcr = Registration::builder(ISSUER)
-        .initial_access_tokens(["team-a", "team-b"])
+        .access(tower_dcr::Access::protected(["team-a", "team-b"]))
         .quotas(Quotas {
             max_per_software_id: Some(1),
             max_per_initial_access_token: Some(2),
@@ -604,7 +604,7 @@ mod rate_limit {
     #[tokio::test]
     async fn per_token_limit_and_management_unlimited() {
         let dcr = Registration::builder(ISSUER)
-            .initial_access_tokens(["token-a", "token-b"])
+            .access(tower_dcr::Access::protected(["token-a", "token-b"]))
             .rate_limit(
                 RateLimit::new(1, Duration::from_secs(60))
                     .unwrap()
@@ -709,7 +709,9 @@ fn a_missing_store_capability_is_a_configuration_error() {
         .build();
     assert_eq!(quotas.unwrap_err(), ConfigError::QuotasNeedLifecycle);
     let protected = Registration::builder("https://a.example")
-        .protected()
+        .access(tower_dcr::Access::Protected {
+            static_tokens: vec![],
+        })
         .store(BareStore::default())
         .build();
     assert_eq!(protected.unwrap_err(), ConfigError::NoInitialAccessTokens);

@@ -138,7 +138,8 @@ fn rate_limited_registrations_are_counted() {
     let text = scrape(|| async {
         let dcr = builder()
             .rate_limit(
-                tower_dcr::config::RateLimit::new(1, std::time::Duration::from_secs(60)).unwrap(),
+                tower_dcr::rate_limit::RateLimit::new(1, std::time::Duration::from_secs(60))
+                    .unwrap(),
             )
             .build()
             .unwrap();

@@ -175,7 +175,7 @@ impl Checker {
 
 fn protected() -> Registration {
     Registration::builder(ISSUER)
-        .initial_access_tokens([IAT])
+        .access(tower_dcr::Access::protected([IAT]))
         .build()
         .unwrap()
 }

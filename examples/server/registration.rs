@@ -163,7 +163,7 @@ pub fn build_with_url_clients(
 ) -> Result<Registration, ConfigError> {
     let mut builder = Registration::builder(issuer)
         .endpoint("/register")
-        .shared_store(store)
+        .store(store)
         .profile(default_profile())
         .limits(Limits {
             max_body_bytes: MAX_REGISTRATION_BYTES,
@@ -184,8 +184,9 @@ pub fn build_with_url_clients(
     }
     builder = match access {
         Access::Open => builder.open(),
-        Access::Protected { static_tokens } if static_tokens.is_empty() => builder.protected(),
-        Access::Protected { static_tokens } => builder.initial_access_tokens(static_tokens),
+        Access::Protected { static_tokens } => {
+            builder.access(tower_dcr::Access::protected(static_tokens))
+        }
     };
     if let Some(policy) = url_clients {
         builder = builder.metadata_documents(policy);

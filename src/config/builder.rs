@@ -7,11 +7,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Access, ClientIdGenerator, PeerAddress, Quotas, RatRotation, ServerKind, StaticToken};
+use super::{Access, ClientIdGenerator, PeerAddress, RatRotation, ServerKind, StaticToken};
 use crate::events::EventHook;
 use crate::metadata::Limits;
 use crate::policy::{Profile, RegistrationHook};
 use crate::store::ClientStore;
+use crate::store::Quotas;
 
 mod build;
 mod checks;
@@ -33,11 +34,9 @@ pub enum ConfigError {
     /// The endpoint path does not start with `/`, or has a query or fragment.
     #[error("the endpoint must be an absolute path without query or fragment: {0}")]
     InvalidEndpoint(String),
-    /// Neither [`RegistrationBuilder::open`] nor one of the protected modes
-    /// ([`RegistrationBuilder::protected`],
-    /// [`RegistrationBuilder::initial_access_tokens`]) was chosen.
+    /// [`RegistrationBuilder::access`] was not called.
     #[error(
-        "choose open registration (.open()) or protected registration (.protected() / .initial_access_tokens(..)) explicitly"
+        "choose open registration (.access(Access::Open)) or protected registration (.access(Access::protected(tokens))) explicitly"
     )]
     AccessNotChosen,
     /// Registration is protected, but there is no static token and the store
@@ -198,83 +197,88 @@ impl RegistrationBuilder {
         self
     }
 
-    /// Open registration: anyone may register a client (RFC 7591 §3). Choose this
-    /// or [`initial_access_tokens`](Self::initial_access_tokens) explicitly.
-    pub fn open(mut self) -> Self {
-        self.access = Some(Access::Open);
+    /// Who may register clients (RFC 7591 §3): [`Access::Open`] or
+    /// [`Access::Protected`], required (there is no default, so that nobody
+    /// runs open registration by accident). The last call wins.
+    pub fn access(mut self, access: Access) -> Self {
+        self.access = Some(access);
+        self.number_static_tokens();
         self
     }
 
-    /// Protected registration: a registration must present an initial access
-    /// token as a Bearer token (RFC 7591 §3): a static one configured here, or
-    /// one minted with
-    /// [`Registration::mint_initial_access_token`](crate::Registration::mint_initial_access_token) and kept by
-    /// the store.
-    pub fn protected(mut self) -> Self {
-        self.static_tokens_mut();
-        self
+    /// Open registration, the same as [`access(Access::Open)`](Self::access).
+    pub fn open(self) -> Self {
+        self.access(Access::Open)
     }
 
-    fn static_tokens_mut(&mut self) -> &mut Vec<StaticToken> {
+    /// Gives each static token its identifier, `static-N`.
+    fn number_static_tokens(&mut self) {
+        if let Some(Access::Protected { static_tokens }) = &mut self.access {
+            for (index, token) in static_tokens.iter_mut().enumerate() {
+                token.id = format!("static-{index}");
+            }
+        }
+    }
+
+    /// Adds static tokens to protected registration (turning it on).
+    fn add_static_tokens(mut self, tokens: impl IntoIterator<Item = StaticToken>) -> Self {
         if !matches!(self.access, Some(Access::Protected { .. })) {
-            self.access = Some(Access::Protected {
-                static_tokens: Vec::new(),
-            });
+            self.access = Some(Access::protected(Vec::<StaticToken>::new()));
         }
-        match &mut self.access {
-            Some(Access::Protected { static_tokens }) => static_tokens,
-            _ => unreachable!("set to protected above"),
+        if let Some(Access::Protected { static_tokens }) = &mut self.access {
+            static_tokens.extend(tokens);
         }
+        self.number_static_tokens();
+        self
     }
 
-    /// Protected registration with these static initial access tokens, which
-    /// register under the default profile. Only their SHA-256 digests are kept.
-    ///
-    /// Each token must be a `b64token` (RFC 6750 §2.1), the only form a client
-    /// can send in `Authorization: Bearer`: letters, digits, `-` `.` `_` `~`
-    /// `+` `/`, then optional trailing `=`. Otherwise [`build`](Self::build)
-    /// fails with [`ConfigError::InvalidInitialAccessToken`].
-    pub fn initial_access_tokens<I, S>(mut self, tokens: I) -> Self
+    /// Protected registration, with the store's tokens only.
+    #[deprecated(note = "use `.access(Access::Protected { static_tokens: vec![] })`")]
+    pub fn protected(self) -> Self {
+        self.add_static_tokens([])
+    }
+
+    /// Protected registration with these static initial access tokens.
+    #[deprecated(note = "use `.access(Access::protected(tokens))`")]
+    pub fn initial_access_tokens<I, S>(self, tokens: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let static_tokens = self.static_tokens_mut();
-        for token in tokens {
-            let index = static_tokens.len();
-            static_tokens.push(StaticToken::new(token.as_ref(), None, index));
-        }
-        self
+        self.add_static_tokens(tokens.into_iter().map(StaticToken::new))
     }
 
-    /// Protected registration with a static initial access token whose
-    /// registrations get the named profile. The token must be a `b64token`,
-    /// as for [`initial_access_tokens`](Self::initial_access_tokens).
+    /// Protected registration with a static token bound to a named profile.
+    #[deprecated(note = "use `.access(Access::Protected { static_tokens })` with \
+                         `StaticToken::new(token).profile(name)`")]
     pub fn initial_access_token_for_profile(
-        mut self,
+        self,
         token: impl AsRef<str>,
         profile: impl Into<String>,
     ) -> Self {
-        let static_tokens = self.static_tokens_mut();
-        let index = static_tokens.len();
-        static_tokens.push(StaticToken::new(
-            token.as_ref(),
-            Some(profile.into()),
-            index,
-        ));
-        self
+        self.add_static_tokens([StaticToken::new(token).profile(profile)])
     }
 
     /// The client store (default: a new [`MemoryStore`](crate::store::MemoryStore)).
-    pub fn store(mut self, store: impl ClientStore) -> Self {
-        self.store = Some(Arc::new(store));
+    /// A store shared with other parts of the host is passed the same way, as
+    /// an `Arc<dyn ClientStore>` (taken as it is, not wrapped again) or an
+    /// `Arc<S>`.
+    pub fn store<S: ClientStore>(mut self, store: S) -> Self {
+        let mut slot = Some(store);
+        let shared = (&mut slot as &mut dyn std::any::Any)
+            .downcast_mut::<Option<Arc<dyn ClientStore>>>()
+            .and_then(Option::take);
+        self.store = match (shared, slot) {
+            (Some(shared), _) => Some(shared),
+            (None, store) => store.map(|store| Arc::new(store) as Arc<dyn ClientStore>),
+        };
         self
     }
 
     /// A store shared with other parts of the host.
-    pub fn shared_store(mut self, store: Arc<dyn ClientStore>) -> Self {
-        self.store = Some(store);
-        self
+    #[deprecated(note = "use `.store(store)`, which takes an `Arc<dyn ClientStore>` as it is")]
+    pub fn shared_store(self, store: Arc<dyn ClientStore>) -> Self {
+        self.store(store)
     }
 
     /// The rules of the default profile: open registration, and tokens without

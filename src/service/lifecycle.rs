@@ -1,6 +1,6 @@
 //! Client lifecycle for open registration endpoints: last-use tracking, and a
 //! reaper that removes stale registrations so a full quota
-//! ([`Quotas`](crate::config::Quotas), checked by the endpoint) never becomes a
+//! ([`Quotas`](crate::Quotas), checked by the endpoint) never becomes a
 //! permanent lock-out.
 //!
 //! All of it needs the store's [`ClientLifecycleStore`] capability.
