@@ -474,7 +474,10 @@ mod rate_limit {
     async fn per_address_limit() {
         let (events, sink) = recorder();
         let dcr = builder()
-            .rate_limit(RateLimit::new(2, Duration::from_secs(60)).unwrap())
+            .rate_limit(RateLimit::per_period(
+                std::num::NonZeroU32::new(2).unwrap(),
+                Duration::from_secs(60),
+            ))
             .events(sink)
             .build()
             .unwrap();
@@ -532,7 +535,10 @@ mod rate_limit {
     #[tokio::test]
     async fn forwarded_for_only_from_trusted_proxies() {
         let untrusted = builder()
-            .rate_limit(RateLimit::new(1, Duration::from_secs(60)).unwrap())
+            .rate_limit(RateLimit::per_period(
+                std::num::NonZeroU32::new(1).unwrap(),
+                Duration::from_secs(60),
+            ))
             .build()
             .unwrap();
         assert_eq!(
@@ -550,9 +556,11 @@ mod rate_limit {
 
         let proxied = builder()
             .rate_limit(
-                RateLimit::new(1, Duration::from_secs(60))
-                    .unwrap()
-                    .trusted_proxies(["10.0.0.0/8".parse().unwrap()]),
+                RateLimit::per_period(
+                    std::num::NonZeroU32::new(1).unwrap(),
+                    Duration::from_secs(60),
+                )
+                .trusted_proxies(["10.0.0.0/8".parse().unwrap()]),
             )
             .build()
             .unwrap();
@@ -606,9 +614,11 @@ mod rate_limit {
         let dcr = Registration::builder(ISSUER)
             .access(tower_dcr::Access::protected(["token-a", "token-b"]))
             .rate_limit(
-                RateLimit::new(1, Duration::from_secs(60))
-                    .unwrap()
-                    .key(RateLimitKey::InitialAccessToken),
+                RateLimit::per_period(
+                    std::num::NonZeroU32::new(1).unwrap(),
+                    Duration::from_secs(60),
+                )
+                .key(RateLimitKey::InitialAccessToken),
             )
             .build()
             .unwrap();
@@ -650,7 +660,10 @@ mod rate_limit {
                     .unwrap()
                     .block_on(async {
                         let dcr = builder()
-                            .rate_limit(RateLimit::new(2, Duration::from_secs(60)).unwrap())
+                            .rate_limit(RateLimit::per_period(
+                                std::num::NonZeroU32::new(2).unwrap(),
+                                Duration::from_secs(60),
+                            ))
                             .build()
                             .unwrap();
                         let mut statuses = Vec::new();

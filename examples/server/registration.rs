@@ -3,7 +3,6 @@
 //! the server knows.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tower_dcr::client_assertion::ClientAssertions;
 use tower_dcr::metadata_document::MetadataDocuments;
@@ -170,9 +169,10 @@ pub fn build_with_url_clients(
             ..Limits::default()
         });
     // The peer address is the `SocketAddr` extension the listener adds.
-    if let Some(limit) = RateLimit::new(abuse.rate_per_minute, Duration::from_secs(60)) {
-        builder = builder.rate_limit(limit);
-    }
+    builder = builder.rate_limit(
+        std::num::NonZeroU32::new(abuse.rate_per_minute)
+            .map_or_else(RateLimit::off, RateLimit::per_minute),
+    );
     if abuse.max_clients > 0 {
         builder = builder.quotas(Quotas {
             max_clients: Some(abuse.max_clients),

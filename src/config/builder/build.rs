@@ -144,7 +144,9 @@ impl RegistrationBuilder {
             peer_address: self.peer_address,
             server_kind: self.server_kind,
             #[cfg(feature = "rate-limit")]
-            rate_limiter: self.rate_limit.map(crate::rate_limit::RateLimiter::new),
+            rate_limiter: self
+                .rate_limit
+                .and_then(crate::rate_limit::RateLimiter::new),
             #[cfg(feature = "software-statement")]
             software_statements: self.software_statements,
             #[cfg(feature = "fetch")]
