@@ -1,6 +1,7 @@
-//! Configuration: the public builder ([`RegistrationBuilder`]), the choices
-//! that belong to it alone ([`Access`], [`RatRotation`], [`ServerKind`]), and
-//! the checked runtime configuration the service runs with.
+//! Configuration: the choices that belong to the builder
+//! ([`RegistrationBuilder`](crate::RegistrationBuilder)) alone ([`Access`],
+//! [`RatRotation`], [`ServerKind`]), and the checked runtime configuration the
+//! service runs with. The builder itself lives with the service it builds.
 //!
 //! Every other argument of the builder lives in the module of its concept
 //! ([`Profile`](crate::Profile) in [`policy`](crate::policy),
@@ -10,8 +11,6 @@
 #![doc = include_str!("../../docs/configuration.md")]
 //!
 #![doc = include_str!("../../docs/operating.md")]
-
-mod builder;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -26,8 +25,6 @@ use crate::policy::{Profile, RegistrationHook};
 use crate::store::Quotas;
 use crate::store::{ClientRecord, ClientStore};
 
-pub use builder::{ConfigError, RegistrationBuilder};
-
 /// When a registration access token is replaced (RFC 7592 §2.2 allows a new one
 /// on every update).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -36,13 +33,13 @@ pub enum RatRotation {
     Never,
     /// Issue a new token in every successful `PUT` response (the default); the
     /// old one stops working at the first use of the new one, or when the
-    /// grace of [`RegistrationBuilder::registration_access_token_grace`] ends.
+    /// grace of [`RegistrationBuilder::registration_access_token_grace`](crate::RegistrationBuilder::registration_access_token_grace) ends.
     #[default]
     OnUpdate,
 }
 
 /// What the host is, for its discovery document
-/// ([`RegistrationBuilder::server_kind`]).
+/// ([`RegistrationBuilder::server_kind`](crate::RegistrationBuilder::server_kind)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum ServerKind {
@@ -58,7 +55,7 @@ pub enum ServerKind {
 }
 
 /// Who may register clients (RFC 7591 §3): the one choice
-/// [`RegistrationBuilder::access`] requires.
+/// [`RegistrationBuilder::access`](crate::RegistrationBuilder::access) requires.
 ///
 /// ```
 /// use tower_dcr::config::{Access, StaticToken};
@@ -107,8 +104,8 @@ impl Access {
 /// The token must be a `b64token` (RFC 6750 §2.1), the only form a client can
 /// send in `Authorization: Bearer`: letters, digits, `-` `.` `_` `~` `+` `/`,
 /// then optional trailing `=`. Otherwise
-/// [`build`](RegistrationBuilder::build) fails with
-/// [`ConfigError::InvalidInitialAccessToken`].
+/// [`build`](crate::RegistrationBuilder::build) fails with
+/// [`ConfigError::InvalidInitialAccessToken`](crate::ConfigError::InvalidInitialAccessToken).
 #[derive(Clone)]
 pub struct StaticToken {
     pub(crate) digest: SecretDigest,

@@ -5,7 +5,6 @@
 mod bearer;
 mod body;
 #[cfg(feature = "client-assertion")]
-mod client_assertion;
 mod client_information;
 mod delete;
 mod failure;
@@ -14,11 +13,10 @@ mod manage;
 mod prepare;
 mod quotas;
 mod read;
-mod record;
 mod register;
 #[cfg(feature = "client-id-metadata-document")]
 mod resolve;
-mod sector_identifier;
+mod revision;
 mod update;
 
 pub(crate) use delete::delete;

@@ -11,7 +11,7 @@ use super::body::read_json_object;
 use super::client_information::InformationResponse;
 use super::prepare::prepare_metadata;
 use super::quotas::create_within_quotas;
-use super::record::{Origin, build_record, mint_credentials};
+use super::revision::{Origin, build_record, mint_credentials};
 use super::{initial_access_token, rng_failed, unavailable};
 use crate::config::Config;
 use crate::credentials::{Entropy, Secret};

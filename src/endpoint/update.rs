@@ -13,7 +13,7 @@ use super::body::read_json_object;
 use super::client_information::InformationResponse;
 use super::manage::{Presented, authenticate};
 use super::prepare::prepare_metadata;
-use super::record::{Credentials, Origin, build_record, mint_credentials};
+use super::revision::{Credentials, Origin, build_record, mint_credentials};
 use super::{rng_failed, unavailable};
 use crate::config::{Config, RatRotation};
 use crate::credentials::{Entropy, Secret};

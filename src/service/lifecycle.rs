@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
+use super::ConfigError;
 use super::Registration;
-use crate::config::ConfigError;
 use crate::events::{Event, EventKind, Operation};
 use crate::store::{ClientRecord, StaleCriteria, StoreError};
 use crate::time::now;

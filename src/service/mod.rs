@@ -13,12 +13,14 @@ use tower_service::Service;
 
 use tracing::Instrument;
 
-use crate::config::{Config, RegistrationBuilder};
+use crate::config::Config;
 use crate::endpoint;
 use crate::error::Rejection;
 use crate::events::{EventKind, Operation};
 mod builder;
+mod discovery;
 pub mod future;
+pub mod host;
 mod layer;
 mod lifecycle;
 mod tokens;
@@ -26,6 +28,7 @@ mod tokens;
 use crate::error::BoxError;
 use crate::response::ResponseBody;
 use crate::store::ClientStore;
+pub use builder::{ConfigError, RegistrationBuilder};
 use future::RegistrationFuture;
 #[allow(deprecated)]
 pub use layer::{Dcr, DcrLayer, RegistrationLayer, RegistrationService};

@@ -24,7 +24,7 @@
 //! Both helpers record the client's last use (throttled) for the lifecycle
 //! reaper.
 //!
-#![doc = include_str!("../../docs/host.md")]
+#![doc = include_str!("../../../docs/host.md")]
 //!
 //! [`Registration::authenticate_client`]: crate::Registration::authenticate_client
 //! [`Registration::authenticate_token_request`]: crate::Registration::authenticate_token_request
