@@ -1,4 +1,4 @@
-//! The example server (`examples/server`, DESIGN.md §7) as a black box: each
+//! The example server (`examples/server`; its contract in ARCHITECTURE.md and the README) as a black box: each
 //! test starts the built binary on a free loopback port with the memory store,
 //! talks HTTP to it, and stops it.
 //!

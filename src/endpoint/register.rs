@@ -49,12 +49,12 @@ where
         Rejection::InvalidToken
     })?;
     let object = read_json_object(parts, body, config.limits.max_body_bytes).await?;
-    // The metadata is moved into the record inside this block, so that its
-    // 664 bytes are not kept in this future across the awaits below.
+    // The metadata moves into the record inside this block: the store's
+    // awaits below hold only the record.
     let (record, credentials, mut entropy) = {
-        // Boxed: its state (the request's JSON, the hook's and fetcher's futures)
-        // stays out of this future, which glibc's allocator then serves as a small
-        // allocation instead of a large one that triggers a heap consolidation.
+        // Boxed: the request's JSON, the hook's and the fetcher's futures live
+        // only while the metadata is checked (RFC 7591 §3.2.2 refuses before
+        // anything is stored), not for the whole registration.
         let metadata = Box::pin(prepare_metadata(config, profile, object, None, || {
             let mut context = RequestContext::new(Operation::Register, parts, peer);
             context.profile.clone_from(&grant.profile);
