@@ -136,7 +136,9 @@ impl Registration {
         &self.config.issuer
     }
 
-    /// The client store.
+    /// The client store, for what only it answers (its capabilities: listing,
+    /// initial access tokens). Look a client up with
+    /// [`client`](Self::client), which resolves URL clients too.
     pub fn store(&self) -> &Arc<dyn ClientStore> {
         &self.config.store
     }
