@@ -211,7 +211,8 @@ async fn expired_used_up_and_revoked_tokens_are_refused() {
         .await
         .unwrap();
     assert!(
-        dcr.initial_access_token_store()
+        dcr.store()
+            .initial_access_tokens()
             .unwrap()
             .revoke_initial_access_token(&record.id)
             .await

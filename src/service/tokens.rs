@@ -72,6 +72,7 @@ impl Registration {
     }
 
     /// The store's initial access token capability, to list or revoke tokens.
+    #[deprecated(note = "use `store().initial_access_tokens()`")]
     pub fn initial_access_token_store(&self) -> Option<&dyn InitialAccessTokenStore> {
         self.config().store.initial_access_tokens()
     }
