@@ -384,3 +384,32 @@ impl Rejection {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_reads_back_from_its_string() {
+        for (code, name) in ErrorCode::KNOWN {
+            assert_eq!(code.as_str(), name);
+            assert_eq!(ErrorCode::from(name), code);
+            assert_eq!(code, name);
+        }
+        let pending = ErrorCode::from("authorization_pending");
+        assert_eq!(pending, ErrorCode::Other("authorization_pending"));
+        assert_eq!(pending.to_string(), "authorization_pending");
+    }
+
+    #[test]
+    fn rejections_keep_their_status_code_and_header() {
+        let response = Rejection::MissingToken.into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(Rejection::MissingToken.error_code(), "invalid_token");
+        let response = Rejection::RateLimited(0).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(Rejection::StoreCorrupt.error_code(), ErrorCode::ServerError);
+    }
+}
