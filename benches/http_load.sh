@@ -3,8 +3,8 @@
 #
 #   bash benches/http_load.sh            # DURATION=10s CONNECTIONS=16 by default
 #
-# Starts the registration server (examples/server with `--store memory`, per
-# DESIGN.md §7; SERVER_EXAMPLE=bench_server uses the stand-in) and
+# Starts the registration server (examples/server with `--store memory`, a flag
+# the example server keeps for such tools; SERVER_EXAMPLE=bench_server uses the stand-in) and
 # benches/servers/floor_server (parse the JSON, mint two tokens, answer 201), each on
 # 127.0.0.1 only. Drives `POST /register` and `GET` on a
 # registration_client_uri with wrk for DURATION each, and reports requests/s,

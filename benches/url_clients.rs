@@ -1,6 +1,6 @@
 //! URL clients and client assertions next to their baselines in the same run:
 //!
-//! - `resolve/url_client_cached`: `resolve_client` on a URL client whose
+//! - `resolve/url_client_cached`: `client` on a URL client whose
 //!   document is cached, next to `resolve/registered_memory`, the same call
 //!   for a registered client in the memory store (target: within 2x);
 //! - `assertion/authenticate_es256`: `authenticate_client` with an ES256
@@ -77,16 +77,16 @@ fn resolve_benches(c: &mut Criterion) {
             )))
             .await
             .unwrap();
-        assert!(dcr.resolve_client(URL_CLIENT).await.unwrap().is_some());
+        assert!(dcr.client(URL_CLIENT).await.unwrap().is_some());
     });
     let mut group = c.benchmark_group("resolve");
     group.bench_function("registered_memory", |b| {
         b.to_async(&rt)
-            .iter(|| async { dcr.resolve_client(black_box("registered-1")).await.unwrap() })
+            .iter(|| async { dcr.client(black_box("registered-1")).await.unwrap() })
     });
     group.bench_function("url_client_cached", |b| {
         b.to_async(&rt)
-            .iter(|| async { dcr.resolve_client(black_box(URL_CLIENT)).await.unwrap() })
+            .iter(|| async { dcr.client(black_box(URL_CLIENT)).await.unwrap() })
     });
     group.finish();
 }

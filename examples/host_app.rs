@@ -49,7 +49,7 @@ pub fn registration(
     Registration::builder(issuer)
         // A plain OAuth 2.0 server: no OpenID Connect members in discovery.
         .server_kind(ServerKind::OAuthAuthorizationServer)
-        .initial_access_tokens([initial_access_token])
+        .access(tower_dcr::Access::protected([initial_access_token]))
         .store(store)
         .profile(
             Profile::default()

@@ -7,7 +7,7 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::num::NonZeroU32;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
@@ -34,7 +34,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .store(MemoryStore::new())
         .limits(limits.clone())
         // 10 registrations per address, refilled over a minute.
-        .rate_limit(RateLimit::new(10, Duration::from_secs(60)).expect("valid limit"))
+        .rate_limit(RateLimit::per_minute(
+            NonZeroU32::new(10).expect("not zero"),
+        ))
         // axum puts the peer address in `ConnectInfo`.
         .peer_address(|ext| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0))
         .build()?;

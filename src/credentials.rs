@@ -19,6 +19,13 @@ use zeroize::Zeroizing;
 #[error("the OS random number generator failed: {0}")]
 pub struct RandomError(getrandom::Error);
 
+#[cfg(test)]
+impl From<getrandom::Error> for RandomError {
+    fn from(error: getrandom::Error) -> Self {
+        Self(error)
+    }
+}
+
 /// Number of random bytes in every minted secret (256 bits).
 pub(crate) const SECRET_BYTES: usize = 32;
 

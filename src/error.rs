@@ -27,29 +27,104 @@ pub(crate) fn cause_chain(error: &dyn std::error::Error) -> String {
     chain
 }
 
-/// An error code from RFC 7591 §3.2.2.
+/// An OAuth `error` code: the one type for every error this crate answers
+/// with or reports (registration, bearer token and token endpoint errors,
+/// events, metrics).
+///
+/// Known codes are variants; [`ErrorCode::Other`] carries an extension code
+/// (say RFC 8628's `authorization_pending`). `From<&'static str>` maps a known
+/// code to its variant, so `ErrorCode::from("invalid_client") ==
+/// ErrorCode::InvalidClient`, and a code compares equal to its string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorCode {
-    /// `invalid_redirect_uri`: the value of one or more redirection URIs is invalid.
+    /// `invalid_redirect_uri` (RFC 7591 §3.2.2): the value of one or more
+    /// redirection URIs is invalid.
     InvalidRedirectUri,
-    /// `invalid_client_metadata`: the value of a client metadata field is invalid.
+    /// `invalid_client_metadata` (RFC 7591 §3.2.2): the value of a client
+    /// metadata field is invalid.
     InvalidClientMetadata,
-    /// `invalid_software_statement`: the software statement presented is invalid.
+    /// `invalid_software_statement` (RFC 7591 §3.2.2): the software statement
+    /// presented is invalid.
     InvalidSoftwareStatement,
-    /// `unapproved_software_statement`: the software statement is not approved here.
+    /// `unapproved_software_statement` (RFC 7591 §3.2.2): the software
+    /// statement is not approved here.
     UnapprovedSoftwareStatement,
+    /// `invalid_request` (RFC 6749 §5.2, RFC 6750 §3.1): a malformed request.
+    InvalidRequest,
+    /// `invalid_token` (RFC 6750 §3.1): the access token is missing, unknown,
+    /// expired or revoked.
+    InvalidToken,
+    /// `invalid_client` (RFC 6749 §5.2): client authentication failed.
+    InvalidClient,
+    /// `invalid_grant` (RFC 6749 §5.2).
+    InvalidGrant,
+    /// `unauthorized_client` (RFC 6749 §5.2).
+    UnauthorizedClient,
+    /// `unsupported_grant_type` (RFC 6749 §5.2).
+    UnsupportedGrantType,
+    /// `invalid_scope` (RFC 6749 §5.2).
+    InvalidScope,
+    /// `server_error` (RFC 6749 §4.1.2.1): the server failed.
+    ServerError,
+    /// `temporarily_unavailable` (RFC 6749 §4.1.2.1): retry later.
+    TemporarilyUnavailable,
+    /// An extension code: printable ASCII without `"` and `\` (RFC 6749 §5.2).
+    Other(&'static str),
 }
 
 impl ErrorCode {
+    /// The known codes, each with its string.
+    const KNOWN: [(Self, &'static str); 13] = [
+        (Self::InvalidRedirectUri, "invalid_redirect_uri"),
+        (Self::InvalidClientMetadata, "invalid_client_metadata"),
+        (Self::InvalidSoftwareStatement, "invalid_software_statement"),
+        (
+            Self::UnapprovedSoftwareStatement,
+            "unapproved_software_statement",
+        ),
+        (Self::InvalidRequest, "invalid_request"),
+        (Self::InvalidToken, "invalid_token"),
+        (Self::InvalidClient, "invalid_client"),
+        (Self::InvalidGrant, "invalid_grant"),
+        (Self::UnauthorizedClient, "unauthorized_client"),
+        (Self::UnsupportedGrantType, "unsupported_grant_type"),
+        (Self::InvalidScope, "invalid_scope"),
+        (Self::ServerError, "server_error"),
+        (Self::TemporarilyUnavailable, "temporarily_unavailable"),
+    ];
+
     /// The code as it appears in the `error` member.
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::InvalidRedirectUri => "invalid_redirect_uri",
-            Self::InvalidClientMetadata => "invalid_client_metadata",
-            Self::InvalidSoftwareStatement => "invalid_software_statement",
-            Self::UnapprovedSoftwareStatement => "unapproved_software_statement",
+            Self::Other(code) => code,
+            known => Self::KNOWN
+                .iter()
+                .find(|(code, _)| *code == known)
+                .map_or("", |(_, name)| name),
         }
+    }
+}
+
+impl From<&'static str> for ErrorCode {
+    /// The variant of a known code, else [`ErrorCode::Other`].
+    fn from(code: &'static str) -> Self {
+        Self::KNOWN
+            .iter()
+            .find(|(_, name)| *name == code)
+            .map_or(Self::Other(code), |(known, _)| *known)
+    }
+}
+
+impl PartialEq<str> for ErrorCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 
@@ -168,118 +243,173 @@ pub enum Rejection {
     RateLimited(u64),
 }
 
+/// What a rejection answers with, declared once per variant in
+/// [`Rejection::facts`].
+struct Facts<'a> {
+    status: StatusCode,
+    code: ErrorCode,
+    /// `None`: no body at all (RFC 6750 §3.1, a request without credentials).
+    description: Option<&'a str>,
+    header: Option<(header::HeaderName, HeaderValue)>,
+}
+
 impl Rejection {
+    /// Each variant's status, error code, description and extra header.
+    fn facts(&self) -> Facts<'_> {
+        use StatusCode as S;
+        let facts = |status, code, description, header| Facts {
+            status,
+            code,
+            description: Some(description),
+            header,
+        };
+        let static_header = |name, value| Some((name, HeaderValue::from_static(value)));
+        match self {
+            Self::Registration(e) => facts(S::BAD_REQUEST, e.code(), e.description(), None),
+            Self::MissingToken => Facts {
+                status: S::UNAUTHORIZED,
+                code: ErrorCode::InvalidToken,
+                description: None,
+                header: static_header(header::WWW_AUTHENTICATE, "Bearer"),
+            },
+            Self::InvalidToken => facts(
+                S::UNAUTHORIZED,
+                ErrorCode::InvalidToken,
+                "the access token is invalid",
+                static_header(header::WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#),
+            ),
+            Self::MalformedAuthorization => facts(
+                S::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                "the Authorization header is not a valid Bearer credential",
+                static_header(
+                    header::WWW_AUTHENTICATE,
+                    r#"Bearer error="invalid_request""#,
+                ),
+            ),
+            Self::NotFound => facts(
+                S::NOT_FOUND,
+                ErrorCode::InvalidRequest,
+                "no registration endpoint at this path",
+                None,
+            ),
+            Self::MethodNotAllowed(allow) => facts(
+                S::METHOD_NOT_ALLOWED,
+                ErrorCode::InvalidRequest,
+                "method not allowed at this path",
+                static_header(header::ALLOW, allow),
+            ),
+            Self::UnsupportedMediaType => facts(
+                S::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::InvalidClientMetadata,
+                "Content-Type must be application/json",
+                None,
+            ),
+            Self::UnsupportedContentCoding => facts(
+                S::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::InvalidClientMetadata,
+                "the request body must not be content-coded (send it as identity)",
+                static_header(header::ACCEPT_ENCODING, "identity"),
+            ),
+            Self::PayloadTooLarge => facts(
+                S::PAYLOAD_TOO_LARGE,
+                ErrorCode::InvalidClientMetadata,
+                "the request body exceeds the size limit",
+                None,
+            ),
+            Self::BodyUnreadable => facts(
+                S::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                "the request body could not be read",
+                None,
+            ),
+            Self::StoreUnavailable => facts(
+                S::SERVICE_UNAVAILABLE,
+                ErrorCode::TemporarilyUnavailable,
+                "the client registry is temporarily unavailable; retry later",
+                static_header(header::RETRY_AFTER, "1"),
+            ),
+            Self::StoreCorrupt => facts(
+                S::INTERNAL_SERVER_ERROR,
+                ErrorCode::ServerError,
+                "the client registry could not read a stored registration",
+                None,
+            ),
+            Self::QuotaExceeded(description) => facts(
+                S::TOO_MANY_REQUESTS,
+                ErrorCode::TemporarilyUnavailable,
+                description,
+                static_header(header::RETRY_AFTER, "3600"),
+            ),
+            Self::RateLimited(seconds) => facts(
+                S::TOO_MANY_REQUESTS,
+                ErrorCode::TemporarilyUnavailable,
+                "too many registrations from this client; retry later",
+                Some((header::RETRY_AFTER, HeaderValue::from((*seconds).max(1)))),
+            ),
+        }
+    }
+
     /// The HTTP status this rejection is answered with.
     pub fn status(&self) -> StatusCode {
-        match self {
-            Self::Registration(_) | Self::MalformedAuthorization | Self::BodyUnreadable => {
-                StatusCode::BAD_REQUEST
-            }
-            Self::MissingToken | Self::InvalidToken => StatusCode::UNAUTHORIZED,
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::UnsupportedMediaType | Self::UnsupportedContentCoding => {
-                StatusCode::UNSUPPORTED_MEDIA_TYPE
-            }
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::StoreCorrupt => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::QuotaExceeded(_) | Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-        }
+        self.facts().status
     }
 
-    /// The `error` code this rejection answers with.
-    pub fn error_code(&self) -> &'static str {
-        match self {
-            Self::Registration(e) => e.code().as_str(),
-            Self::MissingToken | Self::InvalidToken => "invalid_token",
-            Self::MalformedAuthorization
-            | Self::NotFound
-            | Self::MethodNotAllowed(_)
-            | Self::BodyUnreadable => "invalid_request",
-            Self::UnsupportedMediaType | Self::UnsupportedContentCoding | Self::PayloadTooLarge => {
-                "invalid_client_metadata"
-            }
-            Self::StoreCorrupt => "server_error",
-            Self::StoreUnavailable | Self::QuotaExceeded(_) | Self::RateLimited(_) => {
-                "temporarily_unavailable"
-            }
-        }
-    }
-
-    /// The `error_description` of the JSON body.
-    fn description(&self) -> &str {
-        match self {
-            Self::Registration(e) => e.description(),
-            Self::MissingToken => "a bearer token is required",
-            Self::InvalidToken => "the access token is invalid",
-            Self::MalformedAuthorization => {
-                "the Authorization header is not a valid Bearer credential"
-            }
-            Self::NotFound => "no registration endpoint at this path",
-            Self::MethodNotAllowed(_) => "method not allowed at this path",
-            Self::UnsupportedMediaType => "Content-Type must be application/json",
-            Self::UnsupportedContentCoding => {
-                "the request body must not be content-coded (send it as identity)"
-            }
-            Self::PayloadTooLarge => "the request body exceeds the size limit",
-            Self::BodyUnreadable => "the request body could not be read",
-            Self::StoreUnavailable => "the client registry is temporarily unavailable; retry later",
-            Self::StoreCorrupt => "the client registry could not read a stored registration",
-            Self::QuotaExceeded(description) => description,
-            Self::RateLimited(_) => "too many registrations from this client; retry later",
-        }
+    /// The `error` code this rejection answers with (or, for a request without
+    /// credentials, which gets no body, stands for).
+    pub fn error_code(&self) -> ErrorCode {
+        self.facts().code
     }
 
     /// Builds the HTTP response: JSON error body (none for a request without
-    /// credentials, RFC 6750 §3.1), `Cache-Control: no-store`, and the headers
-    /// each case requires.
+    /// credentials, RFC 6750 §3.1), `Cache-Control: no-store`, and the header
+    /// the case requires.
     pub fn into_response(self) -> http::Response<ResponseBody> {
-        if let Self::MissingToken = self {
-            let mut response = response::empty(self.status());
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return response;
-        }
-        let mut response = response::json(
-            self.status(),
-            response::error_json(self.error_code(), self.description()).into_bytes(),
-        );
-        let headers = response.headers_mut();
-        match self {
-            Self::InvalidToken => {
-                headers.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"Bearer error="invalid_token""#),
-                );
-            }
-            Self::MalformedAuthorization => {
-                headers.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"Bearer error="invalid_request""#),
-                );
-            }
-            Self::MethodNotAllowed(allow) => {
-                headers.insert(header::ALLOW, HeaderValue::from_static(allow));
-            }
-            Self::StoreUnavailable => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            Self::UnsupportedContentCoding => {
-                headers.insert(
-                    header::ACCEPT_ENCODING,
-                    HeaderValue::from_static("identity"),
-                );
-            }
-            Self::QuotaExceeded(_) => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("3600"));
-            }
-            Self::RateLimited(seconds) => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-            }
-            _ => {}
+        let Facts {
+            status,
+            code,
+            description,
+            header,
+        } = self.facts();
+        let mut response = match description {
+            Some(description) => response::json(
+                status,
+                response::error_json(code.as_str(), description).into_bytes(),
+            ),
+            None => response::empty(status),
+        };
+        if let Some((name, value)) = header {
+            response.headers_mut().insert(name, value);
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_reads_back_from_its_string() {
+        for (code, name) in ErrorCode::KNOWN {
+            assert_eq!(code.as_str(), name);
+            assert_eq!(ErrorCode::from(name), code);
+            assert_eq!(code, name);
+        }
+        let pending = ErrorCode::from("authorization_pending");
+        assert_eq!(pending, ErrorCode::Other("authorization_pending"));
+        assert_eq!(pending.to_string(), "authorization_pending");
+    }
+
+    #[test]
+    fn rejections_keep_their_status_code_and_header() {
+        let response = Rejection::MissingToken.into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(Rejection::MissingToken.error_code(), "invalid_token");
+        let response = Rejection::RateLimited(0).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(Rejection::StoreCorrupt.error_code(), ErrorCode::ServerError);
     }
 }

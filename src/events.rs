@@ -4,6 +4,8 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use crate::error::ErrorCode;
+
 /// What happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -23,7 +25,7 @@ pub enum EventKind {
         /// The HTTP status.
         status: u16,
         /// The `error` code of the response.
-        error: &'static str,
+        error: ErrorCode,
     },
     /// A registration was refused by the rate limit.
     RateLimited,

@@ -18,7 +18,7 @@
 //! use tower_dcr::{MemoryStore, Registration};
 //!
 //! let dcr = Registration::builder("https://auth.example.com")
-//!     .open()                       // or .initial_access_tokens([...])
+//!     .open()                       // or .access(Access::protected([...]))
 //!     .store(MemoryStore::new())
 //!     .build()
 //!     .expect("valid configuration");
@@ -104,18 +104,21 @@
 #![deny(missing_docs, unreachable_pub)]
 
 // Layers, lowest first: a module uses only its own layer's leaves and the
-// layers below it (`tests/layering.rs` checks this).
+// layers below it, and a type lives with its impls (`tests/layering.rs`
+// checks this).
 //   leaves:   credentials, error, response, time, events, fetch, fetch_cache,
-//             jose, rate_limit, metrics
+//             jws, rate_limit, metrics
 //   metadata: the client metadata and the rules of the specifications
-//   policy:   profiles and their enforcement, the hook, software statements
+//   policy:   profiles and their enforcement, the hook, sector identifiers,
+//             software statements
 //   store:    where clients live
-//   config:   the builder and the runtime configuration; the policies and
-//             runtime state of URL clients (metadata_document) and client
-//             assertions (client_assertion)
-//   endpoint: the pipeline of the four operations (every fetch happens here)
-//   service:  the tower Service and Layer, the futures
-//   host:     helpers for the host's other endpoints, discovery
+//   config:   the runtime configuration; the policies, runtime state and
+//             checks of URL clients (metadata_document) and client assertions
+//             (client_assertion)
+//   endpoint: the pipeline of the four operations (it decides every fetch)
+//   service:  `Registration` and all its impls: the builder, the tower Service
+//             and Layer, the futures, tokens, the reaper, discovery, the host
+//             helpers (`host`)
 //   client:   the registration client (aside: leaves and metadata only)
 
 #[cfg(feature = "client")]
@@ -126,7 +129,6 @@ pub mod client;
 pub mod client_assertion;
 pub mod config;
 mod credentials;
-mod discovery;
 mod endpoint;
 mod error;
 pub mod events;
@@ -135,9 +137,8 @@ pub mod events;
 pub mod fetch;
 #[cfg(any(feature = "client-id-metadata-document", feature = "client-assertion"))]
 mod fetch_cache;
-pub mod host;
 #[cfg(any(feature = "software-statement", feature = "client-assertion"))]
-mod jose;
+mod jws;
 pub mod metadata;
 #[cfg(feature = "client-id-metadata-document")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client-id-metadata-document")))]
@@ -163,20 +164,22 @@ mod time;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use config::{ConfigError, Limits, Quotas, RatRotation, RegistrationBuilder, ServerKind};
+pub use config::{Access, RatRotation, ServerKind, StaticToken};
 pub use credentials::{RandomError, Secret, SecretDigest, generate_client_id};
 pub use error::{BoxError, ErrorCode, RegistrationError, Rejection};
 pub use metadata::{
-    ApplicationType, ClientMetadata, GrantType, JoseAlgorithms, Localized, ResponseType,
+    ApplicationType, ClientMetadata, GrantType, JoseAlgorithms, Limits, Localized, ResponseType,
     SubjectType, TlsClientAuthBinding, TokenEndpointAuthMethod,
 };
 pub use policy::{Profile, UnknownScope};
 pub use response::ResponseBody;
-pub use service::future;
 pub use service::{
-    InitialAccessTokenOptions, MintError, Reaper, ReaperConfig, Registration, RegistrationLayer,
-    RegistrationService, SweepReport,
+    ConfigError, Dcr, DcrLayer, InitialAccessTokenOptions, MintError, Reaper, ReaperConfig,
+    Registration, RegistrationBuilder, SweepReport,
 };
+#[allow(deprecated)]
+pub use service::{RegistrationLayer, RegistrationService};
+pub use service::{future, host};
 #[cfg(feature = "software-statement")]
 #[cfg_attr(docsrs, doc(cfg(feature = "software-statement")))]
 pub use software_statement::{SoftwareStatementVerifier, TrustedIssuer};
@@ -186,4 +189,4 @@ pub use store::PostgresStore;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::SqliteStore;
-pub use store::{ClientRecord, ClientStore, MemoryStore, StoreError};
+pub use store::{ClientRecord, ClientStore, MemoryStore, Quotas, StoreError};

@@ -96,7 +96,7 @@ pub(crate) fn request(operation: Operation, rejection: Option<&Rejection>, elaps
         return;
     }
     let op = operation.as_str();
-    let error = rejection.map_or("none", Rejection::error_code);
+    let error = rejection.map_or("none", |r| r.error_code().as_str());
     match operation {
         Operation::Register => {
             let outcome = if rejection.is_some() {

@@ -65,24 +65,74 @@ pub enum RateLimitKey {
 }
 
 /// A rate limit on registrations: `burst` registrations at once, refilled
-/// evenly over `period`.
+/// evenly over a period; or [`RateLimit::off`].
+///
+/// The burst is a [`NonZeroU32`], so no constructor can fail:
+///
+/// ```
+/// use std::num::NonZeroU32;
+/// use tower_dcr::rate_limit::RateLimit;
+///
+/// let per_minute = |n| NonZeroU32::new(n).map_or_else(RateLimit::off, RateLimit::per_minute);
+/// let limit = per_minute(20);  // 0 would be `RateLimit::off()`
+/// ```
 #[derive(Clone, Debug)]
 pub struct RateLimit {
-    quota: Quota,
+    /// `None`: off.
+    quota: Option<Quota>,
     key: RateLimitKey,
     trusted_proxies: Vec<IpNetwork>,
 }
 
 impl RateLimit {
-    /// `burst` registrations, refilled over `period`. `None` if `burst` is 0
-    /// or `period` is zero.
-    pub fn new(burst: u32, period: Duration) -> Option<Self> {
-        let burst = NonZeroU32::new(burst)?;
-        Some(Self {
-            quota: Quota::with_period(period / burst.get())?.allow_burst(burst),
+    /// `burst` registrations at once, refilled evenly over `period`. A period
+    /// shorter than one nanosecond per registration counts as one nanosecond
+    /// per registration (the limiter's resolution).
+    pub fn per_period(burst: NonZeroU32, period: Duration) -> Self {
+        let interval = (period / burst.get()).max(Duration::from_nanos(1));
+        Self {
+            quota: Quota::with_period(interval).map(|quota| quota.allow_burst(burst)),
             key: RateLimitKey::default(),
             trusted_proxies: Vec::new(),
-        })
+        }
+    }
+
+    /// `burst` registrations at once, refilled over a second.
+    pub fn per_second(burst: NonZeroU32) -> Self {
+        Self::per_period(burst, Duration::from_secs(1))
+    }
+
+    /// `burst` registrations at once, refilled over a minute.
+    pub fn per_minute(burst: NonZeroU32) -> Self {
+        Self::per_period(burst, Duration::from_secs(60))
+    }
+
+    /// `burst` registrations at once, refilled over an hour.
+    pub fn per_hour(burst: NonZeroU32) -> Self {
+        Self::per_period(burst, Duration::from_secs(3600))
+    }
+
+    /// No rate limit: the same as not configuring one.
+    pub fn off() -> Self {
+        Self {
+            quota: None,
+            key: RateLimitKey::default(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+
+    /// Whether this limit is [`off`](Self::off).
+    pub fn is_off(&self) -> bool {
+        self.quota.is_none()
+    }
+
+    /// `burst` registrations, refilled over `period`. `None` if `burst` is 0
+    /// or `period` is zero.
+    #[deprecated(note = "use `RateLimit::per_period` (or `per_minute`, ...) with a \
+                         `NonZeroU32`, and `RateLimit::off()` for no limit")]
+    pub fn new(burst: u32, period: Duration) -> Option<Self> {
+        let burst = NonZeroU32::new(burst)?;
+        (!period.is_zero()).then(|| Self::per_period(burst, period))
     }
 
     /// What to count per (default: the peer address).
@@ -138,14 +188,15 @@ fn normalize(ip: IpAddr) -> IpAddr {
 }
 
 impl RateLimiter {
-    pub(crate) fn new(limit: RateLimit) -> Self {
-        Self {
-            limiter: DefaultKeyedRateLimiter::dashmap(limit.quota),
+    /// The running limiter; `None` for a limit that is off.
+    pub(crate) fn new(limit: RateLimit) -> Option<Self> {
+        Some(Self {
+            limiter: DefaultKeyedRateLimiter::dashmap(limit.quota?),
             key: limit.key,
             trusted_proxies: limit.trusted_proxies,
             checks: AtomicU64::new(0),
             warned_without_address: AtomicBool::new(false),
-        }
+        })
     }
 
     fn trusted(&self, ip: IpAddr) -> bool {
@@ -231,6 +282,22 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_constructor_makes_a_limit_and_off_makes_none() {
+        let two = NonZeroU32::new(2).unwrap();
+        for limit in [
+            RateLimit::per_second(two),
+            RateLimit::per_minute(two),
+            RateLimit::per_hour(two),
+            RateLimit::per_period(two, Duration::ZERO),
+        ] {
+            assert!(!limit.is_off());
+            assert!(RateLimiter::new(limit).is_some());
+        }
+        assert!(RateLimit::off().is_off());
+        assert!(RateLimiter::new(RateLimit::off()).is_none());
+    }
 
     #[test]
     fn ipv6_counts_per_64_and_mapped_v4_as_v4() {

@@ -440,7 +440,10 @@ async fn custom_headers_reach_every_request_but_cannot_replace_the_protocol_head
 
 #[tokio::test]
 async fn rfc7591_3_protected_registration_needs_the_initial_access_token() {
-    let server = dcr_server("", Documents::Both, |b| b.initial_access_tokens(["t0k3n"])).await;
+    let server = dcr_server("", Documents::Both, |b| {
+        b.access(tower_dcr::Access::protected(["t0k3n"]))
+    })
+    .await;
     let config = || RegisterConfig::issuer(&server.issuer, [REDIRECT]);
 
     // RFC 6750 §3.1: without credentials the 401 carries no error code.
@@ -467,7 +470,10 @@ async fn rfc7591_3_protected_registration_needs_the_initial_access_token() {
 
 #[tokio::test]
 async fn the_initial_access_token_wins_over_a_custom_authorization_header() {
-    let server = dcr_server("", Documents::Both, |b| b.initial_access_tokens(["t0k3n"])).await;
+    let server = dcr_server("", Documents::Both, |b| {
+        b.access(tower_dcr::Access::protected(["t0k3n"]))
+    })
+    .await;
     let mut headers = HeaderMap::new();
     headers.insert(
         header::AUTHORIZATION,

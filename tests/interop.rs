@@ -246,7 +246,8 @@ async fn openidconnect_parses_invalid_client_metadata() {
 /// openidconnect reports as an unexpected status.
 #[tokio::test]
 async fn openidconnect_registers_with_an_initial_access_token() {
-    let (server, _dcr) = server(|b| b.initial_access_tokens(["iat-0123456789"])).await;
+    let (server, _dcr) =
+        server(|b| b.access(tower_dcr::Access::protected(["iat-0123456789"]))).await;
     let http = http_client();
     let registered = request(&["https://client.example.org/cb"])
         .set_initial_access_token(Some(AccessToken::new("iat-0123456789".into())))

@@ -1,6 +1,19 @@
-//! The module layering of `src/` (see the comment at the top of `src/lib.rs`):
-//! a lower layer never names a higher one, and top-level modules do not depend
-//! on each other in a cycle.
+//! The module layering of `src/`: a lower layer never names a higher one, and
+//! top-level modules do not depend on each other in a cycle. The layers,
+//! lowest first ([`LAYERS`] says which modules each holds):
+//!
+//! 1. leaves: secrets, error codes, responses, events, fetching, JWS;
+//! 2. metadata: the client metadata and the pure rules of the specifications;
+//! 3. policy: profiles, the hook, sector identifiers, software statements;
+//! 4. store: where clients live;
+//! 5. config: the checked runtime configuration (with URL clients and client
+//!    assertions);
+//! 6. endpoint: the pipeline of the four operations;
+//! 7. service: `Registration` and every impl on it (builder, Service, Layer,
+//!    futures, tokens, reaper, discovery, host helpers), so that a type lives
+//!    with its impls.
+//!
+//! The registration client (`client`) sits aside, on leaves and metadata.
 //!
 //! Every file under `src/` is mapped to its layer by its path; every `crate::`
 //! path in its code (comments are skipped; `super::` paths that climb out of
@@ -15,8 +28,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// The layers, lowest first, with their top-level modules.
-const LAYERS: &[(&str, &[&str])] = &[
+/// The layers, lowest first: each with its top-level modules and what it
+/// holds. A type and its impls live in one layer: a layer that would need an
+/// impl of a higher layer's type holds the type itself or hands the work up.
+const LAYERS: &[(&str, &[&str], &str)] = &[
     (
         "leaves",
         &[
@@ -27,21 +42,44 @@ const LAYERS: &[(&str, &[&str])] = &[
             "events",
             "fetch",
             "fetch_cache",
-            "jose",
+            "jws",
             "rate_limit",
             "metrics",
         ],
+        "secrets, error codes and rejections, responses, events, the guarded \
+         fetcher and its cache, JWS verification, the rate limiter",
     ),
-    ("metadata", &["metadata"]),
-    ("policy", &["policy", "software_statement"]),
-    ("store", &["store"]),
+    (
+        "metadata",
+        &["metadata"],
+        "the client metadata and the pure rules of the specifications",
+    ),
+    (
+        "policy",
+        &["policy", "software_statement"],
+        "profiles and their enforcement, the hook, sector identifiers, \
+         software statements (checks that need a document take the fetcher \
+         the endpoint passes)",
+    ),
+    ("store", &["store"], "where clients live, and their records"),
     (
         "config",
         &["config", "metadata_document", "client_assertion"],
+        "the checked runtime configuration, with the state and the checks of \
+         URL clients and client assertions",
     ),
-    ("endpoint", &["endpoint"]),
-    ("service", &["service"]),
-    ("host", &["host", "discovery"]),
+    (
+        "endpoint",
+        &["endpoint"],
+        "the pipeline of the four operations of RFC 7591 and RFC 7592",
+    ),
+    (
+        "service",
+        &["service"],
+        "`Registration` with every impl on it: its builder, the tower \
+         Service and Layer, the futures, tokens, the reaper, discovery and the \
+         host helpers (`host`)",
+    ),
 ];
 
 /// The registration client sits aside: it may use only these layers.
@@ -51,7 +89,7 @@ const CLIENT_MAY_USE: &[&str] = &["leaves", "metadata"];
 fn layer_of(module: &str) -> Option<usize> {
     LAYERS
         .iter()
-        .position(|(_, modules)| modules.contains(&module))
+        .position(|(_, modules, _)| modules.contains(&module))
 }
 
 fn layer_name(module: &str) -> &'static str {
@@ -408,8 +446,11 @@ fn lower_layers_never_use_higher_ones_and_modules_form_no_cycle() {
         };
         by_layer.entry(key).or_default().push(module);
     }
-    for ((_, layer), modules) in &by_layer {
-        println!("  {layer}:");
+    for ((index, layer), modules) in &by_layer {
+        match LAYERS.get(*index) {
+            Some((_, _, holds)) => println!("  {layer}: {holds}"),
+            None => println!("  {layer}:"),
+        }
         for module in modules {
             let uses: Vec<&str> = graph
                 .edges

@@ -85,7 +85,7 @@ async fn quotas_count_dynamic_clients_and_free_up() {
 #[tokio::test]
 async fn quotas_per_software_id_and_token() {
     let dcr = Registration::builder(ISSUER)
-        .initial_access_tokens(["team-a", "team-b"])
+        .access(tower_dcr::Access::protected(["team-a", "team-b"]))
         .quotas(Quotas {
             max_per_software_id: Some(1),
             max_per_initial_access_token: Some(2),
@@ -305,6 +305,7 @@ async fn reaper_deletes_stale_clients_only() {
             idle_timeout: Some(Duration::from_secs(30 * day)),
             batch: 100,
         })
+        .unwrap()
         .sweep()
         .await
         .unwrap();
@@ -380,6 +381,7 @@ async fn sweep_reports_expired_secrets() {
             idle_timeout: None,
             batch: 10,
         })
+        .unwrap()
         .sweep()
         .await
         .unwrap();
@@ -472,7 +474,10 @@ mod rate_limit {
     async fn per_address_limit() {
         let (events, sink) = recorder();
         let dcr = builder()
-            .rate_limit(RateLimit::new(2, Duration::from_secs(60)).unwrap())
+            .rate_limit(RateLimit::per_period(
+                std::num::NonZeroU32::new(2).unwrap(),
+                Duration::from_secs(60),
+            ))
             .events(sink)
             .build()
             .unwrap();
@@ -530,7 +535,10 @@ mod rate_limit {
     #[tokio::test]
     async fn forwarded_for_only_from_trusted_proxies() {
         let untrusted = builder()
-            .rate_limit(RateLimit::new(1, Duration::from_secs(60)).unwrap())
+            .rate_limit(RateLimit::per_period(
+                std::num::NonZeroU32::new(1).unwrap(),
+                Duration::from_secs(60),
+            ))
             .build()
             .unwrap();
         assert_eq!(
@@ -548,9 +556,11 @@ mod rate_limit {
 
         let proxied = builder()
             .rate_limit(
-                RateLimit::new(1, Duration::from_secs(60))
-                    .unwrap()
-                    .trusted_proxies(["10.0.0.0/8".parse().unwrap()]),
+                RateLimit::per_period(
+                    std::num::NonZeroU32::new(1).unwrap(),
+                    Duration::from_secs(60),
+                )
+                .trusted_proxies(["10.0.0.0/8".parse().unwrap()]),
             )
             .build()
             .unwrap();
@@ -602,11 +612,13 @@ mod rate_limit {
     #[tokio::test]
     async fn per_token_limit_and_management_unlimited() {
         let dcr = Registration::builder(ISSUER)
-            .initial_access_tokens(["token-a", "token-b"])
+            .access(tower_dcr::Access::protected(["token-a", "token-b"]))
             .rate_limit(
-                RateLimit::new(1, Duration::from_secs(60))
-                    .unwrap()
-                    .key(RateLimitKey::InitialAccessToken),
+                RateLimit::per_period(
+                    std::num::NonZeroU32::new(1).unwrap(),
+                    Duration::from_secs(60),
+                )
+                .key(RateLimitKey::InitialAccessToken),
             )
             .build()
             .unwrap();
@@ -648,7 +660,10 @@ mod rate_limit {
                     .unwrap()
                     .block_on(async {
                         let dcr = builder()
-                            .rate_limit(RateLimit::new(2, Duration::from_secs(60)).unwrap())
+                            .rate_limit(RateLimit::per_period(
+                                std::num::NonZeroU32::new(2).unwrap(),
+                                Duration::from_secs(60),
+                            ))
                             .build()
                             .unwrap();
                         let mut statuses = Vec::new();
@@ -669,4 +684,62 @@ mod rate_limit {
         assert_eq!(log.matches("share one bucket").count(), 1, "{log}");
         assert!(log.contains("WARN"), "{log}");
     }
+}
+
+/// A store with the four required methods and no optional capability.
+#[derive(Debug, Clone, Default)]
+struct BareStore(MemoryStore);
+
+#[async_trait::async_trait]
+impl ClientStore for BareStore {
+    async fn create(&self, r: Arc<ClientRecord>) -> Result<(), tower_dcr::StoreError> {
+        self.0.create(r).await
+    }
+    async fn get(&self, id: &str) -> Result<Option<Arc<ClientRecord>>, tower_dcr::StoreError> {
+        self.0.get(id).await
+    }
+    async fn update(&self, r: Arc<ClientRecord>, rev: u64) -> Result<(), tower_dcr::StoreError> {
+        self.0.update(r, rev).await
+    }
+    async fn delete(&self, id: &str, rev: Option<u64>) -> Result<bool, tower_dcr::StoreError> {
+        self.0.delete(id, rev).await
+    }
+}
+
+/// What needs a store capability the store lacks is refused when it is
+/// configured, as a `ConfigError`: never a request answered `503`, never a
+/// sweep that fails as if the store were down.
+#[test]
+fn a_missing_store_capability_is_a_configuration_error() {
+    use tower_dcr::ConfigError;
+    let quotas = Registration::builder("https://a.example")
+        .open()
+        .store(BareStore::default())
+        .quotas(Quotas {
+            max_clients: Some(10),
+            ..Quotas::default()
+        })
+        .build();
+    assert_eq!(quotas.unwrap_err(), ConfigError::QuotasNeedLifecycle);
+    let protected = Registration::builder("https://a.example")
+        .access(tower_dcr::Access::Protected {
+            static_tokens: vec![],
+        })
+        .store(BareStore::default())
+        .build();
+    assert_eq!(protected.unwrap_err(), ConfigError::NoInitialAccessTokens);
+    let dcr = Registration::builder("https://a.example")
+        .open()
+        .store(BareStore::default())
+        .build()
+        .unwrap();
+    assert_eq!(
+        dcr.reaper(ReaperConfig::default()).unwrap_err(),
+        ConfigError::ReaperNeedsLifecycle
+    );
+    let with_lifecycle = Registration::builder("https://a.example")
+        .open()
+        .build()
+        .unwrap();
+    assert!(with_lifecycle.reaper(ReaperConfig::default()).is_ok());
 }

@@ -29,7 +29,7 @@ fn logs_never_contain_secrets() {
             .unwrap()
             .block_on(async {
                 let dcr = Registration::builder(ISSUER)
-                    .initial_access_tokens(["initial-token-xyz"])
+                    .access(tower_dcr::Access::protected(["initial-token-xyz"]))
                     .build()
                     .unwrap();
                 let a = register_with(&dcr, "initial-token-xyz", web_client()).await;

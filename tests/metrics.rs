@@ -137,9 +137,10 @@ fn registrations_management_and_rejections_are_counted_by_outcome_and_code() {
 fn rate_limited_registrations_are_counted() {
     let text = scrape(|| async {
         let dcr = builder()
-            .rate_limit(
-                tower_dcr::config::RateLimit::new(1, std::time::Duration::from_secs(60)).unwrap(),
-            )
+            .rate_limit(tower_dcr::rate_limit::RateLimit::per_period(
+                std::num::NonZeroU32::new(1).unwrap(),
+                std::time::Duration::from_secs(60),
+            ))
             .build()
             .unwrap();
         let peer: std::net::SocketAddr = "203.0.113.7:5000".parse().unwrap();

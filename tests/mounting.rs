@@ -341,7 +341,10 @@ async fn rate_limit_counts_per_address_from_axum_connect_info() {
     let addr = listener.local_addr().unwrap();
     let dcr = Registration::builder(format!("http://{addr}"))
         .open()
-        .rate_limit(RateLimit::new(1, Duration::from_secs(3600)).unwrap())
+        .rate_limit(RateLimit::per_period(
+            std::num::NonZeroU32::new(1).unwrap(),
+            Duration::from_secs(3600),
+        ))
         .build()
         .unwrap();
     let app = Router::new().nest_service("/register", dcr);

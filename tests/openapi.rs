@@ -175,7 +175,7 @@ impl Checker {
 
 fn protected() -> Registration {
     Registration::builder(ISSUER)
-        .initial_access_tokens([IAT])
+        .access(tower_dcr::Access::protected([IAT]))
         .build()
         .unwrap()
 }
@@ -331,10 +331,10 @@ async fn every_response_matches_the_document() {
     #[cfg(feature = "rate-limit")]
     {
         let limited = builder()
-            .rate_limit(
-                tower_dcr::rate_limit::RateLimit::new(1, std::time::Duration::from_secs(3600))
-                    .unwrap(),
-            )
+            .rate_limit(tower_dcr::rate_limit::RateLimit::per_period(
+                std::num::NonZeroU32::new(1).unwrap(),
+                std::time::Duration::from_secs(3600),
+            ))
             .build()
             .unwrap();
         assert_eq!(register(&limited, web_client()).await.status, 201);

@@ -13,7 +13,8 @@ use common::*;
 use http::{Method, Request, header};
 use http_body_util::Full;
 use serde_json::json;
-use tower_dcr::policy::{Operation, RequestContext};
+use tower_dcr::events::Operation;
+use tower_dcr::policy::RequestContext;
 use tower_dcr::{
     ClientMetadata, ConfigError, ErrorCode, MemoryStore, Profile, Registration, RegistrationError,
     TokenEndpointAuthMethod, UnknownScope,
@@ -22,7 +23,9 @@ use tower_dcr::{InitialAccessTokenOptions, MintError};
 
 fn protected_with_store() -> Registration {
     Registration::builder(ISSUER)
-        .protected()
+        .access(tower_dcr::Access::Protected {
+            static_tokens: vec![],
+        })
         .named_profile(
             "partner",
             Profile::default().scopes(["read", "write", "admin"]),
@@ -41,7 +44,7 @@ fn rfc7591_3_open_or_protected_must_be_chosen() {
     assert!(Registration::builder(ISSUER).open().build().is_ok());
     assert!(
         Registration::builder(ISSUER)
-            .initial_access_tokens(["t"])
+            .access(tower_dcr::Access::protected(["t"]))
             .build()
             .is_ok()
     );
@@ -52,7 +55,10 @@ fn rfc7591_3_open_or_protected_must_be_chosen() {
 #[test]
 fn static_token_profiles_must_exist() {
     let e = Registration::builder(ISSUER)
-        .initial_access_token_for_profile("t", "missing")
+        .access(tower_dcr::Access::protected([tower_dcr::StaticToken::new(
+            "t",
+        )
+        .profile("missing")]))
         .build()
         .unwrap_err();
     assert_eq!(e, ConfigError::UnknownProfile("missing".into()));
@@ -65,7 +71,7 @@ fn static_token_profiles_must_exist() {
 fn static_tokens_must_be_bearer_tokens() {
     for bad in ["", "has space", "semi;colon", "naïve"] {
         let e = Registration::builder(ISSUER)
-            .initial_access_tokens(["fine-token", bad])
+            .access(tower_dcr::Access::protected(["fine-token", bad]))
             .build()
             .unwrap_err();
         assert_eq!(
@@ -82,7 +88,7 @@ fn static_tokens_must_be_bearer_tokens() {
 #[tokio::test]
 async fn rfc7591_3_protected_registration_needs_a_token() {
     let dcr = Registration::builder(ISSUER)
-        .initial_access_tokens(["s3cr3t-token"])
+        .access(tower_dcr::Access::protected(["s3cr3t-token"]))
         .build()
         .unwrap();
     let a = register(&dcr, web_client()).await;
@@ -104,7 +110,7 @@ async fn rfc7591_3_protected_registration_needs_a_token() {
 #[tokio::test]
 async fn rfc6750_2_1_token_must_be_a_bearer_b64token() {
     let dcr = Registration::builder(ISSUER)
-        .initial_access_tokens(["tok"])
+        .access(tower_dcr::Access::protected(["tok"]))
         .build()
         .unwrap();
     let basic = Request::builder()
@@ -205,7 +211,8 @@ async fn expired_used_up_and_revoked_tokens_are_refused() {
         .await
         .unwrap();
     assert!(
-        dcr.initial_access_token_store()
+        dcr.store()
+            .initial_access_tokens()
             .unwrap()
             .revoke_initial_access_token(&record.id)
             .await
@@ -286,8 +293,12 @@ async fn one_use_token_race_has_exactly_one_winner() {
 #[tokio::test]
 async fn updates_are_checked_against_the_registration_profile() {
     let dcr = Registration::builder(ISSUER)
-        .initial_access_tokens(["anon"])
-        .initial_access_token_for_profile("partner-token", "partner")
+        .access(tower_dcr::Access::Protected {
+            static_tokens: vec![
+                "anon".into(),
+                tower_dcr::StaticToken::new("partner-token").profile("partner"),
+            ],
+        })
         .profile(Profile::default().scopes(["read"]))
         .named_profile("partner", Profile::default().scopes(["read", "write"]))
         .build()
@@ -467,7 +478,10 @@ async fn hook_rewrites_with_context() {
     let seen = Arc::new(std::sync::Mutex::new(Vec::<RequestContext>::new()));
     let log = Arc::clone(&seen);
     let dcr = Registration::builder(ISSUER)
-        .initial_access_token_for_profile("partner-token", "partner")
+        .access(tower_dcr::Access::protected([tower_dcr::StaticToken::new(
+            "partner-token",
+        )
+        .profile("partner")]))
         .named_profile("partner", Profile::default())
         .hook(
             move |context: RequestContext, mut metadata: ClientMetadata| {

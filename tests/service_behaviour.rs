@@ -1,4 +1,4 @@
-//! How the service behaves beyond what the RFCs say (DESIGN.md §5): body and
+//! How the service behaves beyond what the RFCs say (ARCHITECTURE.md, security rules): body and
 //! field limits, method routing, URLs from the configured issuer, the store it
 //! writes to, bounded error descriptions, and secrets kept out of `Debug` and
 //! stored as digests.

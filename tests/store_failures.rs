@@ -1,4 +1,4 @@
-//! Store failures (DESIGN.md §5): an unavailable store is `503` with
+//! Store failures (the security rules of ARCHITECTURE.md): an unavailable store is `503` with
 //! `Retry-After`, a corrupt record is `500` without it, and no store detail
 //! reaches the client.
 

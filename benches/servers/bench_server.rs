@@ -1,7 +1,7 @@
 //! A stand-in for `examples/server` in `benches/http_load.sh`: the
 //! registration endpoints alone (`POST /register`, `GET|PUT|DELETE
 //! /register/{client_id}`) on axum with the memory store, taking the same
-//! `--addr` and `--store memory` arguments (DESIGN.md §7).
+//! `--addr` and `--store memory` arguments as the example server.
 //!
 //! cargo run --release --example bench_server -- --addr 127.0.0.1:8091 --store memory
 

@@ -1,4 +1,4 @@
-//! The command line (DESIGN.md §7): serve by default, `admin …` to manage the
+//! The command line (its flags are listed in the README): serve by default, `admin …` to manage the
 //! store the server uses.
 
 use std::net::SocketAddr;

@@ -12,8 +12,8 @@
 //! they ask for `openid`, at `/token`, the user's claims at `/userinfo`
 //! (OpenID Connect Core), and can check tokens at `/introspect` (RFC 7662).
 //! The metadata documents are at `/.well-known/oauth-authorization-server`
-//! and `/.well-known/openid-configuration`, the signing keys at `/jwks`. See
-//! DESIGN.md §7.
+//! and `/.well-known/openid-configuration`, the signing keys at `/jwks`. Its flags
+//! are in the README; ARCHITECTURE.md says what other tools rely on.
 //!
 //! Registrations, pending consents, codes and tokens live in the store
 //! (bounded; in memory with `--store memory`), so a restart signs nobody out

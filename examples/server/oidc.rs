@@ -224,7 +224,7 @@ pub async fn userinfo(
     }
     // Registered and URL clients alike (Core §5.3: any client the token was
     // issued to).
-    let client = match app.dcr.resolve_client(&info.client_id).await {
+    let client = match app.dcr.client(&info.client_id).await {
         Ok(Some(client)) => client,
         Ok(None) => return invalid(),
         Err(ResolveError::Document(error)) if !error.is_transient() => {

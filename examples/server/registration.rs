@@ -3,7 +3,6 @@
 //! the server knows.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tower_dcr::client_assertion::ClientAssertions;
 use tower_dcr::metadata_document::MetadataDocuments;
@@ -163,16 +162,17 @@ pub fn build_with_url_clients(
 ) -> Result<Registration, ConfigError> {
     let mut builder = Registration::builder(issuer)
         .endpoint("/register")
-        .shared_store(store)
+        .store(store)
         .profile(default_profile())
         .limits(Limits {
             max_body_bytes: MAX_REGISTRATION_BYTES,
             ..Limits::default()
         });
     // The peer address is the `SocketAddr` extension the listener adds.
-    if let Some(limit) = RateLimit::new(abuse.rate_per_minute, Duration::from_secs(60)) {
-        builder = builder.rate_limit(limit);
-    }
+    builder = builder.rate_limit(
+        std::num::NonZeroU32::new(abuse.rate_per_minute)
+            .map_or_else(RateLimit::off, RateLimit::per_minute),
+    );
     if abuse.max_clients > 0 {
         builder = builder.quotas(Quotas {
             max_clients: Some(abuse.max_clients),
@@ -184,8 +184,9 @@ pub fn build_with_url_clients(
     }
     builder = match access {
         Access::Open => builder.open(),
-        Access::Protected { static_tokens } if static_tokens.is_empty() => builder.protected(),
-        Access::Protected { static_tokens } => builder.initial_access_tokens(static_tokens),
+        Access::Protected { static_tokens } => {
+            builder.access(tower_dcr::Access::protected(static_tokens))
+        }
     };
     if let Some(policy) = url_clients {
         builder = builder.metadata_documents(policy);

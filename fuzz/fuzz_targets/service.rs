@@ -40,7 +40,7 @@ impl Config {
         let builder = Registration::builder(tower_dcr_fuzz::ISSUER);
         let builder = match self {
             Self::Open => builder.open(),
-            Self::Protected => builder.initial_access_tokens([IAT]),
+            Self::Protected => builder.access(tower_dcr::Access::protected([IAT])),
             Self::SmallLimits => builder.open().limits(Limits {
                 max_body_bytes: 512,
                 max_string_length: 64,

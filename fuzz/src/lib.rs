@@ -87,7 +87,7 @@ where
     })
 }
 
-/// The invariants of every response (DESIGN.md §5): never a 5xx (the memory
+/// The invariants of every response (the security rules of ARCHITECTURE.md): never a 5xx (the memory
 /// store never fails), JSON error bodies with an `error` code and a
 /// description (except the bare `401` to a request without credentials,
 /// RFC 6750 §3.1), `Cache-Control: no-store`, and `WWW-Authenticate` on a 401.

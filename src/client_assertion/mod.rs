@@ -42,7 +42,7 @@ use std::time::Duration;
 
 pub(crate) use keys::{JwksCache, KeySet};
 pub(crate) use live::LiveAssertions;
-pub(crate) use verifier::{AssertionFailure, AssertionVerifier, Verified};
+pub(crate) use verifier::{AssertionFailure, AssertionVerifier};
 pub(crate) use verify::{ClaimRules, Parsed, check_alg, check_claims, parse};
 
 use crate::fetch::Fetcher;

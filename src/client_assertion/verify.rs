@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
 
 use super::AudienceRule;
-use crate::jose::{self, KeyKind};
+use crate::jws::{self, KeyKind};
 use crate::metadata::TokenEndpointAuthMethod;
 
 /// The longest `jti` accepted, in bytes.
@@ -41,7 +41,7 @@ impl Parsed<'_> {
         keys: impl IntoIterator<Item = &'k DecodingKey>,
     ) -> bool {
         keys.into_iter()
-            .any(|key| jose::verify(self.alg, key, self.signing_input, &self.signature))
+            .any(|key| jws::verify(self.alg, key, self.signing_input, &self.signature))
     }
 
     /// The keys of `keys` this assertion's signature is checked with: those of
@@ -51,7 +51,7 @@ impl Parsed<'_> {
     /// trying every key would let one anonymous assertion cost many checks).
     pub(crate) fn candidates<'k>(
         &self,
-        keys: &'k [jose::PublicKey],
+        keys: &'k [jws::PublicKey],
     ) -> Result<Vec<&'k DecodingKey>, Reason> {
         let fitting = keys
             .iter()
@@ -78,7 +78,7 @@ impl Parsed<'_> {
         runtime
             .spawn_blocking(move || {
                 keys.iter()
-                    .any(|key| jose::verify(alg, key, &signing_input, &signature))
+                    .any(|key| jws::verify(alg, key, &signing_input, &signature))
             })
             .await
             .unwrap_or(false)
@@ -97,11 +97,11 @@ pub(crate) fn parse(assertion: &str) -> Result<Parsed<'_>, Reason> {
     if signature.is_empty() {
         return Err("unsigned assertion");
     }
-    let header_map = jose::json_part(header).ok_or("header is not a base64url JSON object")?;
+    let header_map = jws::json_part(header).ok_or("header is not a base64url JSON object")?;
     let alg = header_map
         .get("alg")
         .and_then(Value::as_str)
-        .and_then(jose::parse_alg)
+        .and_then(jws::parse_alg)
         .ok_or("alg not allowed")?;
     if header_map.contains_key("crit") {
         return Err("crit header not supported");
@@ -111,7 +111,7 @@ pub(crate) fn parse(assertion: &str) -> Result<Parsed<'_>, Reason> {
         Some(Value::String(kid)) => Some(kid.clone()),
         Some(_) => return Err("kid is not a string"),
     };
-    let claims = jose::json_part(payload).ok_or("claims are not a base64url JSON object")?;
+    let claims = jws::json_part(payload).ok_or("claims are not a base64url JSON object")?;
     let signature = URL_SAFE_NO_PAD
         .decode(signature)
         .map_err(|_| "signature is not base64url")?;
@@ -146,7 +146,7 @@ pub(crate) fn check_alg(
         TokenEndpointAuthMethod::PrivateKeyJwt | TokenEndpointAuthMethod::ClientSecretJwt => {}
         _ => return Err("the client is not registered for JWT authentication"),
     }
-    let name = jose::alg_name(alg);
+    let name = jws::alg_name(alg);
     let ok = match registered {
         Some(registered) => registered == name,
         None => accepted.contains(&name),
@@ -226,7 +226,7 @@ pub(crate) fn check_claims(
         return Err("aud does not name this server");
     }
     let date =
-        |name| jose::numeric_date(claims, name).map_err(|()| "a date claim is not a NumericDate");
+        |name| jws::numeric_date(claims, name).map_err(|()| "a date claim is not a NumericDate");
     let exp = date("exp")?.ok_or("no exp")?;
     let until = valid_until(exp, rules.leeway);
     if now >= until {

@@ -1,13 +1,16 @@
-//! Configuration: the public builder ([`RegistrationBuilder`]) and every type
-//! it takes, apart from the checked runtime configuration the service runs with.
+//! Configuration: the choices that belong to the builder
+//! ([`RegistrationBuilder`](crate::RegistrationBuilder)) alone ([`Access`],
+//! [`RatRotation`], [`ServerKind`]), and the checked runtime configuration the
+//! service runs with. The builder itself lives with the service it builds.
 //!
-//! Every argument of the builder is nameable from this module.
+//! Every other argument of the builder lives in the module of its concept
+//! ([`Profile`](crate::Profile) in [`policy`](crate::policy),
+//! [`Quotas`](crate::Quotas) in [`store`](crate::store), ...), and the common
+//! ones are re-exported at the crate root: one path per type, plus the root.
 //!
 #![doc = include_str!("../../docs/configuration.md")]
 //!
 #![doc = include_str!("../../docs/operating.md")]
-
-mod builder;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -16,24 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::credentials::SecretDigest;
-use crate::events::{Event, EventKind};
+use crate::events::{Event, EventHook, EventKind, Operation};
 use crate::metadata::ClientMetadata;
+use crate::policy::{Profile, RegistrationHook};
+use crate::store::Quotas;
 use crate::store::{ClientRecord, ClientStore};
-
-pub use crate::events::EventHook;
-#[cfg(feature = "fetch")]
-#[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
-pub use crate::fetch::{Fetcher, GuardedFetcher, GuardedFetcherBuilder};
-pub use crate::metadata::Limits;
-pub use crate::policy::{Operation, Profile, RegistrationHook, RequestContext, UnknownScope};
-#[cfg(feature = "rate-limit")]
-#[cfg_attr(docsrs, doc(cfg(feature = "rate-limit")))]
-pub use crate::rate_limit::{IpNetwork, RateLimit, RateLimitKey};
-#[cfg(feature = "software-statement")]
-#[cfg_attr(docsrs, doc(cfg(feature = "software-statement")))]
-pub use crate::software_statement::{SoftwareStatementVerifier, TrustedIssuer};
-pub use crate::store::Quotas;
-pub use builder::{ConfigError, RegistrationBuilder};
 
 /// When a registration access token is replaced (RFC 7592 §2.2 allows a new one
 /// on every update).
@@ -43,13 +33,13 @@ pub enum RatRotation {
     Never,
     /// Issue a new token in every successful `PUT` response (the default); the
     /// old one stops working at the first use of the new one, or when the
-    /// grace of [`RegistrationBuilder::registration_access_token_grace`] ends.
+    /// grace of [`RegistrationBuilder::registration_access_token_grace`](crate::RegistrationBuilder::registration_access_token_grace) ends.
     #[default]
     OnUpdate,
 }
 
 /// What the host is, for its discovery document
-/// ([`RegistrationBuilder::server_kind`]).
+/// ([`RegistrationBuilder::server_kind`](crate::RegistrationBuilder::server_kind)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum ServerKind {
@@ -64,26 +54,64 @@ pub enum ServerKind {
     OpenIdProvider,
 }
 
-/// Who may register clients (RFC 7591 §3).
-#[derive(Clone)]
-pub(crate) enum Access {
+/// Who may register clients (RFC 7591 §3): the one choice
+/// [`RegistrationBuilder::access`](crate::RegistrationBuilder::access) requires.
+///
+/// ```
+/// use tower_dcr::config::{Access, StaticToken};
+///
+/// let open = Access::Open;
+/// let protected = Access::protected(["token-for-team-a"]);
+/// let with_profile = Access::Protected {
+///     static_tokens: vec![
+///         "token-for-team-a".into(),
+///         StaticToken::new("token-for-partners").profile("partner"),
+///     ],
+/// };
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Access {
     /// Anyone may register.
     Open,
-    /// A registration needs an initial access token: a static one, or one kept
-    /// by the store.
-    Protected { static_tokens: Vec<StaticToken> },
+    /// A registration must present an initial access token as a Bearer token:
+    /// one of these static tokens, or one minted with
+    /// [`Registration::mint_initial_access_token`](crate::Registration::mint_initial_access_token)
+    /// and kept by the store (with no static token, only those).
+    Protected {
+        /// The static initial access tokens.
+        static_tokens: Vec<StaticToken>,
+    },
 }
 
-/// Generates client identifiers.
-pub(crate) type ClientIdGenerator = Arc<dyn Fn() -> String + Send + Sync>;
+impl Access {
+    /// Protected registration with these static tokens, which register under
+    /// the default profile.
+    pub fn protected<I>(tokens: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<StaticToken>,
+    {
+        Self::Protected {
+            static_tokens: tokens.into_iter().map(Into::into).collect(),
+        }
+    }
+}
 
-/// Finds the peer address in a request's extensions.
-pub(crate) type PeerAddress = Arc<dyn Fn(&http::Extensions) -> Option<SocketAddr> + Send + Sync>;
-
-/// A static initial access token from the configuration.
+/// A static initial access token from the configuration: only its SHA-256
+/// digest is kept, and `Debug` shows neither.
+///
+/// The token must be a `b64token` (RFC 6750 §2.1), the only form a client can
+/// send in `Authorization: Bearer`: letters, digits, `-` `.` `_` `~` `+` `/`,
+/// then optional trailing `=`. Otherwise
+/// [`build`](crate::RegistrationBuilder::build) fails with
+/// [`ConfigError::InvalidInitialAccessToken`](crate::ConfigError::InvalidInitialAccessToken).
 #[derive(Clone)]
-pub(crate) struct StaticToken {
+pub struct StaticToken {
     pub(crate) digest: SecretDigest,
+    /// `static-N`, N its position among the static tokens (set by the
+    /// builder): it says nothing about the token, so records and logs that
+    /// carry it reveal nothing either.
     pub(crate) id: String,
     pub(crate) profile: Option<String>,
     /// Whether the token can be sent as a Bearer token at all (RFC 6750 §2.1).
@@ -91,17 +119,56 @@ pub(crate) struct StaticToken {
 }
 
 impl StaticToken {
-    /// The `index`-th static token. Its id (`static-{index}`) says nothing about
-    /// the token, so records and logs that carry it reveal nothing either.
-    pub(crate) fn new(token: &str, profile: Option<String>, index: usize) -> Self {
+    /// A token whose registrations get the default profile.
+    pub fn new(token: impl AsRef<str>) -> Self {
+        let token = token.as_ref();
         Self {
             digest: SecretDigest::of(token),
-            id: format!("static-{index}"),
-            profile,
+            id: String::new(),
+            profile: None,
             well_formed: crate::credentials::is_b64token(token),
         }
     }
+
+    /// Registrations with this token get the named profile.
+    pub fn profile(mut self, name: impl Into<String>) -> Self {
+        self.profile = Some(name.into());
+        self
+    }
 }
+
+impl fmt::Debug for StaticToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StaticToken")
+            .field("id", &self.id)
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<&str> for StaticToken {
+    fn from(token: &str) -> Self {
+        Self::new(token)
+    }
+}
+
+impl From<String> for StaticToken {
+    fn from(token: String) -> Self {
+        Self::new(token)
+    }
+}
+
+impl From<&String> for StaticToken {
+    fn from(token: &String) -> Self {
+        Self::new(token)
+    }
+}
+
+/// Generates client identifiers.
+pub(crate) type ClientIdGenerator = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Finds the peer address in a request's extensions.
+pub(crate) type PeerAddress = Arc<dyn Fn(&http::Extensions) -> Option<SocketAddr> + Send + Sync>;
 
 /// What is percent-encoded in a path segment: everything but the unreserved
 /// characters of RFC 3986 §2.3.
@@ -246,5 +313,20 @@ impl Config {
                 .extensions
                 .retain(|name, _| self.extension_members.contains(name));
         }
+    }
+}
+
+#[cfg(test)]
+mod access_tests {
+    use super::*;
+
+    #[test]
+    fn static_tokens_never_show_in_debug() {
+        let access = Access::Protected {
+            static_tokens: vec![StaticToken::new("s3cr3t-token").profile("partner")],
+        };
+        let shown = format!("{access:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.contains("partner"), "{shown}");
     }
 }

@@ -17,8 +17,7 @@ pub(crate) struct InformationResponse<'a> {
 
 impl InformationResponse<'_> {
     pub(crate) fn to_json(&self) -> Vec<u8> {
-        // Under 1008 bytes: a small allocation for glibc (a large one triggers a
-        // heap consolidation); a typical response fits.
+        // Room for a typical client information response (RFC 7591 §3.2.1).
         let mut out = Vec::with_capacity(1000);
         // Serializing owned strings, numbers and JSON values into a Vec cannot fail.
         let _ = self.serialize(&mut serde_json::Serializer::new(&mut out));

@@ -1,11 +1,10 @@
 //! The pipeline: from a request to a response for the four operations,
-//! register (RFC 7591 §3), read, update and delete (RFC 7592 §2). Every
-//! outbound fetch happens here.
+//! register (RFC 7591 §3), read, update and delete (RFC 7592 §2). It decides
+//! every fetch a registration needs (the checks that read a fetched document
+//! take the fetcher it passes).
 
 mod bearer;
 mod body;
-#[cfg(feature = "client-assertion")]
-mod client_assertion;
 mod client_information;
 mod delete;
 mod failure;
@@ -14,11 +13,10 @@ mod manage;
 mod prepare;
 mod quotas;
 mod read;
-mod record;
 mod register;
 #[cfg(feature = "client-id-metadata-document")]
 mod resolve;
-mod sector_identifier;
+mod revision;
 mod update;
 
 pub(crate) use delete::delete;

@@ -3,10 +3,10 @@
 
 use serde_json::{Map, Value};
 
-use super::sector_identifier;
 use crate::config::Config;
 use crate::error::{RegistrationError, Rejection};
 use crate::metadata::ClientMetadata;
+use crate::policy::sector_identifier;
 use crate::policy::{Profile, RequestContext, enforce};
 
 /// Software statement (its claims override the request's members), forced

@@ -13,7 +13,7 @@ use super::body::read_json_object;
 use super::client_information::InformationResponse;
 use super::manage::{Presented, authenticate};
 use super::prepare::prepare_metadata;
-use super::record::{Credentials, Origin, build_record, mint_credentials};
+use super::revision::{Credentials, Origin, build_record, mint_credentials};
 use super::{rng_failed, unavailable};
 use crate::config::{Config, RatRotation};
 use crate::credentials::{Entropy, Secret};
@@ -21,7 +21,8 @@ use crate::error::BoxError;
 use crate::error::{RegistrationError, Rejection};
 use crate::events::EventKind;
 use crate::events::Operation;
-use crate::policy::RequestContext;
+use crate::metadata::ClientMetadata;
+use crate::policy::{Profile, RequestContext};
 use crate::response::{self, ResponseBody};
 use crate::store::{ClientRecord, StoreError, StoredSecret};
 use crate::time::now;
@@ -135,6 +136,9 @@ fn check_identity(
     Ok(())
 }
 
+/// RFC 7592 §2.2: authenticates the request, checks who it says it is,
+/// checks the new metadata under the client's profile, stores the new revision
+/// and answers with the client information.
 pub(crate) async fn update<B>(
     config: &Config,
     client_id: &str,
@@ -146,20 +150,12 @@ where
     B: Body,
     B::Error: Into<BoxError>,
 {
-    let (mut current, token, mut presented) =
-        authenticate(config, client_id, &parts.headers).await?;
+    let (current, token, presented) = authenticate(config, client_id, &parts.headers).await?;
     let mut object = read_json_object(parts, body, config.limits.max_body_bytes).await?;
     let identity = take_identity(&mut object)?;
     // Who is asking is settled before the hook or any fetch runs.
     check_identity(config, &current, token, &identity)?;
-    // A client keeps the profile it registered under (RFC 7592 updates are
-    // checked against the same rules).
-    let profile = config.profile_named(current.profile.as_deref()).ok_or_else(|| {
-        tracing::error!(profile = ?current.profile, "client registered under a profile that is no longer configured");
-        RegistrationError::invalid_client_metadata(
-            "the registration policy of this client is no longer available",
-        )
-    })?;
+    let profile = registered_profile(config, &current)?;
     let accepted = current.metadata.software_statement.as_deref();
     let metadata = prepare_metadata(config, profile, object, accepted, || {
         let mut context = RequestContext::new(Operation::Update, parts, peer);
@@ -171,22 +167,106 @@ where
         context
     })
     .await?;
-    let mut metadata = metadata;
-    for attempt in 0..ATTEMPTS {
-        if attempt > 0 {
-            check_identity(config, &current, token, &identity)?;
+    let update = Update {
+        config,
+        client_id,
+        parts,
+        token,
+        identity: &identity,
+        profile,
+    };
+    let (record, credentials) = update.store(metadata, current, presented).await?;
+    tracing::debug!(client_id = %record.client_id, "client updated");
+    config.emit(
+        EventKind::Updated,
+        Operation::Update,
+        None,
+        Some(&record),
+        peer,
+    );
+    Ok(respond(config, &record, &credentials, token))
+}
+
+/// A client keeps the profile it registered under: RFC 7592 updates are
+/// checked against the same rules.
+fn registered_profile<'c>(
+    config: &'c Config,
+    current: &ClientRecord,
+) -> Result<&'c Profile, RegistrationError> {
+    config.profile_named(current.profile.as_deref()).ok_or_else(|| {
+        tracing::error!(profile = ?current.profile, "client registered under a profile that is no longer configured");
+        RegistrationError::invalid_client_metadata(
+            "the registration policy of this client is no longer available",
+        )
+    })
+}
+
+/// What stays the same across the attempts to store an update.
+struct Update<'a> {
+    config: &'a Config,
+    client_id: &'a str,
+    parts: &'a Parts,
+    token: &'a str,
+    identity: &'a Identity,
+    profile: &'a Profile,
+}
+
+impl Update<'_> {
+    /// Stores the next revision of `current` with `metadata`. A lost revision
+    /// race (another request changed the client first) loads the client again,
+    /// authenticates the token again (a rotated token is now dead) and checks
+    /// the identity again, up to [`ATTEMPTS`] times, then answers `503`.
+    async fn store(
+        &self,
+        mut metadata: ClientMetadata,
+        mut current: Arc<ClientRecord>,
+        mut presented: Presented,
+    ) -> Result<(Arc<ClientRecord>, Credentials), Rejection> {
+        let config = self.config;
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                check_identity(config, &current, self.token, self.identity)?;
+            }
+            let (record, credentials) = self.revision(&current, presented, metadata)?;
+            match config
+                .store
+                .update(Arc::clone(&record), current.revision)
+                .await
+            {
+                Ok(()) => return Ok((record, credentials)),
+                Err(StoreError::Stale) => {
+                    // Moved into the record, not cloned: taken back for the
+                    // next attempt.
+                    metadata = Arc::try_unwrap(record)
+                        .map_or_else(|shared| shared.metadata.clone(), |r| r.metadata);
+                    (current, _, presented) =
+                        authenticate(config, self.client_id, &self.parts.headers).await?;
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
         }
+        Err(Rejection::StoreUnavailable)
+    }
+
+    /// The next revision of `current`, with its credentials: a request made
+    /// with the previous token always gets a new one (the previous token dies
+    /// when its grace ends, see `reissue_token`).
+    fn revision(
+        &self,
+        current: &ClientRecord,
+        presented: Presented,
+        metadata: ClientMetadata,
+    ) -> Result<(Arc<ClientRecord>, Credentials), Rejection> {
+        let config = self.config;
         let now = now();
-        // A request made with the previous token always gets a new one: the
-        // previous token dies when its grace ends (see `reissue_token`).
         let rotate_token =
             config.rat_rotation == RatRotation::OnUpdate || presented == Presented::Previous;
         let mut entropy =
             Entropy::draw(Entropy::needed(false, usize::from(rotate_token))).map_err(rng_failed)?;
-        let origin = Origin::Update(&current, presented);
+        let origin = Origin::Update(current, presented);
         let credentials = mint_credentials(
             config,
-            profile,
+            self.profile,
             &origin,
             &metadata,
             rotate_token,
@@ -195,60 +275,42 @@ where
         )?;
         let record = Arc::new(build_record(
             current.client_id.clone(),
-            // Moved, not cloned: a lost race takes it back below.
-            std::mem::take(&mut metadata),
+            metadata,
             origin,
             &credentials,
             now,
         ));
-        let Credentials {
-            new_secret,
-            new_token,
-            ..
-        } = credentials;
-        match config
-            .store
-            .update(Arc::clone(&record), current.revision)
-            .await
-        {
-            Ok(()) => {
-                let uri = config.registration_client_uri(&record.client_id);
-                let returned_secret =
-                    new_secret
-                        .as_ref()
-                        .map(Secret::secret)
-                        .or(match &record.client_secret {
-                            Some(StoredSecret::Plain(s)) => Some(s.secret()),
-                            _ => None,
-                        });
-                let body = InformationResponse {
-                    record: &record,
-                    client_secret: returned_secret,
-                    registration_access_token: Some(
-                        new_token.as_ref().map_or(token, Secret::secret),
-                    ),
-                    registration_client_uri: Some(&uri),
-                }
-                .to_json();
-                tracing::debug!(client_id = %record.client_id, "client updated");
-                config.emit(
-                    EventKind::Updated,
-                    Operation::Update,
-                    None,
-                    Some(&record),
-                    peer,
-                );
-                return Ok(response::json(StatusCode::OK, body));
-            }
-            Err(StoreError::Stale) => {
-                // Another request changed or deleted the client first: load it
-                // again and check the token again (a rotated token is now dead).
-                metadata = Arc::try_unwrap(record)
-                    .map_or_else(|shared| shared.metadata.clone(), |r| r.metadata);
-                (current, _, presented) = authenticate(config, client_id, &parts.headers).await?;
-            }
-            Err(e) => return Err(unavailable(e)),
-        }
+        Ok((record, credentials))
     }
-    Err(Rejection::StoreUnavailable)
+}
+
+/// The client information response of RFC 7592 §2.2: the new secret or the
+/// plaintext one of a `client_secret_jwt` client, and the new token or the
+/// one the request used.
+fn respond(
+    config: &Config,
+    record: &ClientRecord,
+    credentials: &Credentials,
+    token: &str,
+) -> http::Response<ResponseBody> {
+    let uri = config.registration_client_uri(&record.client_id);
+    let returned_secret =
+        credentials
+            .new_secret
+            .as_ref()
+            .map(Secret::secret)
+            .or(match &record.client_secret {
+                Some(StoredSecret::Plain(s)) => Some(s.secret()),
+                _ => None,
+            });
+    let body = InformationResponse {
+        record,
+        client_secret: returned_secret,
+        registration_access_token: Some(
+            credentials.new_token.as_ref().map_or(token, Secret::secret),
+        ),
+        registration_client_uri: Some(&uri),
+    }
+    .to_json();
+    response::json(StatusCode::OK, body)
 }

@@ -5,7 +5,7 @@
 //! document of its metadata, which the server fetches, validates with the same
 //! rules as a registration, and caches. The host resolves such a client with
 //! the same calls as a registered one
-//! ([`Registration::resolve_client`](crate::Registration::resolve_client),
+//! ([`Registration::client`](crate::Registration::client),
 //! `check_redirect_uri`, `authenticate_client`, `profile_of`).
 //!
 //! Off unless configured with [`MetadataDocuments`]: an allow-list of hosts or

@@ -16,6 +16,5 @@ mod hook;
 mod profile;
 pub mod sector_identifier;
 
-pub use crate::events::Operation;
 pub use hook::{RegistrationHook, RequestContext};
 pub use profile::{Profile, UnknownScope};

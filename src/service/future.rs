@@ -17,7 +17,7 @@ pub type RegistrationFuture =
     Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
 
 pin_project! {
-    /// The future of [`RegistrationService`](crate::RegistrationService): the
+    /// The future of [`Dcr<S>`](crate::Dcr): the
     /// registration response, or the inner service's.
     pub struct ResponseFuture<F> {
         #[pin]

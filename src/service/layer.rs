@@ -1,5 +1,5 @@
-//! [`RegistrationLayer`]: mounts the registration endpoints in front of a host
-//! service.
+//! [`DcrLayer`] and the service it makes, [`Dcr<S>`]: the registration
+//! endpoints in front of a host service `S` (tower-http's `XLayer` -> `X<S>`).
 
 use std::fmt;
 use std::task::{Context, Poll};
@@ -15,8 +15,9 @@ use super::future::ResponseFuture;
 use crate::error::BoxError;
 use crate::response::ResponseBody;
 
-/// A [`Layer`] that answers requests for the registration endpoints and passes
-/// every other request to the inner service unchanged.
+/// A [`Layer`] that wraps a host service `S` into [`Dcr<S>`]: requests for the
+/// registration endpoints are answered by [`Registration`], every other request
+/// goes to `S` unchanged. Made by [`Registration::layer`].
 ///
 /// ```
 /// use tower::ServiceBuilder;
@@ -29,43 +30,45 @@ use crate::response::ResponseBody;
 ///     .service_fn(host);
 /// ```
 #[derive(Clone)]
-pub struct RegistrationLayer {
+pub struct DcrLayer {
     registration: Registration,
 }
 
-impl RegistrationLayer {
+impl DcrLayer {
     pub(crate) fn new(registration: Registration) -> Self {
         Self { registration }
     }
 }
 
-impl fmt::Debug for RegistrationLayer {
+impl fmt::Debug for DcrLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RegistrationLayer")
+        f.debug_struct("DcrLayer")
             .field("endpoint", &self.registration.endpoint_path())
             .finish()
     }
 }
 
-impl<S> Layer<S> for RegistrationLayer {
-    type Service = RegistrationService<S>;
+impl<S> Layer<S> for DcrLayer {
+    type Service = Dcr<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RegistrationService {
+        Dcr {
             inner,
             registration: self.registration.clone(),
         }
     }
 }
 
-/// The service produced by [`RegistrationLayer`].
+/// The registration endpoints in front of the host service `S`, made by
+/// [`DcrLayer`]: requests under the endpoint are answered by [`Registration`],
+/// every other request goes to `S`.
 #[derive(Clone)]
-pub struct RegistrationService<S> {
+pub struct Dcr<S> {
     inner: S,
     registration: Registration,
 }
 
-impl<S> RegistrationService<S> {
+impl<S> Dcr<S> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -82,16 +85,16 @@ impl<S> RegistrationService<S> {
     }
 }
 
-impl<S: fmt::Debug> fmt::Debug for RegistrationService<S> {
+impl<S: fmt::Debug> fmt::Debug for Dcr<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RegistrationService")
+        f.debug_struct("Dcr")
             .field("inner", &self.inner)
             .field("endpoint", &self.registration.endpoint_path())
             .finish()
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RegistrationService<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Dcr<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ReqBody: Body + Send + 'static,
@@ -114,3 +117,11 @@ where
         }
     }
 }
+
+/// The former name of [`DcrLayer`].
+#[deprecated(note = "renamed `DcrLayer` (the layer of `Dcr<S>`)")]
+pub type RegistrationLayer = DcrLayer;
+
+/// The former name of [`Dcr`].
+#[deprecated(note = "renamed `Dcr<S>` (made by `DcrLayer`)")]
+pub type RegistrationService<S> = Dcr<S>;

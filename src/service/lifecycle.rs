@@ -1,15 +1,16 @@
 //! Client lifecycle for open registration endpoints: last-use tracking, and a
 //! reaper that removes stale registrations so a full quota
-//! ([`Quotas`](crate::config::Quotas), checked by the endpoint) never becomes a
+//! ([`Quotas`](crate::Quotas), checked by the endpoint) never becomes a
 //! permanent lock-out.
 //!
 //! All of it needs the store's [`ClientLifecycleStore`] capability.
 
 use std::time::Duration;
 
+use super::ConfigError;
 use super::Registration;
 use crate::events::{Event, EventKind, Operation};
-use crate::store::{ClientLifecycleStore, ClientRecord, StaleCriteria, StoreError};
+use crate::store::{ClientRecord, StaleCriteria, StoreError};
 use crate::time::now;
 
 /// How the reaper decides a client is stale.
@@ -54,19 +55,27 @@ impl Registration {
     /// [`Reaper::run`]:
     ///
     /// ```
-    /// # async fn example(dcr: tower_dcr::Registration) {
+    /// # async fn example(dcr: tower_dcr::Registration) -> Result<(), tower_dcr::ConfigError> {
     /// use std::time::Duration;
     /// use tower_dcr::ReaperConfig;
     ///
-    /// let reaper = dcr.reaper(ReaperConfig::default());
+    /// let reaper = dcr.reaper(ReaperConfig::default())?;
     /// tokio::spawn(reaper.run(Duration::from_secs(600)));
+    /// # Ok(())
     /// # }
     /// ```
-    pub fn reaper(&self, config: ReaperConfig) -> Reaper {
-        Reaper {
+    ///
+    /// A store without the lifecycle capability cannot list stale clients:
+    /// that is [`ConfigError::ReaperNeedsLifecycle`], here, rather than a
+    /// failing sweep later.
+    pub fn reaper(&self, config: ReaperConfig) -> Result<Reaper, ConfigError> {
+        if self.config().store.lifecycle().is_none() {
+            return Err(ConfigError::ReaperNeedsLifecycle);
+        }
+        Ok(Reaper {
             registration: self.clone(),
             config,
-        }
+        })
     }
 
     /// Records that a client was used now, at most once per configured interval
@@ -92,19 +101,15 @@ impl Registration {
     }
 }
 
-fn lifecycle_store(registration: &Registration) -> Result<&dyn ClientLifecycleStore, StoreError> {
-    registration
-        .store()
-        .lifecycle()
-        .ok_or_else(|| StoreError::unavailable("the store has no lifecycle capability"))
-}
-
 impl Reaper {
     /// One sweep: deletes up to `batch` stale clients (each only if still stale
     /// at the moment of deletion) and reports up to `batch` expired secrets,
     /// emitting an event for each.
     pub async fn sweep(&self) -> Result<SweepReport, StoreError> {
-        let store = lifecycle_store(&self.registration)?;
+        // Checked by `Registration::reaper`; the store cannot lose it.
+        let Some(store) = self.registration.store().lifecycle() else {
+            return Ok(SweepReport::default());
+        };
         let now = now();
         let before = |d: Option<Duration>| d.map(|d| now.saturating_sub(d.as_secs()));
         let criteria = StaleCriteria {

@@ -13,12 +13,14 @@ use tower_service::Service;
 
 use tracing::Instrument;
 
-use crate::config::{Config, RegistrationBuilder};
+use crate::config::Config;
 use crate::endpoint;
 use crate::error::Rejection;
 use crate::events::{EventKind, Operation};
 mod builder;
+mod discovery;
 pub mod future;
+pub mod host;
 mod layer;
 mod lifecycle;
 mod tokens;
@@ -26,8 +28,10 @@ mod tokens;
 use crate::error::BoxError;
 use crate::response::ResponseBody;
 use crate::store::ClientStore;
+pub use builder::{ConfigError, RegistrationBuilder};
 use future::RegistrationFuture;
-pub use layer::{RegistrationLayer, RegistrationService};
+#[allow(deprecated)]
+pub use layer::{Dcr, DcrLayer, RegistrationLayer, RegistrationService};
 pub use lifecycle::{Reaper, ReaperConfig, SweepReport};
 pub use tokens::{InitialAccessTokenOptions, MintError};
 
@@ -132,15 +136,18 @@ impl Registration {
         &self.config.issuer
     }
 
-    /// The client store.
+    /// The client store, for what only it answers (its capabilities: listing,
+    /// initial access tokens). Look a client up with
+    /// [`client`](Self::client), which resolves URL clients too.
     pub fn store(&self) -> &Arc<dyn ClientStore> {
         &self.config.store
     }
 
     /// A [`tower_layer::Layer`] that serves the registration endpoints in front of
-    /// a host service and passes every other request through.
-    pub fn layer(&self) -> RegistrationLayer {
-        RegistrationLayer::new(self.clone())
+    /// a host service `S` (making a [`Dcr<S>`]) and passes every other request
+    /// through.
+    pub fn layer(&self) -> DcrLayer {
+        DcrLayer::new(self.clone())
     }
 
     /// Which resource a full request path names, if it is under the endpoint.
@@ -219,7 +226,7 @@ impl Registration {
             let _entered = span.enter();
             tracing::debug!(
                 status = rejection.status().as_u16(),
-                error = rejection.error_code(),
+                error = rejection.error_code().as_str(),
                 "request refused"
             );
             let kind = match rejection {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::Registration;
-use crate::credentials::{Secret, generate_client_id};
+use crate::credentials::{RandomError, Secret, generate_client_id};
 use crate::store::{InitialAccessToken, InitialAccessTokenStore, StoreError};
 use crate::time::now;
 
@@ -32,9 +32,10 @@ pub enum MintError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The OS random number generator failed.
-    #[error("the OS random number generator failed")]
-    Random,
+    /// The OS random number generator failed (the cause is its
+    /// [`source`](std::error::Error::source)).
+    #[error("no token was minted")]
+    Random(#[from] RandomError),
 }
 
 impl Registration {
@@ -55,10 +56,10 @@ impl Registration {
         {
             return Err(MintError::UnknownProfile(profile.clone()));
         }
-        let secret = Secret::generate().map_err(|_| MintError::Random)?;
+        let secret = Secret::generate()?;
         let now = now();
         let record = InitialAccessToken {
-            id: generate_client_id().map_err(|_| MintError::Random)?,
+            id: generate_client_id()?,
             digest: secret.digest(),
             profile: options.profile,
             created_at: now,
@@ -71,7 +72,20 @@ impl Registration {
     }
 
     /// The store's initial access token capability, to list or revoke tokens.
+    #[deprecated(note = "use `store().initial_access_tokens()`")]
     pub fn initial_access_token_store(&self) -> Option<&dyn InitialAccessTokenStore> {
         self.config().store.initial_access_tokens()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_random_failure_keeps_its_cause() {
+        let error = MintError::from(RandomError::from(getrandom::Error::UNSUPPORTED));
+        let source = std::error::Error::source(&error).expect("a source");
+        assert!(source.to_string().contains("random number generator"));
     }
 }

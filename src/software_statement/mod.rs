@@ -51,8 +51,8 @@ mod keys;
 mod verifier;
 
 // One table of algorithms and key kinds, shared with client assertions
-// (`crate::jose`): `signing_alg_values` lists the allow-list in its order.
-use crate::jose::{
+// (`crate::jws`): `signing_alg_values` lists the allow-list in its order.
+use crate::jws::{
     ALLOW_LIST, KeyKind, PublicKey, alg_name, decode_public_key, min_hmac_bytes, parse_alg,
 };
 pub use issuer::{SoftwareStatementConfigError, SoftwareStatementVerifierBuilder, TrustedIssuer};

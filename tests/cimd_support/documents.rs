@@ -62,7 +62,7 @@ pub async fn served(reply: Reply) -> (DocServer, Registration) {
 
 /// The text of the document error a lookup must end in.
 pub async fn resolve_err(dcr: &Registration, id: &str) -> String {
-    match dcr.resolve_client(id).await {
+    match dcr.client(id).await {
         Err(ResolveError::Document(e)) => e.to_string(),
         other => panic!("expected a document error, got {other:?}"),
     }

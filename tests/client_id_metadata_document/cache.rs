@@ -22,11 +22,11 @@ async fn cimd_5_2_max_age_is_honoured() {
     );
     let id = server.url(PATH);
     for _ in 0..3 {
-        assert!(dcr.resolve_client(&id).await.unwrap().is_some());
+        assert!(dcr.client(&id).await.unwrap().is_some());
     }
     assert_eq!(server.hits(PATH), 1);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert!(dcr.resolve_client(&id).await.unwrap().is_some());
+    assert!(dcr.client(&id).await.unwrap().is_some());
     assert_eq!(server.hits(PATH), 2);
 }
 
@@ -43,7 +43,7 @@ async fn cimd_5_2_the_lower_bound_raises_short_lifetimes() {
         ..CacheBounds::default()
     }));
     for _ in 0..3 {
-        dcr.resolve_client(&server.url(PATH)).await.unwrap();
+        dcr.client(&server.url(PATH)).await.unwrap();
     }
     assert_eq!(server.hits(PATH), 1);
 }
@@ -58,12 +58,7 @@ async fn cimd_5_2_no_store_is_honoured() {
     );
     let dcr = service(policy(&server).cache_bounds(CacheBounds::default()));
     for _ in 0..3 {
-        assert!(
-            dcr.resolve_client(&server.url(PATH))
-                .await
-                .unwrap()
-                .is_some()
-        );
+        assert!(dcr.client(&server.url(PATH)).await.unwrap().is_some());
     }
     assert_eq!(server.hits(PATH), 3);
 }
@@ -73,8 +68,8 @@ async fn cimd_5_2_no_store_is_honoured() {
 async fn cimd_5_2_errors_and_invalid_documents_are_not_cached() {
     let (server, dcr) = served(Reply::status(404)).await;
     let id = server.url(PATH);
-    assert!(dcr.resolve_client(&id).await.is_err());
-    assert!(dcr.resolve_client(&id).await.is_err());
+    assert!(dcr.client(&id).await.is_err());
+    assert!(dcr.client(&id).await.is_err());
     assert_eq!(server.hits(PATH), 2);
     let mut invalid = document(&server);
     invalid["client_secret"] = "x".into();
@@ -82,15 +77,15 @@ async fn cimd_5_2_errors_and_invalid_documents_are_not_cached() {
         PATH,
         Reply::json(&invalid).header("cache-control", "max-age=600"),
     );
-    assert!(dcr.resolve_client(&id).await.is_err());
-    assert!(dcr.resolve_client(&id).await.is_err());
+    assert!(dcr.client(&id).await.is_err());
+    assert!(dcr.client(&id).await.is_err());
     assert_eq!(server.hits(PATH), 4);
     server.set(
         PATH,
         Reply::json(&document(&server)).header("cache-control", "max-age=600"),
     );
-    assert!(dcr.resolve_client(&id).await.unwrap().is_some());
-    assert!(dcr.resolve_client(&id).await.unwrap().is_some());
+    assert!(dcr.client(&id).await.unwrap().is_some());
+    assert!(dcr.client(&id).await.unwrap().is_some());
     assert_eq!(server.hits(PATH), 5);
 }
 
@@ -108,7 +103,7 @@ async fn cimd_5_2_one_fetch_for_100_concurrent_resolutions() {
         .map(|_| {
             let dcr = dcr.clone();
             let id = id.clone();
-            tokio::spawn(async move { dcr.resolve_client(&id).await })
+            tokio::spawn(async move { dcr.client(&id).await })
         })
         .collect();
     for task in tasks {
@@ -128,15 +123,12 @@ async fn cimd_5_2_a_failed_refresh_serves_stale_only_on_transient_errors() {
         PATH,
         Reply::json(&document(&server)).header("cache-control", "max-age=1"),
     );
-    dcr.resolve_client(&id).await.unwrap().unwrap();
+    dcr.client(&id).await.unwrap().unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     server.set(PATH, Reply::status(503));
-    assert!(
-        dcr.resolve_client(&id).await.unwrap().is_some(),
-        "stale on 503"
-    );
+    assert!(dcr.client(&id).await.unwrap().is_some(), "stale on 503");
     server.set(PATH, Reply::status(404));
-    assert!(dcr.resolve_client(&id).await.is_err(), "404 withdraws it");
+    assert!(dcr.client(&id).await.is_err(), "404 withdraws it");
     server.set(PATH, Reply::status(503));
-    assert!(dcr.resolve_client(&id).await.is_err(), "nothing stale left");
+    assert!(dcr.client(&id).await.is_err(), "nothing stale left");
 }

@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 use cimd_support::documents::{PATH, document, policy, resolve_err, served, service};
 use cimd_support::{DocServer, ISSUER, Reply};
 use serde_json::json;
+use tower_dcr::events::Operation;
 use tower_dcr::events::{Event, EventKind};
 use tower_dcr::host::{ClientAuthError, ClientCredentials, RedirectError};
 use tower_dcr::metadata_document::MetadataDocuments;
-use tower_dcr::policy::{Operation, RequestContext};
+use tower_dcr::policy::RequestContext;
 use tower_dcr::store::RecordSource;
 use tower_dcr::{ClientMetadata, ConfigError, Registration, RegistrationError};
 
@@ -26,7 +27,7 @@ async fn cimd_4_a_valid_document_resolves_to_a_client_used_like_a_registered_one
     let dcr = service(policy(&server));
     let id = server.url(PATH);
 
-    let record = dcr.resolve_client(&id).await.unwrap().expect("a client");
+    let record = dcr.client(&id).await.unwrap().expect("a client");
     assert_eq!(record.client_id, id);
     assert_eq!(record.source, RecordSource::MetadataDocument);
     assert_eq!(record.metadata.client_name.get(), Some("Agent"));
@@ -121,11 +122,7 @@ async fn a_client_whose_redirects_are_all_loopback_is_flagged() {
     ]);
     server.set(PATH, Reply::json(&doc));
     let dcr = service(policy(&server));
-    let record = dcr
-        .resolve_client(&server.url(PATH))
-        .await
-        .unwrap()
-        .unwrap();
+    let record = dcr.client(&server.url(PATH)).await.unwrap().unwrap();
     assert!(record.metadata.redirects_only_to_loopback());
     let registered = tower_dcr::ClientRecord::new_host_client("x", record.metadata.clone(), 0);
     assert_eq!(registered.metadata_document_host(), None);
@@ -270,12 +267,7 @@ async fn cimd_4_a_non_json_content_type_is_refused() {
         PATH,
         Reply::raw(200, "application/client-metadata+json", body),
     );
-    assert!(
-        dcr.resolve_client(&server.url(PATH))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(dcr.client(&server.url(PATH)).await.unwrap().is_some());
 }
 
 /// Draft §5: the document has "the content type of `application/json` or a
@@ -381,7 +373,7 @@ async fn cimd_3_invalid_client_id_urls_are_unknown_clients() {
         userinfo,
         format!("https://127.0.0.1:{}", server.port),
     ] {
-        assert!(dcr.resolve_client(&id).await.unwrap().is_none(), "{id}");
+        assert!(dcr.client(&id).await.unwrap().is_none(), "{id}");
     }
     assert_eq!(server.hits(PATH), 0);
 }
@@ -393,12 +385,7 @@ async fn cimd_6_off_by_default_and_advertised_only_when_enabled() {
     let server = DocServer::start().await;
     server.set(PATH, Reply::json(&document(&server)));
     let off = Registration::builder(ISSUER).open().build().unwrap();
-    assert!(
-        off.resolve_client(&server.url(PATH))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(off.client(&server.url(PATH)).await.unwrap().is_none());
     assert!(
         !off.discovery_metadata()
             .contains_key("client_id_metadata_document_supported")
@@ -441,13 +428,7 @@ async fn host_allow_list_and_host_profiles() {
             .root_certificate_pem(server.ca_pem.clone())
     };
     let other = service(listed(&["agents.example"]));
-    assert!(
-        other
-            .resolve_client(&server.url(PATH))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(other.client(&server.url(PATH)).await.unwrap().is_none());
     assert_eq!(server.hits(PATH), 0);
 
     let strict_profile = tower_dcr::Profile::default()
@@ -502,11 +483,7 @@ async fn documents_go_through_the_registration_validator_and_hook() {
         )
         .build()
         .unwrap();
-    let record = dcr
-        .resolve_client(&server.url(PATH))
-        .await
-        .unwrap()
-        .unwrap();
+    let record = dcr.client(&server.url(PATH)).await.unwrap().unwrap();
     assert_eq!(record.metadata.scope.as_deref(), Some("read"));
     assert_eq!(
         seen.lock().unwrap()[0],
@@ -539,23 +516,23 @@ async fn events_for_resolution_refresh_changes_and_failures() {
         PATH,
         Reply::json(&document(&server)).header("cache-control", "no-cache"),
     );
-    dcr.resolve_client(&id).await.unwrap();
-    dcr.resolve_client(&id).await.unwrap();
+    dcr.client(&id).await.unwrap();
+    dcr.client(&id).await.unwrap();
     let mut changed = document(&server);
     changed["client_name"] = "Agent 2".into();
     server.set(
         PATH,
         Reply::json(&changed).header("cache-control", "no-cache"),
     );
-    dcr.resolve_client(&id).await.unwrap();
+    dcr.client(&id).await.unwrap();
     changed["jwks_uri"] = "https://agent.example/jwks.json".into();
     server.set(
         PATH,
         Reply::json(&changed).header("cache-control", "no-cache"),
     );
-    dcr.resolve_client(&id).await.unwrap();
+    dcr.client(&id).await.unwrap();
     server.set(PATH, Reply::status(404));
-    assert!(dcr.resolve_client(&id).await.is_err());
+    assert!(dcr.client(&id).await.is_err());
     assert_eq!(
         *events.lock().unwrap(),
         [

@@ -58,7 +58,7 @@ async fn fetch_bounds_200_lookups_of_a_failing_url_make_one_fetch() {
     let server = DocServer::start().await;
     let dcr = service(&server, FetchBounds::default());
     let id = server.url("/missing.json");
-    match dcr.resolve_client(&id).await {
+    match dcr.client(&id).await {
         Err(ResolveError::Document(error)) => assert!(error.to_string().contains("404")),
         other => panic!("the first lookup fetches and fails: {other:?}"),
     }
@@ -103,7 +103,7 @@ async fn fetch_bounds_16_concurrent_workers_on_a_failing_url_make_one_fetch() {
             let (dcr, id) = (dcr.clone(), id.clone());
             tokio::spawn(async move {
                 for _ in 0..20 {
-                    assert!(dcr.resolve_client(&id).await.is_err());
+                    assert!(dcr.client(&id).await.is_err());
                 }
             })
         })
@@ -129,19 +129,19 @@ async fn fetch_bounds_a_failed_url_is_fetched_again_after_the_backoff() {
     );
     let id = server.url("/c.json");
     assert!(matches!(
-        dcr.resolve_client(&id).await,
+        dcr.client(&id).await,
         Err(ResolveError::Document(_))
     ));
     server.set(
         "/c.json",
         Reply::json(&document(&server, "/c.json")).header("cache-control", "no-store"),
     );
-    assert!(is_throttled(&dcr.resolve_client(&id).await));
+    assert!(is_throttled(&dcr.client(&id).await));
     assert_eq!(server.hits("/c.json"), 1);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert!(dcr.resolve_client(&id).await.unwrap().is_some());
+    assert!(dcr.client(&id).await.unwrap().is_some());
     // no-store: every lookup fetches, and nothing pauses a good document.
-    assert!(dcr.resolve_client(&id).await.unwrap().is_some());
+    assert!(dcr.client(&id).await.unwrap().is_some());
     assert_eq!(server.hits("/c.json"), 3);
 }
 
@@ -161,9 +161,7 @@ async fn fetch_bounds_one_host_gets_at_most_per_host_fetches_per_interval() {
     );
     let mut throttled = 0;
     for i in 0..40 {
-        let outcome = dcr
-            .resolve_client(&server.url(&format!("/c/{i}.json")))
-            .await;
+        let outcome = dcr.client(&server.url(&format!("/c/{i}.json"))).await;
         throttled += usize::from(is_throttled(&outcome));
     }
     let fetches: usize = (0..40).map(|i| server.hits(&format!("/c/{i}.json"))).sum();
@@ -179,7 +177,7 @@ async fn fetch_bounds_one_host_gets_at_most_per_host_fetches_per_interval() {
             "token_endpoint_auth_method": "none",
         })),
     );
-    assert!(dcr.resolve_client(&other).await.unwrap().is_some());
+    assert!(dcr.client(&other).await.unwrap().is_some());
     assert_eq!(server.hits("/other.json"), 1);
 }
 
@@ -207,7 +205,7 @@ async fn fetch_bounds_fetches_in_flight_to_one_host_are_bounded() {
         .map(|i| {
             let dcr = dcr.clone();
             let id = server.url(&format!("/slow/{i}.json"));
-            tokio::spawn(async move { dcr.resolve_client(&id).await })
+            tokio::spawn(async move { dcr.client(&id).await })
         })
         .collect();
     let mut resolved = 0;
@@ -254,11 +252,8 @@ async fn fetch_bounds_a_throttled_refresh_serves_the_stale_document() {
         .build()
         .unwrap();
     let id = server.url("/a.json");
-    assert!(dcr.resolve_client(&id).await.unwrap().is_some());
-    assert!(
-        dcr.resolve_client(&id).await.unwrap().is_some(),
-        "stale, throttled"
-    );
+    assert!(dcr.client(&id).await.unwrap().is_some());
+    assert!(dcr.client(&id).await.unwrap().is_some(), "stale, throttled");
     assert_eq!(server.hits("/a.json"), 1);
 }
 

@@ -338,7 +338,7 @@ async fn a_store_never_migrated_logs_the_missing_table_and_migrate() {
 #[test]
 fn rfc6750_2_1_a_static_token_outside_b64token_fails_build_saying_why() {
     let error = Registration::builder(ISSUER)
-        .initial_access_tokens(["good-token", "has a space"])
+        .access(tower_dcr::Access::protected(["good-token", "has a space"]))
         .build()
         .unwrap_err();
     assert_eq!(

@@ -41,7 +41,7 @@ async fn rfc6750_3_1_request_without_credentials_carries_no_error() {
         }
     }
     let protected = Registration::builder(ISSUER)
-        .initial_access_tokens(["an-initial-access-token"])
+        .access(tower_dcr::Access::protected(["an-initial-access-token"]))
         .store(MemoryStore::new())
         .build()
         .unwrap();

@@ -1,6 +1,7 @@
-//! The example server end to end, with the memory store and the durable
-//! ones: its contract flags, registration and management over HTTP, the code
-//! flow, and its stores under load.
+//! The example server end to end (its contract in ARCHITECTURE.md and the
+//! README), with the memory store and the durable ones: its contract flags,
+//! registration and management over HTTP, the code flow, and its stores under
+//! load.
 #![cfg(unix)]
 
 use crate::server_support;

@@ -17,21 +17,21 @@
 //!   language ([`Localized::best_match`](crate::Localized::best_match));
 //! - [`Registration::profile_of`]: the rules a client registered under, for
 //!   example whether it must use PKCE.
-//! - [`Registration::resolve_client`]: who a `client_id` is, a registered
+//! - [`Registration::client`]: who a `client_id` is, a registered
 //!   client or a URL client (Client ID Metadata Documents); the helpers above
 //!   resolve through it, so they accept both.
 //!
 //! Both helpers record the client's last use (throttled) for the lifecycle
 //! reaper.
 //!
-#![doc = include_str!("../../docs/host.md")]
+#![doc = include_str!("../../../docs/host.md")]
 //!
 //! [`Registration::authenticate_client`]: crate::Registration::authenticate_client
 //! [`Registration::authenticate_token_request`]: crate::Registration::authenticate_token_request
 //! [`Registration::authenticate_token_request_with_assertion`]: crate::Registration::authenticate_token_request_with_assertion
 //! [`Registration::check_redirect_uri`]: crate::Registration::check_redirect_uri
 //! [`Registration::profile_of`]: crate::Registration::profile_of
-//! [`Registration::resolve_client`]: crate::Registration::resolve_client
+//! [`Registration::client`]: crate::Registration::client
 
 mod client_assertion;
 mod client_auth;

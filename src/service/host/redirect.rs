@@ -11,7 +11,7 @@ use crate::store::ClientRecord;
 impl Registration {
     /// The authorization endpoint's check of `client_id` and `redirect_uri`
     /// (RFC 6749 §3.1.2.3, RFC 8252 §7.3): resolves the client (registered or
-    /// URL client, [`Registration::resolve_client`]) and matches the
+    /// URL client, [`Registration::client`]) and matches the
     /// presented redirect URI against the registered ones. Without a presented
     /// URI, the single registered one is used (RFC 6749 §3.1.2.3); with several
     /// registered, one must be presented. Records the client's use.
@@ -28,7 +28,7 @@ impl Registration {
     ) -> Result<(Arc<ClientRecord>, String), RedirectError> {
         let presented = presented.field();
         let record = self
-            .resolve_client(client_id)
+            .client(client_id)
             .await
             .map_err(|e| match e {
                 super::ResolveError::Store(_) => RedirectError::Unavailable,

@@ -1,7 +1,7 @@
 //! JWT client authentication (RFC 7523 §2.2) inside `authenticate_client`.
 
+use super::ClientAuthError;
 use crate::credentials::Secret;
-use crate::host::ClientAuthError;
 use crate::service::Registration;
 use crate::store::ClientRecord;
 

@@ -12,6 +12,7 @@ use percent_encoding::percent_decode_str;
 use super::form::FormField;
 use super::token_error::TokenError;
 use crate::credentials::{Secret, SecretDigest};
+use crate::error::ErrorCode;
 use crate::metadata::TokenEndpointAuthMethod;
 use crate::service::Registration;
 use crate::store::{ClientRecord, StoreError};
@@ -78,11 +79,11 @@ pub enum ClientAuthError {
 
 impl ClientAuthError {
     /// The RFC 6749 §5.2 error code (`temporarily_unavailable` for the store).
-    pub fn error_code(&self) -> &'static str {
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            Self::InvalidRequest => "invalid_request",
-            Self::InvalidClient => "invalid_client",
-            Self::Store(_) | Self::Throttled { .. } => "temporarily_unavailable",
+            Self::InvalidRequest => ErrorCode::InvalidRequest,
+            Self::InvalidClient => ErrorCode::InvalidClient,
+            Self::Store(_) | Self::Throttled { .. } => ErrorCode::TemporarilyUnavailable,
         }
     }
 }
@@ -293,13 +294,6 @@ fn assertion_subject(assertion: &str) -> Option<String> {
 }
 
 impl Registration {
-    /// Loads a client from the client store by identifier (registered clients
-    /// only; [`resolve_client`](Self::resolve_client) answers for URL clients
-    /// too).
-    pub async fn client(&self, client_id: &str) -> Result<Option<Arc<ClientRecord>>, StoreError> {
-        self.store().get(client_id).await
-    }
-
     /// Authenticates a client at the token endpoint against its registered
     /// `token_endpoint_auth_method` (RFC 6749 §2.3.1): `client_secret_basic`
     /// needs the Basic header, `client_secret_post` the form fields, `none` only
@@ -318,7 +312,7 @@ impl Registration {
     /// does both steps in one call.
     ///
     /// URL clients (Client ID Metadata Documents) authenticate the same way:
-    /// the client is found with [`resolve_client`](Self::resolve_client).
+    /// the client is found with [`client`](Self::client).
     ///
     /// A store failure is logged at error level and returned as
     /// [`ClientAuthError::Store`].
@@ -327,7 +321,7 @@ impl Registration {
         credentials: &ClientCredentials,
     ) -> Result<Arc<ClientRecord>, ClientAuthError> {
         let record = self
-            .resolve_client(&credentials.client_id)
+            .client(&credentials.client_id)
             .await
             .map_err(|e| match e {
                 super::ResolveError::Store(e) => ClientAuthError::Store(e),

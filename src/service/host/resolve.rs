@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::service::Registration;
 use crate::store::{ClientRecord, RecordSource, StoreError};
 
-/// Why [`Registration::resolve_client`] could not answer.
+/// Why [`Registration::client`] could not answer.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ResolveError {
@@ -59,10 +59,10 @@ impl Registration {
     /// token; it is not in the client store.
     ///
     /// [`RecordSource::MetadataDocument`]: crate::store::RecordSource::MetadataDocument
-    pub async fn resolve_client(
-        &self,
-        client_id: &str,
-    ) -> Result<Option<Arc<ClientRecord>>, ResolveError> {
+    ///
+    /// This is the one lookup of a client by identifier: the host helpers find
+    /// clients through it.
+    pub async fn client(&self, client_id: &str) -> Result<Option<Arc<ClientRecord>>, ResolveError> {
         #[cfg(feature = "client-id-metadata-document")]
         if self.config().url_clients.is_some()
             && crate::metadata_document::is_url_client_id(client_id)
@@ -81,6 +81,17 @@ impl Registration {
             .get(client_id)
             .await
             .map_err(|e| ResolveError::Store(super::client_auth::store_failed(e, "client lookup")))
+    }
+}
+
+impl Registration {
+    /// The former name of [`client`](Self::client).
+    #[deprecated(note = "renamed `client`, which resolves both kinds of client")]
+    pub async fn resolve_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<Arc<ClientRecord>>, ResolveError> {
+        self.client(client_id).await
     }
 }
 

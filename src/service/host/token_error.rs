@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use super::client_auth::{ClientAuthError, tried_basic};
+use crate::error::ErrorCode;
 use crate::response::ResponseBody;
 
 /// The `WWW-Authenticate` challenge of an `invalid_client` answer to a client
@@ -42,7 +43,7 @@ const BASIC_CHALLENGE: &str = "Basic realm=\"token endpoint\", charset=\"UTF-8\"
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenError {
-    code: Cow<'static, str>,
+    code: ErrorCode,
     description: Cow<'static, str>,
     status: StatusCode,
     basic_challenge: bool,
@@ -50,12 +51,10 @@ pub struct TokenError {
 
 impl TokenError {
     /// An error with any code (an extension such as RFC 8628's
-    /// `authorization_pending`), answered `400`. The code must be printable
-    /// ASCII without `"` and `\` (RFC 6749 §5.2).
-    pub fn new(
-        code: impl Into<Cow<'static, str>>,
-        description: impl Into<Cow<'static, str>>,
-    ) -> Self {
+    /// `authorization_pending`, as [`ErrorCode::Other`] or its string),
+    /// answered `400`. The code must be printable ASCII without `"` and `\`
+    /// (RFC 6749 §5.2).
+    pub fn new(code: impl Into<ErrorCode>, description: impl Into<Cow<'static, str>>) -> Self {
         Self {
             code: code.into(),
             description: description.into(),
@@ -66,7 +65,7 @@ impl TokenError {
 
     /// `invalid_request`: a missing, repeated or malformed parameter.
     pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
-        Self::new("invalid_request", description)
+        Self::new(ErrorCode::InvalidRequest, description)
     }
 
     /// `invalid_client`: client authentication failed. `tried_basic`: the
@@ -80,30 +79,30 @@ impl TokenError {
                 StatusCode::BAD_REQUEST
             },
             basic_challenge: tried_basic,
-            ..Self::new("invalid_client", "client authentication failed")
+            ..Self::new(ErrorCode::InvalidClient, "client authentication failed")
         }
     }
 
     /// `invalid_grant`: the grant (code, refresh token, …) is invalid, expired,
     /// revoked or was issued to another client.
     pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
-        Self::new("invalid_grant", description)
+        Self::new(ErrorCode::InvalidGrant, description)
     }
 
     /// `unauthorized_client`: this client may not use this grant type.
     pub fn unauthorized_client(description: impl Into<Cow<'static, str>>) -> Self {
-        Self::new("unauthorized_client", description)
+        Self::new(ErrorCode::UnauthorizedClient, description)
     }
 
     /// `unsupported_grant_type`: the server does not support the grant type.
     pub fn unsupported_grant_type(description: impl Into<Cow<'static, str>>) -> Self {
-        Self::new("unsupported_grant_type", description)
+        Self::new(ErrorCode::UnsupportedGrantType, description)
     }
 
     /// `invalid_scope`: the scope is invalid, unknown, or beyond what the
     /// client may have.
     pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
-        Self::new("invalid_scope", description)
+        Self::new(ErrorCode::InvalidScope, description)
     }
 
     /// `temporarily_unavailable`: `503` with `Retry-After`, for a backend (the
@@ -111,7 +110,7 @@ impl TokenError {
     pub fn temporarily_unavailable(description: impl Into<Cow<'static, str>>) -> Self {
         Self {
             status: StatusCode::SERVICE_UNAVAILABLE,
-            ..Self::new("temporarily_unavailable", description)
+            ..Self::new(ErrorCode::TemporarilyUnavailable, description)
         }
     }
 
@@ -123,7 +122,7 @@ impl TokenError {
     pub fn server_error(description: impl Into<Cow<'static, str>>) -> Self {
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
-            ..Self::new("server_error", description)
+            ..Self::new(ErrorCode::ServerError, description)
         }
     }
 
@@ -149,8 +148,8 @@ impl TokenError {
     }
 
     /// The `error` code.
-    pub fn error_code(&self) -> &str {
-        &self.code
+    pub fn error_code(&self) -> ErrorCode {
+        self.code
     }
 
     /// The `error_description`.
@@ -180,7 +179,7 @@ impl std::error::Error for TokenError {}
 impl<B: From<Bytes>> From<TokenError> for http::Response<B> {
     fn from(error: TokenError) -> Self {
         let body = serde_json::json!({
-            "error": error.code,
+            "error": error.code.as_str(),
             "error_description": error.description,
         });
         let mut response = http::Response::new(B::from(Bytes::from(body.to_string())));

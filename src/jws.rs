@@ -1,6 +1,7 @@
-//! The JOSE algorithms and public keys this crate verifies signatures with:
-//! one allow-list and one key decoder, read by software statements and client
-//! assertions alike.
+//! JSON Web Signatures (RFC 7515) as this crate verifies them: the algorithms
+//! and public keys, one allow-list and one key decoder, read by software
+//! statements and client assertions alike (the metadata members that name
+//! algorithms are [`crate::metadata::JoseAlgorithms`]).
 //!
 //! `none` is never on the list, and an algorithm is only ever checked with a key
 //! of its own type, so a public key can never serve as an HMAC secret.
