@@ -437,9 +437,9 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
-        let before = crate::jose::VERIFIED_ON_THIS_THREAD.with(std::cell::Cell::get);
+        let before = crate::jws::VERIFIED_ON_THIS_THREAD.with(std::cell::Cell::get);
         assert!(runtime.block_on(parsed.verifies_off_thread(vec![&key])));
-        let after = crate::jose::VERIFIED_ON_THIS_THREAD.with(std::cell::Cell::get);
+        let after = crate::jws::VERIFIED_ON_THIS_THREAD.with(std::cell::Cell::get);
         assert_eq!(
             after, before,
             "the signature was checked on the worker thread"
@@ -447,7 +447,7 @@ mod tests {
 
         // The same check made inline runs here, so the counter does see it.
         assert!(parsed.verifies_with([&key]));
-        let inline = crate::jose::VERIFIED_ON_THIS_THREAD.with(std::cell::Cell::get);
+        let inline = crate::jws::VERIFIED_ON_THIS_THREAD.with(std::cell::Cell::get);
         assert_eq!(inline, after + 1);
     }
 }
