@@ -12,8 +12,9 @@ use crate::Error;
 use crate::cli::AdminCommand;
 use crate::grants::now;
 use crate::keys;
-use crate::registration::{self, Access};
+use crate::registration;
 use crate::store::{StoreSpec, open_store};
+use tower_dcr::Access;
 
 const MEMORY_STORE: &str = "admin commands need the durable store the server uses \
 (--store sqlite:PATH or --store postgres://…). The memory store lives inside one server \

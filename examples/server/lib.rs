@@ -53,12 +53,13 @@ use std::time::Duration;
 
 use clap::Parser as _;
 use tokio::net::TcpListener;
+use tower_dcr::Access;
 
 use crate::app::{App, Cors};
 use crate::cli::{Cli, Command, ServeArgs};
 use crate::keys::Keys;
 use crate::listener::ConnectionLimits;
-use crate::registration::{Abuse, Access};
+use crate::registration::Abuse;
 use crate::store::{StoreSpec, default_store, open_store};
 
 /// Errors reported to the person running the server.
@@ -146,7 +147,7 @@ async fn serve(
     registration::check_loopback_documents(&args)?;
     let static_tokens = static_tokens(&args)?;
     let access = if !static_tokens.is_empty() {
-        Access::Protected { static_tokens }
+        Access::protected(static_tokens)
     } else if args.protected {
         if !store_spec.is_shared() {
             return Err(
@@ -156,9 +157,7 @@ async fn serve(
                     .into(),
             );
         }
-        Access::Protected {
-            static_tokens: Vec::new(),
-        }
+        Access::protected(Vec::<String>::new())
     } else {
         Access::Open
     };
@@ -342,6 +341,7 @@ fn print_banner(b: &Banner<'_>) {
              or one from `server admin create-token`)",
             static_tokens.len()
         ),
+        _ => "PROTECTED: registration needs an initial access token".to_owned(),
     };
     let store_note = if b.store.is_shared() {
         ""

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tower_dcr::client_assertion::ClientAssertions;
 use tower_dcr::metadata_document::MetadataDocuments;
 
+use tower_dcr::Access;
 use tower_dcr::rate_limit::RateLimit;
 use tower_dcr::{
     ClientRecord, ClientStore, ConfigError, GrantType, Limits, Profile, Quotas, Registration,
@@ -35,16 +36,6 @@ impl Abuse {
         rate_per_minute: 0,
         max_clients: 0,
     };
-}
-
-/// Who may register clients. No `Debug`: it holds the static tokens.
-#[derive(Clone)]
-pub enum Access {
-    /// Anyone (RFC 7591 §3 open registration).
-    Open,
-    /// Only with an initial access token: one of these static tokens, or one
-    /// minted by `server admin create-token` and kept by the store.
-    Protected { static_tokens: Vec<String> },
 }
 
 /// What every profile of this server shares: the scope allow-list, and the
@@ -182,12 +173,7 @@ pub fn build_with_url_clients(
     for (name, profile) in named_profiles() {
         builder = builder.named_profile(name, profile);
     }
-    builder = match access {
-        Access::Open => builder.open(),
-        Access::Protected { static_tokens } => {
-            builder.access(tower_dcr::Access::protected(static_tokens))
-        }
-    };
+    builder = builder.access(access.clone());
     if let Some(policy) = url_clients {
         builder = builder.metadata_documents(policy);
     }
