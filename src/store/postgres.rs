@@ -9,8 +9,8 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
 
 use super::sql::{
-    Backend, Connections, Dialect, Done, GroupCommit, Read, ReadBatch, Statements, Write, bind,
-    quote, sql, store_error,
+    Connections, Dialect, Done, GroupCommit, Read, ReadBatch, Statements, Write, bind, quote, sql,
+    sql_store, store_error,
 };
 use super::{ClientRecord, StoreError};
 
@@ -228,12 +228,6 @@ impl PostgresStore {
         drop(lease);
         self.replay.create_table().await
     }
-}
-
-// Sealed (see `Backend`): its items use crate-private types.
-#[allow(private_interfaces)]
-impl Backend for PostgresStore {
-    type Row = PgRow;
 
     /// Keys cannot hold U+0000: PostgreSQL text cannot, so no stored
     /// `client_id` or token id contains it, and a lookup by such a key (which a
@@ -264,11 +258,13 @@ impl Backend for PostgresStore {
         })
         .await
     }
-
-    fn replay(&self) -> &dyn super::AssertionReplayStore {
-        &self.replay
-    }
 }
+
+sql_store!(PostgresStore {
+    fn assertion_replay(&self) -> Option<&dyn super::AssertionReplayStore> {
+        Some(&self.replay)
+    }
+});
 
 /// Whether `error` is worth running the same statement again: a serialization
 /// failure (`40001`) or a deadlock (`40P01`) rolled it back.

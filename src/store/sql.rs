@@ -9,8 +9,8 @@
 //! statement ([`Write`], [`Read`]) that carries its bind values ([`Value`]),
 //! so a backend may retry one that failed with a serialization failure
 //! without leaving anything half done, and SQLite can commit many in one
-//! transaction. The store traits are implemented once, for every
-//! [`Backend`]; each backend binds values and reads columns ([`SqlRow`])
+//! transaction. The store traits are implemented once for both backends
+//! ([`sql_store!`]); each backend binds values and reads columns ([`SqlRow`])
 //! with its own driver: sqlx for PostgreSQL, rusqlite for SQLite.
 //!
 //! Unsigned integers are stored as `BIGINT`: values above `i64::MAX` saturate
@@ -57,7 +57,7 @@ pub(crate) use row::{ClientRow, client_from_row, token_from_row};
 use statements::CLIENT_COLUMN_TYPES;
 use statements::{CLIENT_COLUMN_NAMES, SECRET_DIGEST, TOKEN_COLUMN_NAMES};
 pub(crate) use statements::{SECRET_PLAIN, Statements};
-pub(crate) use store_impl::Backend;
+pub(crate) use store_impl::sql_store;
 #[cfg(feature = "sqlite")]
 pub(crate) use value::SqliteRow;
 #[cfg(feature = "postgres")]

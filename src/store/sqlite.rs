@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::ClientRecord;
 use super::StoreError;
-use super::sql::{Backend, Dialect, Done, Read, SqliteRow, Statements, Write};
+use super::sql::{Dialect, Done, Read, SqliteRow, Statements, Write, sql_store};
 use connection::Database;
 use decoded::Decoded;
 use readers::Readers;
@@ -152,12 +152,6 @@ impl SqliteStore {
     pub(crate) fn replay_store(&self) -> super::SqliteReplayStore {
         self.replay.clone()
     }
-}
-
-// Sealed (see `Backend`): its items use crate-private types.
-#[allow(private_interfaces)]
-impl Backend for SqliteStore {
-    type Row = SqliteRow;
 
     /// Keys may hold U+0000: SQLite text is counted, not terminated.
     const STORES_NUL: bool = true;
@@ -176,11 +170,13 @@ impl Backend for SqliteStore {
     async fn read(&self, read: Read<'_>) -> Result<Vec<SqliteRow>, StoreError> {
         self.reads.read(read, &self.statements).await
     }
-
-    fn replay(&self) -> &dyn super::AssertionReplayStore {
-        &self.replay
-    }
 }
+
+sql_store!(SqliteStore {
+    fn assertion_replay(&self) -> Option<&dyn super::AssertionReplayStore> {
+        Some(&self.replay)
+    }
+});
 
 #[cfg(test)]
 mod tests {

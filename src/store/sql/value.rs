@@ -123,10 +123,8 @@ mod sqlite {
     }
 
     /// A row read from SQLite, its columns copied out of the statement.
-    /// (Public in name only, as [`Backend::Row`](crate::store::sql::Backend::Row)
-    /// of a public store: its module is private.)
     #[derive(Debug)]
-    pub struct SqliteRow(pub(crate) Vec<Owned>);
+    pub(crate) struct SqliteRow(pub(crate) Vec<Owned>);
 
     impl SqliteRow {
         /// Copies the current row of a query with `columns` columns.
