@@ -738,6 +738,65 @@ mod postgres {
         .await;
     }
 
+    /// The count of every client is kept in several rows (so that concurrent
+    /// batches without a client cap do not all wait on one row's lock), and
+    /// read, and checked against a cap, as their sum.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_count_of_every_client_is_spread_over_rows_and_summed() {
+        use tower_dcr::store::{ClientFilter, QuotaFull, Quotas};
+
+        let Some(pool) = shared_database().await else {
+            return;
+        };
+        with_schemas(&pool.clone(), |schemas| async move {
+            let schema = schemas.fresh();
+            let store = store_in(&pool, &schema).await;
+            // One at a time: each its own batch, each on a row picked at random.
+            for n in 0..40 {
+                let record = conformance::sample_record(&format!("c{n}"));
+                store.create(Arc::new(record)).await.unwrap();
+            }
+            for n in 0..5 {
+                assert!(store.delete(&format!("c{n}"), None).await.unwrap());
+            }
+            let lifecycle = store.lifecycle().unwrap();
+            let all = ClientFilter::default();
+            assert_eq!(lifecycle.count_clients(&all).await.unwrap(), 35);
+            let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM \"{schema}\".client_counts \
+                 WHERE key = '' OR (key LIKE '#%' AND key <> '#counted')"
+            )))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            assert!(rows > 1, "the total is kept in one row ({rows})");
+
+            let quotas = store.quotas().unwrap();
+            let capped = |max| Quotas {
+                max_clients: Some(max),
+                ..Quotas::default()
+            };
+            let next = Arc::new(conformance::sample_record("next"));
+            assert_eq!(
+                quotas
+                    .create_within(Arc::clone(&next), &capped(35))
+                    .await
+                    .unwrap(),
+                Some(QuotaFull::Clients),
+                "35 clients fill a cap of 35"
+            );
+            assert_eq!(
+                quotas
+                    .create_within(Arc::clone(&next), &capped(36))
+                    .await
+                    .unwrap(),
+                None
+            );
+            assert_eq!(lifecycle.count_clients(&all).await.unwrap(), 36);
+        })
+        .await;
+    }
+
     /// Two instances (two pools) on one schema: what one writes the other reads,
     /// updates and deletes; racing updates through both have one winner; a
     /// one-use initial access token is granted once across both.
