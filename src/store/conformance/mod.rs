@@ -184,7 +184,7 @@ macro_rules! cases {
     };
 }
 
-crate::__store_conformance_cases!((cases)());
+__store_conformance_cases!((cases)());
 
 /// Runs every case, each on a fresh store from `make`, which must return an
 /// empty store (for shared databases: a new table prefix or schema each time).
