@@ -11,12 +11,13 @@
 
 mod common;
 
-use tower_dcr::MemoryStore;
-use tower_dcr::store::conformance;
+/// The suite on the memory store, a test per case.
+mod memory {
+    mod conforms {
+        use tower_dcr::MemoryStore;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn memory_store_conforms() {
-    conformance::run_all(|| async { MemoryStore::new() }).await;
+        tower_dcr::conformance_tests!(|case| case.run(MemoryStore::new()));
+    }
 }
 
 /// Helpers shared by the SQL backends' tests.
@@ -201,7 +202,6 @@ mod sql_common {
 mod sqlite {
     use std::path::Path;
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use http::StatusCode;
     use rusqlite::Connection;
@@ -230,24 +230,13 @@ mod sqlite {
         connection
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn sqlite_store_conforms() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("conformance.db");
-        let case = Arc::new(AtomicUsize::new(0));
-        conformance::run_all(|| {
-            let (path, case) = (path.clone(), Arc::clone(&case));
-            async move {
-                let prefix = format!("case{}_", case.fetch_add(1, Ordering::Relaxed));
-                let store = SqliteStore::open(&path)
-                    .await
-                    .expect("open")
-                    .table_prefix(&prefix);
-                store.migrate().await.expect("migrate");
-                store
-            }
-        })
-        .await;
+    /// The suite, a test per case, each in a database file of its own.
+    mod conforms {
+        tower_dcr::conformance_tests!(|case| async move {
+            let dir = tempfile::tempdir().unwrap();
+            let store = super::open(&dir.path().join("conformance.db")).await;
+            case.run(store).await;
+        });
     }
 
     #[tokio::test]
@@ -636,19 +625,20 @@ mod postgres {
         store
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn postgres_store_conforms() {
-        let Some(pool) = shared_database().await else {
-            return;
-        };
-        with_schemas(&pool.clone(), |schemas| async move {
-            conformance::run_all(|| {
-                let (pool, schema) = (pool.clone(), schemas.fresh());
-                async move { store_in(&pool, &schema).await }
+    /// The suite, a test per case, each in a schema of its own (dropped
+    /// afterwards).
+    mod conforms {
+        use super::{shared_database, store_in, with_schemas};
+
+        tower_dcr::conformance_tests!(|case| async move {
+            let Some(pool) = shared_database().await else {
+                return;
+            };
+            with_schemas(&pool.clone(), |schemas| async move {
+                case.run(store_in(&pool, &schemas.fresh()).await).await;
             })
             .await;
-        })
-        .await;
+        });
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -744,6 +734,65 @@ mod postgres {
             let store = store_in(&pool, &schema).await;
             let issued = issue_everything(store).await;
             assert_no_secret_in(&dump(&pool, &schema).await, &issued);
+        })
+        .await;
+    }
+
+    /// The count of every client is kept in several rows (so that concurrent
+    /// batches without a client cap do not all wait on one row's lock), and
+    /// read, and checked against a cap, as their sum.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_count_of_every_client_is_spread_over_rows_and_summed() {
+        use tower_dcr::store::{ClientFilter, QuotaFull, Quotas};
+
+        let Some(pool) = shared_database().await else {
+            return;
+        };
+        with_schemas(&pool.clone(), |schemas| async move {
+            let schema = schemas.fresh();
+            let store = store_in(&pool, &schema).await;
+            // One at a time: each its own batch, each on a row picked at random.
+            for n in 0..40 {
+                let record = conformance::sample_record(&format!("c{n}"));
+                store.create(Arc::new(record)).await.unwrap();
+            }
+            for n in 0..5 {
+                assert!(store.delete(&format!("c{n}"), None).await.unwrap());
+            }
+            let lifecycle = store.lifecycle().unwrap();
+            let all = ClientFilter::default();
+            assert_eq!(lifecycle.count_clients(&all).await.unwrap(), 35);
+            let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM \"{schema}\".client_counts \
+                 WHERE key = '' OR (key LIKE '#%' AND key <> '#counted')"
+            )))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            assert!(rows > 1, "the total is kept in one row ({rows})");
+
+            let quotas = store.quotas().unwrap();
+            let capped = |max| Quotas {
+                max_clients: Some(max),
+                ..Quotas::default()
+            };
+            let next = Arc::new(conformance::sample_record("next"));
+            assert_eq!(
+                quotas
+                    .create_within(Arc::clone(&next), &capped(35))
+                    .await
+                    .unwrap(),
+                Some(QuotaFull::Clients),
+                "35 clients fill a cap of 35"
+            );
+            assert_eq!(
+                quotas
+                    .create_within(Arc::clone(&next), &capped(36))
+                    .await
+                    .unwrap(),
+                None
+            );
+            assert_eq!(lifecycle.count_clients(&all).await.unwrap(), 36);
         })
         .await;
     }

@@ -8,15 +8,17 @@
 //! skipped, with a note on stderr, when the store returns `None`, so a minimal
 //! store that implements the four required methods can run the suite too.
 //!
-//! Run it inside a Tokio runtime; the race cases spawn tasks, so a
-//! multi-threaded runtime makes the races real:
+//! [`conformance_tests!`](crate::conformance_tests) makes one test of each
+//! case, on a multi-threaded runtime so that the race cases race, each named
+//! after its case (`cargo test create_get_update_delete` runs one):
 //!
 //! ```no_run
-//! #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-//! async fn my_store_conforms() {
-//!     tower_dcr::store::conformance::run_all(|| async { tower_dcr::MemoryStore::new() }).await;
+//! mod my_store_conforms {
+//!     tower_dcr::conformance_tests!(|case| case.run(tower_dcr::MemoryStore::new()));
 //! }
 //! ```
+//!
+//! [`run_all`] runs every case in one test instead.
 //!
 //! Timestamps in the cases are fixed values around [`NOW`], not the clock.
 
@@ -52,101 +54,150 @@ const RACERS: usize = 16;
 /// A boxed case future.
 type CaseFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// One case of the suite: its name and how to run it on an empty store.
-type Case = (&'static str, fn(Arc<dyn ClientStore>) -> CaseFuture);
+/// One case of the suite, run on an empty store by [`Case::run`].
+/// [`conformance_tests!`](crate::conformance_tests) makes a test of each.
+#[derive(Clone, Copy)]
+pub struct Case {
+    name: &'static str,
+    run: fn(Arc<dyn ClientStore>) -> CaseFuture,
+}
 
-/// Every case, in the order [`run_all`] runs them.
-const CASES: &[Case] = &[
-    ("create_get_update_delete", |s| {
-        Box::pin(create_get_update_delete(s))
-    }),
-    ("create_of_existing_client_conflicts", |s| {
-        Box::pin(create_of_existing_client_conflicts(s))
-    }),
-    ("update_with_stale_revision_fails", |s| {
-        Box::pin(update_with_stale_revision_fails(s))
-    }),
-    ("update_of_missing_client_is_stale", |s| {
-        Box::pin(update_of_missing_client_is_stale(s))
-    }),
-    ("delete_of_missing_client_is_false", |s| {
-        Box::pin(delete_of_missing_client_is_false(s))
-    }),
-    ("delete_with_stale_revision_keeps_the_client", |s| {
-        Box::pin(delete_with_stale_revision_keeps_the_client(s))
-    }),
-    ("concurrent_updates_have_one_winner", |s| {
-        Box::pin(concurrent_updates_have_one_winner(s))
-    }),
-    ("concurrent_read_modify_write_loses_no_update", |s| {
-        Box::pin(concurrent_read_modify_write_loses_no_update(s))
-    }),
-    ("secrets_round_trip", |s| Box::pin(secrets_round_trip(s))),
-    ("large_metadata_round_trips_byte_exact", |s| {
-        Box::pin(large_metadata_round_trips_byte_exact(s))
-    }),
-    ("out_of_range_numbers_do_not_fail", |s| {
-        Box::pin(out_of_range_numbers_do_not_fail(s))
-    }),
-    ("nul_characters_are_not_errors", |s| {
-        Box::pin(nul_characters_are_not_errors(s))
-    }),
-    ("initial_access_token_create_find_list_revoke", |s| {
-        Box::pin(initial_access_token_create_find_list_revoke(s))
-    }),
-    ("initial_access_token_expires", |s| {
-        Box::pin(initial_access_token_expires(s))
-    }),
-    ("initial_access_token_max_uses", |s| {
-        Box::pin(initial_access_token_max_uses(s))
-    }),
-    ("one_use_token_race_has_one_winner", |s| {
-        Box::pin(one_use_token_race_has_one_winner(s))
-    }),
-    ("record_use_keeps_revision", |s| {
-        Box::pin(record_use_keeps_revision(s))
-    }),
-    ("list_clients_pages_in_order", |s| {
-        Box::pin(list_clients_pages_in_order(s))
-    }),
-    ("count_clients_applies_filters", |s| {
-        Box::pin(count_clients_applies_filters(s))
-    }),
-    ("stale_clients_follow_criteria", |s| {
-        Box::pin(stale_clients_follow_criteria(s))
-    }),
-    ("delete_if_stale_spares_client_used_since", |s| {
-        Box::pin(delete_if_stale_spares_client_used_since(s))
-    }),
-    ("expired_secrets_lists_only_expired", |s| {
-        Box::pin(expired_secrets_lists_only_expired(s))
-    }),
-    ("create_within_stops_at_each_quota", |s| {
-        Box::pin(create_within_stops_at_each_quota(s))
-    }),
-    ("create_within_conflict_takes_no_place", |s| {
-        Box::pin(create_within_conflict_takes_no_place(s))
-    }),
-    ("deletions_and_updates_move_the_counts", |s| {
-        Box::pin(deletions_and_updates_move_the_counts(s))
-    }),
-    ("concurrent_creates_never_overshoot", |s| {
-        Box::pin(concurrent_creates_never_overshoot(s))
-    }),
-];
+impl std::fmt::Debug for Case {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Case").field(&self.name).finish()
+    }
+}
+
+impl Case {
+    /// The case's name, which is also its test's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Runs the case on `store`, which must be empty; panics with a message
+    /// naming the broken rule.
+    pub async fn run<S: ClientStore>(self, store: S) {
+        eprintln!("store conformance: {}", self.name);
+        (self.run)(Arc::new(store)).await;
+    }
+
+    /// The case called `name`, for [`conformance_tests!`](crate::conformance_tests).
+    #[doc(hidden)]
+    pub fn named(name: &str) -> Self {
+        *CASES
+            .iter()
+            .find(|case| case.name == name)
+            .unwrap_or_else(|| panic!("no store conformance case is called {name}"))
+    }
+
+    /// Hands the case to `run`, for [`conformance_tests!`](crate::conformance_tests)
+    /// (which thereby gives its closure's argument a type).
+    #[doc(hidden)]
+    pub async fn run_with<F, Fut>(self, run: F)
+    where
+        F: FnOnce(Self) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        run(self).await;
+    }
+}
+
+/// Calls the macro named by the tokens in the first parentheses with the
+/// tokens in the second, then every case's name in brackets: the one list of
+/// the cases, which the suite and `conformance_tests!` both read.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_cases {
+    (($($callback:tt)*) ($($args:tt)*)) => {
+        $($callback)*! { $($args)* [
+            create_get_update_delete,
+            create_of_existing_client_conflicts,
+            update_with_stale_revision_fails,
+            update_of_missing_client_is_stale,
+            delete_of_missing_client_is_false,
+            delete_with_stale_revision_keeps_the_client,
+            concurrent_updates_have_one_winner,
+            concurrent_read_modify_write_loses_no_update,
+            secrets_round_trip,
+            large_metadata_round_trips_byte_exact,
+            out_of_range_numbers_do_not_fail,
+            nul_characters_are_not_errors,
+            initial_access_token_create_find_list_revoke,
+            initial_access_token_expires,
+            initial_access_token_max_uses,
+            one_use_token_race_has_one_winner,
+            record_use_keeps_revision,
+            list_clients_pages_in_order,
+            count_clients_applies_filters,
+            stale_clients_follow_criteria,
+            delete_if_stale_spares_client_used_since,
+            expired_secrets_lists_only_expired,
+            create_within_stops_at_each_quota,
+            create_within_conflict_takes_no_place,
+            deletions_and_updates_move_the_counts,
+            concurrent_creates_never_overshoot,
+        ] }
+    };
+}
+
+/// One `#[tokio::test]` per case of the suite (multi-threaded runtime, four
+/// workers, so that the race cases race), each named after its case, so
+/// that a failing case hides no other and `cargo test NAME` runs one.
+///
+/// The argument is called with each [`Case`] and returns a future that runs
+/// it, usually `case.run(store)` on a fresh, empty store; anything the store
+/// needs (a temporary directory, a schema to drop afterwards) can live
+/// around that call. Invoke it inside a module of its own: the tests take the
+/// cases' names. The crate that invokes it needs `tokio` with its `macros`
+/// and `rt-multi-thread` features.
+///
+/// ```no_run
+/// mod memory_store_conforms {
+///     tower_dcr::conformance_tests!(|case| case.run(tower_dcr::MemoryStore::new()));
+/// }
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    (@tests ($run:expr) [$($case:ident,)*]) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                $crate::store::conformance::Case::named(::core::stringify!($case))
+                    .run_with($run)
+                    .await;
+            }
+        )*
+    };
+    ($run:expr $(,)?) => {
+        $crate::__store_conformance_cases!(($crate::conformance_tests) (@tests ($run)));
+    };
+}
+
+/// Makes `CASES` from the list of names.
+macro_rules! cases {
+    ([$($case:ident,)*]) => {
+        /// Every case, in the order [`run_all`] runs them.
+        const CASES: &[Case] = &[$(Case {
+            name: stringify!($case),
+            run: |s| Box::pin($case(s)),
+        }),*];
+    };
+}
+
+__store_conformance_cases!((cases)());
 
 /// Runs every case, each on a fresh store from `make`, which must return an
 /// empty store (for shared databases: a new table prefix or schema each time).
+/// [`conformance_tests!`](crate::conformance_tests) runs each case as a test
+/// of its own instead.
 pub async fn run_all<S, F, Fut>(make: F)
 where
     S: ClientStore,
     F: Fn() -> Fut,
     Fut: Future<Output = S>,
 {
-    for (name, case) in CASES {
-        eprintln!("store conformance: {name}");
-        let store: Arc<dyn ClientStore> = Arc::new(make().await);
-        case(store).await;
+    for case in CASES {
+        case.run(make().await).await;
     }
 }
 

@@ -13,6 +13,11 @@
 //! batches, on one instance or several, never both take the last place; and
 //! while a quota has room, a batch holds the lock only from its last
 //! statement to its commit, as without quotas.
+//!
+//! The count of every client is kept in several rows (`counts`): a batch
+//! without a quota on it adds its change to one row picked at random; a
+//! batch under that quota, and `admit`, lock every one of them and check
+//! their sum.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -20,6 +25,7 @@ use std::sync::Arc;
 use sqlx::Row as _;
 use sqlx::postgres::{PgConnection, PgRow};
 
+use super::counts::{TOTAL_SHARDS, is_total_shard, total_shard};
 use super::{ClientRow, Statements, Write, keys_of_row, sql};
 
 /// What one batch changes in the counts of each statement set (store).
@@ -130,11 +136,29 @@ impl BatchCounts {
     /// count then exceeds its [`limit`](Self::limit) (the caller rolls back).
     pub(super) async fn write(self, connection: &mut PgConnection) -> Result<bool, sqlx::Error> {
         let mut within = true;
-        for group in self.deltas {
+        for mut group in self.deltas {
+            let total_limit = group.limits.get("").copied();
+            let total = group.deltas.remove("").unwrap_or_default();
+            match total_limit {
+                // Every row of the total, locked: their sum is checked.
+                Some(_) => {
+                    for shard in 0..TOTAL_SHARDS {
+                        group.deltas.insert(total_shard(shard), 0);
+                    }
+                    group.deltas.insert(String::new(), total);
+                }
+                None if total != 0 => {
+                    let shard = getrandom::u32().unwrap_or(0) as usize % TOTAL_SHARDS;
+                    *group.deltas.entry(total_shard(shard)).or_default() += total;
+                }
+                None => {}
+            }
             let (keys, deltas): (Vec<String>, Vec<i64>) = group
                 .deltas
                 .into_iter()
-                .filter(|(_, delta)| *delta != 0)
+                .filter(|(key, delta)| {
+                    *delta != 0 || (total_limit.is_some() && is_total_shard(key))
+                })
                 .unzip();
             if keys.is_empty() {
                 continue;
@@ -144,12 +168,18 @@ impl BatchCounts {
                 .bind(deltas)
                 .fetch_all(&mut *connection)
                 .await?;
+            let mut total = 0;
             for row in &rows {
                 let key: String = row.try_get(0)?;
                 let clients: i64 = row.try_get(1)?;
-                if group.limits.get(&key).is_some_and(|max| clients > *max) {
+                if is_total_shard(&key) {
+                    total += clients;
+                } else if group.limits.get(&key).is_some_and(|max| clients > *max) {
                     within = false;
                 }
+            }
+            if total_limit.is_some_and(|max| total > max) {
+                within = false;
             }
         }
         Ok(within)
@@ -178,8 +208,13 @@ pub(super) async fn admit(
                 .iter()
                 .filter(move |(_, s, _)| Arc::ptr_eq(s, statements))
         };
-        let mut keys: Vec<&str> = mine()
+        // The count of every client: all its rows.
+        let mut keys: Vec<String> = mine()
             .flat_map(|(_, _, limits)| limits.iter().map(|(key, _)| key.as_str()))
+            .flat_map(|key| match key.is_empty() {
+                true => (0..TOTAL_SHARDS).map(total_shard).collect(),
+                false => vec![key.to_owned()],
+            })
             .collect();
         keys.sort_unstable();
         keys.dedup();
@@ -189,7 +224,13 @@ pub(super) async fn admit(
             .await?;
         let mut counts: HashMap<String, i64> = HashMap::with_capacity(rows.len());
         for row in &rows {
-            counts.insert(row.try_get(0)?, row.try_get(1)?);
+            let key: String = row.try_get(0)?;
+            let clients: i64 = row.try_get(1)?;
+            if is_total_shard(&key) {
+                *counts.entry(String::new()).or_default() += clients;
+            } else {
+                counts.insert(key, clients);
+            }
         }
         for (index, _, limits) in mine() {
             let fits = limits

@@ -10,6 +10,13 @@
 //! (`group_commit`, `batch_counts`): CockroachDB has no triggers in the
 //! versions we support.
 //!
+//! PostgreSQL keeps the count of every client in [`TOTAL_SHARDS`] rows
+//! (keys `''`, `'#1'`, `'#2'`, …) and reads their sum: without a quota on
+//! it, a batch adds its change to one of them, picked at random, so that
+//! concurrent batches (of one instance or several) do not wait on one row's
+//! lock; a batch under that quota locks them all, so the sum it checks
+//! cannot move before it commits. SQLite, with one writer, uses `''` alone.
+//!
 //! `migrate()` builds the counts of an existing database once, in one
 //! statement that also writes a marker row, so running it again (or on
 //! several instances at once) changes nothing.
@@ -19,6 +26,38 @@ use crate::store::quota::Counted;
 
 /// The key of the marker row: the counts were built.
 const BUILT: &str = "#counted";
+
+/// How many rows hold PostgreSQL's count of every client (key `''`).
+pub(crate) const TOTAL_SHARDS: usize = 8;
+
+/// The key of row `shard` (below [`TOTAL_SHARDS`]) of the count of every
+/// client: `''` (the row SQLite and `migrate()` write), then `'#1'`, `'#2'`, …
+/// (`#` starts no other key but the marker's).
+pub(crate) fn total_shard(shard: usize) -> String {
+    match shard {
+        0 => String::new(),
+        n => format!("#{n}"),
+    }
+}
+
+/// Whether `key` is a row of the count of every client.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn is_total_shard(key: &str) -> bool {
+    key.is_empty()
+        || key
+            .strip_prefix('#')
+            .and_then(|n| n.parse::<usize>().ok())
+            .is_some_and(|n| (1..TOTAL_SHARDS).contains(&n))
+}
+
+/// The condition of a `SELECT` of one count by key `$1`: the sum of the
+/// total's rows for `''`.
+pub(super) fn count_of_condition() -> String {
+    let shards: Vec<String> = (1..TOTAL_SHARDS)
+        .map(|shard| format!("'{}'", total_shard(shard)))
+        .collect();
+    format!("key = $1 OR ($1 = '' AND key IN ({}))", shards.join(", "))
+}
 
 /// The key of a count.
 pub(crate) fn key(counted: Counted<'_>) -> String {

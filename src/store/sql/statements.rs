@@ -146,7 +146,7 @@ pub(crate) struct Statements {
     /// the indexes partial ones replaced (see [`secondary_indexes`]).
     pub(crate) schema: Vec<Arc<str>>,
     clients: String,
-    /// `SELECT` of one count by key (`counts`).
+    /// `SELECT` of one count by key (`counts`), summed over its rows.
     pub(crate) count_of: Arc<str>,
     /// SQLite: `insert_client` only if no count of `$19`, `$21`, `$23` is at
     /// or above the limit after it (`$20`, `$22`, `$24`); the triggers count
@@ -316,7 +316,10 @@ impl Statements {
                  OR (key = $21 AND clients >= $22) OR (key = $23 AND clients >= $24)) \
                  ON CONFLICT DO NOTHING"
             )),
-            count_of: s(format!("SELECT clients FROM {k} WHERE key = $1")),
+            count_of: s(format!(
+                "SELECT CAST(SUM(clients) AS BIGINT) FROM {k} WHERE {}",
+                super::counts::count_of_condition()
+            )),
             lock_counts: s(format!(
                 "INSERT INTO {k} (key, clients) SELECT key, 0 FROM UNNEST($1::text[]) AS u(key) \
                  ON CONFLICT (key) DO UPDATE SET clients = {k}.clients RETURNING key, clients"

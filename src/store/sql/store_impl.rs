@@ -19,6 +19,16 @@
 //!
 //! What a statement means (0 rows: a conflict, a stale revision, nothing
 //! deleted) is decided here, for every backend at once.
+//!
+//! Why a macro and not `impl<B: Backend> ClientStore for B` over a sealed
+//! trait holding those five items: that generic version was built and passed
+//! every test, but rustdoc lists a blanket implementation over an unnameable
+//! trait on the traits' pages only, never on `SqliteStore`'s or
+//! `PostgresStore`'s, and its signatures need the `private_interfaces` and
+//! `private_bounds` lints allowed. Making it visible needs a public generic
+//! store and a public backend trait (sqlx's `Pool<DB>` shape), a wider API
+//! than two concrete types. The macro expands to concrete implementations,
+//! which the types' pages list, from the same single source.
 
 /// Implements the three store traits for `$store` (see the module docs);
 /// items in braces after the type go into its `ClientStore` impl (another
