@@ -119,9 +119,9 @@ async fn grant(app: &App, headers: &HeaderMap, body: &Bytes) -> Result<TokenResp
     let client = authenticate(app, headers, &params).await?;
     let grant_type = match params.get("grant_type") {
         None => return Err(TokenError::invalid_request("grant_type is required")),
-        Some("authorization_code") => GrantType::AUTHORIZATION_CODE,
-        Some("refresh_token") => GrantType::REFRESH_TOKEN,
-        Some("client_credentials") => GrantType::CLIENT_CREDENTIALS,
+        Some("authorization_code") => GrantType::AuthorizationCode,
+        Some("refresh_token") => GrantType::RefreshToken,
+        Some("client_credentials") => GrantType::ClientCredentials,
         Some(_) => {
             return Err(TokenError::unsupported_grant_type(
                 "supported: authorization_code, refresh_token, client_credentials",
@@ -134,9 +134,9 @@ async fn grant(app: &App, headers: &HeaderMap, body: &Bytes) -> Result<TokenResp
         )));
     }
     // `authenticate_client` has recorded the use (throttled) for the reaper.
-    if grant_type == GrantType::AUTHORIZATION_CODE {
+    if grant_type == GrantType::AuthorizationCode {
         authorization_code(app, &client, &params)
-    } else if grant_type == GrantType::REFRESH_TOKEN {
+    } else if grant_type == GrantType::RefreshToken {
         refresh_token(app, &client, &params)
     } else {
         client_credentials(app, &client, &params)
@@ -153,7 +153,7 @@ fn authorization_code(
         .get("code")
         .ok_or_else(|| TokenError::invalid_request("code is required"))?;
     let invalid = |description: &'static str| TokenError::invalid_grant(description);
-    let refresh = client.metadata.has_grant_type(&GrantType::REFRESH_TOKEN);
+    let refresh = client.metadata.has_grant_type(&GrantType::RefreshToken);
     // The client is checked before the code is marked used, the request
     // after, and the tokens are stored in the same step (`redeem_code`):
     // another client's attempt changes nothing, and a replay racing this
