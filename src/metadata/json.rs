@@ -69,6 +69,8 @@ pub(crate) trait Kind {
     type Value: PartialEq;
     /// Whether the field is one member named like the field (not a group).
     const SINGLE: bool = true;
+    /// Whether the field is a localizable member (RFC 7591 §2.2).
+    const LOCALIZED: bool = false;
 
     /// Reads the member `name` into `slot`.
     fn read(name: &str, value: Value, slot: &mut Self::Value) -> Result<(), RegistrationError>;
@@ -234,6 +236,7 @@ pub(crate) struct Translatable;
 
 impl Kind for Translatable {
     type Value = Localized;
+    const LOCALIZED: bool = true;
 
     fn read(name: &str, value: Value, slot: &mut Self::Value) -> Result<(), RegistrationError> {
         slot.value = string(name, value)?;
@@ -519,12 +522,24 @@ macro_rules! client_metadata {
             /// The localizable members with their names, in declaration order.
             pub(crate) fn localized_fields(
                 &self,
-            ) -> impl Iterator<Item = (&'static str, &Localized)> {
+            ) -> [(&'static str, &Localized); Self::LOCALIZED_MEMBERS] {
                 use $crate::metadata::json::Kind as _;
-                [$( (stringify!($field), <$kind>::localized(&self.$field)) ),*]
-                    .into_iter()
-                    .filter_map(|(name, localized)| Some((name, localized?)))
+                static NONE: Localized = Localized::EMPTY;
+                let mut fields = [("", &NONE); Self::LOCALIZED_MEMBERS];
+                let mut i = 0;
+                $( if let Some(localized) = <$kind>::localized(&self.$field) {
+                    fields[i] = (stringify!($field), localized);
+                    i += 1;
+                } )*
+                debug_assert_eq!(i, Self::LOCALIZED_MEMBERS);
+                fields
             }
+
+            /// How many members are localizable.
+            const LOCALIZED_MEMBERS: usize = {
+                use $crate::metadata::json::Kind as _;
+                0 $( + <$kind>::LOCALIZED as usize )*
+            };
         }
     };
 }
@@ -767,7 +782,16 @@ mod tests {
             m.algorithms().token_endpoint_auth_signing_alg.as_deref(),
             Some("ES256")
         );
-        assert_eq!(m.localized_fields().count(), 5);
+        assert_eq!(
+            m.localized_fields().map(|(name, _)| name),
+            [
+                "client_name",
+                "client_uri",
+                "logo_uri",
+                "tos_uri",
+                "policy_uri"
+            ]
+        );
         let expected: Vec<String> = EVERY_MEMBER_IN_ORDER
             .iter()
             .filter(|(name, _)| *name != "client_id")

@@ -103,6 +103,15 @@ macro_rules! protocol_values {
                 }
             }
 
+            /// Whether both are the same registered value, or `None` when
+            /// either is an extension.
+            fn same_registered(&self, other: &Self) -> Option<bool> {
+                match (self, other) {
+                    (Self::Extension(_), _) | (_, Self::Extension(_)) => None,
+                    _ => Some(std::mem::discriminant(self) == std::mem::discriminant(other)),
+                }
+            }
+
             /// The registered value spelled `value`, if it is one.
             fn registered(value: &str) -> Option<Self> {
                 match value {
@@ -254,7 +263,8 @@ impl GrantType {
 
 impl PartialEq for GrantType {
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
+        self.same_registered(other)
+            .unwrap_or_else(|| self.as_str() == other.as_str())
     }
 }
 
@@ -323,18 +333,30 @@ impl ResponseType {
 
     /// Whether the combination needs the `authorization_code` grant.
     pub fn needs_authorization_code(&self) -> bool {
-        self.contains("code")
+        match self {
+            Self::Extension(_) => self.contains("code"),
+            _ => matches!(
+                self,
+                Self::Code | Self::CodeToken | Self::CodeIdToken | Self::CodeIdTokenToken
+            ),
+        }
     }
 
     /// Whether the combination returns tokens from the authorization endpoint,
     /// which needs the `implicit` grant (RFC 7591 §2.1).
     pub fn needs_implicit(&self) -> bool {
-        self.contains("token") || self.contains("id_token")
+        match self {
+            Self::Extension(_) => self.contains("token") || self.contains("id_token"),
+            _ => !matches!(self, Self::Code | Self::None),
+        }
     }
 }
 
 impl PartialEq for ResponseType {
     fn eq(&self, other: &Self) -> bool {
+        if let Some(same) = self.same_registered(other) {
+            return same;
+        }
         let (a, b) = (self.as_str(), other.as_str());
         a == b || {
             let mut x: Vec<&str> = a.split(' ').collect();
@@ -395,6 +417,35 @@ mod tests {
             GrantType::Implicit
         );
         assert!(serde_json::from_value::<SubjectType>("other".into()).is_err());
+    }
+
+    #[test]
+    fn the_word_helpers_agree_with_the_words() {
+        for value in [
+            "code",
+            "token",
+            "id_token",
+            "none",
+            "code token",
+            "code id_token",
+            "id_token token",
+            "code id_token token",
+        ] {
+            let registered = response_type(value);
+            assert!(!matches!(registered, ResponseType::Extension(_)), "{value}");
+            let extension = ResponseType::Extension(value.to_owned());
+            assert_eq!(registered, extension, "{value}");
+            assert_eq!(
+                registered.needs_authorization_code(),
+                extension.needs_authorization_code(),
+                "{value}"
+            );
+            assert_eq!(
+                registered.needs_implicit(),
+                extension.needs_implicit(),
+                "{value}"
+            );
+        }
     }
 
     #[test]
