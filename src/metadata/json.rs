@@ -1,11 +1,12 @@
-//! Reading metadata from a JSON object (types only) and writing it back.
+//! Reading metadata from a JSON object (types only) and writing it back: the
+//! kinds of member, and the macro that declares each member once.
+
+use std::str::FromStr;
 
 use oxilangtag::LanguageTag;
 use serde::de::{Deserialize, Deserializer};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
-
-use std::str::FromStr;
 
 use super::jose::{JOSE_MEMBERS, JoseMember, NO_ALGORITHMS};
 use super::tls_client_auth::TLS_CLIENT_AUTH_MEMBERS;
