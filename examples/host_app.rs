@@ -57,7 +57,7 @@ pub fn registration(
                     TokenEndpointAuthMethod::ClientSecretBasic,
                     TokenEndpointAuthMethod::ClientSecretPost,
                 ])
-                .grant_types([GrantType::CLIENT_CREDENTIALS])
+                .grant_types([GrantType::ClientCredentials])
                 .response_types([])
                 // What a client that leaves them out gets, instead of the
                 // RFC 7591 defaults (`authorization_code`, `code`) this
@@ -118,7 +118,7 @@ async fn token(
         );
     }
     let registered = client.metadata.grant_types.as_deref().unwrap_or_default();
-    if !registered.contains(&GrantType::CLIENT_CREDENTIALS) {
+    if !registered.contains(&GrantType::ClientCredentials) {
         return Err(TokenError::unauthorized_client(
             "the client did not register the client_credentials grant",
         )

@@ -270,10 +270,10 @@ async fn register_with_defaults_discovers_the_endpoint_and_returns_client_inform
     assert!(client.registration_access_token.is_some());
     let metadata = &client.metadata;
     assert_eq!(metadata.redirect_uris(), [REDIRECT]);
-    assert_eq!(metadata.response_types, Some(vec![ResponseType::CODE]));
+    assert_eq!(metadata.response_types, Some(vec![ResponseType::Code]));
     assert_eq!(
         metadata.grant_types,
-        Some(vec![GrantType::AUTHORIZATION_CODE])
+        Some(vec![GrantType::AuthorizationCode])
     );
     assert_eq!(
         metadata.token_endpoint_auth_method,
@@ -338,17 +338,15 @@ async fn token_endpoint_auth_method_none_gets_no_client_secret() {
 #[tokio::test]
 async fn options_and_client_metadata_are_registered() {
     let server = open_server().await;
-    let metadata = ClientMetadata {
-        client_name: Localized::new("Example App"),
-        scope: Some("openid profile".into()),
-        contacts: Some(vec!["dev@app.example".into()]),
-        ..ClientMetadata::default()
-    };
+    let mut metadata = ClientMetadata::default();
+    metadata.client_name = Localized::new("Example App");
+    metadata.scope = Some("openid profile".into());
+    metadata.contacts = Some(vec!["dev@app.example".into()]);
     let client = register(
         RegisterConfig::issuer(&server.issuer, [REDIRECT, "https://app.example/cb2"])
             .metadata(metadata)
-            .grant_types([GrantType::AUTHORIZATION_CODE, GrantType::REFRESH_TOKEN])
-            .response_types([ResponseType::CODE])
+            .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
+            .response_types([ResponseType::Code])
             .subject_type(SubjectType::Public)
             .token_endpoint_auth_method(TokenEndpointAuthMethod::ClientSecretPost),
     )
@@ -361,10 +359,7 @@ async fn options_and_client_metadata_are_registered() {
     assert_eq!(m.redirect_uris(), [REDIRECT, "https://app.example/cb2"]);
     assert_eq!(
         m.grant_types,
-        Some(vec![
-            GrantType::AUTHORIZATION_CODE,
-            GrantType::REFRESH_TOKEN
-        ])
+        Some(vec![GrantType::AuthorizationCode, GrantType::RefreshToken])
     );
     assert_eq!(m.subject_type, Some(SubjectType::Public));
     assert_eq!(
@@ -391,12 +386,11 @@ async fn additional_parameters_are_merged_into_the_request_body() {
         b.open().extension_members(["software_tag"])
     })
     .await;
+    let mut metadata = ClientMetadata::default();
+    metadata.client_name = Localized::new("from metadata");
     let client = register(
         RegisterConfig::issuer(&server.issuer, [REDIRECT])
-            .metadata(ClientMetadata {
-                client_name: Localized::new("from metadata"),
-                ..ClientMetadata::default()
-            })
+            .metadata(metadata)
             .additional_parameters([("software_tag", "beta"), ("client_name", "from parameters")]),
     )
     .await
@@ -909,12 +903,11 @@ async fn rfc7591_3_2_2_invalid_redirect_uri_is_a_typed_error() {
 #[tokio::test]
 async fn rfc7591_3_2_2_invalid_client_metadata_is_a_typed_error() {
     let server = open_server().await;
-    let err = register(explicit(&server).metadata(ClientMetadata {
-        client_uri: Localized::new("not a uri"),
-        ..ClientMetadata::default()
-    }))
-    .await
-    .unwrap_err();
+    let mut metadata = ClientMetadata::default();
+    metadata.client_uri = Localized::new("not a uri");
+    let err = register(explicit(&server).metadata(metadata))
+        .await
+        .unwrap_err();
     assert_oauth(&err, 400, "invalid_client_metadata");
     assert!(err.to_string().contains("invalid_client_metadata"), "{err}");
 }

@@ -67,9 +67,9 @@ pub fn subject(app: &App, client: &ClientRecord, user: &str) -> String {
 fn id_token_alg(client: &ClientRecord) -> &str {
     client
         .metadata
-        .algorithms
+        .algorithms()
+        .id_token_signed_response_alg
         .as_deref()
-        .and_then(|a| a.id_token_signed_response_alg.as_deref())
         .unwrap_or("RS256")
 }
 
@@ -249,9 +249,9 @@ pub async fn userinfo(
     let no_store = crate::token::no_store();
     let signed_alg = client
         .metadata
-        .algorithms
-        .as_deref()
-        .and_then(|a| a.userinfo_signed_response_alg.as_deref());
+        .algorithms()
+        .userinfo_signed_response_alg
+        .as_deref();
     let Some(alg) = signed_alg else {
         return (StatusCode::OK, no_store, Json(claims)).into_response();
     };

@@ -69,7 +69,7 @@ pub fn named_profiles() -> Vec<(&'static str, Profile)> {
                 Profile::default()
                     .token_endpoint_auth_methods([TokenEndpointAuthMethod::None])
                     .default_token_endpoint_auth_method(TokenEndpointAuthMethod::None)
-                    .grant_types([GrantType::AUTHORIZATION_CODE, GrantType::REFRESH_TOKEN])
+                    .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
                     .require_pkce(true),
             ),
         ),

@@ -205,9 +205,9 @@ async fn grant(
     let client = authenticate(app, peer, headers, &params).await?;
     let grant_type = match params.get("grant_type") {
         None => return Err(TokenError::invalid_request("grant_type is required").into()),
-        Some("authorization_code") => GrantType::AUTHORIZATION_CODE,
-        Some("refresh_token") => GrantType::REFRESH_TOKEN,
-        Some("client_credentials") => GrantType::CLIENT_CREDENTIALS,
+        Some("authorization_code") => GrantType::AuthorizationCode,
+        Some("refresh_token") => GrantType::RefreshToken,
+        Some("client_credentials") => GrantType::ClientCredentials,
         Some(_) => {
             return Err(TokenError::unsupported_grant_type(
                 "supported: authorization_code, refresh_token, client_credentials",
@@ -222,9 +222,9 @@ async fn grant(
         .into());
     }
     // `authenticate_client` has recorded the use (throttled) for the reaper.
-    let issued = if grant_type == GrantType::AUTHORIZATION_CODE {
+    let issued = if grant_type == GrantType::AuthorizationCode {
         authorization_code(app, &client, &params).await
-    } else if grant_type == GrantType::REFRESH_TOKEN {
+    } else if grant_type == GrantType::RefreshToken {
         refresh_token(app, &client, &params).await
     } else {
         client_credentials(app, &client, &params).await
@@ -242,7 +242,7 @@ async fn authorization_code(
         .get("code")
         .ok_or_else(|| TokenError::invalid_request("code is required"))?;
     let invalid = |description: &'static str| TokenError::invalid_grant(description);
-    let refresh = client.metadata.has_grant_type(&GrantType::REFRESH_TOKEN);
+    let refresh = client.metadata.has_grant_type(&GrantType::RefreshToken);
     // The client is checked before the code is marked used, the request
     // after, and the tokens are stored in the same step (`redeem_code`):
     // another client's attempt changes nothing, and a replay racing this

@@ -153,12 +153,11 @@ pub(super) enum Provider {
 /// use tower_dcr::client::RegisterConfig;
 /// use tower_dcr::{ClientMetadata, GrantType, Localized};
 ///
+/// let mut metadata = ClientMetadata::default();
+/// metadata.client_name = Localized::new("Example");
 /// let config = RegisterConfig::issuer("https://auth.example.com", ["https://app.example/cb"])
-///     .grant_types([GrantType::AUTHORIZATION_CODE, GrantType::REFRESH_TOKEN])
-///     .metadata(ClientMetadata {
-///         client_name: Localized::new("Example"),
-///         ..ClientMetadata::default()
-///     })
+///     .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
+///     .metadata(metadata)
 ///     .additional_parameters([("software_tag", "beta")])
 ///     .connection_timeout(Duration::from_secs(10));
 /// ```
@@ -310,12 +309,12 @@ impl RegisterConfig {
             .response_types
             .clone()
             .or(metadata.response_types)
-            .or_else(|| Some(vec![ResponseType::CODE]));
+            .or_else(|| Some(vec![ResponseType::Code]));
         metadata.grant_types = self
             .grant_types
             .clone()
             .or(metadata.grant_types)
-            .or_else(|| Some(vec![GrantType::AUTHORIZATION_CODE]));
+            .or_else(|| Some(vec![GrantType::AuthorizationCode]));
         metadata.subject_type = self.subject_type.or(metadata.subject_type);
         metadata.token_endpoint_auth_method = self
             .token_endpoint_auth_method
@@ -369,15 +368,13 @@ mod tests {
 
     #[test]
     fn named_options_win_over_metadata_and_metadata_over_defaults() {
-        let metadata = ClientMetadata {
-            grant_types: Some(vec![GrantType::CLIENT_CREDENTIALS]),
-            response_types: Some(vec![ResponseType::ID_TOKEN]),
-            scope: Some("openid".into()),
-            ..ClientMetadata::default()
-        };
+        let mut metadata = ClientMetadata::default();
+        metadata.grant_types = Some(vec![GrantType::ClientCredentials]);
+        metadata.response_types = Some(vec![ResponseType::IdToken]);
+        metadata.scope = Some("openid".into());
         let config = RegisterConfig::issuer("https://a.example", Vec::<String>::new())
             .metadata(metadata)
-            .response_types([ResponseType::CODE])
+            .response_types([ResponseType::Code])
             .subject_type(SubjectType::Pairwise);
         let body = body(&config);
         assert_eq!(body["grant_types"], json!(["client_credentials"]));
@@ -389,11 +386,10 @@ mod tests {
 
     #[test]
     fn additional_parameters_are_strings_written_last() {
+        let mut metadata = ClientMetadata::default();
+        metadata.client_name = crate::metadata::Localized::new("from metadata");
         let config = RegisterConfig::issuer("https://a.example", ["https://c.example/cb"])
-            .metadata(ClientMetadata {
-                client_name: crate::metadata::Localized::new("from metadata"),
-                ..ClientMetadata::default()
-            })
+            .metadata(metadata)
             .additional_parameters([("client_name", "from parameters"), ("hello", "world")]);
         let body = body(&config);
         assert_eq!(body["client_name"], "from parameters");

@@ -19,6 +19,12 @@ pub struct Localized {
 }
 
 impl Localized {
+    /// No value and no variant.
+    pub(crate) const EMPTY: Self = Self {
+        value: None,
+        translations: Vec::new(),
+    };
+
     /// A value without language variants.
     pub fn new(value: impl Into<String>) -> Self {
         Self {

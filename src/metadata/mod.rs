@@ -21,78 +21,83 @@ pub use jose::JoseAlgorithms;
 pub use limits::Limits;
 pub use localized::Localized;
 pub use tls_client_auth::TlsClientAuthBinding;
-pub use types::{ApplicationType, GrantType, ResponseType, SubjectType, TokenEndpointAuthMethod};
+pub use types::{
+    ApplicationType, GrantType, ResponseType, SubjectType, TokenEndpointAuthMethod, UnknownValue,
+};
 
-use serde_json::{Map, Value};
+use json::{Algorithms, Binding, Flag, KeySet, Keyword, List, Seconds, Text, Translatable};
+use serde_json::Value;
 
-/// Registered client metadata (RFC 7591 §2, OpenID Connect DCR 1.0 §2).
-///
-/// Every member is optional on the wire. Values are kept exactly as the client
-/// sent them (URIs are never normalized), so the response echoes the same strings
-/// and redirect URIs compare by exact string.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ClientMetadata {
-    /// `redirect_uris`: redirection URIs for redirect-based flows.
-    pub redirect_uris: Option<Vec<String>>,
-    /// `token_endpoint_auth_method`: how the client authenticates at the token endpoint.
-    pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod>,
-    /// `grant_types`: grant types the client will use.
-    pub grant_types: Option<Vec<GrantType>>,
-    /// `response_types`: response types the client will use.
-    pub response_types: Option<Vec<ResponseType>>,
-    /// `client_name`, human-readable, with language variants.
-    pub client_name: Localized,
-    /// `client_uri`: the client's home page, with language variants.
-    pub client_uri: Localized,
-    /// `logo_uri`: the client's logo, with language variants.
-    pub logo_uri: Localized,
-    /// `scope`: space-separated scope values the client may request.
-    pub scope: Option<String>,
-    /// `contacts`: e-mail addresses of people responsible for the client.
-    pub contacts: Option<Vec<String>>,
-    /// `tos_uri`: terms of service, with language variants.
-    pub tos_uri: Localized,
-    /// `policy_uri`: privacy policy, with language variants.
-    pub policy_uri: Localized,
-    /// `jwks_uri`: URL of the client's JSON Web Key Set.
-    pub jwks_uri: Option<String>,
-    /// `jwks`: the client's JSON Web Key Set by value (public keys only).
-    pub jwks: Option<Value>,
-    /// `software_id`: identifier of the client software.
-    pub software_id: Option<String>,
-    /// `software_version`: version of the client software.
-    pub software_version: Option<String>,
-    /// `software_statement`: a signed JWT asserting metadata (RFC 7591 §2.3).
-    pub software_statement: Option<String>,
-    /// `application_type` (OIDC): `web` or `native`.
-    pub application_type: Option<ApplicationType>,
-    /// `sector_identifier_uri` (OIDC): https URL of a JSON array of redirect URIs.
-    pub sector_identifier_uri: Option<String>,
-    /// `subject_type` (OIDC): `public` or `pairwise`.
-    pub subject_type: Option<SubjectType>,
-    /// The JOSE algorithm members (`id_token_signed_response_alg`, …): few
-    /// clients register any, so they sit behind one pointer. Read them with
-    /// [`ClientMetadata::algorithms`].
-    pub algorithms: Option<Box<JoseAlgorithms>>,
-    /// `default_max_age` (OIDC): seconds.
-    pub default_max_age: Option<u64>,
-    /// `require_auth_time` (OIDC).
-    pub require_auth_time: Option<bool>,
-    /// `default_acr_values` (OIDC).
-    pub default_acr_values: Option<Vec<String>>,
-    /// `initiate_login_uri` (OIDC): https URL a third party can use to start a login.
-    pub initiate_login_uri: Option<String>,
-    /// `request_uris` (OIDC): pre-registered https `request_uri` values.
-    pub request_uris: Option<Vec<String>>,
-    /// `post_logout_redirect_uris` (OpenID Connect RP-Initiated Logout 1.0).
-    pub post_logout_redirect_uris: Option<Vec<String>>,
-    /// The certificate binding of a `tls_client_auth` client
-    /// (`tls_client_auth_subject_dn`, `tls_client_auth_san_*`, RFC 8705
-    /// §2.1.2), behind one pointer since few clients register one.
-    pub tls_client_auth: Option<Box<TlsClientAuthBinding>>,
-    /// Extension members: kept only when the server is configured to accept them
-    /// (RFC 7591 §2: other members are ignored).
-    pub extensions: Map<String, Value>,
+json::client_metadata! {
+    /// Registered client metadata (RFC 7591 §2, OpenID Connect DCR 1.0 §2).
+    ///
+    /// Every member is optional on the wire. Values are kept exactly as the client
+    /// sent them (URIs are never normalized), so the response echoes the same strings
+    /// and redirect URIs compare by exact string.
+    ///
+    /// Build one from [`ClientMetadata::default`] or
+    /// [`ClientMetadata::from_json_object`] and set its fields; the JOSE
+    /// algorithm members and the certificate binding are reached through
+    /// [`algorithms`](Self::algorithms) and
+    /// [`tls_client_auth`](Self::tls_client_auth).
+    pub struct ClientMetadata {
+        /// `redirect_uris`: redirection URIs for redirect-based flows.
+        pub redirect_uris: Option<Vec<String>> = List<String>,
+        /// `token_endpoint_auth_method`: how the client authenticates at the token endpoint.
+        pub token_endpoint_auth_method: Option<TokenEndpointAuthMethod> =
+            Keyword<TokenEndpointAuthMethod>,
+        /// `grant_types`: grant types the client will use.
+        pub grant_types: Option<Vec<GrantType>> = List<GrantType>,
+        /// `response_types`: response types the client will use.
+        pub response_types: Option<Vec<ResponseType>> = List<ResponseType>,
+        /// `client_name`, human-readable, with language variants.
+        pub client_name: Localized = Translatable,
+        /// `client_uri`: the client's home page, with language variants.
+        pub client_uri: Localized = Translatable,
+        /// `logo_uri`: the client's logo, with language variants.
+        pub logo_uri: Localized = Translatable,
+        /// `scope`: space-separated scope values the client may request.
+        pub scope: Option<String> = Text,
+        /// `contacts`: e-mail addresses of people responsible for the client.
+        pub contacts: Option<Vec<String>> = List<String>,
+        /// `tos_uri`: terms of service, with language variants.
+        pub tos_uri: Localized = Translatable,
+        /// `policy_uri`: privacy policy, with language variants.
+        pub policy_uri: Localized = Translatable,
+        /// `jwks_uri`: URL of the client's JSON Web Key Set.
+        pub jwks_uri: Option<String> = Text,
+        /// `jwks`: the client's JSON Web Key Set by value (public keys only).
+        pub jwks: Option<Value> = KeySet,
+        /// `software_id`: identifier of the client software.
+        pub software_id: Option<String> = Text,
+        /// `software_version`: version of the client software.
+        pub software_version: Option<String> = Text,
+        /// `software_statement`: a signed JWT asserting metadata (RFC 7591 §2.3).
+        pub software_statement: Option<String> = Text,
+        /// `application_type` (OIDC): `web` or `native`.
+        pub application_type: Option<ApplicationType> = Keyword<ApplicationType>,
+        /// `sector_identifier_uri` (OIDC): https URL of a JSON array of redirect URIs.
+        pub sector_identifier_uri: Option<String> = Text,
+        /// `subject_type` (OIDC): `public` or `pairwise`.
+        pub subject_type: Option<SubjectType> = Keyword<SubjectType>,
+        // The JOSE algorithm members (`id_token_signed_response_alg`, …).
+        algorithms: Option<Box<JoseAlgorithms>> = Algorithms,
+        /// `default_max_age` (OIDC): seconds.
+        pub default_max_age: Option<u64> = Seconds,
+        /// `require_auth_time` (OIDC).
+        pub require_auth_time: Option<bool> = Flag,
+        /// `default_acr_values` (OIDC).
+        pub default_acr_values: Option<Vec<String>> = List<String>,
+        /// `initiate_login_uri` (OIDC): https URL a third party can use to start a login.
+        pub initiate_login_uri: Option<String> = Text,
+        /// `request_uris` (OIDC): pre-registered https `request_uri` values.
+        pub request_uris: Option<Vec<String>> = List<String>,
+        /// `post_logout_redirect_uris` (OpenID Connect RP-Initiated Logout 1.0).
+        pub post_logout_redirect_uris: Option<Vec<String>> = List<String>,
+        // The certificate binding of a `tls_client_auth` client
+        // (`tls_client_auth_subject_dn`, `tls_client_auth_san_*`).
+        tls_client_auth: Option<Box<TlsClientAuthBinding>> = Binding,
+    }
 }
 
 /// An error about one member, named in the description: `invalid_redirect_uri`
@@ -119,6 +124,23 @@ impl ClientMetadata {
     /// The JOSE algorithm members, to set one.
     pub fn algorithms_mut(&mut self) -> &mut JoseAlgorithms {
         self.algorithms.get_or_insert_with(Box::default)
+    }
+
+    /// The JOSE algorithm members, to change them, if the client registered
+    /// any.
+    pub(crate) fn registered_algorithms_mut(&mut self) -> Option<&mut JoseAlgorithms> {
+        self.algorithms.as_deref_mut()
+    }
+
+    /// The certificate binding of a `tls_client_auth` client (RFC 8705
+    /// §2.1.2), if it registered one.
+    pub fn tls_client_auth(&self) -> Option<&TlsClientAuthBinding> {
+        self.tls_client_auth.as_deref()
+    }
+
+    /// The certificate binding, to set one of its members.
+    pub fn tls_client_auth_mut(&mut self) -> &mut TlsClientAuthBinding {
+        self.tls_client_auth.get_or_insert_with(Box::default)
     }
 
     /// The `token_endpoint_auth_method`, or the RFC 7591 default

@@ -1,26 +1,182 @@
 //! Protocol values with a fixed spelling: auth methods, grant and response types,
 //! application and subject types.
+//!
+//! Every family has one shape: an enum whose variants are the registered
+//! values, with [`FromStr`], [`Display`](fmt::Display), `as_str` and serde in
+//! the registered spelling. A family its specification leaves open (grant and
+//! response types) has an `Extension` arm holding any other value as sent; a
+//! family this server can only accept known values of has none, and parsing
+//! an unknown value fails with [`UnknownValue`].
 
-use std::borrow::Cow;
+use std::convert::Infallible;
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::str::FromStr;
 
-/// `token_endpoint_auth_method` values (RFC 7591 §2, OIDC Core §9, RFC 8705 §2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TokenEndpointAuthMethod {
-    /// `none`: a public client; no client authentication.
-    None,
-    /// `client_secret_basic`: HTTP Basic with the client secret (RFC 6749 §2.3.1).
-    ClientSecretBasic,
-    /// `client_secret_post`: the client secret in the request body.
-    ClientSecretPost,
-    /// `client_secret_jwt`: a JWT signed with HMAC over the client secret.
-    ClientSecretJwt,
-    /// `private_key_jwt`: a JWT signed with the client's private key.
-    PrivateKeyJwt,
-    /// `tls_client_auth`: mutual TLS with a PKI certificate (RFC 8705 §2.1).
-    TlsClientAuth,
-    /// `self_signed_tls_client_auth`: mutual TLS with a self-signed certificate (RFC 8705 §2.2).
-    SelfSignedTlsClientAuth,
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A value outside a closed family (`token_endpoint_auth_method`,
+/// `application_type`, `subject_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not a {family} value this server knows")]
+pub struct UnknownValue {
+    family: &'static str,
+}
+
+/// Declares a family of protocol values: the enum, `as_str`, `FromStr`,
+/// `Display` and serde. `closed` families refuse other values; `open` ones
+/// keep them in `Extension`.
+macro_rules! protocol_values {
+    (
+        closed $family:literal,
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $value:literal, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )*
+        }
+
+        impl $name {
+            /// The value as registered.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( Self::$variant => $value, )*
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownValue;
+
+            fn from_str(value: &str) -> Result<Self, UnknownValue> {
+                match value {
+                    $( $value => Ok(Self::$variant), )*
+                    _ => Err(UnknownValue { family: $family }),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let value = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                value.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+    (
+        open,
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $value:literal, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug)]
+        pub enum $name {
+            $( $(#[$vmeta])* $variant, )*
+            /// Any other value, as sent.
+            Extension(String),
+        }
+
+        impl $name {
+            /// The value as registered.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $( Self::$variant => $value, )*
+                    Self::Extension(value) => value,
+                }
+            }
+
+            /// Whether both are the same registered value, or `None` when
+            /// either is an extension.
+            fn same_registered(&self, other: &Self) -> Option<bool> {
+                match (self, other) {
+                    (Self::Extension(_), _) | (_, Self::Extension(_)) => None,
+                    _ => Some(std::mem::discriminant(self) == std::mem::discriminant(other)),
+                }
+            }
+
+            /// The registered value spelled `value`, if it is one.
+            fn registered(value: &str) -> Option<Self> {
+                match value {
+                    $( $value => Some(Self::$variant), )*
+                    _ => None,
+                }
+            }
+
+            /// The value of `value`, keeping its allocation for an extension.
+            pub(crate) fn from_string(value: String) -> Self {
+                Self::registered(&value).unwrap_or(Self::Extension(value))
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Infallible;
+
+            fn from_str(value: &str) -> Result<Self, Infallible> {
+                Ok(Self::registered(value).unwrap_or_else(|| Self::Extension(value.to_owned())))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                String::deserialize(deserializer).map(Self::from_string)
+            }
+        }
+    };
+}
+
+protocol_values! {
+    closed "token_endpoint_auth_method",
+    /// `token_endpoint_auth_method` values (RFC 7591 §2, OIDC Core §9, RFC 8705 §2).
+    ///
+    /// The IANA registry is open, but a server can only authenticate a client
+    /// by a method it implements: another value is refused
+    /// (`invalid_client_metadata`, RFC 7591 §3.2.2), so this family is closed.
+    pub enum TokenEndpointAuthMethod {
+        /// `none`: a public client; no client authentication.
+        None = "none",
+        /// `client_secret_basic`: HTTP Basic with the client secret (RFC 6749 §2.3.1).
+        ClientSecretBasic = "client_secret_basic",
+        /// `client_secret_post`: the client secret in the request body.
+        ClientSecretPost = "client_secret_post",
+        /// `client_secret_jwt`: a JWT signed with HMAC over the client secret.
+        ClientSecretJwt = "client_secret_jwt",
+        /// `private_key_jwt`: a JWT signed with the client's private key.
+        PrivateKeyJwt = "private_key_jwt",
+        /// `tls_client_auth`: mutual TLS with a PKI certificate (RFC 8705 §2.1).
+        TlsClientAuth = "tls_client_auth",
+        /// `self_signed_tls_client_auth`: mutual TLS with a self-signed certificate (RFC 8705 §2.2).
+        SelfSignedTlsClientAuth = "self_signed_tls_client_auth",
+    }
 }
 
 impl TokenEndpointAuthMethod {
@@ -35,24 +191,6 @@ impl TokenEndpointAuthMethod {
         Self::SelfSignedTlsClientAuth,
     ];
 
-    /// The value as registered.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::ClientSecretBasic => "client_secret_basic",
-            Self::ClientSecretPost => "client_secret_post",
-            Self::ClientSecretJwt => "client_secret_jwt",
-            Self::PrivateKeyJwt => "private_key_jwt",
-            Self::TlsClientAuth => "tls_client_auth",
-            Self::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
-        }
-    }
-
-    /// Parses a registered value; `None` for an unknown method.
-    pub fn parse(value: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.as_str() == value)
-    }
-
     /// Whether a client using this method is issued a `client_secret`
     /// (`client_secret_basic`, `client_secret_post`, `client_secret_jwt`).
     pub fn uses_client_secret(self) -> bool {
@@ -63,182 +201,129 @@ impl TokenEndpointAuthMethod {
     }
 }
 
-impl fmt::Display for TokenEndpointAuthMethod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+protocol_values! {
+    closed "application_type",
+    /// `application_type` (OIDC DCR §2): `web` (default) or `native`. The
+    /// specification defines these two values only; another is refused.
+    pub enum ApplicationType {
+        /// `web`: redirect URIs are https (http only on loopback, by policy).
+        Web = "web",
+        /// `native`: private-use schemes or http loopback redirects (RFC 8252).
+        Native = "native",
     }
 }
 
-/// `application_type` (OIDC DCR §2): `web` (default) or `native`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ApplicationType {
-    /// `web`: redirect URIs are https (http only on loopback, by policy).
-    Web,
-    /// `native`: private-use schemes or http loopback redirects (RFC 8252).
-    Native,
-}
-
-impl ApplicationType {
-    /// The value as registered.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Web => "web",
-            Self::Native => "native",
-        }
-    }
-
-    /// Parses a registered value.
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "web" => Some(Self::Web),
-            "native" => Some(Self::Native),
-            _ => None,
-        }
+protocol_values! {
+    closed "subject_type",
+    /// `subject_type` (OIDC Core §8): `public` or `pairwise`. The
+    /// specification defines these two values only; another is refused.
+    pub enum SubjectType {
+        /// `public`: the same `sub` for every client.
+        Public = "public",
+        /// `pairwise`: a different `sub` per sector identifier.
+        Pairwise = "pairwise",
     }
 }
 
-/// `subject_type` (OIDC Core §8): `public` or `pairwise`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SubjectType {
-    /// `public`: the same `sub` for every client.
-    Public,
-    /// `pairwise`: a different `sub` per sector identifier.
-    Pairwise,
-}
-
-impl SubjectType {
-    /// The value as registered.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Public => "public",
-            Self::Pairwise => "pairwise",
-        }
+protocol_values! {
+    open,
+    /// A `grant_types` value (RFC 7591 §2). The family is open (RFC 6749
+    /// §4.5: extension grants are absolute URIs): a value without a variant is
+    /// kept in `Extension`, and allowed when the server lists it as supported.
+    ///
+    /// Values compare by their spelling, so `Extension("implicit")` (built by
+    /// hand; parsing never makes one) equals `Implicit`.
+    pub enum GrantType {
+        /// `authorization_code` (RFC 6749 §4.1).
+        AuthorizationCode = "authorization_code",
+        /// `implicit` (RFC 6749 §4.2).
+        Implicit = "implicit",
+        /// `password` (RFC 6749 §4.3).
+        Password = "password",
+        /// `client_credentials` (RFC 6749 §4.4).
+        ClientCredentials = "client_credentials",
+        /// `refresh_token` (RFC 6749 §6).
+        RefreshToken = "refresh_token",
+        /// `urn:ietf:params:oauth:grant-type:jwt-bearer` (RFC 7523).
+        JwtBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        /// `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628).
+        DeviceCode = "urn:ietf:params:oauth:grant-type:device_code",
+        /// `urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693).
+        TokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange",
     }
-
-    /// Parses a registered value.
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "public" => Some(Self::Public),
-            "pairwise" => Some(Self::Pairwise),
-            _ => None,
-        }
-    }
 }
-
-/// A `grant_types` value (RFC 7591 §2). Extension grants (absolute URIs) are
-/// allowed when the server lists them as supported.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct GrantType(Cow<'static, str>);
 
 impl GrantType {
-    /// `authorization_code` (RFC 6749 §4.1).
-    pub const AUTHORIZATION_CODE: Self = Self(Cow::Borrowed("authorization_code"));
-    /// `implicit` (RFC 6749 §4.2).
-    pub const IMPLICIT: Self = Self(Cow::Borrowed("implicit"));
-    /// `password` (RFC 6749 §4.3).
-    pub const PASSWORD: Self = Self(Cow::Borrowed("password"));
-    /// `client_credentials` (RFC 6749 §4.4).
-    pub const CLIENT_CREDENTIALS: Self = Self(Cow::Borrowed("client_credentials"));
-    /// `refresh_token` (RFC 6749 §6).
-    pub const REFRESH_TOKEN: Self = Self(Cow::Borrowed("refresh_token"));
-    /// `urn:ietf:params:oauth:grant-type:jwt-bearer` (RFC 7523).
-    pub const JWT_BEARER: Self = Self(Cow::Borrowed("urn:ietf:params:oauth:grant-type:jwt-bearer"));
-    /// `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628).
-    pub const DEVICE_CODE: Self = Self(Cow::Borrowed(
-        "urn:ietf:params:oauth:grant-type:device_code",
-    ));
-    /// `urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693).
-    pub const TOKEN_EXCHANGE: Self = Self(Cow::Borrowed(
-        "urn:ietf:params:oauth:grant-type:token-exchange",
-    ));
-
-    /// A grant type by name.
-    pub fn new(value: impl Into<Cow<'static, str>>) -> Self {
-        Self(value.into())
-    }
-
-    /// A registered value, sharing the constant for a standard one (no
-    /// allocation kept per stored client).
-    pub(crate) fn registered(value: String) -> Self {
-        const KNOWN: [GrantType; 8] = [
-            GrantType::AUTHORIZATION_CODE,
-            GrantType::IMPLICIT,
-            GrantType::PASSWORD,
-            GrantType::CLIENT_CREDENTIALS,
-            GrantType::REFRESH_TOKEN,
-            GrantType::JWT_BEARER,
-            GrantType::DEVICE_CODE,
-            GrantType::TOKEN_EXCHANGE,
-        ];
-        KNOWN
-            .into_iter()
-            .find(|known| known.0 == value.as_str())
-            .unwrap_or(Self(Cow::Owned(value)))
-    }
-
-    /// The value as registered.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// Whether this grant sends the user agent to a redirect URI
     /// (`authorization_code`, `implicit`).
     pub fn uses_redirect(&self) -> bool {
-        *self == Self::AUTHORIZATION_CODE || *self == Self::IMPLICIT
+        *self == Self::AuthorizationCode || *self == Self::Implicit
     }
 }
 
-impl fmt::Display for GrantType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+impl PartialEq for GrantType {
+    fn eq(&self, other: &Self) -> bool {
+        self.same_registered(other)
+            .unwrap_or_else(|| self.as_str() == other.as_str())
     }
 }
 
-/// A `response_types` value (RFC 7591 §2, OAuth 2.0 Multiple Response Types):
-/// `code`, `token`, `id_token`, `none`, or a space-separated combination such as
-/// `code id_token`. Kept as sent; compared as a set of words, so `id_token code`
-/// and `code id_token` are the same response type.
-#[derive(Clone, Debug, Eq)]
-pub struct ResponseType(Cow<'static, str>);
+impl Eq for GrantType {}
+
+impl Hash for GrantType {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for GrantType {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for GrantType {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+protocol_values! {
+    open,
+    /// A `response_types` value (RFC 7591 §2, OAuth 2.0 Multiple Response
+    /// Types): a space-separated combination of words. The variants are the
+    /// values of the IANA "OAuth Authorization Endpoint Response Types"
+    /// registry in their registered spelling; any other value, including a
+    /// registered combination with its words in another order (`id_token
+    /// code`), is kept as sent in `Extension` and echoed so.
+    ///
+    /// Values compare as sets of words, so `id_token code` equals
+    /// `CodeIdToken`; use `==` or the word helpers rather than `match` where
+    /// the order may vary.
+    pub enum ResponseType {
+        /// `code` (RFC 6749 §4.1).
+        Code = "code",
+        /// `token` (RFC 6749 §4.2).
+        Token = "token",
+        /// `id_token` (OIDC Core §3.2).
+        IdToken = "id_token",
+        /// `none` (OAuth 2.0 Multiple Response Types §4).
+        None = "none",
+        /// `code token` (OAuth 2.0 Multiple Response Types §5).
+        CodeToken = "code token",
+        /// `code id_token` (OAuth 2.0 Multiple Response Types §5).
+        CodeIdToken = "code id_token",
+        /// `id_token token` (OAuth 2.0 Multiple Response Types §5).
+        IdTokenToken = "id_token token",
+        /// `code id_token token` (OAuth 2.0 Multiple Response Types §5).
+        CodeIdTokenToken = "code id_token token",
+    }
+}
 
 impl ResponseType {
-    /// `code` (RFC 6749 §4.1).
-    pub const CODE: Self = Self(Cow::Borrowed("code"));
-    /// `token` (RFC 6749 §4.2).
-    pub const TOKEN: Self = Self(Cow::Borrowed("token"));
-    /// `id_token` (OIDC Core §3.2).
-    pub const ID_TOKEN: Self = Self(Cow::Borrowed("id_token"));
-    /// `none` (OAuth 2.0 Multiple Response Types §4).
-    pub const NONE: Self = Self(Cow::Borrowed("none"));
-
-    /// A response type by name.
-    pub fn new(value: impl Into<Cow<'static, str>>) -> Self {
-        Self(value.into())
-    }
-
-    /// A registered value, sharing the constant for a single standard word
-    /// (no allocation kept per stored client).
-    pub(crate) fn registered(value: String) -> Self {
-        const KNOWN: [ResponseType; 4] = [
-            ResponseType::CODE,
-            ResponseType::TOKEN,
-            ResponseType::ID_TOKEN,
-            ResponseType::NONE,
-        ];
-        KNOWN
-            .into_iter()
-            .find(|known| known.0 == value.as_str())
-            .unwrap_or(Self(Cow::Owned(value)))
-    }
-
-    /// The value as registered.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The words of the combination (`code`, `id_token`, …).
     pub fn words(&self) -> impl Iterator<Item = &str> {
-        self.0.split(' ')
+        self.as_str().split(' ')
     }
 
     /// Whether the combination includes `word`.
@@ -248,18 +333,30 @@ impl ResponseType {
 
     /// Whether the combination needs the `authorization_code` grant.
     pub fn needs_authorization_code(&self) -> bool {
-        self.contains("code")
+        match self {
+            Self::Extension(_) => self.contains("code"),
+            _ => matches!(
+                self,
+                Self::Code | Self::CodeToken | Self::CodeIdToken | Self::CodeIdTokenToken
+            ),
+        }
     }
 
     /// Whether the combination returns tokens from the authorization endpoint,
     /// which needs the `implicit` grant (RFC 7591 §2.1).
     pub fn needs_implicit(&self) -> bool {
-        self.contains("token") || self.contains("id_token")
+        match self {
+            Self::Extension(_) => self.contains("token") || self.contains("id_token"),
+            _ => !matches!(self, Self::Code | Self::None),
+        }
     }
 }
 
 impl PartialEq for ResponseType {
     fn eq(&self, other: &Self) -> bool {
+        if let Some(same) = self.same_registered(other) {
+            return same;
+        }
         let (a, b) = (self.as_str(), other.as_str());
         a == b || {
             let mut x: Vec<&str> = a.split(' ').collect();
@@ -271,23 +368,84 @@ impl PartialEq for ResponseType {
     }
 }
 
-impl fmt::Display for ResponseType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+impl Eq for ResponseType {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn response_type(value: &str) -> ResponseType {
+        value.parse().unwrap()
+    }
+
     #[test]
     fn response_types_compare_as_sets_of_words() {
+        assert_eq!(response_type("code id_token"), ResponseType::CodeIdToken);
+        assert_eq!(response_type("id_token code"), ResponseType::CodeIdToken);
+        assert_eq!(response_type("id_token code").as_str(), "id_token code");
+        assert_ne!(ResponseType::Code, ResponseType::CodeToken);
+    }
+
+    #[test]
+    fn registered_values_parse_to_their_variant_and_others_are_kept() {
+        assert!(matches!(
+            "refresh_token".parse::<GrantType>(),
+            Ok(GrantType::RefreshToken)
+        ));
+        let extension = "urn:example:grant".parse::<GrantType>().unwrap();
         assert_eq!(
-            ResponseType::new("code id_token"),
-            ResponseType::new("id_token code")
+            extension,
+            GrantType::Extension("urn:example:grant".to_owned())
         );
-        assert_ne!(ResponseType::new("code"), ResponseType::new("code token"));
+        assert_eq!(
+            GrantType::Extension("implicit".to_owned()),
+            GrantType::Implicit
+        );
+        for value in ["code", "code id_token token", "x_custom"] {
+            assert_eq!(response_type(value).to_string(), value);
+        }
+        for method in TokenEndpointAuthMethod::ALL {
+            assert_eq!(method.as_str().parse(), Ok(method));
+        }
+        assert!("Web".parse::<ApplicationType>().is_err());
+        assert_eq!(
+            serde_json::to_value(SubjectType::Pairwise).unwrap(),
+            "pairwise"
+        );
+        assert_eq!(
+            serde_json::from_value::<GrantType>("implicit".into()).unwrap(),
+            GrantType::Implicit
+        );
+        assert!(serde_json::from_value::<SubjectType>("other".into()).is_err());
+    }
+
+    #[test]
+    fn the_word_helpers_agree_with_the_words() {
+        for value in [
+            "code",
+            "token",
+            "id_token",
+            "none",
+            "code token",
+            "code id_token",
+            "id_token token",
+            "code id_token token",
+        ] {
+            let registered = response_type(value);
+            assert!(!matches!(registered, ResponseType::Extension(_)), "{value}");
+            let extension = ResponseType::Extension(value.to_owned());
+            assert_eq!(registered, extension, "{value}");
+            assert_eq!(
+                registered.needs_authorization_code(),
+                extension.needs_authorization_code(),
+                "{value}"
+            );
+            assert_eq!(
+                registered.needs_implicit(),
+                extension.needs_implicit(),
+                "{value}"
+            );
+        }
     }
 
     #[test]

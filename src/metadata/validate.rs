@@ -362,7 +362,7 @@ pub(crate) fn check_grant_types(m: &ClientMetadata) -> Result<(), RegistrationEr
         ));
     }
     if m.auth_method() == TokenEndpointAuthMethod::None
-        && m.has_grant_type(&GrantType::CLIENT_CREDENTIALS)
+        && m.has_grant_type(&GrantType::ClientCredentials)
     {
         return Err(metadata_error(
             "grant_types",
@@ -429,21 +429,21 @@ pub(crate) fn check_grant_and_response_consistency(
     let responses = m.response_types.as_deref().unwrap_or_default();
     let has = |g: &GrantType| grants.contains(g);
     for r in responses {
-        if r.needs_authorization_code() && !has(&GrantType::AUTHORIZATION_CODE) {
+        if r.needs_authorization_code() && !has(&GrantType::AuthorizationCode) {
             return Err(inconsistent(r, "authorization_code"));
         }
-        if r.needs_implicit() && !has(&GrantType::IMPLICIT) {
+        if r.needs_implicit() && !has(&GrantType::Implicit) {
             return Err(inconsistent(r, "implicit"));
         }
     }
-    if has(&GrantType::AUTHORIZATION_CODE)
+    if has(&GrantType::AuthorizationCode)
         && !responses.iter().any(ResponseType::needs_authorization_code)
     {
         return Err(RegistrationError::invalid_client_metadata(
             "grant_types: authorization_code needs a response_types value containing \"code\" (RFC 7591 §2.1)",
         ));
     }
-    if has(&GrantType::IMPLICIT) && !responses.iter().any(ResponseType::needs_implicit) {
+    if has(&GrantType::Implicit) && !responses.iter().any(ResponseType::needs_implicit) {
         return Err(RegistrationError::invalid_client_metadata(
             "grant_types: implicit needs a response_types value containing \"token\" or \"id_token\" (RFC 7591 §2.1)",
         ));

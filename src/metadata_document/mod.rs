@@ -303,7 +303,7 @@ impl MetadataDocuments {
                 TokenEndpointAuthMethod::PrivateKeyJwt,
             ])
             .default_token_endpoint_auth_method(TokenEndpointAuthMethod::None)
-            .grant_types([GrantType::AUTHORIZATION_CODE, GrantType::REFRESH_TOKEN])
+            .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
             .require_pkce(true)
     }
 

@@ -58,8 +58,8 @@ fn apply_defaults(m: &mut ClientMetadata, profile: &Profile) {
         .get_or_insert(profile.default_token_endpoint_auth_method);
     match (&m.grant_types, &m.response_types) {
         (None, None) => {
-            m.grant_types = Some(vec![GrantType::AUTHORIZATION_CODE]);
-            m.response_types = Some(vec![ResponseType::CODE]);
+            m.grant_types = Some(vec![GrantType::AuthorizationCode]);
+            m.response_types = Some(vec![ResponseType::Code]);
         }
         (None, Some(response_types)) => {
             let mut grants = Vec::new();
@@ -67,17 +67,17 @@ fn apply_defaults(m: &mut ClientMetadata, profile: &Profile) {
                 .iter()
                 .any(ResponseType::needs_authorization_code)
             {
-                grants.push(GrantType::AUTHORIZATION_CODE);
+                grants.push(GrantType::AuthorizationCode);
             }
             if response_types.iter().any(ResponseType::needs_implicit) {
-                grants.push(GrantType::IMPLICIT);
+                grants.push(GrantType::Implicit);
             }
             m.grant_types = Some(grants);
         }
         (Some(grants), None) => {
-            let code = grants.contains(&GrantType::AUTHORIZATION_CODE);
+            let code = grants.contains(&GrantType::AuthorizationCode);
             m.response_types = Some(if code {
-                vec![ResponseType::CODE]
+                vec![ResponseType::Code]
             } else {
                 Vec::new()
             });
@@ -91,7 +91,7 @@ fn apply_defaults(m: &mut ClientMetadata, profile: &Profile) {
     if m.scope.is_none() {
         m.scope.clone_from(&profile.default_scope);
     }
-    let Some(j) = m.algorithms.as_deref_mut() else {
+    let Some(j) = m.registered_algorithms_mut() else {
         return;
     };
     for spec in &JOSE_MEMBERS {
@@ -150,7 +150,7 @@ fn check_grant_and_response_types(
 fn redirect_rules(m: &ClientMetadata, profile: &Profile) -> RedirectRules {
     RedirectRules {
         application_type: m.app_type(),
-        implicit: m.has_grant_type(&GrantType::IMPLICIT),
+        implicit: m.has_grant_type(&GrantType::Implicit),
         web_http_loopback: profile.web_http_loopback,
         native_https: profile.native_https,
     }

@@ -31,7 +31,7 @@ pub enum UnknownScope {
 /// use tower_dcr::{Profile, GrantType, TokenEndpointAuthMethod};
 ///
 /// let profile = Profile::default()
-///     .grant_types([GrantType::AUTHORIZATION_CODE])
+///     .grant_types([GrantType::AuthorizationCode])
 ///     .token_endpoint_auth_methods([TokenEndpointAuthMethod::None])
 ///     .default_token_endpoint_auth_method(TokenEndpointAuthMethod::None)
 ///     .scopes(["openid", "profile"]);
@@ -117,11 +117,11 @@ impl Default for Profile {
             ],
             default_token_endpoint_auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
             grant_types: vec![
-                GrantType::AUTHORIZATION_CODE,
-                GrantType::REFRESH_TOKEN,
-                GrantType::CLIENT_CREDENTIALS,
+                GrantType::AuthorizationCode,
+                GrantType::RefreshToken,
+                GrantType::ClientCredentials,
             ],
-            response_types: vec![ResponseType::CODE],
+            response_types: vec![ResponseType::Code],
             subject_types: vec![SubjectType::Public],
             default_subject_type: None,
             registration_access_token_lifetime: None,
@@ -149,8 +149,8 @@ impl Profile {
     /// and `none` (public clients) allowed.
     pub fn auth0_third_party() -> Self {
         Self::default()
-            .grant_types([GrantType::AUTHORIZATION_CODE, GrantType::REFRESH_TOKEN])
-            .response_types([ResponseType::CODE])
+            .grant_types([GrantType::AuthorizationCode, GrantType::RefreshToken])
+            .response_types([ResponseType::Code])
             .token_endpoint_auth_methods([
                 TokenEndpointAuthMethod::ClientSecretPost,
                 TokenEndpointAuthMethod::ClientSecretBasic,

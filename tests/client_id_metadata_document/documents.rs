@@ -434,7 +434,7 @@ async fn host_allow_list_and_host_profiles() {
     let strict_profile = tower_dcr::Profile::default()
         .token_endpoint_auth_methods([tower_dcr::TokenEndpointAuthMethod::None])
         .default_token_endpoint_auth_method(tower_dcr::TokenEndpointAuthMethod::None)
-        .grant_types([tower_dcr::GrantType::AUTHORIZATION_CODE])
+        .grant_types([tower_dcr::GrantType::AuthorizationCode])
         .require_pkce(true);
     let dcr = service(listed(&[]).host_profile("127.0.0.1", strict_profile));
     // The document asks for refresh_token, which this host's profile refuses.

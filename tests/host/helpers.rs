@@ -69,11 +69,9 @@ async fn register_with_method(dcr: &Registration, method: &str) -> (String, Stri
 /// A `client_secret_basic` client created by the host directly in the store,
 /// with the given secret and `client_secret_expires_at`.
 async fn store_client(store: &MemoryStore, client_id: &str, secret: &str, expires_at: u64) {
-    let metadata = ClientMetadata {
-        redirect_uris: Some(vec!["https://client.example.org/cb".into()]),
-        token_endpoint_auth_method: Some(TokenEndpointAuthMethod::ClientSecretBasic),
-        ..ClientMetadata::default()
-    };
+    let mut metadata = ClientMetadata::default();
+    metadata.redirect_uris = Some(vec!["https://client.example.org/cb".into()]);
+    metadata.token_endpoint_auth_method = Some(TokenEndpointAuthMethod::ClientSecretBasic);
     let mut record = ClientRecord::new_host_client(client_id, metadata, now());
     record.client_secret = Some(StoredSecret::Digest(Secret::new(secret).digest()));
     record.client_secret_expires_at = expires_at;
@@ -396,11 +394,10 @@ fn client_credentials_debug_redacts_the_secret() {
 /// A native client: RFC 8252 §7.3's any-port rule is for native apps only
 /// (web clients: redirect_matching.rs).
 fn client_with(redirect_uris: &[&str]) -> ClientMetadata {
-    ClientMetadata {
-        redirect_uris: Some(redirect_uris.iter().map(|s| (*s).to_owned()).collect()),
-        application_type: Some(tower_dcr::ApplicationType::Native),
-        ..ClientMetadata::default()
-    }
+    let mut metadata = ClientMetadata::default();
+    metadata.redirect_uris = Some(redirect_uris.iter().map(|s| (*s).to_owned()).collect());
+    metadata.application_type = Some(tower_dcr::ApplicationType::Native);
+    metadata
 }
 
 /// RFC 8252 §7.3: "The authorization server MUST allow any port to be specified

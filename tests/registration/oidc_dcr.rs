@@ -9,16 +9,16 @@ use tower_dcr::{GrantType, Profile, ResponseType, SubjectType, TokenEndpointAuth
 fn oidc_profile() -> Profile {
     Profile::default()
         .grant_types([
-            GrantType::AUTHORIZATION_CODE,
-            GrantType::IMPLICIT,
-            GrantType::REFRESH_TOKEN,
-            GrantType::CLIENT_CREDENTIALS,
+            GrantType::AuthorizationCode,
+            GrantType::Implicit,
+            GrantType::RefreshToken,
+            GrantType::ClientCredentials,
         ])
         .response_types([
-            ResponseType::CODE,
-            ResponseType::ID_TOKEN,
-            ResponseType::new("id_token token"),
-            ResponseType::new("code id_token"),
+            ResponseType::Code,
+            ResponseType::IdToken,
+            ResponseType::IdTokenToken,
+            ResponseType::CodeIdToken,
         ])
         .subject_types([SubjectType::Public, SubjectType::Pairwise])
         .token_endpoint_auth_methods(TokenEndpointAuthMethod::ALL)

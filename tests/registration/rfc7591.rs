@@ -366,14 +366,14 @@ async fn rfc7591_2_1_inconsistent_grant_and_response_types_are_rejected() {
         .profile(
             Profile::default()
                 .grant_types([
-                    tower_dcr::GrantType::AUTHORIZATION_CODE,
-                    tower_dcr::GrantType::IMPLICIT,
-                    tower_dcr::GrantType::CLIENT_CREDENTIALS,
+                    tower_dcr::GrantType::AuthorizationCode,
+                    tower_dcr::GrantType::Implicit,
+                    tower_dcr::GrantType::ClientCredentials,
                 ])
                 .response_types([
-                    tower_dcr::ResponseType::CODE,
-                    tower_dcr::ResponseType::TOKEN,
-                    tower_dcr::ResponseType::new("code id_token"),
+                    tower_dcr::ResponseType::Code,
+                    tower_dcr::ResponseType::Token,
+                    tower_dcr::ResponseType::CodeIdToken,
                 ]),
         )
         .build()

@@ -224,9 +224,9 @@ pub async fn show(
     let code_registered = metadata
         .response_types
         .as_deref()
-        .unwrap_or(&[ResponseType::CODE])
-        .contains(&ResponseType::CODE);
-    if !code_registered || !metadata.has_grant_type(&GrantType::AUTHORIZATION_CODE) {
+        .unwrap_or(&[ResponseType::Code])
+        .contains(&ResponseType::Code);
+    if !code_registered || !metadata.has_grant_type(&GrantType::AuthorizationCode) {
         return back.error(
             "unauthorized_client",
             "the client did not register the authorization_code grant",
