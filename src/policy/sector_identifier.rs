@@ -272,12 +272,11 @@ mod fetch_tests {
     const SECTOR: &str = "https://other.example.net/file_of_redirect_uris.json";
 
     fn pairwise_client(redirect_uris: &[&str], sector: Option<&str>) -> ClientMetadata {
-        ClientMetadata {
-            redirect_uris: Some(redirect_uris.iter().map(|s| (*s).to_owned()).collect()),
-            subject_type: Some(SubjectType::Pairwise),
-            sector_identifier_uri: sector.map(Into::into),
-            ..ClientMetadata::default()
-        }
+        let mut metadata = ClientMetadata::default();
+        metadata.redirect_uris = Some(redirect_uris.iter().map(|s| (*s).to_owned()).collect());
+        metadata.subject_type = Some(SubjectType::Pairwise);
+        metadata.sector_identifier_uri = sector.map(Into::into);
+        metadata
     }
 
     #[track_caller]
