@@ -176,6 +176,12 @@ impl RegistrationError {
     }
 
     /// The RFC 7591 error code.
+    pub fn error_code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The RFC 7591 error code.
+    #[deprecated(note = "renamed `error_code`, as on the other error types")]
     pub fn code(&self) -> ErrorCode {
         self.code
     }
@@ -265,7 +271,7 @@ impl Rejection {
         };
         let static_header = |name, value| Some((name, HeaderValue::from_static(value)));
         match self {
-            Self::Registration(e) => facts(S::BAD_REQUEST, e.code(), e.description(), None),
+            Self::Registration(e) => facts(S::BAD_REQUEST, e.error_code(), e.description(), None),
             Self::MissingToken => Facts {
                 status: S::UNAUTHORIZED,
                 code: ErrorCode::InvalidToken,

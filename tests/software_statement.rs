@@ -119,7 +119,7 @@ fn issuer_with(key: &TestKey) -> TrustedIssuer {
 #[track_caller]
 fn assert_error(result: Result<Map<String, Value>, RegistrationError>, code: ErrorCode) -> String {
     let error = result.expect_err("the statement must be refused");
-    assert_eq!(error.code(), code, "{error}");
+    assert_eq!(error.error_code(), code, "{error}");
     error.description().to_owned()
 }
 
@@ -312,7 +312,7 @@ fn rfc7591_2_3_a_required_statement_must_be_present() {
     ] {
         let mut body = body.as_object().unwrap().clone();
         let error = verifier.apply(&mut body, NOW).unwrap_err();
-        assert_eq!(error.code(), ErrorCode::InvalidSoftwareStatement);
+        assert_eq!(error.error_code(), ErrorCode::InvalidSoftwareStatement);
         assert!(error.description().contains("required"));
     }
     // With one, the same request passes.
@@ -333,7 +333,7 @@ fn rfc7591_2_3_software_statement_member_must_be_a_string() {
         .unwrap()
         .clone();
     let error = verifier.apply(&mut body, NOW).unwrap_err();
-    assert_eq!(error.code(), ErrorCode::InvalidSoftwareStatement);
+    assert_eq!(error.error_code(), ErrorCode::InvalidSoftwareStatement);
 }
 
 // ---- §3.2.2 invalid_software_statement -------------------------------------

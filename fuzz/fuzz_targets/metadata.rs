@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
         // verifier the service drops `software_statement` before parsing).
         Some((Err(e), object)) if !object.contains_key("software_statement") => {
             assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{e}");
-            assert_eq!(answer.error(), e.code().as_str());
+            assert_eq!(answer.error(), e.error_code().as_str());
         }
         _ => {}
     }

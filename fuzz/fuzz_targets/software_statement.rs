@@ -442,7 +442,7 @@ fuzz_target!(|data: &[u8]| {
         (_, Err(e)) => {
             assert!(
                 matches!(
-                    e.code(),
+                    e.error_code(),
                     ErrorCode::InvalidSoftwareStatement | ErrorCode::UnapprovedSoftwareStatement
                 ),
                 "{e}"
@@ -490,7 +490,7 @@ fuzz_target!(|data: &[u8]| {
         }
         StatusCode::BAD_REQUEST => {
             if let Err(e) = result {
-                assert_eq!(answer.error(), e.code().as_str());
+                assert_eq!(answer.error(), e.error_code().as_str());
             }
         }
         other => panic!("unexpected status {other}"),

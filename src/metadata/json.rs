@@ -861,7 +861,7 @@ mod tests {
         let e = parse(json!({"default_max_age": -1})).unwrap_err();
         assert!(e.description().starts_with("default_max_age"));
         let e = parse(json!({"redirect_uris": "https://a.example"})).unwrap_err();
-        assert_eq!(e.code(), crate::error::ErrorCode::InvalidRedirectUri);
+        assert_eq!(e.error_code(), crate::error::ErrorCode::InvalidRedirectUri);
         let e = parse(json!({"contacts": [""]})).unwrap_err();
         assert!(e.description().starts_with("contacts"));
     }

@@ -23,6 +23,14 @@ pub struct UnknownValue {
     family: &'static str,
 }
 
+impl UnknownValue {
+    /// A value outside `family` (named as in the error message: a member
+    /// name or a column).
+    pub(crate) const fn new(family: &'static str) -> Self {
+        Self { family }
+    }
+}
+
 /// Declares a family of protocol values: the enum, `as_str`, `FromStr`,
 /// `Display` and serde. `closed` families refuse other values; `open` ones
 /// keep them in `Extension`.

@@ -282,7 +282,7 @@ mod fetch_tests {
     #[track_caller]
     fn assert_metadata_error(result: Result<(), RegistrationError>) -> String {
         let error = result.expect_err("must be refused");
-        assert_eq!(error.code(), ErrorCode::InvalidClientMetadata);
+        assert_eq!(error.error_code(), ErrorCode::InvalidClientMetadata);
         assert!(
             error.description().starts_with("sector_identifier_uri: "),
             "{}",

@@ -50,12 +50,22 @@ impl RecordSource {
     }
 
     /// Parses a stored value.
+    #[deprecated(note = "use `str::parse` (`FromStr`), whose error says why")]
     pub fn parse(value: &str) -> Option<Self> {
+        value.parse().ok()
+    }
+}
+
+impl std::str::FromStr for RecordSource {
+    type Err = crate::metadata::UnknownValue;
+
+    /// Parses a stored value ([`as_str`](Self::as_str)).
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
         match value {
-            "dynamic" => Some(Self::Dynamic),
-            "host" => Some(Self::Host),
-            "document" => Some(Self::MetadataDocument),
-            _ => None,
+            "dynamic" => Ok(Self::Dynamic),
+            "host" => Ok(Self::Host),
+            "document" => Ok(Self::MetadataDocument),
+            _ => Err(crate::metadata::UnknownValue::new("record source")),
         }
     }
 }

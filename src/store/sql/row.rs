@@ -214,7 +214,9 @@ pub(crate) fn client_from_row(row: &impl SqlRow) -> Result<ClientRecord, StoreEr
     };
 
     let source = get_text("source")?.unwrap_or_default();
-    let source = RecordSource::parse(&source).ok_or_else(|| corrupt(&id, "source is not known"))?;
+    let source: RecordSource = source
+        .parse()
+        .map_err(|_| corrupt(&id, "source is not known"))?;
     let last_used_at = get_i64("last_used_at")?;
 
     Ok(ClientRecord {
