@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
-use super::ApplicationType;
+use super::{ApplicationType, ClientMetadata};
 
 /// Schemes that are never a redirect target: they run code or read local data in
 /// the user agent.
@@ -275,6 +275,36 @@ fn split_authority(after_scheme: &str) -> Option<(&str, &str, &str)> {
 /// The loopback hosts as they must be written (RFC 8252 §7.3, §8.3).
 fn is_written_loopback(host: &str) -> bool {
     matches!(host, "localhost" | "127.0.0.1" | "[::1]")
+}
+
+impl ClientMetadata {
+    /// Whether `presented` is one of the registered redirect URIs: exact string
+    /// comparison (RFC 6749 §3.1.2.3, RFC 9700 §2.1), except that for a
+    /// native client (`application_type` `native`) any port matches on `http`
+    /// redirects to `localhost`, `127.0.0.1` and `[::1]` (RFC 8252 §7.3, which
+    /// is about native apps only). A web client's loopback redirect, like any
+    /// other, must be presented exactly as registered, port included.
+    pub fn matches_redirect_uri(&self, presented: &str) -> bool {
+        let any_loopback_port = self.app_type() == ApplicationType::Native;
+        self.redirect_uris()
+            .iter()
+            .any(|registered| matches_registered(registered, presented, any_loopback_port))
+    }
+
+    /// Whether every registered redirect URI is on a loopback host
+    /// (`localhost`, `127.0.0.1`, `[::1]`): such a client could be any program
+    /// on the user's machine, so a consent page should say so (MCP 2025-11-25
+    /// asks for a warning). `false` without redirect URIs.
+    pub fn redirects_only_to_loopback(&self) -> bool {
+        let uris = self.redirect_uris();
+        !uris.is_empty()
+            && uris.iter().all(|uri| {
+                parse_absolute(uri)
+                    .ok()
+                    .and_then(|url| url.host().map(|h| is_loopback(&h)))
+                    .unwrap_or(false)
+            })
+    }
 }
 
 #[cfg(test)]

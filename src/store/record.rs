@@ -147,3 +147,17 @@ impl ClientRecord {
         self.client_secret_expires_at != 0 && self.client_secret_expires_at <= now
     }
 }
+
+impl ClientRecord {
+    /// For a URL client, the host of its `client_id`, to show prominently on a
+    /// consent page (draft-ietf-oauth-client-id-metadata-document §8.5: the
+    /// user should see which site the client is); `None` for other clients.
+    pub fn metadata_document_host(&self) -> Option<&str> {
+        if self.source != RecordSource::MetadataDocument {
+            return None;
+        }
+        let authority = self.client_id.strip_prefix("https://")?;
+        let end = authority.find(['/', '?', '#']).unwrap_or(authority.len());
+        Some(&authority[..end])
+    }
+}

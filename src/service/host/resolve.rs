@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::service::Registration;
-use crate::store::{ClientRecord, RecordSource, StoreError};
+use crate::store::{ClientRecord, StoreError};
 
 /// Why [`Registration::client`] could not answer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -92,19 +92,5 @@ impl Registration {
         client_id: &str,
     ) -> Result<Option<Arc<ClientRecord>>, ResolveError> {
         self.client(client_id).await
-    }
-}
-
-impl ClientRecord {
-    /// For a URL client, the host of its `client_id`, to show prominently on a
-    /// consent page (draft-ietf-oauth-client-id-metadata-document §8.5: the
-    /// user should see which site the client is); `None` for other clients.
-    pub fn metadata_document_host(&self) -> Option<&str> {
-        if self.source != RecordSource::MetadataDocument {
-            return None;
-        }
-        let authority = self.client_id.strip_prefix("https://")?;
-        let end = authority.find(['/', '?', '#']).unwrap_or(authority.len());
-        Some(&authority[..end])
     }
 }
