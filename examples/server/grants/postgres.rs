@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Row as _};
+use tokio::sync::{mpsc, oneshot};
 use tower_dcr::SecretDigest;
 
 use super::{
@@ -127,6 +128,150 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, GrantError> {
 #[derive(Clone)]
 pub struct PostgresGrants {
     pool: PgPool,
+    /// The token writer's queue ([`write_tokens`]).
+    tokens: mpsc::UnboundedSender<TokenJob>,
+}
+
+/// Tokens to keep, and where to answer once they are committed.
+struct TokenJob {
+    tokens: NewTokens,
+    answer: oneshot::Sender<Result<(), GrantError>>,
+}
+
+/// Token keepings committed together at most (the rest wait for the next
+/// batch). Below every per-client bound, so a batch never evicts its own.
+const MAX_BATCH: usize = 64;
+
+/// The token writer: takes every queued [`TokenJob`] (one batch), keeps them
+/// in one transaction ([`keep_batch`]) and answers them only after its
+/// commit: concurrent token requests share one commit and a few statements,
+/// instead of each running its own and queueing on the same rows (every
+/// request of one client evicting the same oldest token). Ends when every
+/// handle is dropped.
+async fn write_tokens(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<TokenJob>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let tokens: Vec<&NewTokens> = batch.iter().map(|job| &job.tokens).collect();
+        let kept = async {
+            let mut tx = pool.begin().await.map_err(db)?;
+            let refused = keep_batch(&mut tx, &tokens).await?;
+            tx.commit().await.map_err(db)?;
+            Ok::<_, GrantError>(refused)
+        }
+        .await;
+        match kept {
+            Ok(refused) => {
+                for (job, refused) in batch.into_iter().zip(refused) {
+                    let result = if refused {
+                        Err(GrantError::Replayed)
+                    } else {
+                        Ok(())
+                    };
+                    let _ = job.answer.send(result);
+                }
+            }
+            Err(error) => {
+                // Everything rolled back: each step fails (a lost race, a
+                // [`Conflict`], is run again by its caller).
+                let conflict = matches!(&error, GrantError::Unavailable(e) if e.is::<Conflict>());
+                let message = match &error {
+                    GrantError::Unavailable(e) => e.to_string(),
+                    _ => "the token batch failed".to_owned(),
+                };
+                for job in batch {
+                    let error: tower_dcr::BoxError = if conflict {
+                        Box::new(Conflict(message.clone().into()))
+                    } else {
+                        message.clone().into()
+                    };
+                    let _ = job.answer.send(Err(GrantError::Unavailable(error)));
+                }
+            }
+        }
+    }
+}
+
+/// Keeps a batch of tokens in one transaction; returns, for each, whether it
+/// was refused because its grant was revoked. Takes the grants' locks (in
+/// order, so two batches never deadlock), then makes room per client and
+/// kind at once, exactly as one row at a time would, and inserts every row
+/// in one statement.
+async fn keep_batch(c: &mut PgConnection, batch: &[&NewTokens]) -> Result<Vec<bool>, GrantError> {
+    let mut grants: Vec<i64> = batch.iter().map(|t| to_sql(t.access.1.grant)).collect();
+    grants.sort_unstable();
+    grants.dedup();
+    sqlx::query("SELECT pg_advisory_xact_lock(g) FROM unnest($1::int8[]) WITH ORDINALITY AS u(g, n) ORDER BY n")
+        .bind(&grants)
+        .execute(&mut *c)
+        .await
+        .map_err(db)?;
+    let revoked: Vec<i64> =
+        sqlx::query_scalar("SELECT grant_id FROM server_revoked_grants WHERE grant_id = ANY($1)")
+            .bind(&grants)
+            .fetch_all(&mut *c)
+            .await
+            .map_err(db)?;
+    let refused: Vec<bool> = batch
+        .iter()
+        .map(|t| revoked.contains(&to_sql(t.access.1.grant)))
+        .collect();
+    let mut rows: Vec<(&'static str, &Key, &TokenInfo)> = Vec::new();
+    for (tokens, refused) in batch.iter().zip(&refused) {
+        if *refused {
+            continue;
+        }
+        rows.push(("access", &tokens.access.0, &tokens.access.1));
+        if let Some((key, info)) = &tokens.refresh {
+            rows.push(("refresh", key, info));
+        }
+    }
+    for kind in ["access", "refresh"] {
+        let mut owners: Vec<(&str, usize)> = Vec::new();
+        for (_, _, info) in rows.iter().filter(|(k, _, _)| *k == kind) {
+            match owners.iter_mut().find(|(o, _)| *o == info.client_id) {
+                Some((_, n)) => *n += 1,
+                None => owners.push((&info.client_id, 1)),
+            }
+        }
+        if !owners.is_empty() {
+            tokens_room(kind).make_many(c, &owners).await?;
+        }
+    }
+    let column = |f: fn(&(&'static str, &Key, &TokenInfo)) -> Option<String>| {
+        rows.iter().map(f).collect::<Vec<Option<String>>>()
+    };
+    let keys: Vec<Vec<u8>> = rows.iter().map(|(_, key, _)| key.to_vec()).collect();
+    let kinds = column(|(kind, _, _)| Some((*kind).to_owned()));
+    let clients = column(|(_, _, info)| Some(info.client_id.clone()));
+    let scopes = column(|(_, _, info)| info.scope.clone());
+    let users = column(|(_, _, info)| info.user.clone());
+    let grant_ids: Vec<i64> = rows.iter().map(|(_, _, info)| to_sql(info.grant)).collect();
+    let expiries: Vec<i64> = rows
+        .iter()
+        .map(|(_, _, info)| secs(info.expires_at))
+        .collect();
+    sqlx::query(
+        "INSERT INTO server_tokens (key, kind, client_id, grant_id, expires_at, scope, user_id) \
+         SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::int8[], $5::int8[], \
+         $6::text[], $7::text[]) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(keys)
+    .bind(kinds)
+    .bind(clients)
+    .bind(grant_ids)
+    .bind(expiries)
+    .bind(scopes)
+    .bind(users)
+    .execute(&mut *c)
+    .await
+    .map_err(db)?;
+    Ok(refused)
 }
 
 impl PostgresGrants {
@@ -148,7 +293,9 @@ impl PostgresGrants {
             sqlx::query(statement).execute(&mut *tx).await.map_err(db)?;
         }
         tx.commit().await.map_err(db)?;
-        Ok(Self { pool })
+        let (tokens, jobs) = mpsc::unbounded_channel();
+        tokio::spawn(write_tokens(pool.clone(), jobs));
+        Ok(Self { pool, tokens })
     }
 }
 
@@ -227,6 +374,67 @@ impl Room {
             .await
             .map_err(db)?;
         Ok(usize::try_from(total).unwrap_or(0))
+    }
+
+    /// Makes room for `n` rows of each owner at once, as `n` calls of
+    /// [`Room::make`] would (for `n` below the per-owner bound): past
+    /// `per_owner` the owner's oldest go in one statement, past `total` the
+    /// expired rows, then the oldest of the largest holder, one at a time.
+    async fn make_many(
+        &self,
+        c: &mut PgConnection,
+        owners: &[(&str, usize)],
+    ) -> Result<(), GrantError> {
+        for &(owner, n) in owners {
+            let sql = format!(
+                "DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE {s} AND {o} = $2 \
+                 ORDER BY seq LIMIT GREATEST(0, (SELECT count(*) FROM {t} WHERE {s} AND {o} = $2) \
+                 + $3 - $4))",
+                t = self.table,
+                s = self.scope(),
+                o = self.owner_column,
+            );
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(self.kind)
+                .bind(owner)
+                .bind(i64::try_from(n).unwrap_or(i64::MAX))
+                .bind(i64::try_from(self.bounds.per_owner).unwrap_or(i64::MAX))
+                .execute(&mut *c)
+                .await
+                .map_err(db)?;
+        }
+        let adding: usize = owners.iter().map(|(_, n)| n).sum();
+        let mut total = self.total(c).await?;
+        if total + adding > self.bounds.total {
+            let sql = format!(
+                "DELETE FROM {} WHERE {} <= $1",
+                self.table, self.expiry_column
+            );
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(secs(now()))
+                .execute(&mut *c)
+                .await
+                .map_err(db)?;
+            total = self.total(c).await?;
+        }
+        for _ in self.bounds.total..total + adding {
+            let sql = format!(
+                "SELECT {o} FROM {t} WHERE {s} GROUP BY {o} ORDER BY count(*) DESC LIMIT 1",
+                o = self.owner_column,
+                t = self.table,
+                s = self.scope()
+            );
+            let largest: Option<String> = sqlx::query_scalar(AssertSqlSafe(sql))
+                .bind(self.kind)
+                .fetch_optional(&mut *c)
+                .await
+                .map_err(db)?;
+            match largest {
+                Some(largest) => self.drop_oldest(c, self.owner_column, &largest, 1).await?,
+                None => break,
+            }
+        }
+        Ok(())
     }
 
     async fn make(
@@ -604,13 +812,13 @@ impl GrantStore for PostgresGrants {
     }
 
     async fn store_tokens(&self, tokens: NewTokens, _now: u64) -> Result<(), GrantError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let result = async {
-            lock_grant(&mut tx, tokens.access.1.grant).await?;
-            store_tokens(&mut tx, &tokens).await
-        }
-        .await;
-        finish(tx, result).await
+        let (answer, answered) = oneshot::channel();
+        self.tokens
+            .send(TokenJob { tokens, answer })
+            .map_err(|_| failed("the token writer stopped"))?;
+        answered
+            .await
+            .map_err(|_| failed("the token writer dropped a request"))?
     }
 
     async fn refresh_token(&self, token: &Key) -> Result<Option<RefreshState>, GrantError> {
@@ -716,6 +924,7 @@ impl GrantStore for PostgresGrants {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     /// A fresh database (`DATABASE_URL`'s server, default the local test
     /// one), or `None` when PostgreSQL is unreachable (the test is skipped,
@@ -793,6 +1002,51 @@ mod tests {
             .await
             .unwrap();
         keys.into_iter().map(|k| k[0]).collect()
+    }
+
+    /// Before: every concurrent request of a client at its bound ran its own
+    /// transaction and deleted the same oldest token, so they queued on that
+    /// row for seconds, the pool ran dry (`503`), and the bound overflowed.
+    /// Now the token writer keeps them in batches: all succeed, the bound
+    /// holds exactly, the newest tokens work.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_token_requests_are_kept_together_within_the_bound() {
+        let Some((admin, name, url)) = database().await else {
+            return;
+        };
+        let store = Arc::new(PostgresGrants::open(&url).await.unwrap());
+        let grants = super::super::Grants::new(store.clone());
+        let mut issued = Vec::new();
+        for _ in 0..11 {
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..100 {
+                let grants = grants.clone();
+                set.spawn(async move { grants.issue_client_token("flooder", None).await });
+            }
+            while let Some(result) = set.join_next().await {
+                issued.push(result.unwrap().unwrap());
+            }
+        }
+        let held: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM server_tokens WHERE kind = 'access' AND client_id = 'flooder'",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(held, i64::try_from(ACCESS_BOUNDS.per_owner).unwrap());
+        for token in &issued[issued.len() - 100..] {
+            assert!(
+                grants
+                    .access_token(token.access_token.secret())
+                    .await
+                    .is_some()
+            );
+        }
+        store.pool.close().await;
+        sqlx::query(AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
+            .execute(&admin)
+            .await
+            .unwrap();
     }
 
     /// The bounds in SQL, as in memory (`crate::bounded`) and as on SQLite:

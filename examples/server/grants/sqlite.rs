@@ -10,10 +10,11 @@
 //! one, the holder's oldest row goes.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension as _, Transaction, TransactionBehavior, params};
+use tokio::sync::oneshot;
 use tower_dcr::SecretDigest;
 
 use super::{
@@ -112,49 +113,148 @@ fn unsecs(value: i64) -> u64 {
 /// See the module docs.
 #[derive(Clone)]
 pub struct SqliteGrants {
-    connection: Arc<Mutex<Connection>>,
+    /// The writer thread's queue ([`write_loop`]).
+    writer: mpsc::Sender<Job>,
+    /// A connection of its own for reads, so a token check never waits for
+    /// the writer (WAL: readers see the last commit).
+    reader: Arc<Mutex<Connection>>,
+}
+
+/// A step's answer, sent once its batch's commit succeeded (`Ok`) or
+/// failed (`Err`, the commit's error).
+type Deliver = Box<dyn FnOnce(Result<(), &str>) + Send>;
+
+/// A step queued for the writer: runs in the batch's transaction and returns
+/// how to deliver its result once the batch is committed.
+type Job = Box<dyn FnOnce(&Transaction<'_>) -> Deliver + Send>;
+
+/// Steps committed together at most (the rest wait for the next batch).
+const MAX_BATCH: usize = 128;
+
+/// The writer thread: takes every queued step (one batch), runs each under a
+/// savepoint in one `BEGIN IMMEDIATE` transaction, commits once, and only
+/// then answers them all (group commit: one `fsync` for the batch). A step
+/// that failed in the database is rolled back to its savepoint alone; a
+/// failed commit fails the whole batch. Ends when every handle is dropped.
+fn write_loop(mut connection: Connection, jobs: mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let tx = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(error) => {
+                // Dropping the steps answers them as failed.
+                tracing::error!(%error, "the grant store could not begin a transaction");
+                continue;
+            }
+        };
+        let mut deliveries = Vec::with_capacity(batch.len());
+        for job in batch {
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&tx)));
+            match ran {
+                Ok(deliver) => deliveries.push(deliver),
+                // A panicking step is answered as failed (its sender dropped);
+                // roll it back with the savepoint it left open.
+                Err(_) => {
+                    let _ = tx.execute_batch("ROLLBACK TO step; RELEASE step");
+                }
+            }
+        }
+        let committed = tx.commit().map_err(|e| e.to_string());
+        for deliver in deliveries {
+            deliver(committed.as_ref().map(|_| ()).map_err(String::as_str));
+        }
+    }
+}
+
+fn open_connection(path: &std::path::Path) -> rusqlite::Result<Connection> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    let _: String = connection.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    Ok(connection)
 }
 
 impl SqliteGrants {
-    /// Opens the database of `url` (creating it if missing) and creates the
-    /// grant tables.
+    /// Opens the database of `url` (creating it if missing), creates the
+    /// grant tables and starts the writer thread.
     pub async fn open(url: &str) -> Result<Self, GrantError> {
         let path = path_of(url);
-        let connection = tokio::task::spawn_blocking(move || {
-            let connection = Connection::open(path)?;
-            connection.busy_timeout(BUSY_TIMEOUT)?;
-            let _: String = connection.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-            connection.pragma_update(None, "synchronous", "FULL")?;
-            connection.execute_batch(SCHEMA)?;
-            Ok::<_, rusqlite::Error>(connection)
+        let (writer, reader) = tokio::task::spawn_blocking(move || {
+            let writer = open_connection(&path)?;
+            writer.execute_batch(SCHEMA)?;
+            let reader = open_connection(&path)?;
+            Ok::<_, rusqlite::Error>((writer, reader))
         })
         .await
         .map_err(failed)?
         .map_err(db)?;
+        let (queue, jobs) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("grant-writer".into())
+            .spawn(move || write_loop(writer, jobs))
+            .map_err(failed)?;
         Ok(Self {
-            connection: Arc::new(Mutex::new(connection)),
+            writer: queue,
+            reader: Arc::new(Mutex::new(reader)),
         })
     }
 
-    /// Runs `step` in one immediate transaction, off the async threads. The
-    /// transaction is committed unless the database failed: a refusal may
-    /// have written (a used code, a revoked grant).
+    /// Runs `step` as one atomic step of the writer's next batch (under a
+    /// savepoint, in one immediate transaction), answered once that batch is
+    /// committed. The step's writes are kept unless the database failed: a
+    /// refusal may have written (a used code, a revoked grant).
     async fn run<T: Send + 'static>(
         &self,
         step: impl FnOnce(&Transaction<'_>) -> Result<T, GrantError> + Send + 'static,
     ) -> Result<T, GrantError> {
-        let connection = Arc::clone(&self.connection);
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |tx| {
+            let result = match tx.execute_batch("SAVEPOINT step") {
+                Ok(()) => {
+                    let result = step(tx);
+                    let end = if let Err(GrantError::Unavailable(_)) = result {
+                        "ROLLBACK TO step; RELEASE step"
+                    } else {
+                        "RELEASE step"
+                    };
+                    match tx.execute_batch(end) {
+                        Ok(()) => result,
+                        Err(error) => Err(db(error)),
+                    }
+                }
+                Err(error) => Err(db(error)),
+            };
+            Box::new(move |committed: Result<(), &str>| {
+                let result = match committed {
+                    Ok(()) => result,
+                    Err(error) => Err(failed(format!("the commit failed: {error}"))),
+                };
+                let _ = answer.send(result);
+            })
+        });
+        self.writer
+            .send(job)
+            .map_err(|_| failed("the grant writer stopped"))?;
+        answered
+            .await
+            .map_err(|_| failed("the grant writer dropped a step"))?
+    }
+
+    /// Runs a read on the reader connection, off the async threads.
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, GrantError> + Send + 'static,
+    ) -> Result<T, GrantError> {
+        let reader = Arc::clone(&self.reader);
         tokio::task::spawn_blocking(move || {
-            let mut connection = connection.lock().unwrap_or_else(|e| e.into_inner());
-            let tx = connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db)?;
-            let result = step(&tx);
-            if let Err(GrantError::Unavailable(_)) = result {
-                return result;
-            }
-            tx.commit().map_err(db)?;
-            result
+            let connection = reader.lock().unwrap_or_else(|e| e.into_inner());
+            read(&connection)
         })
         .await
         .map_err(failed)?
@@ -392,7 +492,7 @@ const TOKEN_COLUMNS: &str = "kind, client_id, grant_id, expires_at, scope, user_
 #[async_trait::async_trait]
 impl KeyTable for SqliteGrants {
     async fn load_keys(&self) -> Result<Option<(i64, Vec<u8>)>, GrantError> {
-        self.run(|tx| {
+        self.read(|tx| {
             tx.query_row(
                 "SELECT version, sealed FROM server_signing_keys WHERE id = 1",
                 [],
@@ -566,7 +666,7 @@ impl GrantStore for SqliteGrants {
 
     async fn refresh_token(&self, token: &Key) -> Result<Option<RefreshState>, GrantError> {
         let token = *token;
-        self.run(move |tx| {
+        self.read(move |tx| {
             let sql = format!(
                 "SELECT {TOKEN_COLUMNS} FROM server_tokens WHERE key = ?1 AND kind IN ('refresh', 'spent')"
             );
@@ -622,7 +722,7 @@ impl GrantStore for SqliteGrants {
 
     async fn access_token(&self, token: &Key) -> Result<Option<TokenInfo>, GrantError> {
         let token = *token;
-        self.run(move |tx| {
+        self.read(move |tx| {
             let sql = format!(
                 "SELECT {TOKEN_COLUMNS} FROM server_tokens WHERE key = ?1 AND kind = 'access'"
             );
@@ -789,6 +889,49 @@ mod tests {
         );
         store.sweep(later).await.unwrap();
         assert!(keys(&store).await.is_empty());
+        remove(&url);
+    }
+
+    /// Concurrent token requests are committed together (one writer, one
+    /// transaction per batch) and each is answered only once kept: all of a
+    /// flood of one client's requests succeed, its per-client bound holds
+    /// exactly, its newest tokens work, and a reader sees them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_token_requests_are_kept_together_within_the_bound() {
+        let url = database();
+        let store = Arc::new(SqliteGrants::open(&url).await.unwrap());
+        let grants = Grants::new(store.clone());
+        let mut issued = Vec::new();
+        for _ in 0..11 {
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..100 {
+                let grants = grants.clone();
+                set.spawn(async move { grants.issue_client_token("flooder", None).await });
+            }
+            while let Some(result) = set.join_next().await {
+                issued.push(result.unwrap().unwrap());
+            }
+        }
+        let held: i64 = store
+            .read(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM server_tokens WHERE kind = 'access' AND client_id = 'flooder'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(db)
+            })
+            .await
+            .unwrap();
+        assert_eq!(held, i64::try_from(ACCESS_BOUNDS.per_owner).unwrap());
+        for token in &issued[issued.len() - 100..] {
+            assert!(
+                grants
+                    .access_token(token.access_token.secret())
+                    .await
+                    .is_some()
+            );
+        }
         remove(&url);
     }
 
