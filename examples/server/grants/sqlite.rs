@@ -124,18 +124,26 @@ pub struct SqliteGrants {
 /// failed (`Err`, the commit's error).
 type Deliver = Box<dyn FnOnce(Result<(), &str>) + Send>;
 
-/// A step queued for the writer: runs in the batch's transaction and returns
-/// how to deliver its result once the batch is committed.
-type Job = Box<dyn FnOnce(&Transaction<'_>) -> Deliver + Send>;
+/// A step queued for the writer.
+enum Job {
+    /// Runs in the batch's transaction and returns how to deliver its
+    /// result once the batch is committed.
+    Step(Box<dyn FnOnce(&Transaction<'_>) -> Deliver + Send>),
+    /// Tokens to keep: every one in a batch is kept at once
+    /// ([`keep_batch`]).
+    Tokens(NewTokens, oneshot::Sender<Result<(), GrantError>>),
+}
 
 /// Steps committed together at most (the rest wait for the next batch).
+/// Below every per-client bound, so a batch never evicts its own tokens.
 const MAX_BATCH: usize = 128;
 
 /// The writer thread: takes every queued step (one batch), runs each under a
-/// savepoint in one `BEGIN IMMEDIATE` transaction, commits once, and only
-/// then answers them all (group commit: one `fsync` for the batch). A step
-/// that failed in the database is rolled back to its savepoint alone; a
-/// failed commit fails the whole batch. Ends when every handle is dropped.
+/// savepoint in one `BEGIN IMMEDIATE` transaction, the batch's tokens last
+/// and together, commits once, and only then answers them all (group
+/// commit: one `fsync` for the batch). A step that failed in the database is
+/// rolled back to its savepoint alone; a failed commit fails the whole
+/// batch. Ends when every handle is dropped.
 fn write_loop(mut connection: Connection, jobs: mpsc::Receiver<Job>) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -154,8 +162,16 @@ fn write_loop(mut connection: Connection, jobs: mpsc::Receiver<Job>) {
             }
         };
         let mut deliveries = Vec::with_capacity(batch.len());
+        let mut tokens = Vec::new();
         for job in batch {
-            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&tx)));
+            let step = match job {
+                Job::Step(step) => step,
+                Job::Tokens(new, answer) => {
+                    tokens.push((new, answer));
+                    continue;
+                }
+            };
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(&tx)));
             match ran {
                 Ok(deliver) => deliveries.push(deliver),
                 // A panicking step is answered as failed (its sender dropped);
@@ -165,11 +181,90 @@ fn write_loop(mut connection: Connection, jobs: mpsc::Receiver<Job>) {
                 }
             }
         }
+        let kept = if tokens.is_empty() {
+            Ok(Vec::new())
+        } else {
+            let new: Vec<&NewTokens> = tokens.iter().map(|(new, _)| new).collect();
+            in_savepoint(&tx, |tx| keep_batch(tx, &new))
+        };
         let committed = tx.commit().map_err(|e| e.to_string());
         for deliver in deliveries {
             deliver(committed.as_ref().map(|_| ()).map_err(String::as_str));
         }
+        match (kept, committed) {
+            (Ok(refused), Ok(())) => {
+                for ((_, answer), refused) in tokens.into_iter().zip(refused) {
+                    let result = if refused {
+                        Err(GrantError::Replayed)
+                    } else {
+                        Ok(())
+                    };
+                    let _ = answer.send(result);
+                }
+            }
+            (kept, committed) => {
+                let message = match (kept, committed) {
+                    (Err(error), _) => format!("{error:?}"),
+                    (_, Err(error)) => format!("the commit failed: {error}"),
+                    _ => String::new(),
+                };
+                for (_, answer) in tokens {
+                    let _ = answer.send(Err(failed(message.clone())));
+                }
+            }
+        }
     }
+}
+
+/// Runs `step` under a savepoint, rolled back if the database failed.
+fn in_savepoint<T>(
+    tx: &Transaction<'_>,
+    step: impl FnOnce(&Transaction<'_>) -> Result<T, GrantError>,
+) -> Result<T, GrantError> {
+    tx.execute_batch("SAVEPOINT step").map_err(db)?;
+    let result = step(tx);
+    let end = if let Err(GrantError::Unavailable(_)) = result {
+        "ROLLBACK TO step; RELEASE step"
+    } else {
+        "RELEASE step"
+    };
+    tx.execute_batch(end).map_err(db)?;
+    result
+}
+
+/// Keeps a batch of tokens; returns, for each, whether it was refused
+/// because its grant was revoked. Makes room per client and kind at once,
+/// exactly as one row at a time would.
+fn keep_batch(tx: &Transaction<'_>, batch: &[&NewTokens]) -> Result<Vec<bool>, GrantError> {
+    let mut refused = Vec::with_capacity(batch.len());
+    let mut rows: Vec<(&'static str, &Key, &TokenInfo)> = Vec::new();
+    for tokens in batch {
+        let revoked = is_revoked(tx, tokens.access.1.grant)?;
+        refused.push(revoked);
+        if revoked {
+            continue;
+        }
+        rows.push(("access", &tokens.access.0, &tokens.access.1));
+        if let Some((key, info)) = &tokens.refresh {
+            rows.push(("refresh", key, info));
+        }
+    }
+    for kind in ["access", "refresh"] {
+        let mut owners: Vec<(&str, usize)> = Vec::new();
+        for (_, _, info) in rows.iter().filter(|(k, _, _)| *k == kind) {
+            match owners.iter_mut().find(|(o, _)| *o == info.client_id) {
+                Some((_, n)) => *n += 1,
+                None => owners.push((&info.client_id, 1)),
+            }
+        }
+        if !owners.is_empty() {
+            tokens_room(kind).make_many(tx, &owners)?;
+        }
+    }
+    for (kind, key, info) in rows {
+        insert_row(tx, kind, key, info)?;
+    }
+    Ok(refused)
 }
 
 fn open_connection(path: &std::path::Path) -> rusqlite::Result<Connection> {
@@ -214,22 +309,8 @@ impl SqliteGrants {
         step: impl FnOnce(&Transaction<'_>) -> Result<T, GrantError> + Send + 'static,
     ) -> Result<T, GrantError> {
         let (answer, answered) = oneshot::channel();
-        let job: Job = Box::new(move |tx| {
-            let result = match tx.execute_batch("SAVEPOINT step") {
-                Ok(()) => {
-                    let result = step(tx);
-                    let end = if let Err(GrantError::Unavailable(_)) = result {
-                        "ROLLBACK TO step; RELEASE step"
-                    } else {
-                        "RELEASE step"
-                    };
-                    match tx.execute_batch(end) {
-                        Ok(()) => result,
-                        Err(error) => Err(db(error)),
-                    }
-                }
-                Err(error) => Err(db(error)),
-            };
+        let job = Job::Step(Box::new(move |tx| {
+            let result = in_savepoint(tx, step);
             Box::new(move |committed: Result<(), &str>| {
                 let result = match committed {
                     Ok(()) => result,
@@ -237,7 +318,7 @@ impl SqliteGrants {
                 };
                 let _ = answer.send(result);
             })
-        });
+        }));
         self.writer
             .send(job)
             .map_err(|_| failed("the grant writer stopped"))?;
@@ -292,7 +373,8 @@ impl Room<'_> {
             self.scope()
         );
         let count: i64 = tx
-            .query_row(&sql, params![self.kind, value], |r| r.get(0))
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.query_row(params![self.kind, value], |r| r.get(0)))
             .map_err(db)?;
         Ok(usize::try_from(count).unwrap_or(0))
     }
@@ -314,8 +396,58 @@ impl Room<'_> {
             t = self.table,
             s = self.scope()
         );
-        tx.execute(&sql, params![self.kind, value, n as i64])
+        tx.prepare_cached(&sql)
+            .and_then(|mut s| s.execute(params![self.kind, value, n as i64]))
             .map_err(db)?;
+        Ok(())
+    }
+
+    /// Makes room for `n` rows of each owner at once, as `n` calls of
+    /// [`Room::make`] would (for `n` below the per-owner bound).
+    fn make_many(&self, tx: &Transaction<'_>, owners: &[(&str, usize)]) -> Result<(), GrantError> {
+        for &(owner, n) in owners {
+            let held = self.count(tx, self.owner_column, owner)?;
+            self.drop_oldest(
+                tx,
+                self.owner_column,
+                owner,
+                (held + n).saturating_sub(self.bounds.per_owner),
+            )?;
+        }
+        let adding: usize = owners.iter().map(|(_, n)| n).sum();
+        let sql = format!("SELECT count(*) FROM {} WHERE {}", self.table, self.scope());
+        let total = |tx: &Transaction<'_>| -> Result<usize, GrantError> {
+            let total: i64 = tx
+                .prepare_cached(&sql)
+                .and_then(|mut s| s.query_row(params![self.kind], |r| r.get(0)))
+                .map_err(db)?;
+            Ok(usize::try_from(total).unwrap_or(0))
+        };
+        let mut held = total(tx)?;
+        if held + adding > self.bounds.total {
+            let sql = format!(
+                "DELETE FROM {} WHERE {} <= ?1",
+                self.table, self.expiry_column
+            );
+            tx.execute(&sql, params![secs(now())]).map_err(db)?;
+            held = total(tx)?;
+        }
+        for _ in self.bounds.total..held + adding {
+            let sql = format!(
+                "SELECT {o} FROM {t} WHERE {s} GROUP BY {o} ORDER BY count(*) DESC LIMIT 1",
+                o = self.owner_column,
+                t = self.table,
+                s = self.scope()
+            );
+            let largest: Option<String> = tx
+                .query_row(&sql, params![self.kind], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            match largest {
+                Some(largest) => self.drop_oldest(tx, self.owner_column, &largest, 1)?,
+                None => break,
+            }
+        }
         Ok(())
     }
 
@@ -344,7 +476,8 @@ impl Room<'_> {
         let sql = format!("SELECT count(*) FROM {} WHERE {}", self.table, self.scope());
         let total = |tx: &Transaction<'_>| -> Result<usize, GrantError> {
             let total: i64 = tx
-                .query_row(&sql, params![self.kind], |r| r.get(0))
+                .prepare_cached(&sql)
+                .and_then(|mut s| s.query_row(params![self.kind], |r| r.get(0)))
                 .map_err(db)?;
             Ok(usize::try_from(total).unwrap_or(0))
         };
@@ -429,10 +562,21 @@ fn insert_token(
     info: &TokenInfo,
 ) -> Result<(), GrantError> {
     tokens_room(kind).make(tx, &info.client_id, None)?;
-    tx.execute(
+    insert_row(tx, kind, key, info)
+}
+
+fn insert_row(
+    tx: &Transaction<'_>,
+    kind: &'static str,
+    key: &Key,
+    info: &TokenInfo,
+) -> Result<(), GrantError> {
+    tx.prepare_cached(
         "INSERT OR REPLACE INTO server_tokens (key, kind, client_id, grant_id, expires_at, scope, user_id) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
+    )
+    .and_then(|mut s| {
+        s.execute(params![
             &key[..],
             kind,
             info.client_id,
@@ -440,23 +584,22 @@ fn insert_token(
             secs(info.expires_at),
             info.scope,
             info.user
-        ],
-    )
+        ])
+    })
     .map_err(db)?;
     Ok(())
 }
 
-fn store_tokens(tx: &Transaction<'_>, tokens: &NewTokens) -> Result<(), GrantError> {
-    let grant = tokens.access.1.grant;
+fn is_revoked(tx: &Transaction<'_>, grant: GrantId) -> Result<bool, GrantError> {
     let revoked: Option<i64> = tx
-        .query_row(
-            "SELECT 1 FROM server_revoked_grants WHERE grant_id = ?1",
-            params![to_sql(grant)],
-            |r| r.get(0),
-        )
-        .optional()
+        .prepare_cached("SELECT 1 FROM server_revoked_grants WHERE grant_id = ?1")
+        .and_then(|mut s| s.query_row(params![to_sql(grant)], |r| r.get(0)).optional())
         .map_err(db)?;
-    if revoked.is_some() {
+    Ok(revoked.is_some())
+}
+
+fn store_tokens(tx: &Transaction<'_>, tokens: &NewTokens) -> Result<(), GrantError> {
+    if is_revoked(tx, tokens.access.1.grant)? {
         return Err(GrantError::Replayed);
     }
     insert_token(tx, "access", &tokens.access.0, &tokens.access.1)?;
@@ -661,7 +804,13 @@ impl GrantStore for SqliteGrants {
     }
 
     async fn store_tokens(&self, tokens: NewTokens, _now: u64) -> Result<(), GrantError> {
-        self.run(move |tx| store_tokens(tx, &tokens)).await
+        let (answer, answered) = oneshot::channel();
+        self.writer
+            .send(Job::Tokens(tokens, answer))
+            .map_err(|_| failed("the grant writer stopped"))?;
+        answered
+            .await
+            .map_err(|_| failed("the grant writer dropped a step"))?
     }
 
     async fn refresh_token(&self, token: &Key) -> Result<Option<RefreshState>, GrantError> {
