@@ -79,7 +79,73 @@ const SCHEMA: &[&str] = &[
         version BIGINT NOT NULL,
         sealed BYTEA NOT NULL
     )",
+    KEEP_TOKENS,
 ];
+
+/// Keeps a batch of tokens in one call (one round trip): takes the grants'
+/// locks in order (two batches never deadlock), then, each statement seeing
+/// what committed before (READ COMMITTED, a volatile function), refuses the
+/// rows of revoked grants, makes room per client and kind at once as one
+/// row at a time would (past `per_owner` the client's oldest, past `total`
+/// the expired rows, then the oldest of the largest holder), and inserts the
+/// rest. Returns the revoked grants.
+const KEEP_TOKENS: &str = "CREATE OR REPLACE FUNCTION server_keep_tokens(
+    p_keys BYTEA[], p_kinds TEXT[], p_clients TEXT[], p_grants INT8[], p_expires INT8[],
+    p_scopes TEXT[], p_users TEXT[], p_bounds INT8[], p_now INT8
+) RETURNS INT8[] LANGUAGE plpgsql VOLATILE AS $body$
+DECLARE
+    g INT8;
+    revoked INT8[];
+    r RECORD;
+    per_owner INT8;
+    bound INT8;
+    total INT8;
+    largest TEXT;
+BEGIN
+    FOR g IN SELECT DISTINCT x FROM unnest(p_grants) AS x ORDER BY x LOOP
+        PERFORM pg_advisory_xact_lock(g);
+    END LOOP;
+    SELECT coalesce(array_agg(grant_id), '{}') INTO revoked
+        FROM server_revoked_grants WHERE grant_id = ANY(p_grants);
+    FOR r IN SELECT u.kind, u.client_id, count(*) AS n
+        FROM unnest(p_kinds, p_clients, p_grants) AS u(kind, client_id, grant_id)
+        WHERE NOT u.grant_id = ANY(revoked) GROUP BY u.kind, u.client_id
+    LOOP
+        per_owner := CASE r.kind WHEN 'access' THEN p_bounds[1] ELSE p_bounds[3] END;
+        DELETE FROM server_tokens WHERE key IN (
+            SELECT key FROM server_tokens WHERE kind = r.kind AND client_id = r.client_id
+            ORDER BY seq
+            LIMIT GREATEST(0, (SELECT count(*) FROM server_tokens
+                WHERE kind = r.kind AND client_id = r.client_id) + r.n - per_owner));
+    END LOOP;
+    FOR r IN SELECT u.kind, count(*) AS n
+        FROM unnest(p_kinds, p_grants) AS u(kind, grant_id)
+        WHERE NOT u.grant_id = ANY(revoked) GROUP BY u.kind
+    LOOP
+        bound := CASE r.kind WHEN 'access' THEN p_bounds[2] ELSE p_bounds[4] END;
+        SELECT count(*) INTO total FROM server_tokens WHERE kind = r.kind;
+        IF total + r.n > bound THEN
+            DELETE FROM server_tokens WHERE expires_at <= p_now;
+            SELECT count(*) INTO total FROM server_tokens WHERE kind = r.kind;
+        END IF;
+        WHILE total + r.n > bound LOOP
+            SELECT client_id INTO largest FROM server_tokens WHERE kind = r.kind
+                GROUP BY client_id ORDER BY count(*) DESC LIMIT 1;
+            EXIT WHEN largest IS NULL;
+            DELETE FROM server_tokens WHERE key IN (SELECT key FROM server_tokens
+                WHERE kind = r.kind AND client_id = largest ORDER BY seq LIMIT 1);
+            total := total - 1;
+        END LOOP;
+    END LOOP;
+    INSERT INTO server_tokens (key, kind, client_id, grant_id, expires_at, scope, user_id)
+        SELECT u.key, u.kind, u.client_id, u.grant_id, u.expires_at, u.scope, u.user_id
+        FROM unnest(p_keys, p_kinds, p_clients, p_grants, p_expires, p_scopes, p_users)
+            AS u(key, kind, client_id, grant_id, expires_at, scope, user_id)
+        WHERE NOT u.grant_id = ANY(revoked)
+        ON CONFLICT (key) DO NOTHING;
+    RETURN revoked;
+END
+$body$";
 
 /// The advisory lock key of the schema's creation.
 const MIGRATION_LOCK: i64 = 0x7464_6372_6772_6e74;
@@ -158,13 +224,7 @@ async fn write_tokens(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<TokenJob>)
             }
         }
         let tokens: Vec<&NewTokens> = batch.iter().map(|job| &job.tokens).collect();
-        let kept = async {
-            let mut tx = pool.begin().await.map_err(db)?;
-            let refused = keep_batch(&mut tx, &tokens).await?;
-            tx.commit().await.map_err(db)?;
-            Ok::<_, GrantError>(refused)
-        }
-        .await;
+        let kept = keep_batch(&pool, &tokens).await;
         match kept {
             Ok(refused) => {
                 for (job, refused) in batch.into_iter().zip(refused) {
@@ -197,50 +257,15 @@ async fn write_tokens(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<TokenJob>)
     }
 }
 
-/// Keeps a batch of tokens in one transaction; returns, for each, whether it
-/// was refused because its grant was revoked. Takes the grants' locks (in
-/// order, so two batches never deadlock), then makes room per client and
-/// kind at once, exactly as one row at a time would, and inserts every row
-/// in one statement.
-async fn keep_batch(c: &mut PgConnection, batch: &[&NewTokens]) -> Result<Vec<bool>, GrantError> {
-    let mut grants: Vec<i64> = batch.iter().map(|t| to_sql(t.access.1.grant)).collect();
-    grants.sort_unstable();
-    grants.dedup();
-    sqlx::query("SELECT pg_advisory_xact_lock(g) FROM unnest($1::int8[]) WITH ORDINALITY AS u(g, n) ORDER BY n")
-        .bind(&grants)
-        .execute(&mut *c)
-        .await
-        .map_err(db)?;
-    let revoked: Vec<i64> =
-        sqlx::query_scalar("SELECT grant_id FROM server_revoked_grants WHERE grant_id = ANY($1)")
-            .bind(&grants)
-            .fetch_all(&mut *c)
-            .await
-            .map_err(db)?;
-    let refused: Vec<bool> = batch
-        .iter()
-        .map(|t| revoked.contains(&to_sql(t.access.1.grant)))
-        .collect();
+/// Keeps a batch of tokens in one statement ([`KEEP_TOKENS`], its own
+/// transaction); returns, for each, whether it was refused because its grant
+/// was revoked.
+async fn keep_batch(pool: &PgPool, batch: &[&NewTokens]) -> Result<Vec<bool>, GrantError> {
     let mut rows: Vec<(&'static str, &Key, &TokenInfo)> = Vec::new();
-    for (tokens, refused) in batch.iter().zip(&refused) {
-        if *refused {
-            continue;
-        }
+    for tokens in batch {
         rows.push(("access", &tokens.access.0, &tokens.access.1));
         if let Some((key, info)) = &tokens.refresh {
             rows.push(("refresh", key, info));
-        }
-    }
-    for kind in ["access", "refresh"] {
-        let mut owners: Vec<(&str, usize)> = Vec::new();
-        for (_, _, info) in rows.iter().filter(|(k, _, _)| *k == kind) {
-            match owners.iter_mut().find(|(o, _)| *o == info.client_id) {
-                Some((_, n)) => *n += 1,
-                None => owners.push((&info.client_id, 1)),
-            }
-        }
-        if !owners.is_empty() {
-            tokens_room(kind).make_many(c, &owners).await?;
         }
     }
     let column = |f: fn(&(&'static str, &Key, &TokenInfo)) -> Option<String>| {
@@ -256,22 +281,31 @@ async fn keep_batch(c: &mut PgConnection, batch: &[&NewTokens]) -> Result<Vec<bo
         .iter()
         .map(|(_, _, info)| secs(info.expires_at))
         .collect();
-    sqlx::query(
-        "INSERT INTO server_tokens (key, kind, client_id, grant_id, expires_at, scope, user_id) \
-         SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::int8[], $5::int8[], \
-         $6::text[], $7::text[]) ON CONFLICT (key) DO NOTHING",
-    )
-    .bind(keys)
-    .bind(kinds)
-    .bind(clients)
-    .bind(grant_ids)
-    .bind(expiries)
-    .bind(scopes)
-    .bind(users)
-    .execute(&mut *c)
-    .await
-    .map_err(db)?;
-    Ok(refused)
+    let bound = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let bounds = vec![
+        bound(ACCESS_BOUNDS.per_owner),
+        bound(ACCESS_BOUNDS.total),
+        bound(REFRESH_BOUNDS.per_owner),
+        bound(REFRESH_BOUNDS.total),
+    ];
+    let revoked: Vec<i64> =
+        sqlx::query_scalar("SELECT server_keep_tokens($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(keys)
+            .bind(kinds)
+            .bind(clients)
+            .bind(grant_ids)
+            .bind(expiries)
+            .bind(scopes)
+            .bind(users)
+            .bind(bounds)
+            .bind(secs(now()))
+            .fetch_one(pool)
+            .await
+            .map_err(db)?;
+    Ok(batch
+        .iter()
+        .map(|t| revoked.contains(&to_sql(t.access.1.grant)))
+        .collect())
 }
 
 impl PostgresGrants {
@@ -374,67 +408,6 @@ impl Room {
             .await
             .map_err(db)?;
         Ok(usize::try_from(total).unwrap_or(0))
-    }
-
-    /// Makes room for `n` rows of each owner at once, as `n` calls of
-    /// [`Room::make`] would (for `n` below the per-owner bound): past
-    /// `per_owner` the owner's oldest go in one statement, past `total` the
-    /// expired rows, then the oldest of the largest holder, one at a time.
-    async fn make_many(
-        &self,
-        c: &mut PgConnection,
-        owners: &[(&str, usize)],
-    ) -> Result<(), GrantError> {
-        for &(owner, n) in owners {
-            let sql = format!(
-                "DELETE FROM {t} WHERE key IN (SELECT key FROM {t} WHERE {s} AND {o} = $2 \
-                 ORDER BY seq LIMIT GREATEST(0, (SELECT count(*) FROM {t} WHERE {s} AND {o} = $2) \
-                 + $3 - $4))",
-                t = self.table,
-                s = self.scope(),
-                o = self.owner_column,
-            );
-            sqlx::query(AssertSqlSafe(sql))
-                .bind(self.kind)
-                .bind(owner)
-                .bind(i64::try_from(n).unwrap_or(i64::MAX))
-                .bind(i64::try_from(self.bounds.per_owner).unwrap_or(i64::MAX))
-                .execute(&mut *c)
-                .await
-                .map_err(db)?;
-        }
-        let adding: usize = owners.iter().map(|(_, n)| n).sum();
-        let mut total = self.total(c).await?;
-        if total + adding > self.bounds.total {
-            let sql = format!(
-                "DELETE FROM {} WHERE {} <= $1",
-                self.table, self.expiry_column
-            );
-            sqlx::query(AssertSqlSafe(sql))
-                .bind(secs(now()))
-                .execute(&mut *c)
-                .await
-                .map_err(db)?;
-            total = self.total(c).await?;
-        }
-        for _ in self.bounds.total..total + adding {
-            let sql = format!(
-                "SELECT {o} FROM {t} WHERE {s} GROUP BY {o} ORDER BY count(*) DESC LIMIT 1",
-                o = self.owner_column,
-                t = self.table,
-                s = self.scope()
-            );
-            let largest: Option<String> = sqlx::query_scalar(AssertSqlSafe(sql))
-                .bind(self.kind)
-                .fetch_optional(&mut *c)
-                .await
-                .map_err(db)?;
-            match largest {
-                Some(largest) => self.drop_oldest(c, self.owner_column, &largest, 1).await?,
-                None => break,
-            }
-        }
-        Ok(())
     }
 
     async fn make(
