@@ -3,7 +3,9 @@
 //! shared by every instance on that database: a flow may cross instances,
 //! and a restart signs nobody out.
 //!
-//! Each method is one transaction. Across instances: a consent request is
+//! Each method is one transaction; concurrent token keepings are batched by
+//! one writer task into one transaction ([`KEEP_TOKENS`]), answered after its
+//! commit. Across instances: a consent request is
 //! taken by one `DELETE … RETURNING`; a code is redeemed under its row lock
 //! (`FOR UPDATE`), so of two instances redeeming it at once exactly one wins
 //! and the other, seeing it used, revokes the grant; everything that keeps or

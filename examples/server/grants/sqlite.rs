@@ -2,12 +2,15 @@
 //! next to the clients, on a connection of their own, so a restart signs
 //! nobody out.
 //!
-//! Each method is one `BEGIN IMMEDIATE` transaction, so it is one atomic step
-//! for every process on the file (a code is redeemed once, a refresh token
-//! rotated once, tokens are never kept in a revoked grant). The file is in
-//! WAL mode with `synchronous = FULL`, like the client store: an answered
-//! token survives `SIGKILL`. The bounds are those of the in-memory store: past
-//! one, the holder's oldest row goes.
+//! Every write is one step of a writer thread, which commits the steps queued
+//! meanwhile together: one `BEGIN IMMEDIATE` transaction per batch, a
+//! savepoint per step, so each is one atomic step for every process on the
+//! file (a code is redeemed once, a refresh token rotated once, tokens are
+//! never kept in a revoked grant), and is answered only after the commit.
+//! The file is in WAL mode with `synchronous = FULL`, like the client store:
+//! an answered token survives `SIGKILL`. Reads (a token check) use a
+//! connection of their own and never wait for the writer. The bounds are
+//! those of the in-memory store: past one, the holder's oldest row goes.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, mpsc};
@@ -131,7 +134,7 @@ enum Job {
     Step(Box<dyn FnOnce(&Transaction<'_>) -> Deliver + Send>),
     /// Tokens to keep: every one in a batch is kept at once
     /// ([`keep_batch`]).
-    Tokens(NewTokens, oneshot::Sender<Result<(), GrantError>>),
+    Tokens(Box<NewTokens>, oneshot::Sender<Result<(), GrantError>>),
 }
 
 /// Steps committed together at most (the rest wait for the next batch).
@@ -184,7 +187,7 @@ fn write_loop(mut connection: Connection, jobs: mpsc::Receiver<Job>) {
         let kept = if tokens.is_empty() {
             Ok(Vec::new())
         } else {
-            let new: Vec<&NewTokens> = tokens.iter().map(|(new, _)| new).collect();
+            let new: Vec<&NewTokens> = tokens.iter().map(|(new, _)| &**new).collect();
             in_savepoint(&tx, |tx| keep_batch(tx, &new))
         };
         let committed = tx.commit().map_err(|e| e.to_string());
@@ -806,7 +809,7 @@ impl GrantStore for SqliteGrants {
     async fn store_tokens(&self, tokens: NewTokens, _now: u64) -> Result<(), GrantError> {
         let (answer, answered) = oneshot::channel();
         self.writer
-            .send(Job::Tokens(tokens, answer))
+            .send(Job::Tokens(Box::new(tokens), answer))
             .map_err(|_| failed("the grant writer stopped"))?;
         answered
             .await
