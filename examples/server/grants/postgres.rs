@@ -3,7 +3,9 @@
 //! shared by every instance on that database: a flow may cross instances,
 //! and a restart signs nobody out.
 //!
-//! Each method is one transaction. Across instances: a consent request is
+//! Each method is one transaction; concurrent token keepings are batched by
+//! one writer task into one transaction ([`KEEP_TOKENS`]), answered after its
+//! commit. Across instances: a consent request is
 //! taken by one `DELETE … RETURNING`; a code is redeemed under its row lock
 //! (`FOR UPDATE`), so of two instances redeeming it at once exactly one wins
 //! and the other, seeing it used, revokes the grant; everything that keeps or
@@ -16,6 +18,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Row as _};
+use tokio::sync::{mpsc, oneshot};
 use tower_dcr::SecretDigest;
 
 use super::{
@@ -78,7 +81,73 @@ const SCHEMA: &[&str] = &[
         version BIGINT NOT NULL,
         sealed BYTEA NOT NULL
     )",
+    KEEP_TOKENS,
 ];
+
+/// Keeps a batch of tokens in one call (one round trip): takes the grants'
+/// locks in order (two batches never deadlock), then, each statement seeing
+/// what committed before (READ COMMITTED, a volatile function), refuses the
+/// rows of revoked grants, makes room per client and kind at once as one
+/// row at a time would (past `per_owner` the client's oldest, past `total`
+/// the expired rows, then the oldest of the largest holder), and inserts the
+/// rest. Returns the revoked grants.
+const KEEP_TOKENS: &str = "CREATE OR REPLACE FUNCTION server_keep_tokens(
+    p_keys BYTEA[], p_kinds TEXT[], p_clients TEXT[], p_grants INT8[], p_expires INT8[],
+    p_scopes TEXT[], p_users TEXT[], p_bounds INT8[], p_now INT8
+) RETURNS INT8[] LANGUAGE plpgsql VOLATILE AS $body$
+DECLARE
+    g INT8;
+    revoked INT8[];
+    r RECORD;
+    per_owner INT8;
+    bound INT8;
+    total INT8;
+    largest TEXT;
+BEGIN
+    FOR g IN SELECT DISTINCT x FROM unnest(p_grants) AS x ORDER BY x LOOP
+        PERFORM pg_advisory_xact_lock(g);
+    END LOOP;
+    SELECT coalesce(array_agg(grant_id), '{}') INTO revoked
+        FROM server_revoked_grants WHERE grant_id = ANY(p_grants);
+    FOR r IN SELECT u.kind, u.client_id, count(*) AS n
+        FROM unnest(p_kinds, p_clients, p_grants) AS u(kind, client_id, grant_id)
+        WHERE NOT u.grant_id = ANY(revoked) GROUP BY u.kind, u.client_id
+    LOOP
+        per_owner := CASE r.kind WHEN 'access' THEN p_bounds[1] ELSE p_bounds[3] END;
+        DELETE FROM server_tokens WHERE key IN (
+            SELECT key FROM server_tokens WHERE kind = r.kind AND client_id = r.client_id
+            ORDER BY seq
+            LIMIT GREATEST(0, (SELECT count(*) FROM server_tokens
+                WHERE kind = r.kind AND client_id = r.client_id) + r.n - per_owner));
+    END LOOP;
+    FOR r IN SELECT u.kind, count(*) AS n
+        FROM unnest(p_kinds, p_grants) AS u(kind, grant_id)
+        WHERE NOT u.grant_id = ANY(revoked) GROUP BY u.kind
+    LOOP
+        bound := CASE r.kind WHEN 'access' THEN p_bounds[2] ELSE p_bounds[4] END;
+        SELECT count(*) INTO total FROM server_tokens WHERE kind = r.kind;
+        IF total + r.n > bound THEN
+            DELETE FROM server_tokens WHERE expires_at <= p_now;
+            SELECT count(*) INTO total FROM server_tokens WHERE kind = r.kind;
+        END IF;
+        WHILE total + r.n > bound LOOP
+            SELECT client_id INTO largest FROM server_tokens WHERE kind = r.kind
+                GROUP BY client_id ORDER BY count(*) DESC LIMIT 1;
+            EXIT WHEN largest IS NULL;
+            DELETE FROM server_tokens WHERE key IN (SELECT key FROM server_tokens
+                WHERE kind = r.kind AND client_id = largest ORDER BY seq LIMIT 1);
+            total := total - 1;
+        END LOOP;
+    END LOOP;
+    INSERT INTO server_tokens (key, kind, client_id, grant_id, expires_at, scope, user_id)
+        SELECT u.key, u.kind, u.client_id, u.grant_id, u.expires_at, u.scope, u.user_id
+        FROM unnest(p_keys, p_kinds, p_clients, p_grants, p_expires, p_scopes, p_users)
+            AS u(key, kind, client_id, grant_id, expires_at, scope, user_id)
+        WHERE NOT u.grant_id = ANY(revoked)
+        ON CONFLICT (key) DO NOTHING;
+    RETURN revoked;
+END
+$body$";
 
 /// The advisory lock key of the schema's creation.
 const MIGRATION_LOCK: i64 = 0x7464_6372_6772_6e74;
@@ -127,6 +196,118 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, GrantError> {
 #[derive(Clone)]
 pub struct PostgresGrants {
     pool: PgPool,
+    /// The token writer's queue ([`write_tokens`]).
+    tokens: mpsc::UnboundedSender<TokenJob>,
+}
+
+/// Tokens to keep, and where to answer once they are committed.
+struct TokenJob {
+    tokens: NewTokens,
+    answer: oneshot::Sender<Result<(), GrantError>>,
+}
+
+/// Token keepings committed together at most (the rest wait for the next
+/// batch). Below every per-client bound, so a batch never evicts its own.
+const MAX_BATCH: usize = 64;
+
+/// The token writer: takes every queued [`TokenJob`] (one batch), keeps them
+/// in one transaction ([`keep_batch`]) and answers them only after its
+/// commit: concurrent token requests share one commit and a few statements,
+/// instead of each running its own and queueing on the same rows (every
+/// request of one client evicting the same oldest token). Ends when every
+/// handle is dropped.
+async fn write_tokens(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<TokenJob>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let tokens: Vec<&NewTokens> = batch.iter().map(|job| &job.tokens).collect();
+        let kept = keep_batch(&pool, &tokens).await;
+        match kept {
+            Ok(refused) => {
+                for (job, refused) in batch.into_iter().zip(refused) {
+                    let result = if refused {
+                        Err(GrantError::Replayed)
+                    } else {
+                        Ok(())
+                    };
+                    let _ = job.answer.send(result);
+                }
+            }
+            Err(error) => {
+                // Everything rolled back: each step fails (a lost race, a
+                // [`Conflict`], is run again by its caller).
+                let conflict = matches!(&error, GrantError::Unavailable(e) if e.is::<Conflict>());
+                let message = match &error {
+                    GrantError::Unavailable(e) => e.to_string(),
+                    _ => "the token batch failed".to_owned(),
+                };
+                for job in batch {
+                    let error: tower_dcr::BoxError = if conflict {
+                        Box::new(Conflict(message.clone().into()))
+                    } else {
+                        message.clone().into()
+                    };
+                    let _ = job.answer.send(Err(GrantError::Unavailable(error)));
+                }
+            }
+        }
+    }
+}
+
+/// Keeps a batch of tokens in one statement ([`KEEP_TOKENS`], its own
+/// transaction); returns, for each, whether it was refused because its grant
+/// was revoked.
+async fn keep_batch(pool: &PgPool, batch: &[&NewTokens]) -> Result<Vec<bool>, GrantError> {
+    let mut rows: Vec<(&'static str, &Key, &TokenInfo)> = Vec::new();
+    for tokens in batch {
+        rows.push(("access", &tokens.access.0, &tokens.access.1));
+        if let Some((key, info)) = &tokens.refresh {
+            rows.push(("refresh", key, info));
+        }
+    }
+    let column = |f: fn(&(&'static str, &Key, &TokenInfo)) -> Option<String>| {
+        rows.iter().map(f).collect::<Vec<Option<String>>>()
+    };
+    let keys: Vec<Vec<u8>> = rows.iter().map(|(_, key, _)| key.to_vec()).collect();
+    let kinds = column(|(kind, _, _)| Some((*kind).to_owned()));
+    let clients = column(|(_, _, info)| Some(info.client_id.clone()));
+    let scopes = column(|(_, _, info)| info.scope.clone());
+    let users = column(|(_, _, info)| info.user.clone());
+    let grant_ids: Vec<i64> = rows.iter().map(|(_, _, info)| to_sql(info.grant)).collect();
+    let expiries: Vec<i64> = rows
+        .iter()
+        .map(|(_, _, info)| secs(info.expires_at))
+        .collect();
+    let bound = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let bounds = vec![
+        bound(ACCESS_BOUNDS.per_owner),
+        bound(ACCESS_BOUNDS.total),
+        bound(REFRESH_BOUNDS.per_owner),
+        bound(REFRESH_BOUNDS.total),
+    ];
+    let revoked: Vec<i64> =
+        sqlx::query_scalar("SELECT server_keep_tokens($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(keys)
+            .bind(kinds)
+            .bind(clients)
+            .bind(grant_ids)
+            .bind(expiries)
+            .bind(scopes)
+            .bind(users)
+            .bind(bounds)
+            .bind(secs(now()))
+            .fetch_one(pool)
+            .await
+            .map_err(db)?;
+    Ok(batch
+        .iter()
+        .map(|t| revoked.contains(&to_sql(t.access.1.grant)))
+        .collect())
 }
 
 impl PostgresGrants {
@@ -148,7 +329,9 @@ impl PostgresGrants {
             sqlx::query(statement).execute(&mut *tx).await.map_err(db)?;
         }
         tx.commit().await.map_err(db)?;
-        Ok(Self { pool })
+        let (tokens, jobs) = mpsc::unbounded_channel();
+        tokio::spawn(write_tokens(pool.clone(), jobs));
+        Ok(Self { pool, tokens })
     }
 }
 
@@ -604,13 +787,13 @@ impl GrantStore for PostgresGrants {
     }
 
     async fn store_tokens(&self, tokens: NewTokens, _now: u64) -> Result<(), GrantError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let result = async {
-            lock_grant(&mut tx, tokens.access.1.grant).await?;
-            store_tokens(&mut tx, &tokens).await
-        }
-        .await;
-        finish(tx, result).await
+        let (answer, answered) = oneshot::channel();
+        self.tokens
+            .send(TokenJob { tokens, answer })
+            .map_err(|_| failed("the token writer stopped"))?;
+        answered
+            .await
+            .map_err(|_| failed("the token writer dropped a request"))?
     }
 
     async fn refresh_token(&self, token: &Key) -> Result<Option<RefreshState>, GrantError> {
@@ -716,6 +899,7 @@ impl GrantStore for PostgresGrants {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     /// A fresh database (`DATABASE_URL`'s server, default the local test
     /// one), or `None` when PostgreSQL is unreachable (the test is skipped,
@@ -793,6 +977,51 @@ mod tests {
             .await
             .unwrap();
         keys.into_iter().map(|k| k[0]).collect()
+    }
+
+    /// Before: every concurrent request of a client at its bound ran its own
+    /// transaction and deleted the same oldest token, so they queued on that
+    /// row for seconds, the pool ran dry (`503`), and the bound overflowed.
+    /// Now the token writer keeps them in batches: all succeed, the bound
+    /// holds exactly, the newest tokens work.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_token_requests_are_kept_together_within_the_bound() {
+        let Some((admin, name, url)) = database().await else {
+            return;
+        };
+        let store = Arc::new(PostgresGrants::open(&url).await.unwrap());
+        let grants = super::super::Grants::new(store.clone());
+        let mut issued = Vec::new();
+        for _ in 0..11 {
+            let mut set = tokio::task::JoinSet::new();
+            for _ in 0..100 {
+                let grants = grants.clone();
+                set.spawn(async move { grants.issue_client_token("flooder", None).await });
+            }
+            while let Some(result) = set.join_next().await {
+                issued.push(result.unwrap().unwrap());
+            }
+        }
+        let held: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM server_tokens WHERE kind = 'access' AND client_id = 'flooder'",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(held, i64::try_from(ACCESS_BOUNDS.per_owner).unwrap());
+        for token in &issued[issued.len() - 100..] {
+            assert!(
+                grants
+                    .access_token(token.access_token.secret())
+                    .await
+                    .is_some()
+            );
+        }
+        store.pool.close().await;
+        sqlx::query(AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
+            .execute(&admin)
+            .await
+            .unwrap();
     }
 
     /// The bounds in SQL, as in memory (`crate::bounded`) and as on SQLite:
