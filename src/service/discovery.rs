@@ -181,7 +181,7 @@ impl Registration {
 
 #[cfg(test)]
 mod tests {
-    use crate::Registration;
+    use crate::service::Registration;
 
     /// RFC 8414 §3.1 and OpenID Connect Discovery 1.0 §4: a host whose issuer
     /// has a path serves its two documents under different path prefixes.
