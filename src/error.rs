@@ -69,13 +69,16 @@ pub enum ErrorCode {
     ServerError,
     /// `temporarily_unavailable` (RFC 6749 §4.1.2.1): retry later.
     TemporarilyUnavailable,
+    /// `invalid_target` (RFC 8707 §2): a requested resource is invalid,
+    /// unknown, or not one the client may have a token for.
+    InvalidTarget,
     /// An extension code: printable ASCII without `"` and `\` (RFC 6749 §5.2).
     Other(&'static str),
 }
 
 impl ErrorCode {
     /// The known codes, each with its string.
-    const KNOWN: [(Self, &'static str); 13] = [
+    const KNOWN: [(Self, &'static str); 14] = [
         (Self::InvalidRedirectUri, "invalid_redirect_uri"),
         (Self::InvalidClientMetadata, "invalid_client_metadata"),
         (Self::InvalidSoftwareStatement, "invalid_software_statement"),
@@ -92,6 +95,7 @@ impl ErrorCode {
         (Self::InvalidScope, "invalid_scope"),
         (Self::ServerError, "server_error"),
         (Self::TemporarilyUnavailable, "temporarily_unavailable"),
+        (Self::InvalidTarget, "invalid_target"),
     ];
 
     /// The code as it appears in the `error` member.

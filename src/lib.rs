@@ -169,7 +169,7 @@ pub use credentials::{RandomError, Secret, SecretDigest, generate_client_id};
 pub use error::{BoxError, ErrorCode, RegistrationError, Rejection};
 pub use metadata::{
     ApplicationType, ClientMetadata, GrantType, JoseAlgorithms, Limits, Localized, ResponseType,
-    SubjectType, TlsClientAuthBinding, TokenEndpointAuthMethod, UnknownValue,
+    SubjectType, TlsClientAuthBinding, TokenEndpointAuthMethod, UnknownValue, WellKnown,
 };
 pub use policy::{Profile, UnknownScope};
 pub use response::ResponseBody;

@@ -1,9 +1,9 @@
 //! Finding the registration endpoint from the issuer (RFC 8414 §3, OpenID
 //! Connect Discovery 1.0 §4).
 
+use crate::metadata::WellKnown;
 use http::Method;
 use serde_json::{Map, Value};
-use url::Url;
 
 use super::config::{HttpOptions, ServiceConfiguration};
 use super::error::ClientError;
@@ -39,7 +39,8 @@ pub(super) async fn discover_with(
         )));
     }
     let mut misses = Vec::new();
-    for url in well_known_urls(&issuer_url) {
+    let well_known = WellKnown::from_url(&issuer_url);
+    for url in well_known.urls() {
         let reply = http.send(Method::GET, url.clone(), None, None).await?;
         if !reply.status.is_success() {
             misses.push(format!("{url} answered HTTP {}", reply.status));
@@ -54,17 +55,6 @@ pub(super) async fn discover_with(
         issuer: issuer.to_owned(),
         reason: misses.join("; "),
     })
-}
-
-/// The RFC 8414 and the OpenID Connect metadata URLs of `issuer`, in the order
-/// they are tried.
-fn well_known_urls(issuer: &Url) -> [Url; 2] {
-    let path = issuer.path().trim_end_matches('/');
-    let mut rfc8414 = issuer.clone();
-    rfc8414.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
-    let mut oidc = issuer.clone();
-    oidc.set_path(&format!("{path}/.well-known/openid-configuration"));
-    [rfc8414, oidc]
 }
 
 fn configuration(
@@ -114,10 +104,14 @@ fn configuration(
 
 #[cfg(test)]
 mod tests {
+    use url::Url;
+
     use super::*;
 
     fn urls(issuer: &str) -> [String; 2] {
-        well_known_urls(&Url::parse(issuer).unwrap()).map(String::from)
+        WellKnown::from_url(&Url::parse(issuer).unwrap())
+            .urls()
+            .map(|url| url.as_str().to_owned())
     }
 
     #[test]

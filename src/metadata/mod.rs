@@ -16,6 +16,7 @@ pub(crate) mod tls_client_auth;
 mod types;
 pub(crate) mod unique_object;
 pub(crate) mod validate;
+mod well_known;
 
 pub use jose::JoseAlgorithms;
 pub use limits::Limits;
@@ -24,6 +25,7 @@ pub use tls_client_auth::TlsClientAuthBinding;
 pub use types::{
     ApplicationType, GrantType, ResponseType, SubjectType, TokenEndpointAuthMethod, UnknownValue,
 };
+pub use well_known::{InvalidIssuer, WellKnown};
 
 use json::{Algorithms, Binding, Flag, KeySet, Keyword, List, Seconds, Text, Translatable};
 use serde_json::Value;

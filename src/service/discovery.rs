@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::config::ServerKind;
+use crate::metadata::WellKnown;
 use crate::metadata::jose::{JOSE_MEMBERS, JoseMember};
 use crate::policy::Profile;
 use crate::service::Registration;
@@ -32,6 +33,32 @@ where
 }
 
 impl Registration {
+    /// Where the host serves its metadata documents: the RFC 8414 §3.1 URL
+    /// (the well-known segment inserted before the issuer's path) and the
+    /// OpenID Connect Discovery 1.0 §4 URL (appended to the issuer), with the
+    /// paths to mount them on. For an issuer with a path, those are not the
+    /// same path prefix: mount each where it says.
+    ///
+    /// ```
+    /// use tower_dcr::Registration;
+    ///
+    /// let dcr = Registration::builder("https://as.example/tenant1").open().build().unwrap();
+    /// let well_known = dcr.well_known();
+    /// assert_eq!(
+    ///     well_known.oauth_authorization_server_path(),
+    ///     "/.well-known/oauth-authorization-server/tenant1",
+    /// );
+    /// assert_eq!(
+    ///     well_known.openid_configuration(),
+    ///     "https://as.example/tenant1/.well-known/openid-configuration",
+    /// );
+    /// ```
+    pub fn well_known(&self) -> WellKnown {
+        WellKnown::for_issuer(self.issuer()).expect(
+            "the builder accepts only an absolute issuer URL with a host, no query, no fragment",
+        )
+    }
+
     /// The members this service contributes to the host's RFC 8414 / OpenID
     /// Connect discovery document: `registration_endpoint` and the
     /// `*_supported` lists that registration really enforces (over every
@@ -149,5 +176,33 @@ impl Registration {
             );
         }
         m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::service::Registration;
+
+    /// RFC 8414 §3.1 and OpenID Connect Discovery 1.0 §4: a host whose issuer
+    /// has a path serves its two documents under different path prefixes.
+    #[test]
+    fn rfc8414_3_1_a_path_issuer_mounts_its_documents_on_two_paths() {
+        let dcr = Registration::builder("https://as.example/tenant1/")
+            .open()
+            .build()
+            .unwrap();
+        let well_known = dcr.well_known();
+        assert_eq!(
+            well_known.oauth_authorization_server_path(),
+            "/.well-known/oauth-authorization-server/tenant1"
+        );
+        assert_eq!(
+            well_known.openid_configuration_path(),
+            "/tenant1/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            well_known.oauth_authorization_server(),
+            "https://as.example/.well-known/oauth-authorization-server/tenant1"
+        );
     }
 }

@@ -15,6 +15,11 @@
 //!   (exact match, any port on loopback: RFC 8252 §7.3), [`pkce`] (RFC 7636,
 //!   `S256`), [`preferred_languages`] for showing a client's name in the user's
 //!   language ([`Localized::best_match`](crate::Localized::best_match));
+//! - resource indicators (RFC 8707) at both endpoints:
+//!   [`requested_resources`] reads and checks the `resource` parameters,
+//!   [`Resources`] says which the host serves, [`narrow_resources`] keeps a
+//!   token request within its grant; [`ResourceError`] answers
+//!   `invalid_target`;
 //! - [`Registration::profile_of`]: the rules a client registered under, for
 //!   example whether it must use PKCE.
 //! - [`Registration::client`]: who a `client_id` is, a registered
@@ -40,6 +45,7 @@ mod language;
 pub mod pkce;
 mod redirect;
 mod resolve;
+mod resource;
 mod token_error;
 
 pub use client_auth::{ClientAuthError, ClientCredentials, CredentialsLocation};
@@ -47,6 +53,7 @@ pub use form::FormField;
 pub use language::preferred_languages;
 pub use redirect::RedirectError;
 pub use resolve::ResolveError;
+pub use resource::{ResourceError, Resources, narrow_resources, requested_resources};
 pub use token_error::TokenError;
 
 use crate::policy::Profile;

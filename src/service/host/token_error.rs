@@ -26,7 +26,7 @@ const BASIC_CHALLENGE: &str = "Basic realm=\"token endpoint\", charset=\"UTF-8\"
 /// | `invalid_client`, credentials in the form (or none) | `400` (a `401` needs a challenge the client did not use) |
 /// | `temporarily_unavailable` (the client store failed) | `503` with `Retry-After` |
 /// | `server_error` (the host failed, e.g. could not sign an ID token) | `500` |
-/// | `invalid_request`, `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, any other | `400` |
+/// | `invalid_request`, `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, `invalid_target`, any other | `400` |
 ///
 /// axum returns an `http::Response` as is, so a handler can return
 /// `Result<_, axum::response::Response>` and use `?` on a `TokenError`
@@ -103,6 +103,14 @@ impl TokenError {
     /// client may have.
     pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorCode::InvalidScope, description)
+    }
+
+    /// `invalid_target` (RFC 8707 §2): a requested `resource` is invalid,
+    /// not served here, or outside the grant (see
+    /// [`Resources`](super::Resources) and [`narrow_resources`](super::narrow_resources);
+    /// a [`ResourceError`](super::ResourceError) converts into this).
+    pub fn invalid_target(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidTarget, description)
     }
 
     /// `temporarily_unavailable`: `503` with `Retry-After`, for a backend (the
