@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Extension;
 use axum::extract::State;
@@ -16,7 +15,7 @@ use tower_dcr::host::{ClientAuthError, ClientCredentials, TokenError};
 use tower_dcr::{ClientRecord, GrantType, TokenEndpointAuthMethod};
 
 use crate::app::App;
-use crate::caller_limit::{is_url_client_id, retry_after_secs};
+use crate::caller_limit::is_url_client_id;
 use crate::grants::{Approved, Busy, Issued, Redeem, caller};
 use crate::params::{FormBody, Params};
 use tower_dcr::host::pkce;
@@ -56,15 +55,13 @@ pub fn form(headers: &HeaderMap, body: &Bytes) -> Result<Params, TokenError> {
     Ok(params)
 }
 
-/// An RFC 6749 §5.2 error answer, with the status and `Retry-After` of a
-/// temporary refusal when it is one.
+/// An RFC 6749 §5.2 error answer (its `Retry-After` carried by the error),
+/// answered `429` instead of its own status for a caller over its bound.
 #[derive(Debug)]
 pub struct Refusal {
     error: TokenError,
     /// `429` for a caller over its bound, instead of the error's own status.
     too_many: bool,
-    /// How long to wait, for `Retry-After`.
-    retry_after: Option<Duration>,
 }
 
 impl From<TokenError> for Refusal {
@@ -72,7 +69,6 @@ impl From<TokenError> for Refusal {
         Self {
             error,
             too_many: false,
-            retry_after: None,
         }
     }
 }
@@ -82,12 +78,6 @@ impl IntoResponse for Refusal {
         let mut response = Response::from(self.error);
         if self.too_many {
             *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        }
-        if let Some(wait) = self.retry_after {
-            response.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after_secs(wait)),
-            );
         }
         response
     }
@@ -127,9 +117,9 @@ pub async fn authenticate(
         return Err(Refusal {
             error: TokenError::temporarily_unavailable(
                 "too many requests naming URL client ids from this address; retry later",
-            ),
+            )
+            .retry_after(wait),
             too_many: true,
-            retry_after: Some(wait),
         });
     }
     let client = match app.dcr.authenticate_client(&credentials).await {
@@ -139,14 +129,12 @@ pub async fn authenticate(
                 client_id = credentials.client_id(),
                 "the URL client's metadata document is not fetched now (a fetch bound); 503"
             );
-            return Err(Refusal {
-                error: TokenError::temporarily_unavailable(
-                    "the client's metadata document cannot be fetched now; this is temporary, \
+            return Err(TokenError::temporarily_unavailable(
+                "the client's metadata document cannot be fetched now; this is temporary, \
                      retry later",
-                ),
-                too_many: false,
-                retry_after: Some(retry_after),
-            });
+            )
+            .retry_after(retry_after)
+            .into());
         }
         Err(error) => return Err(TokenError::from_client_auth(&error, headers).into()),
     };

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -47,6 +48,9 @@ pub struct TokenError {
     description: Cow<'static, str>,
     status: StatusCode,
     basic_challenge: bool,
+    /// How long the client should wait, for `Retry-After` (a `503` without
+    /// one says 1 s).
+    retry_after: Option<Duration>,
 }
 
 impl TokenError {
@@ -60,7 +64,16 @@ impl TokenError {
             description: description.into(),
             status: StatusCode::BAD_REQUEST,
             basic_challenge: false,
+            retry_after: None,
         }
+    }
+
+    /// The same error with `Retry-After` saying how long to wait (RFC 9110
+    /// §10.2.3), in whole seconds rounded up, at least 1: for a temporary
+    /// refusal whose end is known, such as a fetch bound's pause.
+    pub fn retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
     }
 
     /// `invalid_request`: a missing, repeated or malformed parameter.
@@ -149,9 +162,10 @@ impl TokenError {
             ClientAuthError::Store(_) => {
                 Self::temporarily_unavailable("the client registry is unavailable; retry later")
             }
-            ClientAuthError::Throttled { .. } => Self::temporarily_unavailable(
+            ClientAuthError::Throttled { retry_after } => Self::temporarily_unavailable(
                 "the client's metadata document cannot be fetched now; retry later",
-            ),
+            )
+            .retry_after(*retry_after),
         }
     }
 
@@ -205,9 +219,43 @@ impl<B: From<Bytes>> From<TokenError> for http::Response<B> {
                 HeaderValue::from_static(BASIC_CHALLENGE),
             );
         }
-        if error.status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(wait) = error.retry_after {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        } else if error.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retry_after(error: TokenError) -> String {
+        let response: http::Response<ResponseBody> = error.into();
+        response.headers()[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// RFC 9110 §10.2.3: `Retry-After` in whole seconds. A store failure says
+    /// 1 s; a fetch bound's pause says its own wait, rounded up.
+    #[test]
+    fn rfc9110_10_2_3_retry_after_says_the_known_wait() {
+        assert_eq!(retry_after(TokenError::temporarily_unavailable("x")), "1");
+        let throttled = ClientAuthError::Throttled {
+            retry_after: Duration::from_millis(29_001),
+        };
+        assert_eq!(
+            retry_after(TokenError::from_client_auth(&throttled, &HeaderMap::new())),
+            "30"
+        );
+        assert_eq!(
+            retry_after(TokenError::temporarily_unavailable("x").retry_after(Duration::ZERO)),
+            "1"
+        );
     }
 }
