@@ -904,6 +904,68 @@ impl Grants {
     }
 }
 
+/// The bounds scenario every SQL grant store passes: the same rows, the same
+/// evictions, as the in-memory maps (`crate::bounded`).
+#[cfg(test)]
+pub(crate) mod bounds_scenario {
+    use super::{GrantStore, now};
+
+    /// A store's pending-request table with test-sized bounds (an owner holds
+    /// 3 rows, a group 2, the table 6), written and read directly.
+    pub(crate) trait SmallPendingTable: GrantStore {
+        /// Inserts row `n` held by `owner` (in `group`), expiring at `expires_at`.
+        async fn insert(
+            &self,
+            n: u8,
+            owner: &'static str,
+            group: Option<&'static str>,
+            expires_at: u64,
+        );
+        /// The rows' numbers, oldest first.
+        async fn keys(&self) -> Vec<u8>;
+    }
+
+    /// An owner past its bound loses its own oldest rows, a group its oldest,
+    /// a full table its expired rows first, then the oldest row of the owner
+    /// holding the most; the sweep drops expired rows.
+    pub(crate) async fn check(store: &impl SmallPendingTable) {
+        let later = now() + 600;
+        store.insert(0, "victim", None, later).await;
+        for n in 1..=5 {
+            store.insert(n, "flooder", None, later).await;
+        }
+        assert_eq!(
+            store.keys().await,
+            [0, 3, 4, 5],
+            "the flooder's own oldest went"
+        );
+        for (n, owner) in [(6, "a"), (7, "b"), (8, "c")] {
+            store.insert(n, owner, Some("host"), later).await;
+        }
+        assert_eq!(
+            store.keys().await,
+            [0, 3, 4, 5, 7, 8],
+            "the host's oldest went"
+        );
+        store.insert(9, "d", None, later).await;
+        assert_eq!(
+            store.keys().await,
+            [0, 4, 5, 7, 8, 9],
+            "the largest holder's oldest went"
+        );
+        store.insert(10, "e", None, now() - 1).await;
+        assert_eq!(store.keys().await, [0, 5, 7, 8, 9, 10]);
+        store.insert(11, "f", None, later).await;
+        assert_eq!(
+            store.keys().await,
+            [0, 5, 7, 8, 9, 11],
+            "the expired row went first"
+        );
+        store.sweep(later).await.unwrap();
+        assert!(store.keys().await.is_empty());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The attacks that turned each bound against all users (a few clients

@@ -899,6 +899,7 @@ impl GrantStore for PostgresGrants {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grants::bounds_scenario;
     use std::sync::Arc;
 
     /// A fresh database (`DATABASE_URL`'s server, default the local test
@@ -948,35 +949,32 @@ mod tests {
         },
     };
 
-    async fn insert(
-        store: &PostgresGrants,
-        n: u8,
-        owner: &str,
-        group: Option<&str>,
-        expires_at: u64,
-    ) {
-        let mut tx = store.pool.begin().await.unwrap();
-        SMALL.make(&mut tx, owner, group).await.unwrap();
-        sqlx::query(
-            "INSERT INTO server_pending (key, owner, grp, expires_at, browser, request) \
-             VALUES ($1, $2, $3, $4, '\\x00', '{}')",
-        )
-        .bind(vec![n; 32])
-        .bind(owner)
-        .bind(group)
-        .bind(secs(expires_at))
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
-    }
-
-    async fn keys(store: &PostgresGrants) -> Vec<u8> {
-        let keys: Vec<Vec<u8>> = sqlx::query_scalar("SELECT key FROM server_pending ORDER BY seq")
-            .fetch_all(&store.pool)
+    impl bounds_scenario::SmallPendingTable for PostgresGrants {
+        async fn insert(&self, n: u8, owner: &str, group: Option<&str>, expires_at: u64) {
+            let mut tx = self.pool.begin().await.unwrap();
+            SMALL.make(&mut tx, owner, group).await.unwrap();
+            sqlx::query(
+                "INSERT INTO server_pending (key, owner, grp, expires_at, browser, request) \
+                 VALUES ($1, $2, $3, $4, '\\x00', '{}')",
+            )
+            .bind(vec![n; 32])
+            .bind(owner)
+            .bind(group)
+            .bind(secs(expires_at))
+            .execute(&mut *tx)
             .await
             .unwrap();
-        keys.into_iter().map(|k| k[0]).collect()
+            tx.commit().await.unwrap();
+        }
+
+        async fn keys(&self) -> Vec<u8> {
+            let keys: Vec<Vec<u8>> =
+                sqlx::query_scalar("SELECT key FROM server_pending ORDER BY seq")
+                    .fetch_all(&self.pool)
+                    .await
+                    .unwrap();
+            keys.into_iter().map(|k| k[0]).collect()
+        }
     }
 
     /// Before: every concurrent request of a client at its bound ran its own
@@ -1024,50 +1022,15 @@ mod tests {
             .unwrap();
     }
 
-    /// The bounds in SQL, as in memory (`crate::bounded`) and as on SQLite:
-    /// an owner past its bound loses its own oldest rows, a group its
-    /// oldest, a full table its expired rows first, then the oldest row of
-    /// the owner holding the most; the sweep drops expired rows.
+    /// The bounds in SQL behave as in memory (`crate::bounded`): the shared
+    /// scenario `bounds_scenario::check`.
     #[tokio::test]
     async fn bounds_drop_the_holders_oldest_rows_and_the_sweep_expired_ones() {
         let Some((admin, name, url)) = database().await else {
             return;
         };
         let store = PostgresGrants::open(&url).await.unwrap();
-        let later = now() + 600;
-        insert(&store, 0, "victim", None, later).await;
-        for n in 1..=5 {
-            insert(&store, n, "flooder", None, later).await;
-        }
-        assert_eq!(
-            keys(&store).await,
-            [0, 3, 4, 5],
-            "the flooder's own oldest went"
-        );
-        for (n, owner) in [(6, "a"), (7, "b"), (8, "c")] {
-            insert(&store, n, owner, Some("host"), later).await;
-        }
-        assert_eq!(
-            keys(&store).await,
-            [0, 3, 4, 5, 7, 8],
-            "the host's oldest went"
-        );
-        insert(&store, 9, "d", None, later).await;
-        assert_eq!(
-            keys(&store).await,
-            [0, 4, 5, 7, 8, 9],
-            "the largest holder's oldest went"
-        );
-        insert(&store, 10, "e", None, now() - 1).await;
-        assert_eq!(keys(&store).await, [0, 5, 7, 8, 9, 10]);
-        insert(&store, 11, "f", None, later).await;
-        assert_eq!(
-            keys(&store).await,
-            [0, 5, 7, 8, 9, 11],
-            "the expired row went first"
-        );
-        store.sweep(later).await.unwrap();
-        assert!(keys(&store).await.is_empty());
+        bounds_scenario::check(&store).await;
         store.pool.close().await;
         sqlx::query(AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)")))
             .execute(&admin)

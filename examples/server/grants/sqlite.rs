@@ -908,6 +908,7 @@ impl GrantStore for SqliteGrants {
 mod tests {
     use super::super::{Grants, Redeem, Refused};
     use super::*;
+    use crate::grants::bounds_scenario;
     use tower_dcr::Secret;
 
     fn database() -> String {
@@ -959,19 +960,19 @@ mod tests {
         },
     };
 
-    async fn insert(
-        store: &SqliteGrants,
-        n: u8,
-        owner: &'static str,
-        group: Option<&'static str>,
-        expires_at: u64,
-    ) {
-        store
-            .run(move |tx| {
+    impl bounds_scenario::SmallPendingTable for SqliteGrants {
+        async fn insert(
+            &self,
+            n: u8,
+            owner: &'static str,
+            group: Option<&'static str>,
+            expires_at: u64,
+        ) {
+            self.run(move |tx| {
                 SMALL.make(tx, owner, group)?;
                 tx.execute(
                     "INSERT INTO server_pending (key, owner, grp, expires_at, browser, request) \
-                     VALUES (?1, ?2, ?3, ?4, x'00', '{}')",
+                         VALUES (?1, ?2, ?3, ?4, x'00', '{}')",
                     params![vec![n; 32], owner, group, secs(expires_at)],
                 )
                 .map_err(db)?;
@@ -979,11 +980,10 @@ mod tests {
             })
             .await
             .unwrap();
-    }
+        }
 
-    async fn keys(store: &SqliteGrants) -> Vec<u8> {
-        store
-            .run(|tx| {
+        async fn keys(&self) -> Vec<u8> {
+            self.run(|tx| {
                 let mut statement = tx
                     .prepare("SELECT key FROM server_pending ORDER BY rowid")
                     .map_err(db)?;
@@ -997,50 +997,16 @@ mod tests {
             })
             .await
             .unwrap()
+        }
     }
 
-    /// The bounds in SQL, as in memory (`crate::bounded`): an owner past its
-    /// bound loses its own oldest rows, a group its oldest, a full table its
-    /// expired rows first, then the oldest row of the owner holding the most;
-    /// the sweep drops expired rows.
+    /// The bounds in SQL behave as in memory (`crate::bounded`): the shared
+    /// scenario `bounds_scenario::check`.
     #[tokio::test]
     async fn bounds_drop_the_holders_oldest_rows_and_the_sweep_expired_ones() {
         let url = database();
         let store = SqliteGrants::open(&url).await.unwrap();
-        let later = now() + 600;
-        insert(&store, 0, "victim", None, later).await;
-        for n in 1..=5 {
-            insert(&store, n, "flooder", None, later).await;
-        }
-        assert_eq!(
-            keys(&store).await,
-            [0, 3, 4, 5],
-            "the flooder's own oldest went"
-        );
-        for (n, owner) in [(6, "a"), (7, "b"), (8, "c")] {
-            insert(&store, n, owner, Some("host"), later).await;
-        }
-        assert_eq!(
-            keys(&store).await,
-            [0, 3, 4, 5, 7, 8],
-            "the host's oldest went"
-        );
-        insert(&store, 9, "d", None, later).await;
-        assert_eq!(
-            keys(&store).await,
-            [0, 4, 5, 7, 8, 9],
-            "the largest holder's oldest went"
-        );
-        insert(&store, 10, "e", None, now() - 1).await;
-        assert_eq!(keys(&store).await, [0, 5, 7, 8, 9, 10]);
-        insert(&store, 11, "f", None, later).await;
-        assert_eq!(
-            keys(&store).await,
-            [0, 5, 7, 8, 9, 11],
-            "the expired row went first"
-        );
-        store.sweep(later).await.unwrap();
-        assert!(keys(&store).await.is_empty());
+        bounds_scenario::check(&store).await;
         remove(&url);
     }
 
